@@ -1,0 +1,3 @@
+import type { RegisterCommands } from './registry';
+
+export const register: RegisterCommands = () => {};

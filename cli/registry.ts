@@ -1,0 +1,20 @@
+import type { Command } from 'commander';
+
+/**
+ * Each component contributes its subcommands through a `register(program)` function in its own
+ * `<component>/cli.ts`; cli/main.ts lists them. Keeps the command tree in one program without one
+ * file that every feature edits.
+ */
+export type RegisterCommands = (program: Command) => void;
+
+/** Print a line of JSON to stdout (commands with --json print one object or one object per line). */
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value) + '\n');
+}
+
+/** An error the CLI reports as one clear line on stderr with exit code `code` (no stack trace). */
+export class CliError extends Error {
+  constructor(message: string, readonly code = 1) {
+    super(message);
+  }
+}

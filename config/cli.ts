@@ -1,0 +1,3 @@
+import type { RegisterCommands } from '../cli/registry';
+
+export const register: RegisterCommands = () => {};
