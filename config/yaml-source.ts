@@ -153,15 +153,43 @@ export function readYamlFile(file: string): YamlSource {
 }
 
 /** Turn zod issues into located YAML issues (one per problem, in document order). */
-export function zodIssues(src: YamlSource, issues: readonly z.core.$ZodIssue[]): YamlIssue[] {
+export function zodIssues(src: YamlSource, issues: readonly z.core.$ZodIssue[], schema?: z.ZodType): YamlIssue[] {
   const out = issues.map((i) => {
     const path = i.path.filter((p): p is string | number => typeof p !== 'symbol');
     if (i.code === 'unrecognized_keys') {
-      return i.keys.map((k) => src.issue([...path, k], `unknown key (allowed here: see the documented ${formatPath(path) || 'top-level'} keys)`));
+      const allowed = schema ? objectKeysAt(schema, path) : undefined;
+      const hint = allowed ? ` (allowed: ${allowed.join(', ')})` : '';
+      return i.keys.map((k) => src.issue([...path, k], `unknown key${hint}`));
     }
     return [src.issue(path, describeZodIssue(i))];
   });
   return out.flat().sort((a, b) => a.line - b.line);
+}
+
+/** The keys an object schema allows at `path`, looking through defaults, optionals and arrays. */
+function objectKeysAt(schema: z.ZodType, path: ReadonlyArray<string | number>): string[] | undefined {
+  let node: unknown = schema;
+  const unwrap = (n: unknown): unknown => {
+    for (let i = 0; i < 20; i++) {
+      const def = (n as { _zod?: { def?: { innerType?: unknown; in?: unknown; type?: string } } })?._zod?.def;
+      if (!def) return n;
+      if (def.innerType) n = def.innerType;
+      else if (def.type === 'pipe' && def.in) n = def.in;
+      else return n;
+    }
+    return n;
+  };
+  for (const p of [...path, null]) {
+    node = unwrap(node);
+    const def = (node as { _zod?: { def?: { type?: string; shape?: Record<string, unknown>; element?: unknown } } })?._zod?.def;
+    if (!def) return undefined;
+    if (p === null) return def.type === 'object' && def.shape ? Object.keys(def.shape) : undefined;
+    if (typeof p === 'number' && def.type === 'array') node = def.element;
+    else if (typeof p === 'string' && def.type === 'object' && def.shape) node = def.shape[p];
+    else if (typeof p === 'string' && def.type === 'record') node = (def as { valueType?: unknown }).valueType;
+    else return undefined;
+  }
+  return undefined;
 }
 
 function describeZodIssue(i: z.core.$ZodIssue): string {
@@ -171,12 +199,13 @@ function describeZodIssue(i: z.core.$ZodIssue): string {
 
 /**
  * Parse and validate a YAML file against a zod schema. An empty file is validated as `{}` so a
- * schema with defaults yields the defaults. Throws YamlValidationError listing every problem.
+ * schema with defaults yields the defaults. `value` replaces the parsed value (e.g. after environment
+ * interpolation) while issues are still located in `src`. Throws YamlValidationError listing every problem.
  */
-export function validateYaml<S extends z.ZodType>(src: YamlSource, schema: S): z.output<S> {
-  const input = src.value === undefined || src.value === null ? {} : src.value;
+export function validateYaml<S extends z.ZodType>(src: YamlSource, schema: S, value: unknown = src.value): z.output<S> {
+  const input = value === undefined || value === null ? {} : value;
   const result = schema.safeParse(input);
-  if (!result.success) throw new YamlValidationError(zodIssues(src, result.error.issues));
+  if (!result.success) throw new YamlValidationError(zodIssues(src, result.error.issues, schema));
   return result.data;
 }
 

@@ -1,0 +1,83 @@
+import { existsSync } from 'node:fs';
+import { parseYaml, readYamlFile, validateYaml, YamlValidationError, type YamlIssue, type YamlSource } from './yaml-source';
+import { meteringConfig, type MeteringConfig } from './schema';
+
+export const DEFAULT_CONFIG_FILE = 'metering.yaml';
+
+/**
+ * Environment variables that override connection strings and secrets (they win over the file).
+ * Path → variable. Only applied when the variable is set and non-empty.
+ */
+export const ENV_OVERRIDES: ReadonlyArray<{ env: string; path: readonly string[]; parse?: (v: string) => unknown }> = [
+  { env: 'MONGODB_URI', path: ['store', 'uri'] },
+  { env: 'KAFKA_BROKERS', path: ['kafka', 'brokers'], parse: (v) => v.split(',').map((s) => s.trim()).filter(Boolean) },
+  { env: 'REDIS_URL', path: ['redis', 'url'] },
+  { env: 'METERING_TELEMETRY_SECRET', path: ['ingest', 'telemetrySecret'] },
+  { env: 'METERING_PORT', path: ['controller', 'port'], parse: (v) => Number(v) },
+];
+
+const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
+/** Replace `${VAR}` in every string value; an unset variable is an error located at its key. */
+function interpolate(src: YamlSource, env: NodeJS.ProcessEnv): { value: unknown; issues: YamlIssue[] } {
+  const issues: YamlIssue[] = [];
+  const walk = (v: unknown, path: (string | number)[]): unknown => {
+    if (typeof v === 'string') {
+      return v.replace(ENV_REF, (_m, name: string) => {
+        const val = env[name];
+        if (val === undefined) {
+          issues.push(src.issue(path, `environment variable ${name} is not set`));
+          return '';
+        }
+        return val;
+      });
+    }
+    if (Array.isArray(v)) return v.map((x, i) => walk(x, [...path, i]));
+    if (v && typeof v === 'object') {
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, [...path, k])]));
+    }
+    return v;
+  };
+  return { value: walk(src.value, []), issues };
+}
+
+function applyEnvOverrides(value: unknown, env: NodeJS.ProcessEnv): unknown {
+  const root: Record<string, unknown> = value && typeof value === 'object' && !Array.isArray(value) ? { ...(value as object) } : {};
+  for (const o of ENV_OVERRIDES) {
+    const raw = env[o.env];
+    if (raw === undefined || raw === '') continue;
+    let node = root;
+    for (const key of o.path.slice(0, -1)) {
+      const next = node[key];
+      node[key] = next && typeof next === 'object' && !Array.isArray(next) ? { ...(next as object) } : {};
+      node = node[key] as Record<string, unknown>;
+    }
+    node[o.path[o.path.length - 1]!] = o.parse ? o.parse(raw) : raw;
+  }
+  return root;
+}
+
+/** Validate configuration text. Throws YamlValidationError naming file, line and key of every problem. */
+export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): MeteringConfig {
+  return validateConfigSource(parseYaml(text, file), env);
+}
+
+function validateConfigSource(src: YamlSource, env: NodeJS.ProcessEnv): MeteringConfig {
+  if (src.value !== undefined && src.value !== null && (typeof src.value !== 'object' || Array.isArray(src.value))) {
+    throw new YamlValidationError([src.issue([], 'expected a mapping of configuration sections at the top level')]);
+  }
+  const { value, issues } = interpolate(src, env);
+  if (issues.length) throw new YamlValidationError(issues);
+  const withEnv = applyEnvOverrides(value, env);
+  return validateYaml(src, meteringConfig, withEnv);
+}
+
+/**
+ * Load the effective configuration: `file` if given; else ./metering.yaml when present; else the
+ * embedded defaults. Environment overrides apply in every case.
+ */
+export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env): MeteringConfig {
+  const path = file ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
+  if (!path) return validateConfigSource(parseYaml('', '<defaults>'), env);
+  return validateConfigSource(readYamlFile(path), env);
+}
