@@ -32,15 +32,29 @@ export class Authenticator {
   /** Authenticate an Authorization header value and check it grants one of `anyOf` roles. */
   check(authorization: string | undefined, anyOf: readonly Role[]): AuthResult {
     if (!authorization) return { ok: false, status: 401, reason: 'missing bearer token' };
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    if (!m) return { ok: false, status: 401, reason: 'malformed Authorization header (expected "Bearer <token>")' };
-    const presented = digest(m[1]!);
+    const token = presentedToken(authorization);
+    if (token === undefined) return { ok: false, status: 401, reason: 'malformed Authorization header (expected "Bearer <token>")' };
+    const presented = digest(token);
     let principal: Principal | undefined;
     for (const e of this.entries) if (timingSafeEqual(e.hash, presented)) principal = e.principal;
     if (!principal) return { ok: false, status: 401, reason: 'unknown token' };
     if (principal.roles.has('admin') || anyOf.some((r) => principal!.roles.has(r))) return { ok: true, principal };
     return { ok: false, status: 403, reason: `token "${principal.name}" lacks role ${anyOf.join(' or ')}` };
   }
+}
+
+/**
+ * The token in an Authorization header: `Bearer <token>`, or `Basic base64(<name>:<token>)` because
+ * Ceilometer's http:// publisher can only send credentials as URL userinfo (HTTP Basic).
+ */
+function presentedToken(authorization: string): string | undefined {
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+  if (bearer) return bearer[1];
+  const basic = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(authorization);
+  if (!basic) return undefined;
+  const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon >= 0 && colon < decoded.length - 1 ? decoded.slice(colon + 1) : undefined;
 }
 
 /** May `principal` act on data of `project`? Unscoped principals may act on every project. */

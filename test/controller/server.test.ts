@@ -54,6 +54,11 @@ describe('controller', () => {
     expect((await as(INGEST, '/v1/things', 'POST')).json()).toEqual({ who: 'ceilometer' });
     expect((await as(READER, '/v1/things', 'POST')).statusCode).toBe(403);
     expect((await as('not-a-token-at-all-xx', '/v1/things', 'POST')).statusCode).toBe(401);
+    // Ceilometer's http:// publisher sends URL userinfo as HTTP Basic: the password is the token.
+    const basic = (cred: string) => app.inject({ url: '/v1/things', method: 'POST', headers: { authorization: `Basic ${Buffer.from(cred).toString('base64')}` } });
+    expect((await basic(`ceilometer:${INGEST}`)).json()).toEqual({ who: 'ceilometer' });
+    expect((await basic('ceilometer:wrong-password-value')).statusCode).toBe(401);
+    expect((await app.inject({ url: '/v1/things', method: 'POST', headers: { authorization: 'Token abc' } })).json().reason).toMatch(/malformed Authorization header/);
     await app.close();
   });
 
