@@ -1,0 +1,106 @@
+/**
+ * Python `str()` / `repr()` of JSON-derived values, exactly as Ceilometer's compute_signature
+ * feeds them to the HMAC. Works on trees from the tagged JSON reader (PyFloat = float literal,
+ * bigint = big int) and on plain JS values (an integral number < 1e21 is treated as a Python int,
+ * because JSON.stringify writes it without a decimal point and Python will read it back as int).
+ */
+import { PyFloat, pyFloatRepr } from './json';
+
+/**
+ * How list contents are rendered. `master`: decode_unicode turns every str inside a list into
+ * UTF-8 bytes (`['a']` hashes as "[b'a']") and dicts inside lists into key-sorted dicts.
+ * `legacy`: Ceilometer 7.0.0 on Python 3 — the plain repr (`"['a']"`), dict keys sorted.
+ */
+export type ListForm = 'master' | 'legacy';
+
+/** Compare strings by Unicode code point, as Python's sorted() does for str keys. */
+export function compareCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const ca = a.codePointAt(i)!;
+    const cb = b.codePointAt(i)!;
+    if (ca !== cb) return ca - cb;
+    if (ca > 0xffff) i++; // skip the low surrogate of an astral character
+  }
+  return a.length - b.length;
+}
+
+export function sortedKeys(obj: object): string[] {
+  return Object.keys(obj).sort(compareCodePoints);
+}
+
+function isPlainInt(x: number): boolean {
+  return Number.isInteger(x) && Math.abs(x) < 1e21;
+}
+
+/** Python str() of a scalar (top-level flattened value); lists/dicts go through pyRepr. */
+export function pyStr(value: unknown, form: ListForm = 'master'): string {
+  if (typeof value === 'string') return value;
+  return pyRepr(value, form);
+}
+
+/** Python repr() of a value (how it appears inside a list's str()). */
+export function pyRepr(value: unknown, form: ListForm = 'master'): string {
+  if (value === null || value === undefined) return 'None';
+  if (value === true) return 'True';
+  if (value === false) return 'False';
+  if (value instanceof PyFloat) return pyFloatRepr(value.value);
+  switch (typeof value) {
+    case 'bigint':
+      return value.toString();
+    case 'number':
+      return isPlainInt(value) ? BigInt(value).toString() : pyFloatRepr(value);
+    case 'string':
+      return form === 'master' ? pyBytesRepr(Buffer.from(value, 'utf8')) : pyStrRepr(value);
+  }
+  if (Array.isArray(value)) return '[' + value.map((v) => pyRepr(v, form)).join(', ') + ']';
+  if (typeof value === 'object') {
+    // decode_unicode rebuilds dicts with keys in sorted order.
+    const obj = value as Record<string, unknown>;
+    return '{' + sortedKeys(obj).map((k) => `${pyRepr(k, form)}: ${pyRepr(obj[k], form)}`).join(', ') + '}';
+  }
+  throw new TypeError(`cannot render a ${typeof value} as a Python value`);
+}
+
+/** Python's choice of quote: single, unless the text has ' and no ". */
+function pickQuote(hasSingle: boolean, hasDouble: boolean): string {
+  return hasSingle && !hasDouble ? '"' : "'";
+}
+
+const NON_PRINTABLE = /[\p{C}\p{Z}]/u;
+
+/** repr() of a Python str. */
+export function pyStrRepr(s: string): string {
+  const quote = pickQuote(s.includes("'"), s.includes('"'));
+  let out = quote;
+  for (const ch of s) {
+    const cp = ch.codePointAt(0)!;
+    if (ch === quote || ch === '\\') out += '\\' + ch;
+    else if (ch === '\n') out += '\\n';
+    else if (ch === '\r') out += '\\r';
+    else if (ch === '\t') out += '\\t';
+    else if (cp < 0x20 || cp === 0x7f) out += '\\x' + cp.toString(16).padStart(2, '0');
+    else if (cp < 0x7f || ch === ' ') out += ch;
+    else if (NON_PRINTABLE.test(ch)) {
+      if (cp <= 0xff) out += '\\x' + cp.toString(16).padStart(2, '0');
+      else if (cp <= 0xffff) out += '\\u' + cp.toString(16).padStart(4, '0');
+      else out += '\\U' + cp.toString(16).padStart(8, '0');
+    } else out += ch;
+  }
+  return out + quote;
+}
+
+/** repr() of Python bytes. */
+export function pyBytesRepr(bytes: Uint8Array): string {
+  const quote = pickQuote(bytes.includes(0x27), bytes.includes(0x22));
+  let out = 'b' + quote;
+  for (const b of bytes) {
+    if (b === quote.charCodeAt(0) || b === 0x5c) out += '\\' + String.fromCharCode(b);
+    else if (b === 0x0a) out += '\\n';
+    else if (b === 0x0d) out += '\\r';
+    else if (b === 0x09) out += '\\t';
+    else if (b < 0x20 || b >= 0x7f) out += '\\x' + b.toString(16).padStart(2, '0');
+    else out += String.fromCharCode(b);
+  }
+  return out + quote;
+}

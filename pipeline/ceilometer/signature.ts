@@ -1,0 +1,75 @@
+/**
+ * Ceilometer's message signature (`ceilometer/publisher/utils.py` compute_signature /
+ * verify_signature): HMAC-SHA256 keyed with `[publisher] telemetry_secret` over
+ * `name1 value1 name2 value2 …` run together, keys sorted by code point at each level, nested
+ * dicts flattened to `parent:child`, values rendered with Python str(), lists with Python repr
+ * (strings as bytes on master, plain on 7.0.0/py3), the top-level `message_signature` skipped.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { PyFloat } from './json';
+import { pyStr, sortedKeys, type ListForm } from './pystr';
+
+export type { ListForm } from './pystr';
+
+/** Yields [flattened name, value] pairs exactly as Ceilometer's recursive_keypairs does. */
+export function* recursiveKeypairs(d: Record<string, unknown>, prefix = ''): Generator<[string, unknown]> {
+  for (const name of sortedKeys(d)) {
+    const value = d[name];
+    const full = prefix + name;
+    if (isDict(value)) yield* recursiveKeypairs(value, full + ':');
+    else yield [full, value];
+  }
+}
+
+function isDict(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof PyFloat) && !Buffer.isBuffer(v);
+}
+
+/**
+ * Hex signature of `message` under `secret`; '' when secret is empty (Ceilometer does not sign
+ * then). `form` picks how strings inside lists are rendered (see ListForm); default master.
+ */
+export function computeSignature(message: Record<string, unknown>, secret: string, form: ListForm = 'master'): string {
+  if (!secret) return '';
+  const hmac = createHmac('sha256', Buffer.from(secret, 'utf8'));
+  for (const [name, value] of recursiveKeypairs(message)) {
+    if (name === 'message_signature') continue;
+    hmac.update(Buffer.from(name, 'utf8'));
+    hmac.update(Buffer.from(pyStr(value, form), 'utf8'));
+  }
+  return hmac.digest('hex');
+}
+
+export type SignatureCheck =
+  | { valid: true; /** which rendering matched; 'unchecked' when the secret is empty */ form: ListForm | 'unchecked' }
+  | { valid: false; reason: string };
+
+function sameDigest(expected: string, given: string): boolean {
+  const a = Buffer.from(expected, 'ascii');
+  const b = Buffer.from(given, 'utf8');
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * Verify `message.message_signature`. Empty secret → always valid (Ceilometer's rule). Tries the
+ * master rendering first, then the 7.0.0 legacy list rendering; comparison is constant-time.
+ */
+export function verifySignature(message: Record<string, unknown>, secret: string): SignatureCheck {
+  if (!secret) return { valid: true, form: 'unchecked' };
+  const given = message.message_signature;
+  if (given === undefined || given === null || given === '') {
+    return { valid: false, reason: 'message_signature: missing, but a telemetry secret is configured (unsigned message)' };
+  }
+  if (typeof given !== 'string') {
+    return { valid: false, reason: `message_signature: expected a hex string, got ${typeof given === 'object' ? 'an object' : typeof given}` };
+  }
+  // Both forms are always computed so the time taken does not reveal which one matched.
+  const master = sameDigest(computeSignature(message, secret, 'master'), given);
+  const legacy = sameDigest(computeSignature(message, secret, 'legacy'), given);
+  if (master) return { valid: true, form: 'master' };
+  if (legacy) return { valid: true, form: 'legacy' };
+  return {
+    valid: false,
+    reason: 'message_signature: does not match the HMAC-SHA256 of the message under the configured telemetry secret (message altered in transit or signed with another secret)',
+  };
+}
