@@ -1,4 +1,7 @@
 import type { RegisterCommands } from '../cli/registry';
+import { registerRatingCommands } from './rating/cli';
 
 /** Subcommands of the pipeline component (filled in by the pipeline work). */
-export const register: RegisterCommands = () => {};
+export const register: RegisterCommands = (program) => {
+  registerRatingCommands(program);
+};

@@ -1,0 +1,111 @@
+/**
+ * Billing periods: hour, day or month, truncated in a time zone exactly as MongoDB's
+ * `$dateTrunc {unit, timezone}` / `$dateAdd` do, so the JS reference mediation and the aggregation
+ * pipeline put every sample in the same period. Time zones are IANA names ("Europe/Berlin") or "UTC".
+ */
+export const GRANULARITIES = ['hour', 'day', 'month'] as const;
+export type Granularity = (typeof GRANULARITIES)[number];
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatter(tz: string): Intl.DateTimeFormat {
+  let f = formatters.get(tz);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: tz, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric',
+      hour: 'numeric', minute: 'numeric', second: 'numeric',
+    });
+    formatters.set(tz, f);
+  }
+  return f;
+}
+
+/** True when `tz` is a time zone name this runtime (and so MongoDB's tz database) understands. */
+export function isValidTimeZone(tz: string): boolean {
+  try {
+    formatter(tz);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface Wall { y: number; mo: number; d: number; h: number; mi: number; s: number }
+
+function wall(ms: number, tz: string): Wall {
+  const parts: Record<string, number> = {};
+  for (const p of formatter(tz).formatToParts(new Date(ms))) if (p.type !== 'literal') parts[p.type] = Number(p.value);
+  return { y: parts.year!, mo: parts.month!, d: parts.day!, h: parts.hour!, mi: parts.minute!, s: parts.second! };
+}
+
+/** Offset (ms) of `tz` from UTC at instant `ms`. */
+function offsetAt(ms: number, tz: string): number {
+  const w = wall(ms, tz);
+  const asUtc = Date.UTC(w.y, w.mo - 1, w.d, w.h, w.mi, w.s);
+  return asUtc - (ms - (((ms % 1000) + 1000) % 1000));
+}
+
+/** The instant at which the wall clock in `tz` shows the given local time (first one if ambiguous). */
+export function fromWall(y: number, mo: number, d: number, h: number, tz: string): number {
+  const local = Date.UTC(y, mo - 1, d, h);
+  let guess = local - offsetAt(local, tz);
+  guess = local - offsetAt(guess, tz);
+  return guess;
+}
+
+/** Start of the period containing `date` in `tz` (like `$dateTrunc`). */
+export function periodStart(date: Date, unit: Granularity, tz = 'UTC'): Date {
+  const ms = date.getTime();
+  if (unit === 'hour') {
+    // hours are fixed 3600 s; truncating in local time only matters for zones with sub-hour offsets
+    const off = offsetAt(ms, tz);
+    return new Date(Math.floor((ms + off) / 3_600_000) * 3_600_000 - off);
+  }
+  const w = wall(ms, tz);
+  return new Date(unit === 'day' ? fromWall(w.y, w.mo, w.d, 0, tz) : fromWall(w.y, w.mo, 1, 0, tz));
+}
+
+/** Start of the period `n` periods after the one starting at `start` (like `$dateAdd`). */
+export function addPeriods(start: Date, unit: Granularity, n: number, tz = 'UTC'): Date {
+  if (unit === 'hour') return new Date(start.getTime() + n * 3_600_000);
+  const w = wall(start.getTime(), tz);
+  if (unit === 'day') return new Date(fromWall(w.y, w.mo, w.d + n, 0, tz));
+  return new Date(fromWall(w.y, w.mo + n, 1, 0, tz));
+}
+
+export function periodEnd(start: Date, unit: Granularity, tz = 'UTC'): Date {
+  return addPeriods(start, unit, 1, tz);
+}
+
+/** Every period start in [from, to) — `from` is truncated first. */
+export function periodsBetween(from: Date, to: Date, unit: Granularity, tz = 'UTC'): Date[] {
+  const out: Date[] = [];
+  for (let p = periodStart(from, unit, tz); p < to; p = addPeriods(p, unit, 1, tz)) out.push(p);
+  return out;
+}
+
+/**
+ * Parse a date given in a plan or on the command line: `YYYY-MM-DD` means local midnight in `tz`;
+ * a full ISO 8601 timestamp must carry `Z` or an offset. js-yaml 5 (YAML 1.2 core schema) keeps
+ * dates as strings, so this is the one place they become instants.
+ */
+export function parseDateInZone(value: string | Date, tz = 'UTC'): Date {
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) throw new Error('invalid date');
+    return value;
+  }
+  const s = String(value).trim();
+  const dateOnly = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
+  if (dateOnly) {
+    const [y, mo, d] = [Number(dateOnly[1]), Number(dateOnly[2]), Number(dateOnly[3])];
+    const check = new Date(Date.UTC(y, mo - 1, d));
+    if (check.getUTCMonth() !== mo - 1 || check.getUTCDate() !== d) throw new Error(`"${s}" is not a calendar date`);
+    return new Date(fromWall(y, mo, d, 0, tz));
+  }
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/.test(s)) {
+    throw new Error(`"${s}" is not a date (expected YYYY-MM-DD or an ISO 8601 timestamp with Z or an offset)`);
+  }
+  const d = new Date(s);
+  if (Number.isNaN(d.getTime())) throw new Error(`"${s}" is not a valid timestamp`);
+  return d;
+}
