@@ -3,13 +3,14 @@ import { barChartSvg, lineChartSvg, niceTicks, textBars } from '../../lib/plot';
 
 describe('plots', () => {
   it('picks round axis ticks that cover the data', () => {
-    expect(niceTicks(0, 97)).toEqual([0, 20, 40, 60, 80]);
-    expect(niceTicks(0, 1.2)).toEqual([0, 0.2, 0.4, 0.6, 0.8, 1, 1.2]);
+    expect(niceTicks(0, 97)).toEqual([0, 20, 40, 60, 80, 100]);
+    expect(niceTicks(0, 1.2)).toEqual([0, 0.5, 1, 1.5]);
+    expect(niceTicks(-3, 3)).toEqual([-4, -2, 0, 2, 4]);
   });
 
   it('draws one bar per category and series, scaled to the largest value', () => {
     const svg = barChartSvg({ title: 'estimate vs actual', width: 600, height: 300, categories: ['day', 'week'], series: [{ name: 'estimate', values: [10, 70] }, { name: 'actual', values: [10, 69] }] });
-    const bars = [...svg.matchAll(/<rect x="[\d.]+" y="([\d.]+)" width="[\d.]+" height="([\d.]+)" fill/g)].map((m) => Number(m[2]));
+    const bars = [...svg.matchAll(/<rect x="[\d.]+" y="([\d.]+)" width="[\d.]+" height="([\d.]+)" fill="[^"]+"><title>/g)].map((m) => Number(m[2]));
     expect(bars).toHaveLength(4);
     expect(bars[1]! / bars[0]!).toBeCloseTo(7, 1); // week estimate is 7x the day estimate
     expect(svg).toContain('<title>actual week: 69</title>');
