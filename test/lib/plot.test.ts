@@ -12,7 +12,8 @@ describe('plots', () => {
     const svg = barChartSvg({ title: 'estimate vs actual', width: 600, height: 300, categories: ['day', 'week'], series: [{ name: 'estimate', values: [10, 70] }, { name: 'actual', values: [10, 69] }] });
     const bars = [...svg.matchAll(/<rect x="[\d.]+" y="([\d.]+)" width="[\d.]+" height="([\d.]+)" fill="[^"]+"><title>/g)].map((m) => Number(m[2]));
     expect(bars).toHaveLength(4);
-    expect(bars[1]! / bars[0]!).toBeCloseTo(7, 1); // week estimate is 7x the day estimate
+    // bars go category by category: [day estimate, day actual, week estimate, week actual]
+    expect(bars[2]! / bars[0]!).toBeCloseTo(7, 1);
     expect(svg).toContain('<title>actual week: 69</title>');
   });
 
