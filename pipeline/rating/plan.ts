@@ -94,7 +94,13 @@ const planVersion = z.strictObject({
   /** Project ids, or "*" for any project without a more specific plan. */
   projects: z.array(z.string().min(1)).min(1),
   /** YYYY-MM-DD (midnight in the file's time zone) or an ISO timestamp with offset. */
-  effective_from: z.union([z.string(), z.date()]),
+  effective_from: z.union([z.string(), z.date()]).superRefine((v, ctx) => {
+    try {
+      parseDateInZone(v, 'UTC'); // syntax and calendar check; the file's time zone is applied later
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  }),
   charges: z.array(chargeSchema).min(1),
 });
 
@@ -103,12 +109,11 @@ export const planFileSchema = z
     currency: z.string().regex(CURRENCY_CODE, 'expected an ISO 4217 code such as EUR'),
     rounding: z.enum(ROUNDING_MODES).default('half-even'),
     /** Time zone of date-only effective_from values (and of the billing calendar). */
-    timezone: z.string().default('UTC'),
+    timezone: z.string().refine(isValidTimeZone, { error: (iss) => `unknown time zone ${JSON.stringify(iss.input)}` }).default('UTC'),
     plans: z.array(planVersion).min(1),
   })
   .superRefine((f, ctx) => {
-    if (!isValidTimeZone(f.timezone)) ctx.addIssue({ code: 'custom', path: ['timezone'], message: `unknown time zone "${f.timezone}"` });
-    const tz = isValidTimeZone(f.timezone) ? f.timezone : 'UTC';
+    const tz = f.timezone;
     const seen = new Map<string, number>(); // project|effective instant → plan index
     f.plans.forEach((p, i) => {
       let eff: Date;
