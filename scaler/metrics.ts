@@ -112,7 +112,7 @@ function describe(err: z.ZodError): string {
     .map((i) => {
       const where = i.path.join('.');
       if (i.code === 'unrecognized_keys') return `unknown field(s) ${i.keys.join(', ')} (allowed: t, shard, ${METRIC_FIELDS.join(', ')}, or onboarding)`;
-      if (i.code === 'invalid_type' && i.input === undefined) return `missing field "${where}"`;
+      if (i.code === 'invalid_type' && /received undefined/.test(i.message)) return `missing field "${where}"`;
       return `${where || 'line'}: ${i.message}`;
     })
     .join('; ');

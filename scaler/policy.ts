@@ -168,7 +168,8 @@ export class ScalerPolicy {
         const st = s.metrics.get(r.metric);
         const start = st?.hot.get(i);
         if (st === undefined || start === undefined || T - st.lastT > cfg.maxGap) return;
-        if (T - Math.max(start, this.lastAction) >= r.for) hot.push({ shard: name, rule: r, since: start, value: st.last });
+        // the observations themselves must span the window (a single old point does not)
+        if (st.lastT - Math.max(start, this.lastAction) >= r.for) hot.push({ shard: name, rule: r, since: start, value: st.last });
       });
     }
     if (hot.length > 0) {
@@ -223,7 +224,7 @@ export class ScalerPolicy {
         if (!st) return; // metric never reported by this shard: rule not applicable
         applicable++;
         const start = st.cool.get(i);
-        if (start === undefined || T - st.lastT > cfg.maxGap || T - Math.max(start, this.lastAction) < r.for) cool = false;
+        if (start === undefined || T - st.lastT > cfg.maxGap || st.lastT - Math.max(start, this.lastAction) < r.for) cool = false;
       });
       if (!cool || applicable === 0) warm.push(name);
     }
