@@ -1,0 +1,230 @@
+/**
+ * Turn Ceilometer's wire forms into internal Samples, with a per-sample reject for everything
+ * that cannot be ingested (valid neighbours in the same batch are still returned):
+ *  - HTTP publisher body: a JSON list (or, with batch=False, one object) of `Sample.as_dict()`
+ *    items — unsigned (the HTTP route is authenticated by the controller's bearer token). Items
+ *    in the signed counter_* shape are accepted too and have their signature checked.
+ *  - Kafka value: one signed counter_* meter message (the 2015.1–9.x kafka publisher), or an oslo
+ *    notifier envelope {"oslo.version":"2.0","oslo.message":"<json>"} whose inner notification has
+ *    event_type metering|telemetry.api (payload: [meter messages]) or telemetry.polling (payload:
+ *    {samples: [...]}); the inner notification un-enveloped is accepted as well.
+ * Reject.index is the item's position in the body/payload list, or -1 for the whole body/value.
+ */
+import type { Sample } from '../sample';
+import { JsonSyntaxError, itemText, parseTaggedJson, type ParsedJson, type TaggedValue } from './json';
+import { verifySignature } from './signature';
+import { describeUtf8Problem, findInvalidUtf8 } from './utf8';
+import { AS_DICT_FIELDS, METER_FIELDS, describeValue, isObject, validateItem } from './validate';
+
+export type SignaturePolicy = 'reject' | 'flag' | 'off';
+
+export interface NormalizeOptions {
+  /** Ceilometer's `[publisher] telemetry_secret`. Empty/absent: signatures are not checked (Ceilometer's rule). */
+  secret?: string;
+  /** What to do with a counter_* message whose signature fails: drop it as a reject (default), keep it with `signature_invalid: true`, or skip checking. */
+  signaturePolicy?: SignaturePolicy;
+  /** Largest HTTP body accepted, in bytes (default 8 MiB). */
+  maxBodyBytes?: number;
+  /** Largest Kafka message value accepted, in bytes (default 1 MiB, Kafka's default message.max.bytes). */
+  maxValueBytes?: number;
+  /** Largest single sample item inside a body or payload list, in bytes of JSON (default 256 KiB). */
+  maxSampleBytes?: number;
+  /** Source given to samples that carry none (Ceilometer's sample_source default). */
+  defaultSource?: string;
+}
+
+export const DEFAULT_NORMALIZE_OPTIONS: Required<NormalizeOptions> = {
+  secret: '',
+  signaturePolicy: 'reject',
+  maxBodyBytes: 8 * 1024 * 1024,
+  maxValueBytes: 1024 * 1024,
+  maxSampleBytes: 256 * 1024,
+  defaultSource: 'openstack',
+};
+
+export interface Reject {
+  /** Position in the body / payload list; -1 when the whole body or value is rejected. */
+  index: number;
+  /** One sentence (or several joined by "; ") naming the field and what is wrong with its value. */
+  reason: string;
+  /** The original bytes/text: the item's own JSON text, or the whole body/value for index -1. */
+  payload: string | Buffer;
+  message_id?: string;
+}
+
+export interface NormalizeResult {
+  samples: Sample[];
+  rejects: Reject[];
+}
+
+type Shape = 'as_dict' | 'meter' | 'either';
+
+const resolve = (opts: NormalizeOptions = {}): Required<NormalizeOptions> => ({ ...DEFAULT_NORMALIZE_OPTIONS, ...opts });
+
+/** Size check, UTF-8 check and JSON parse of a whole body/value; a whole-input reject on failure. */
+function decodeJson(
+  input: string | Buffer,
+  limit: number,
+  what: string,
+): { text: string; parsed: ParsedJson } | { reject: Reject } {
+  const size = typeof input === 'string' ? Buffer.byteLength(input, 'utf8') : input.length;
+  const whole = (reason: string): { reject: Reject } => ({ reject: { index: -1, reason, payload: input } });
+  if (size > limit) return whole(`${what}: ${size} bytes exceeds the limit of ${limit} bytes`);
+  let text: string;
+  if (typeof input === 'string') text = input;
+  else {
+    const bad = findInvalidUtf8(input);
+    if (bad) return whole(`${what}: ${describeUtf8Problem(bad)}`);
+    text = input.toString('utf8');
+  }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  if (text.trim() === '') return whole(`${what}: empty (expected JSON)`);
+  try {
+    return { text, parsed: parseTaggedJson(text) };
+  } catch (err) {
+    if (err instanceof JsonSyntaxError) return whole(`${what}: ${err.message}`);
+    throw err;
+  }
+}
+
+function messageIdOf(item: unknown): string | undefined {
+  if (!isObject(item)) return undefined;
+  const id = item.message_id ?? item.id;
+  return typeof id === 'string' && id !== '' ? id : undefined;
+}
+
+/** Validate one item of a list (or a lone object) and push to samples or rejects. */
+function takeItem(
+  item: TaggedValue,
+  index: number,
+  raw: string,
+  shape: Shape,
+  o: Required<NormalizeOptions>,
+  out: NormalizeResult,
+): void {
+  const reject = (reason: string): void => {
+    const r: Reject = { index, reason, payload: raw };
+    const id = messageIdOf(item);
+    if (id !== undefined) r.message_id = id;
+    out.rejects.push(r);
+  };
+  if (!isObject(item)) return reject(`sample: expected an object, got ${describeValue(item)}`);
+  const size = Buffer.byteLength(raw, 'utf8');
+  if (size > o.maxSampleBytes) return reject(`sample: ${size} bytes of JSON exceeds the per-sample limit of ${o.maxSampleBytes} bytes`);
+
+  const isMeter = Object.prototype.hasOwnProperty.call(item, 'counter_name');
+  if (shape === 'meter' && !isMeter) {
+    return reject(
+      Object.prototype.hasOwnProperty.call(item, 'name')
+        ? 'counter_name: missing (this looks like an unsigned Sample.as_dict() item, which is only accepted on the HTTP route)'
+        : 'counter_name: missing (required)',
+    );
+  }
+  if (isMeter) {
+    let flagged = false;
+    if (o.signaturePolicy !== 'off') {
+      const check = verifySignature(item, o.secret);
+      if (!check.valid) {
+        if (o.signaturePolicy === 'reject') return reject(check.reason);
+        flagged = true;
+      }
+    }
+    const sig = typeof item.message_signature === 'string' ? item.message_signature : '';
+    const v = validateItem(item, METER_FIELDS, sig, o.defaultSource);
+    if (!v.ok) return reject(v.reason);
+    if (flagged) v.sample.signature_invalid = true;
+    out.samples.push(v.sample);
+    return;
+  }
+  const v = validateItem(item, AS_DICT_FIELDS, '', o.defaultSource);
+  if (!v.ok) return reject(v.reason);
+  out.samples.push(v.sample);
+}
+
+function takeList(list: TaggedValue[], parsed: ParsedJson, text: string, shape: Shape, o: Required<NormalizeOptions>, out: NormalizeResult): void {
+  list.forEach((item, i) => takeItem(item, i, itemText(parsed, text, list, i) ?? JSON.stringify(item), shape, o, out));
+}
+
+/**
+ * Parse an HTTP publisher body: a JSON list of samples (batch=True) or one sample object.
+ * Items may be `as_dict()` (unsigned) or signed counter_* messages.
+ */
+export function parseHttpBody(bodyText: string | Buffer, opts?: NormalizeOptions): NormalizeResult {
+  const o = resolve(opts);
+  const out: NormalizeResult = { samples: [], rejects: [] };
+  const d = decodeJson(bodyText, o.maxBodyBytes, 'body');
+  if ('reject' in d) return out.rejects.push(d.reject), out;
+  const { value } = d.parsed;
+  if (Array.isArray(value)) takeList(value, d.parsed, d.text, 'either', o, out);
+  else if (isObject(value)) takeItem(value, 0, d.text, 'either', o, out);
+  else out.rejects.push({ index: -1, reason: `body: expected a JSON list of samples or one sample object, got ${describeValue(value)}`, payload: bodyText });
+  return out;
+}
+
+const SAMPLE_EVENT_TYPES = ['metering', 'telemetry.polling', 'telemetry.api'];
+
+function takeNotification(
+  note: Record<string, unknown>,
+  parsed: ParsedJson,
+  text: string,
+  raw: string | Buffer,
+  o: Required<NormalizeOptions>,
+  out: NormalizeResult,
+): void {
+  const whole = (reason: string): void => {
+    out.rejects.push({ index: -1, reason, payload: raw });
+  };
+  const et = note.event_type;
+  if (typeof et !== 'string' || !SAMPLE_EVENT_TYPES.includes(et)) {
+    return whole(`event_type: expected one of ${SAMPLE_EVENT_TYPES.join(', ')} (a sample notification), got ${describeValue(et)}`);
+  }
+  const payload = note.payload;
+  let list: TaggedValue[] | undefined;
+  if (Array.isArray(payload)) list = payload;
+  else if (isObject(payload) && Array.isArray(payload.samples)) list = payload.samples as TaggedValue[];
+  if (!list) return whole(`payload: expected a list of meter messages or {"samples": [...]}, got ${describeValue(payload)}`);
+  takeList(list, parsed, text, 'meter', o, out);
+}
+
+/**
+ * Parse one Kafka message value: a signed counter_* meter message, an oslo notifier envelope, or
+ * an un-enveloped sample notification.
+ */
+export function parseKafkaValue(value: Buffer, opts?: NormalizeOptions): NormalizeResult {
+  const o = resolve(opts);
+  const out: NormalizeResult = { samples: [], rejects: [] };
+  const d = decodeJson(value, o.maxValueBytes, 'value');
+  if ('reject' in d) return out.rejects.push(d.reject), out;
+  const top = d.parsed.value;
+  const whole = (reason: string): NormalizeResult => {
+    out.rejects.push({ index: -1, reason, payload: value });
+    return out;
+  };
+  if (!isObject(top)) return whole(`value: expected one JSON object (a meter message or an oslo envelope), got ${describeValue(top)}`);
+
+  if (Object.prototype.hasOwnProperty.call(top, 'oslo.message')) {
+    const version = top['oslo.version'];
+    if (version !== undefined && version !== '2.0') return whole(`oslo.version: expected "2.0", got ${describeValue(version)}`);
+    const inner = top['oslo.message'];
+    if (typeof inner !== 'string') return whole(`oslo.message: expected a JSON-encoded string, got ${describeValue(inner)}`);
+    let parsed: ParsedJson;
+    try {
+      parsed = parseTaggedJson(inner);
+    } catch (err) {
+      if (err instanceof JsonSyntaxError) return whole(`oslo.message: ${err.message}`);
+      throw err;
+    }
+    if (!isObject(parsed.value)) return whole(`oslo.message: expected a notification object, got ${describeValue(parsed.value)}`);
+    takeNotification(parsed.value, parsed, inner, value, o, out);
+    return out;
+  }
+  if (Object.prototype.hasOwnProperty.call(top, 'counter_name')) {
+    takeItem(top, 0, d.text, 'meter', o, out);
+    return out;
+  }
+  if (Object.prototype.hasOwnProperty.call(top, 'event_type')) {
+    takeNotification(top, d.parsed, d.text, value, o, out);
+    return out;
+  }
+  return whole('value: neither a meter message (no counter_name) nor an oslo envelope (no oslo.message) nor a notification (no event_type)');
+}

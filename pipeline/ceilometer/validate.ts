@@ -1,0 +1,171 @@
+/**
+ * Field validation of one Ceilometer sample item, in either wire shape, into the internal Sample.
+ * Every problem is reported as "<field>: <what was expected>, got <what came>"; all problems of an
+ * item are joined with "; " so one reject tells the producer everything that is wrong with it.
+ */
+import { COUNTER_TYPES, type CounterType, type Sample } from '../sample';
+import { PyFloat, pyFloatRepr, untag } from './json';
+import { parseCeilometerTimestamp } from './timestamp';
+
+/** Names of the fields in each wire shape. */
+export interface FieldNames {
+  name: string;
+  type: string;
+  unit: string;
+  volume: string;
+  id: string;
+}
+
+/** Ceilometer's meter message (`meter_message_from_counter`, both 7.0.0 and master). */
+export const METER_FIELDS: FieldNames = {
+  name: 'counter_name',
+  type: 'counter_type',
+  unit: 'counter_unit',
+  volume: 'counter_volume',
+  id: 'message_id',
+};
+/** The HTTP publisher's `Sample.as_dict()` item. */
+export const AS_DICT_FIELDS: FieldNames = { name: 'name', type: 'type', unit: 'unit', volume: 'volume', id: 'id' };
+
+/** A short, quoted description of an offending value for error messages. */
+export function describeValue(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (v instanceof PyFloat) {
+    if (Number.isNaN(v.value)) return 'NaN';
+    if (!Number.isFinite(v.value)) return v.value > 0 ? 'Infinity' : '-Infinity';
+    return pyFloatRepr(v.value);
+  }
+  if (typeof v === 'string') {
+    const s = v.length > 80 ? v.slice(0, 77) + '...' : v;
+    return JSON.stringify(s);
+  }
+  if (typeof v === 'number') return Number.isNaN(v) ? 'NaN' : String(v);
+  if (typeof v === 'bigint' || typeof v === 'boolean') return String(v);
+  if (Array.isArray(v)) return `a list of ${v.length} item${v.length === 1 ? '' : 's'}`;
+  if (typeof v === 'object') return 'an object';
+  return typeof v;
+}
+
+export const isObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof PyFloat);
+
+const has = (o: Record<string, unknown>, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
+
+export type ValidationResult = { ok: true; sample: Sample } | { ok: false; reason: string };
+
+/**
+ * Validate one item (already parsed with the tagged JSON reader, or plain JS) against `fields`.
+ * `signature` is stored as message_signature. `defaultSource` replaces a missing/empty source as
+ * Ceilometer's Sample does (`source or 'openstack'`).
+ */
+export function validateItem(
+  item: Record<string, unknown>,
+  fields: FieldNames,
+  signature: string,
+  defaultSource: string,
+): ValidationResult {
+  const problems: string[] = [];
+  const missing = (f: string): boolean => {
+    if (!has(item, f)) {
+      problems.push(`${f}: missing (required)`);
+      return true;
+    }
+    return false;
+  };
+  const nonEmptyString = (f: string): string => {
+    if (missing(f)) return '';
+    const v = item[f];
+    if (typeof v !== 'string' || v.length === 0) {
+      problems.push(`${f}: expected a non-empty string, got ${describeValue(v)}`);
+      return '';
+    }
+    return v;
+  };
+  const nullableString = (f: string): string | null => {
+    const v = item[f];
+    if (v === undefined || v === null) return null;
+    if (typeof v !== 'string') {
+      problems.push(`${f}: expected a string or null, got ${describeValue(v)}`);
+      return null;
+    }
+    return v;
+  };
+
+  const name = nonEmptyString(fields.name);
+
+  let type = 'gauge' as CounterType;
+  if (!missing(fields.type)) {
+    const v = item[fields.type];
+    if (typeof v !== 'string' || !(COUNTER_TYPES as readonly string[]).includes(v)) {
+      problems.push(`${fields.type}: expected one of ${COUNTER_TYPES.join(', ')}, got ${describeValue(v)}`);
+    } else type = v as CounterType;
+  }
+
+  let unit = '';
+  if (!missing(fields.unit)) {
+    const v = item[fields.unit];
+    if (typeof v !== 'string') problems.push(`${fields.unit}: expected a string, got ${describeValue(v)}`);
+    else unit = v;
+  }
+
+  let volume = 0;
+  if (!missing(fields.volume)) {
+    const v = item[fields.volume];
+    const n = v instanceof PyFloat ? v.value : typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : undefined;
+    if (n === undefined || !Number.isFinite(n)) {
+      problems.push(`${fields.volume}: expected a finite number, got ${describeValue(v)}`);
+    } else volume = n;
+  }
+
+  const user_id = nullableString('user_id');
+  const project_id = nullableString('project_id');
+  const resource_id = nonEmptyString('resource_id');
+
+  let timestamp = new Date(NaN);
+  if (!missing('timestamp')) {
+    const v = item.timestamp;
+    if (typeof v !== 'string') {
+      problems.push(`timestamp: expected an ISO-8601 date-time string, got ${describeValue(v)}`);
+    } else {
+      const parsed = parseCeilometerTimestamp(v);
+      if (parsed instanceof Date) timestamp = parsed;
+      else problems.push(`timestamp: ${parsed.error}, got ${describeValue(v)}`);
+    }
+  }
+
+  let resource_metadata: Record<string, unknown> = {};
+  const meta = item.resource_metadata;
+  if (meta !== undefined && meta !== null) {
+    if (!isObject(meta)) problems.push(`resource_metadata: expected an object or null, got ${describeValue(meta)}`);
+    else resource_metadata = untag(meta) as Record<string, unknown>;
+  }
+
+  let source = defaultSource;
+  const src = item.source;
+  if (src !== undefined && src !== null) {
+    if (typeof src !== 'string') problems.push(`source: expected a string, got ${describeValue(src)}`);
+    else if (src !== '') source = src;
+  }
+
+  const message_id = nonEmptyString(fields.id);
+
+  if (problems.length > 0) return { ok: false, reason: problems.join('; ') };
+  return {
+    ok: true,
+    sample: {
+      counter_name: name,
+      counter_type: type,
+      counter_unit: unit,
+      counter_volume: volume,
+      user_id,
+      project_id,
+      resource_id,
+      timestamp,
+      resource_metadata,
+      source,
+      message_id,
+      message_signature: signature,
+    },
+  };
+}
