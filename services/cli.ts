@@ -7,6 +7,7 @@ import {
   type ServiceName,
   type ServicesRequest,
 } from './manager';
+import { probeMongo } from './mongo-probe';
 import { SERVICE_NAMES } from './state';
 
 function parseOnly(value: string | undefined): ServiceName[] {
@@ -56,6 +57,27 @@ export const register: RegisterCommands = (program) => {
       const stopped = await stopServices(parseOnly(opts.only));
       if (opts.json) printJson({ stopped });
       else process.stdout.write(stopped.length > 0 ? `stopped: ${stopped.join(', ')}\n` : 'nothing was running\n');
+    });
+
+  services
+    .command('probe-mongo')
+    .description('try the MongoDB features the product uses against the current MongoDB (either tier) and list what works')
+    .option('--json', 'print one JSON object per feature')
+    .action(async (opts: { json?: boolean }) => {
+      let info;
+      try {
+        info = await ensureServices({ mongo: true }, { startedBy: 'cli' });
+      } catch (err) {
+        if (err instanceof ServiceUnavailableError) throw new CliError(err.message, 1);
+        throw err;
+      }
+      const results = await probeMongo(info.mongodbUri!);
+      if (opts.json) {
+        for (const r of results) printJson({ tier: info.mongoTier, ...r });
+        return;
+      }
+      process.stdout.write(`MongoDB tier: ${info.mongoTier} (${info.mongodbUri})\n`);
+      for (const r of results) process.stdout.write(`${r.ok ? 'ok     ' : 'MISSING'}  ${r.feature}: ${r.detail}\n`);
     });
 
   services
