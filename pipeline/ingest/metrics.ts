@@ -1,0 +1,52 @@
+/**
+ * Counters of the ingestion path. `snapshot()` returns Prometheus-style names and plain numbers; the
+ * controller renders them (counters end in `_total`, the rest are gauges).
+ */
+export class IngestMetrics {
+  samplesAccepted = 0;
+  samplesStored = 0;
+  samplesDuplicate = 0;
+  samplesRejected = 0;
+  samplesDeadLettered = 0;
+  bytesStored = 0;
+  batches = 0;
+  batchFailures = 0;
+  backpressure429 = 0;
+  backpressure503 = 0;
+  writeLatencySumMs = 0;
+  writeLatencyMaxMs = 0;
+  observerFailures = 0;
+
+  /** Gauges read when the snapshot is taken. */
+  constructor(private readonly gauges: () => { inFlightSamples: number; inFlightBytes: number; storeUp: boolean; writeLatencyAvgMs: number } = () => ({ inFlightSamples: 0, inFlightBytes: 0, storeUp: true, writeLatencyAvgMs: 0 })) {}
+
+  recordBatch(latencyMs: number): void {
+    this.batches++;
+    this.writeLatencySumMs += latencyMs;
+    if (latencyMs > this.writeLatencyMaxMs) this.writeLatencyMaxMs = latencyMs;
+  }
+
+  snapshot(): Record<string, number> {
+    const g = this.gauges();
+    return {
+      metering_ingest_samples_accepted_total: this.samplesAccepted,
+      metering_ingest_samples_stored_total: this.samplesStored,
+      metering_ingest_samples_duplicates_total: this.samplesDuplicate,
+      metering_ingest_samples_rejected_total: this.samplesRejected,
+      metering_ingest_samples_dead_lettered_total: this.samplesDeadLettered,
+      metering_ingest_stored_bytes_total: this.bytesStored,
+      metering_ingest_batches_total: this.batches,
+      metering_ingest_batch_failures_total: this.batchFailures,
+      metering_ingest_backpressure_429_total: this.backpressure429,
+      metering_ingest_backpressure_503_total: this.backpressure503,
+      metering_ingest_observer_failures_total: this.observerFailures,
+      metering_ingest_write_latency_seconds_sum: this.writeLatencySumMs / 1000,
+      metering_ingest_write_latency_seconds_count: this.batches,
+      metering_ingest_write_latency_seconds_max: this.writeLatencyMaxMs / 1000,
+      metering_ingest_write_latency_seconds_avg: g.writeLatencyAvgMs / 1000,
+      metering_ingest_inflight_samples: g.inFlightSamples,
+      metering_ingest_inflight_bytes: g.inFlightBytes,
+      metering_ingest_store_up: g.storeUp ? 1 : 0,
+    };
+  }
+}

@@ -1,0 +1,96 @@
+import type { Kafka, Producer } from 'kafkajs';
+import { MongoClient, type Db } from 'mongodb';
+import type { Logger } from '../../lib/log';
+import { ingestConfig, kafkaConfig, storeConfig, type IngestConfig, type KafkaConfig, type StoreConfig } from '../config';
+import { CeilometerConsumer } from '../kafka/consumer';
+import { MeterStoreWriter, type ServerTopology } from '../store/writer';
+import type { EnsureIndexesReport } from '../store/indexes';
+import { KafkaDeadLetterSink, MongoDeadLetterSink, MultiDeadLetterSink, type DeadLetterSink } from './dead-letter';
+import { Ingestor } from './ingestor';
+import { ObserverHub } from './observer-hub';
+
+/**
+ * One way to wire ingestion (controller, demo, benchmark, tests): store writer (indexes checked),
+ * dead-letter destination, observer hub, Ingestor and, given a Kafka client, the consumer.
+ */
+
+export interface IngestionConfig {
+  store: StoreConfig;
+  ingest: IngestConfig;
+  kafka?: KafkaConfig;
+}
+
+export interface IngestionDeps {
+  db: Db;
+  /** With a Kafka client the Ceilometer consumer is created (and started unless startConsumer is false). */
+  kafka?: Kafka;
+  startConsumer?: boolean;
+  log?: Logger;
+  /** Observers to register before anything is ingested. */
+  hub?: ObserverHub;
+}
+
+export interface Ingestion {
+  ingestor: Ingestor;
+  hub: ObserverHub;
+  writer: MeterStoreWriter;
+  consumer?: CeilometerConsumer;
+  topology: ServerTopology;
+  indexes: EnsureIndexesReport;
+  /** Stop the consumer (finishing its batch in hand), write everything accepted, release producers. */
+  close(): Promise<void>;
+}
+
+/** Fill every default of the three sections (handy for callers holding partial objects). */
+export function resolveIngestionConfig(partial: { store?: Partial<StoreConfig>; ingest?: Partial<IngestConfig>; kafka?: Partial<KafkaConfig> } = {}): Required<IngestionConfig> {
+  return { store: storeConfig.parse(partial.store ?? {}), ingest: ingestConfig.parse(partial.ingest ?? {}), kafka: kafkaConfig.parse(partial.kafka ?? {}) };
+}
+
+/** Connect to the configured store (the client is the caller's to close). */
+export async function connectStore(store: StoreConfig): Promise<{ client: MongoClient; db: Db }> {
+  const client = new MongoClient(store.uri, { serverSelectionTimeoutMS: store.serverSelectionTimeoutMs });
+  await client.connect();
+  return { client, db: client.db(store.database) };
+}
+
+export async function createIngestion(config: IngestionConfig, deps: IngestionDeps): Promise<Ingestion> {
+  const { db, log } = deps;
+  const kafkaCfg = config.kafka ?? kafkaConfig.parse({});
+  const writer = new MeterStoreWriter(db, config.store);
+  const { topology, indexes } = await writer.prepare();
+
+  let producer: Producer | undefined;
+  const sinks: DeadLetterSink[] = [];
+  const dest = config.ingest.deadLetter;
+  if (dest === 'mongo' || dest === 'both') sinks.push(new MongoDeadLetterSink(db, writer.writeConcern));
+  if (dest === 'kafka' || dest === 'both') {
+    if (!deps.kafka) throw new Error(`ingest.deadLetter is ${dest} but no Kafka client was given (kafka.brokers)`);
+    producer = deps.kafka.producer({ allowAutoTopicCreation: true });
+    await producer.connect();
+    sinks.push(new KafkaDeadLetterSink(producer, kafkaCfg.deadLetterTopic));
+  }
+  const deadLetters = sinks.length === 0 ? undefined : sinks.length === 1 ? sinks[0] : new MultiDeadLetterSink(sinks);
+
+  const hub = deps.hub ?? new ObserverHub(log);
+  const ingestor = new Ingestor({ config: config.ingest, writer, hub, deadLetters, log });
+
+  let consumer: CeilometerConsumer | undefined;
+  if (deps.kafka) {
+    consumer = new CeilometerConsumer({ kafka: deps.kafka, config: kafkaCfg, ingest: config.ingest, ingestor, log });
+    if (deps.startConsumer !== false) await consumer.start();
+  }
+
+  return {
+    ingestor,
+    hub,
+    writer,
+    consumer,
+    topology,
+    indexes,
+    async close() {
+      if (consumer) await consumer.stop();
+      await ingestor.close();
+      if (producer) await producer.disconnect();
+    },
+  };
+}

@@ -1,0 +1,84 @@
+import type { AnyBulkWriteOperation } from 'mongodb';
+import type { ResourceDoc, ResourceMeterRef, PreparedSample } from './layout';
+
+/**
+ * Ceilometer's `resource` upsert (`record_metering_data_batch`), batched: the samples of a batch are
+ * grouped by resource and each resource becomes three ordered updates in one bulkWrite instead of a
+ * find_one_and_update round trip per sample.
+ *
+ * Per resource, with `newest` the group's latest sample, `first`/`last` its earliest/latest timestamps:
+ *  1. upsert: `$setOnInsert` {project_id, user_id, source, metadata, first/last timestamps} and
+ *     `$addToSet: {meter: {$each: meters}}`;
+ *  2. where `last_sample_timestamp <= last`: `$set` metadata, last_sample_timestamp, project_id, user_id,
+ *     source (the newest sample wins);
+ *  3. where `first_sample_timestamp > first`: `$set` first_sample_timestamp.
+ * Ceilometer `$set` project/user/source unconditionally in step 1; here they follow the newest sample
+ * like the metadata, so the document does not depend on arrival order and a redelivered old sample
+ * cannot roll them back. Every step is idempotent, so retrying a batch leaves the same document.
+ */
+
+export interface ResourceGroup {
+  resourceId: string;
+  newest: PreparedSample;
+  first: Date;
+  last: Date;
+  meters: ResourceMeterRef[];
+}
+
+/** Group prepared samples by resource (Ceilometer sorts by (resource_id, timestamp)). */
+export function groupByResource(samples: readonly PreparedSample[]): ResourceGroup[] {
+  const groups = new Map<string, ResourceGroup & { meterKeys: Set<string> }>();
+  for (const p of samples) {
+    const s = p.sample;
+    let g = groups.get(s.resource_id);
+    if (!g) {
+      g = { resourceId: s.resource_id, newest: p, first: s.timestamp, last: s.timestamp, meters: [], meterKeys: new Set() };
+      groups.set(s.resource_id, g);
+    }
+    const t = s.timestamp.getTime();
+    if (t < g.first.getTime()) g.first = s.timestamp;
+    // >= : among equal timestamps the later one in the batch wins, as in Ceilometer's stable sort
+    if (t >= g.newest.sample.timestamp.getTime()) g.newest = p;
+    if (t > g.last.getTime()) g.last = s.timestamp;
+    const mk = `${s.counter_name}\u0000${s.counter_type}\u0000${s.counter_unit}`;
+    if (!g.meterKeys.has(mk)) {
+      g.meterKeys.add(mk);
+      g.meters.push({ counter_name: s.counter_name, counter_type: s.counter_type, counter_unit: s.counter_unit });
+    }
+  }
+  return [...groups.values()]
+    .sort((a, b) => (a.resourceId < b.resourceId ? -1 : a.resourceId > b.resourceId ? 1 : 0))
+    .map(({ meterKeys: _unused, ...g }) => g);
+}
+
+/** The ordered bulkWrite operations upserting every resource touched by the batch. */
+export function resourceOperations(samples: readonly PreparedSample[]): AnyBulkWriteOperation<ResourceDoc>[] {
+  const ops: AnyBulkWriteOperation<ResourceDoc>[] = [];
+  for (const g of groupByResource(samples)) {
+    const n = g.newest.doc;
+    const owner = { project_id: n.project_id, user_id: n.user_id, source: n.source };
+    ops.push({
+      updateOne: {
+        filter: { _id: g.resourceId },
+        update: {
+          $setOnInsert: { ...owner, metadata: n.resource_metadata, first_sample_timestamp: g.first, last_sample_timestamp: g.last },
+          $addToSet: { meter: { $each: g.meters } },
+        },
+        upsert: true,
+      },
+    });
+    ops.push({
+      updateOne: {
+        filter: { _id: g.resourceId, last_sample_timestamp: { $lte: g.last } },
+        update: { $set: { ...owner, metadata: n.resource_metadata, last_sample_timestamp: g.last } },
+      },
+    });
+    ops.push({
+      updateOne: {
+        filter: { _id: g.resourceId, first_sample_timestamp: { $gt: g.first } },
+        update: { $set: { first_sample_timestamp: g.first } },
+      },
+    });
+  }
+  return ops;
+}

@@ -1,0 +1,188 @@
+import { MongoBulkWriteError, type Db, type Document, type WriteConcernSettings } from 'mongodb';
+import type { StoreConfig } from '../config';
+import { COLLECTIONS, type MeterDoc, type MeterFlagDoc, type PreparedSample, type ResourceDoc } from './layout';
+import { resourceOperations } from './resource';
+import { ensureIndexes, type EnsureIndexesReport } from './indexes';
+
+/**
+ * Writes batches of samples to the metering store with an exactly-once effect:
+ *  - `resource` upserts and `meter_flags` first (idempotent, so a retried batch repeats them safely),
+ *    then one unordered `insertMany` of the `meter` documents;
+ *  - a duplicate-key error (11000) on the unique message-id index means "already stored" (counted as a
+ *    duplicate, not an error); one on `_id` means this writer inserted the document in an earlier
+ *    attempt of the same batch whose answer was lost (counted as stored);
+ *  - any other failure fails the whole batch (`StoreWriteError`), which the caller retries: nothing that
+ *    was accepted is dropped, and nothing is stored twice.
+ */
+
+export const DUPLICATE_KEY = 11000;
+/** Server codes that reject one document for good; retrying cannot help, so the sample is dead-lettered. */
+const PERMANENT_DOC_CODES = new Set([2 /* BadValue */, 14 /* TypeMismatch */, 121 /* DocumentValidationFailure */, 10334 /* BSONObjectTooLarge */, 17280 /* KeyTooLong */]);
+
+export interface BatchWriteResult {
+  /** Samples whose `meter` document this batch stored. */
+  stored: PreparedSample[];
+  /** Samples already in the store (same message id): not stored again. */
+  duplicates: PreparedSample[];
+  /** Samples the server refused for good, with its reason. */
+  refused: Array<{ entry: PreparedSample; reason: string }>;
+  latencyMs: number;
+}
+
+/** A batch write that failed as a whole; the batch must be retried. */
+export class StoreWriteError extends Error {
+  constructor(message: string, override readonly cause?: unknown) {
+    super(message);
+    this.name = 'StoreWriteError';
+  }
+}
+
+/** The configuration does not fit the server (e.g. majority write concern on a standalone). */
+export class StoreConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreConfigError';
+  }
+}
+
+export interface ServerTopology {
+  kind: 'replica-set' | 'mongos' | 'standalone';
+  setName?: string;
+}
+
+/** Classify the server from its `isMaster`/`hello` answer. */
+export function topologyOf(hello: Document): ServerTopology {
+  if (hello.msg === 'isdbgrid') return { kind: 'mongos' };
+  if (typeof hello.setName === 'string') return { kind: 'replica-set', setName: hello.setName };
+  return { kind: 'standalone' };
+}
+
+/**
+ * `majority` (or w > 1) only means something on a replica set or through mongos. On a standalone the
+ * store refuses to start rather than silently weakening the guarantee: the operator must say
+ * `store.writeConcern: 1`. (The mongo-java-server stand-in accepts and ignores any write concern,
+ * w: 2 included, so without this check the guarantee would be void without notice.)
+ */
+export function checkWriteConcern(store: Pick<StoreConfig, 'writeConcern'>, topology: ServerTopology, where: string): void {
+  const w = store.writeConcern;
+  const needsReplication = w === 'majority' || (typeof w === 'number' && w > 1);
+  if (needsReplication && topology.kind === 'standalone') {
+    throw new StoreConfigError(
+      `store.writeConcern is ${JSON.stringify(w)} but ${where} is a standalone server (no replica set, not mongos): ` +
+        `the acknowledgement would not mean what it says. Set store.writeConcern: 1 explicitly to accept single-node durability.`,
+    );
+  }
+}
+
+export function writeConcernOf(store: Pick<StoreConfig, 'writeConcern' | 'journal'>): WriteConcernSettings {
+  return { w: store.writeConcern, j: store.journal };
+}
+
+interface RawWriteError {
+  index: number;
+  code?: number;
+  errmsg?: string;
+  keyPattern?: Record<string, unknown>;
+}
+
+function rawWriteErrors(err: MongoBulkWriteError): RawWriteError[] {
+  const list = Array.isArray(err.writeErrors) ? err.writeErrors : err.writeErrors ? [err.writeErrors] : [];
+  return list.map((we) => {
+    const inner = (we as unknown as { err?: Record<string, unknown> }).err ?? {};
+    return {
+      index: we.index,
+      code: we.code,
+      errmsg: we.errmsg,
+      keyPattern: inner.keyPattern as Record<string, unknown> | undefined,
+    };
+  });
+}
+
+/** A duplicate on `_id` is our own earlier insert of the very same document (ids are pre-assigned per sample). */
+function isOwnEarlierInsert(e: RawWriteError): boolean {
+  if (e.keyPattern) return Object.keys(e.keyPattern).length === 1 && '_id' in e.keyPattern;
+  return /index: _id_ /.test(e.errmsg ?? '');
+}
+
+function hasWriteConcernError(err: MongoBulkWriteError): boolean {
+  const r = err.result as unknown as { getWriteConcernError?: () => unknown } | undefined;
+  return Boolean(r?.getWriteConcernError?.()) || Boolean((err as unknown as { writeConcernError?: unknown }).writeConcernError);
+}
+
+export class MeterStoreWriter {
+  /** Documents this writer knows have landed in an earlier, failed attempt of their batch. */
+  private readonly landed = new WeakSet<PreparedSample>();
+  readonly writeConcern: WriteConcernSettings;
+
+  constructor(
+    readonly db: Db,
+    readonly config: StoreConfig,
+  ) {
+    this.writeConcern = writeConcernOf(config);
+  }
+
+  /** Check the write concern against the server, then create/adjust the indexes. */
+  async prepare(): Promise<{ topology: ServerTopology; indexes: EnsureIndexesReport }> {
+    // isMaster rather than hello: the stand-in does not know `hello`; real servers answer both.
+    const topology = topologyOf(await this.db.admin().command({ isMaster: 1 }));
+    checkWriteConcern(this.config, topology, `the server of database ${this.db.databaseName}`);
+    const indexes = await ensureIndexes(this.db, this.config);
+    return { topology, indexes };
+  }
+
+  async writeBatch(batch: readonly PreparedSample[]): Promise<BatchWriteResult> {
+    const started = performance.now();
+    const writeConcern = this.writeConcern;
+    const result: BatchWriteResult = { stored: [], duplicates: [], refused: [], latencyMs: 0 };
+    if (batch.length === 0) return result;
+    try {
+      const resourceOps = resourceOperations(batch);
+      if (resourceOps.length) await this.db.collection<ResourceDoc>(COLLECTIONS.resource).bulkWrite(resourceOps, { ordered: true, writeConcern });
+      const flagged = batch.filter((p) => p.sample.signature_invalid);
+      if (flagged.length) {
+        const flaggedAt = new Date();
+        await this.db.collection<MeterFlagDoc>(COLLECTIONS.meterFlags).bulkWrite(
+          flagged.map((p) => ({
+            updateOne: { filter: { _id: p.sample.message_id }, update: { $setOnInsert: { signature_invalid: true, flagged_at: flaggedAt } }, upsert: true },
+          })),
+          { ordered: false, writeConcern },
+        );
+      }
+    } catch (err) {
+      throw new StoreWriteError(`resource upsert failed: ${(err as Error).message}`, err);
+    }
+
+    const pending = batch.filter((p) => !this.landed.has(p));
+    for (const p of batch) if (this.landed.has(p)) result.stored.push(p);
+    if (pending.length) {
+      try {
+        await this.db.collection<MeterDoc>(COLLECTIONS.meter).insertMany(
+          pending.map((p) => p.doc),
+          { ordered: false, writeConcern },
+        );
+        result.stored.push(...pending);
+      } catch (err) {
+        if (!(err instanceof MongoBulkWriteError)) throw new StoreWriteError(`meter insert failed: ${(err as Error).message}`, err);
+        const errors = rawWriteErrors(err);
+        const failedAt = new Map(errors.map((e) => [e.index, e]));
+        const other = errors.filter((e) => e.code !== DUPLICATE_KEY && !PERMANENT_DOC_CODES.has(e.code ?? -1));
+        if (other.length || hasWriteConcernError(err)) {
+          // The server answered for every document: those without an error landed. Remember them so the
+          // retry does not insert them again and still counts them as stored.
+          for (let i = 0; i < pending.length; i++) if (!failedAt.has(i)) this.landed.add(pending[i]!);
+          const why = other.length ? `${other.length} write error(s), first: ${other[0]!.errmsg ?? other[0]!.code}` : 'write concern error';
+          throw new StoreWriteError(`meter insert failed: ${why}`, err);
+        }
+        for (let i = 0; i < pending.length; i++) {
+          const p = pending[i]!;
+          const e = failedAt.get(i);
+          if (!e) result.stored.push(p);
+          else if (e.code === DUPLICATE_KEY) (isOwnEarlierInsert(e) ? result.stored : result.duplicates).push(p);
+          else result.refused.push({ entry: p, reason: `store refused the sample (code ${e.code}): ${e.errmsg ?? ''}`.trim() });
+        }
+      }
+    }
+    result.latencyMs = performance.now() - started;
+    return result;
+  }
+}
