@@ -1,0 +1,231 @@
+import type { Document, MongoClient } from 'mongodb';
+import type { Logger } from 'pino';
+import type { ScalerConfig, ShardKey } from './config';
+import type { DecisionRepository } from './decisions';
+import type { Decision } from './policy';
+import { seedList, type Provisioner } from './cluster/provisioner';
+import { dataDistribution, type DataDistribution } from './signals';
+
+/**
+ * Where a new replica set should run: the profiler's utilisation queues rank the SaaS VMs by free
+ * room; the actuator only needs the best one. (`profiler/queues.ts` can implement this.)
+ */
+export interface HeadroomSource {
+  pickHost(): { vm: string; cpu?: number; memory?: number; headroom?: number } | undefined;
+}
+
+/** A fixed host (the local provisioner runs everything on 127.0.0.1). */
+export const loopbackHeadroom: HeadroomSource = { pickHost: () => ({ vm: '127.0.0.1' }) };
+
+export interface ActuatorDeps {
+  /** Connected to mongos. */
+  mongos: MongoClient;
+  provisioner: Provisioner;
+  headroom: HeadroomSource;
+  config: ScalerConfig;
+  log: Logger;
+  decisions?: DecisionRepository;
+  /**
+   * Compare countDocuments before/after each action and fail on a difference (default true). Turn
+   * off while ingestion keeps writing; the comparison is only meaningful on a quiesced collection.
+   */
+  verifyCounts?: boolean;
+  sleep?: (ms: number) => Promise<void>;
+  pollMs?: number;
+}
+
+export interface ActionOutcome {
+  action: Decision['action'];
+  shards?: string[];
+  detail: string;
+  counts?: { before: number; after: number };
+  distribution?: DataDistribution;
+  elapsedMs: number;
+}
+
+export class CountMismatchError extends Error {
+  constructor(readonly before: number, readonly after: number) {
+    super(`sample count changed across the scaling action: ${before} before, ${after} after (lost or doubled samples)`);
+  }
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Next unused shard name sh<k> given the existing ones. */
+export function nextName(existing: readonly string[]): string {
+  let k = 0;
+  while (existing.includes(`sh${k}`)) k++;
+  return `sh${k}`;
+}
+
+/** The index that supports a shard key (same spec; a hashed field is indexed as hashed). */
+export const supportingIndex = (key: ShardKey): Document => ({ ...key });
+
+/**
+ * Carries out policy decisions on a live sharded cluster through mongos and a provisioner. Every
+ * decision is logged and stored (with inputs and outcome) in `scaler_decisions` when a repository
+ * is given.
+ */
+export class Actuator {
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly pollMs: number;
+
+  constructor(private readonly d: ActuatorDeps) {
+    this.sleep = d.sleep ?? defaultSleep;
+    this.pollMs = d.pollMs ?? 1000;
+  }
+
+  private get admin() {
+    return this.d.mongos.db('admin');
+  }
+
+  private get ns(): string {
+    return `${this.d.config.database}.${this.d.config.collection}`;
+  }
+
+  async apply(decision: Decision): Promise<ActionOutcome> {
+    const id = this.d.decisions ? await this.d.decisions.record(decision) : undefined;
+    this.d.log.info({ decision: { t: decision.t, action: decision.action, reason: decision.reason, shard: decision.shard, count: decision.count }, inputs: decision.inputs }, 'scaler decision');
+    const started = Date.now();
+    try {
+      let out: ActionOutcome;
+      switch (decision.action) {
+        case 'add-shard':
+          out = await this.scaleOut(decision.count ?? 1);
+          break;
+        case 'add-replica':
+          out = await this.addReplica(decision.shard!);
+          break;
+        case 'remove-shard':
+          out = await this.scaleIn(decision.shard!);
+          break;
+        default:
+          out = { action: 'none', detail: 'nothing to do', elapsedMs: 0 };
+      }
+      if (id) await this.d.decisions!.setOutcome(id, { status: decision.action === 'none' ? 'skipped' : 'done', detail: out.detail, at: new Date(), ...(out.counts ? { counts: out.counts } : {}) });
+      this.d.log.info({ outcome: { ...out, distribution: out.distribution?.shards } }, 'scaler action done');
+      return out;
+    } catch (err) {
+      this.d.log.error({ err: (err as Error).message, action: decision.action, elapsedMs: Date.now() - started }, 'scaler action failed');
+      if (id) await this.d.decisions!.setOutcome(id, { status: 'failed', detail: (err as Error).message, at: new Date() });
+      throw err;
+    }
+  }
+
+  /** Orphan-safe count through mongos (countDocuments filters orphans; estimatedDocumentCount does not). */
+  count(): Promise<number> {
+    return this.d.mongos.db(this.d.config.database).collection(this.d.config.collection).countDocuments({});
+  }
+
+  private checkCounts(before: number, after: number): void {
+    if ((this.d.verifyCounts ?? true) && before !== after) throw new CountMismatchError(before, after);
+  }
+
+  async listShards(): Promise<Document[]> {
+    return (await this.admin.command({ listShards: 1 })).shards as Document[];
+  }
+
+  /** Make sure `meter` is sharded on the configured key (creating the supporting index first). */
+  async ensureSharded(key: ShardKey = this.d.config.shardKey.default): Promise<'sharded' | 'already'> {
+    const existing = await this.d.mongos.db('config').collection('collections').findOne({ _id: this.ns as never });
+    if (existing && !existing.dropped) {
+      if (JSON.stringify(existing.key) !== JSON.stringify(key)) this.d.log.warn({ ns: this.ns, current: existing.key, configured: key }, 'collection is sharded on another key; not resharding automatically');
+      return 'already';
+    }
+    await this.d.mongos.db(this.d.config.database).collection(this.d.config.collection).createIndex(supportingIndex(key));
+    await this.admin.command({ shardCollection: this.ns, key });
+    this.d.log.info({ ns: this.ns, key }, 'collection sharded');
+    return 'sharded';
+  }
+
+  async distribution(): Promise<DataDistribution | undefined> {
+    const names = (await this.listShards()).map((s) => String(s._id));
+    const docs = await this.admin.aggregate([{ $shardedDataDistribution: {} }]).toArray();
+    return dataDistribution(docs, this.ns, names);
+  }
+
+  /**
+   * Poll balancerCollectionStatus until the collection is compliant and (when it holds more than one
+   * range's worth of data) every shard in `mustOwn` owns some of it; throws after the timeout.
+   */
+  async waitBalanced(mustOwn: readonly string[] = [], minBytes = 0): Promise<DataDistribution | undefined> {
+    const deadline = Date.now() + this.d.config.balancerTimeoutSec * 1000;
+    for (;;) {
+      const st = await this.admin.command({ balancerCollectionStatus: this.ns }).catch((err: Error) => ({ balancerCompliant: false, error: err.message }));
+      const dist = await this.distribution();
+      const owned = (name: string) => dist?.shards.find((s) => s.shard === name)?.ownedBytes ?? 0;
+      const spread = !dist || dist.totalBytes <= minBytes || mustOwn.every((n) => owned(n) > 0);
+      if (st.balancerCompliant === true && spread) return dist;
+      if (Date.now() > deadline) throw new Error(`balancer did not spread ${this.ns} within ${this.d.config.balancerTimeoutSec} s (last status ${JSON.stringify(st)}, CV ${dist?.cv.toFixed(3)})`);
+      await this.sleep(this.pollMs);
+    }
+  }
+
+  async scaleOut(count: number): Promise<ActionOutcome> {
+    const t0 = Date.now();
+    const before = await this.count();
+    await this.ensureSharded();
+    await this.admin.command({ balancerStart: 1 });
+    const added: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const host = this.d.headroom.pickHost();
+      if (!host) throw new Error('no VM has room for another replica set (headroom source returned none)');
+      const name = nextName((await this.listShards()).map((s) => String(s._id)));
+      const rs = await this.d.provisioner.startReplicaSet({ name, role: 'shardsvr', vm: host.vm });
+      const r = await this.admin.command({ addShard: seedList(rs), name });
+      this.d.log.info({ shard: name, vm: host.vm, hosts: rs.hosts, result: r.shardAdded }, 'shard added');
+      added.push(name);
+    }
+    const chunk = (await this.d.mongos.db('config').collection('settings').findOne({ _id: 'chunksize' as never }))?.value ?? 128;
+    const dist = await this.waitBalanced(added, 3 * Number(chunk) * 1024 * 1024);
+    const after = await this.count();
+    this.checkCounts(before, after);
+    return { action: 'add-shard', shards: added, detail: `added ${added.join(', ')}; spread CV ${dist?.cv.toFixed(3) ?? 'n/a'}`, counts: { before, after }, distribution: dist, elapsedMs: Date.now() - t0 };
+  }
+
+  async addReplica(shard: string): Promise<ActionOutcome> {
+    const t0 = Date.now();
+    const host = this.d.headroom.pickHost();
+    const rs = await this.d.provisioner.addSecondary(shard, host?.vm);
+    return { action: 'add-replica', shards: [shard], detail: `${shard} now has ${rs.hosts.length} members (${rs.hosts.join(', ')})`, elapsedMs: Date.now() - t0 };
+  }
+
+  /**
+   * Drain `shard`: removeShard repeated until `state: completed`, moving databases whose primary is
+   * the shard (movePrimary) and, on 8.0, unsharded collections (moveCollection); then stop it.
+   */
+  async scaleIn(shard: string): Promise<ActionOutcome> {
+    const t0 = Date.now();
+    const shards = (await this.listShards()).map((s) => String(s._id));
+    if (!shards.includes(shard)) throw new Error(`unknown shard ${shard} (have ${shards.join(', ')})`);
+    const target = shards.find((s) => s !== shard);
+    if (!target) throw new Error('cannot remove the last shard');
+    const before = await this.count();
+    await this.admin.command({ balancerStart: 1 });
+    const deadline = Date.now() + this.d.config.balancerTimeoutSec * 1000;
+    const moved = new Set<string>();
+    for (;;) {
+      const r = await this.admin.command({ removeShard: shard });
+      this.d.log.info({ shard, state: r.state, remaining: r.remaining, dbsToMove: r.dbsToMove }, 'removeShard');
+      if (r.state === 'completed') break;
+      for (const ns of (r.collectionsToMove ?? []) as string[]) {
+        if (moved.has(ns)) continue;
+        moved.add(ns);
+        await this.admin.command({ moveCollection: ns, toShard: target }).catch((err: Error) => this.d.log.warn({ ns, err: err.message }, 'moveCollection not possible'));
+      }
+      for (const db of (r.dbsToMove ?? []) as string[]) {
+        if (moved.has(db)) continue;
+        moved.add(db);
+        await this.admin.command({ movePrimary: db, to: target });
+        this.d.log.info({ db, to: target }, 'movePrimary');
+      }
+      if (Date.now() > deadline) throw new Error(`removeShard ${shard} not completed within ${this.d.config.balancerTimeoutSec} s (state ${r.state}, remaining ${JSON.stringify(r.remaining)})`);
+      await this.sleep(this.pollMs);
+    }
+    await this.d.provisioner.stopReplicaSet(shard);
+    const after = await this.count();
+    this.checkCounts(before, after);
+    const dist = await this.distribution();
+    return { action: 'remove-shard', shards: [shard], detail: `removed ${shard}; data now on ${shards.filter((s) => s !== shard).join(', ')}`, counts: { before, after }, distribution: dist, elapsedMs: Date.now() - t0 };
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * Where a metering-store replica set runs, separated from what the scaler does with it. The local
+ * implementation starts processes on 127.0.0.1 (`LocalProcessProvisioner`); a remote one would start
+ * them on a SaaS VM chosen by the profiler's headroom queues.
+ */
+export interface ReplicaSetSpec {
+  /** Replica set name (also the shard name), e.g. `sh2`. */
+  name: string;
+  role: 'configsvr' | 'shardsvr';
+  /** Host (VM) to place it on; the local provisioner only accepts 127.0.0.1/localhost. */
+  vm?: string;
+}
+
+export interface ReplicaSetHandle {
+  name: string;
+  /** `host:port` of every member, primary first. */
+  hosts: string[];
+}
+
+export interface Provisioner {
+  /** Start a one-member replica set, initiate it and wait for its primary. */
+  startReplicaSet(spec: ReplicaSetSpec): Promise<ReplicaSetHandle>;
+  /** Stop every member of the replica set and release its resources. */
+  stopReplicaSet(name: string): Promise<void>;
+  /** Start one more member and add it to the replica set (replSetReconfig); resolves once it is SECONDARY. */
+  addSecondary(name: string, vm?: string): Promise<ReplicaSetHandle>;
+}
+
+/** `rs/host1,host2` as addShard and --configdb expect. */
+export const seedList = (h: ReplicaSetHandle): string => `${h.name}/${h.hosts.join(',')}`;
