@@ -56,7 +56,7 @@ function which(name) {
 }
 
 /** Run a command; `capture` keeps its output (printed only on failure, minus colour codes). */
-function run(cmd, args, { capture = false, ...opts } = {}) {
+function run(cmd, args, { capture = false, echoFailure = (out) => out, ...opts } = {}) {
   say(`$ ${[cmd, ...args].join(' ')}`);
   const started = Date.now();
   const result = spawnSync(cmd, args, {
@@ -68,7 +68,7 @@ function run(cmd, args, { capture = false, ...opts } = {}) {
   });
   if (result.status !== 0) {
     const why = result.error ? result.error.message : `exit code ${result.status}`;
-    if (capture) process.stderr.write(`${result.stdout ?? ''}${result.stderr ?? ''}`.replace(/\x1b\[[0-9;]*m/g, ''));
+    if (capture) process.stderr.write(echoFailure(`${result.stdout ?? ''}${result.stderr ?? ''}`.replace(/\x1b\[[0-9;]*m/g, '')) + '\n');
     throw new Error(`${cmd} ${args.join(' ')} failed (${why})`);
   }
   say(`  done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -95,7 +95,14 @@ function ensureNodeModules() {
   missing += 1;
   if (CHECK_ONLY) return say(`missing: npm packages (${reason}): run npm ci`);
   say(`${reason}: installing npm packages`);
-  run('npm', ['ci', '--no-audit', '--no-fund']);
+  try {
+    run('npm', ['ci', '--no-audit', '--no-fund'], { capture: true, echoFailure: (out) => out.split('\n').filter((l) => /code E|can only install|Missing:|ERR!/.test(l)).join('\n') });
+  } catch (err) {
+    // npm ci refuses a package-lock.json that is out of sync with package.json; install from
+    // package.json without rewriting the lock, so the run goes on and the message says what to fix
+    say(`${err.message}: falling back to npm install --no-save (package-lock.json is left as it is; regenerate it with npm install)`);
+    run('npm', ['install', '--no-audit', '--no-fund', '--no-save']);
+  }
 }
 
 // 2. Debian packages: redis-server, plus java and mvn for the jar-based services ----------------

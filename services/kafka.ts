@@ -109,8 +109,6 @@ export function serverProperties(brokerPort: number, controllerPort: number, dat
     'transaction.state.log.replication.factor=1',
     'transaction.state.log.min.isr=1',
     'transaction.state.log.num.partitions=1',
-    'share.coordinator.state.topic.replication.factor=1',
-    'share.coordinator.state.topic.min.isr=1',
     // no 3 s wait before the first rebalance of a group (tests join groups all the time)
     'group.initial.rebalance.delay.ms=0',
     'auto.create.topics.enable=true',
