@@ -44,6 +44,13 @@ export type SignatureCheck =
   | { valid: true; /** which rendering matched; 'unchecked' when the secret is empty */ form: ListForm | 'unchecked' }
   | { valid: false; reason: string };
 
+function containsList(d: Record<string, unknown>): boolean {
+  for (const v of Object.values(d)) {
+    if (Array.isArray(v) || (isDict(v) && containsList(v))) return true;
+  }
+  return false;
+}
+
 function sameDigest(expected: string, given: string): boolean {
   const a = Buffer.from(expected, 'ascii');
   const b = Buffer.from(given, 'utf8');
@@ -63,11 +70,10 @@ export function verifySignature(message: Record<string, unknown>, secret: string
   if (typeof given !== 'string') {
     return { valid: false, reason: `message_signature: expected a hex string, got ${typeof given === 'object' ? 'an object' : typeof given}` };
   }
-  // Both forms are always computed so the time taken does not reveal which one matched.
-  const master = sameDigest(computeSignature(message, secret, 'master'), given);
-  const legacy = sameDigest(computeSignature(message, secret, 'legacy'), given);
-  if (master) return { valid: true, form: 'master' };
-  if (legacy) return { valid: true, form: 'legacy' };
+  // Constant-time comparison per form. The legacy rendering differs from master's only for
+  // messages containing lists, so it is only tried for those.
+  if (sameDigest(computeSignature(message, secret, 'master'), given)) return { valid: true, form: 'master' };
+  if (containsList(message) && sameDigest(computeSignature(message, secret, 'legacy'), given)) return { valid: true, form: 'legacy' };
   return {
     valid: false,
     reason: 'message_signature: does not match the HMAC-SHA256 of the message under the configured telemetry secret (message altered in transit or signed with another secret)',
