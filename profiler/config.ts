@@ -6,6 +6,36 @@ export type Resource = (typeof RESOURCES)[number];
 
 const positiveInt = z.number().int().positive();
 
+/** Overhead caps the predictor must never exceed on a hosting VM. */
+export const predictorCapsConfig = z
+  .strictObject({
+    /** Extra CPU, percentage points of the VM's vCPUs (default 15). */
+    cpu_pp: z.number().positive().max(100).default(15),
+    /** Extra memory, percentage points of the VM's memory (default 10). */
+    memory_pp: z.number().positive().max(100).default(10),
+    /** Current utilisation + extra must also stay at or below this percentage (default 90). */
+    ceiling_pct: z.number().positive().max(100).default(90),
+  })
+  .prefault({});
+
+/** Operator targets for the offline resource predictor. */
+export const predictorTargetsConfig = z
+  .strictObject({
+    /** Expected mediation query time, milliseconds (default 2000). */
+    query_ms: z.number().positive().default(2000),
+    /** Mediation/rating queries per second (default 0.1). */
+    query_rate_per_s: z.number().nonnegative().default(0.1),
+    /** Highest average busy fraction of a shard member's query capacity (0–1, default 0.7). */
+    avg_load: z.number().positive().max(1).default(0.7),
+    /** Hours of data one mediation query scans (default 24: a daily mediation run). */
+    query_span_h: z.number().positive().default(24),
+    /** Members per shard replica set at least (default 1; 3 for high availability). */
+    min_replicas: positiveInt.default(1),
+    /** Members per shard replica set at most (default 3). */
+    max_replicas: positiveInt.default(3),
+  })
+  .prefault({});
+
 /**
  * `profiler:` section of metering.yaml. Every field has a default, so an empty section is valid.
  */
@@ -15,7 +45,7 @@ export const profilerConfig = z
     window: positiveInt.default(12),
     /** Per-meter window overrides, e.g. `{cpu_util: 6, network.incoming.bytes: 24}` (default: none, every meter uses `window`). */
     windows: z.record(z.string(), positiveInt).default({}),
-    /** A VM whose last sample is older than this many seconds (stream time) is forgotten (default 3600 s). */
+    /** A VM from which no sample arrived (`recorded_at`) for this many seconds is forgotten (default 3600 s). */
     idle_ttl_s: z.number().positive().default(3600),
     /** Upper bound on tracked VMs; the least recently seen VM is evicted when a new one arrives (default 20000). */
     max_vms: positiveInt.default(20000),
@@ -26,39 +56,15 @@ export const profilerConfig = z
     /** Seconds between periodic snapshot saves by a long-running ingester; 0 disables (default 60). */
     snapshot_interval_s: z.number().nonnegative().default(60),
     /** Overhead caps the predictor must never exceed on a hosting VM, in percentage points (paper: CPU +15, memory +10). */
-    caps: z
-      .strictObject({
-        /** Extra CPU, percentage points of the VM's vCPUs (default 15). */
-        cpu_pp: z.number().positive().max(100).default(15),
-        /** Extra memory, percentage points of the VM's memory (default 10). */
-        memory_pp: z.number().positive().max(100).default(10),
-        /** Current utilisation + extra must also stay at or below this percentage (default 90). */
-        ceiling_pct: z.number().positive().max(100).default(90),
-      })
-      .prefault({}),
+    caps: predictorCapsConfig,
     /** Operator targets for the offline resource predictor. */
-    targets: z
-      .strictObject({
-        /** Expected mediation query time, milliseconds (default 2000). */
-        query_ms: z.number().positive().default(2000),
-        /** Mediation/rating queries per second (default 0.1). */
-        query_rate_per_s: z.number().nonnegative().default(0.1),
-        /** Highest average busy fraction of a shard member's query capacity (0–1, default 0.7). */
-        avg_load: z.number().positive().max(1).default(0.7),
-        /** Hours of data one mediation query scans (default 24: a daily mediation run). */
-        query_span_h: z.number().positive().default(24),
-        /** Members per shard replica set at least (default 1; 3 for high availability). */
-        min_replicas: positiveInt.default(1),
-        /** Members per shard replica set at most (default 3). */
-        max_replicas: positiveInt.default(3),
-      })
-      .prefault({}),
+    targets: predictorTargetsConfig,
   })
   .prefault({});
 
 export type ProfilerConfig = z.infer<typeof profilerConfig>;
-export type PredictorCaps = ProfilerConfig['caps'];
-export type PredictorTargets = ProfilerConfig['targets'];
+export type PredictorCaps = z.infer<typeof predictorCapsConfig>;
+export type PredictorTargets = z.infer<typeof predictorTargetsConfig>;
 
 /** Window length for a meter: its override or the default. */
 export function windowFor(config: Pick<ProfilerConfig, 'window' | 'windows'>, meter: string): number {

@@ -137,6 +137,7 @@ export class TraceSampler {
   private writeBytes = 0;
   private rxBytes = 0;
   private txBytes = 0;
+  private mdCache?: { vcpus: number; memoryMb: number; instanceMd: Record<string, unknown>; diskMd: Record<string, unknown>; vnicMd: Record<string, unknown> };
 
   constructor(name: string, options: TraceSampleOptions = {}) {
     const set = options.traceSet ?? 'bitbrains-rnd';
@@ -170,6 +171,31 @@ export class TraceSampler {
     const ts = new Date(row.timestamp_s * 1000);
     const vcpus = row.cpu_cores;
     const memoryMb = row.memory_capacity_kb / 1024;
+    const { instanceMd, diskMd, vnicMd } = this.metadata(vcpus, memoryMb);
+    const key = messageRowKey(vm.instanceId, ts);
+    const out: Sample[] = [
+      this.make('vcpus', 'gauge', 'vcpu', vcpus, vm.instanceId, ts, instanceMd, key),
+      this.make('memory', 'gauge', 'MiB', memoryMb, vm.instanceId, ts, instanceMd, key),
+      this.make('memory.usage', 'gauge', 'MiB', row.memory_usage_kb / 1024, vm.instanceId, ts, instanceMd, key),
+      this.make('cpu_util', 'gauge', '%', row.cpu_usage_pct, vm.instanceId, ts, instanceMd, key),
+      this.make('cpu', 'cumulative', 'ns', Math.round(this.cpuNs), vm.instanceId, ts, instanceMd, key),
+      this.make('disk.device.read.bytes', 'cumulative', 'B', Math.round(this.readBytes), vm.diskId, ts, diskMd, key),
+      this.make('disk.device.write.bytes', 'cumulative', 'B', Math.round(this.writeBytes), vm.diskId, ts, diskMd, key),
+      this.make('network.incoming.bytes', 'cumulative', 'B', Math.round(this.rxBytes), vm.vnicId, ts, vnicMd, key),
+      this.make('network.outgoing.bytes', 'cumulative', 'B', Math.round(this.txBytes), vm.vnicId, ts, vnicMd, key),
+    ];
+    this.stats.samples += out.length;
+    return out;
+  }
+
+  /**
+   * resource_metadata for the instance, its disk and its vNIC. The objects are shared by all samples
+   * with the same size (treat them as read-only) and rebuilt only when vCPUs or memory change.
+   */
+  private metadata(vcpus: number, memoryMb: number): { instanceMd: Record<string, unknown>; diskMd: Record<string, unknown>; vnicMd: Record<string, unknown> } {
+    const c = this.mdCache;
+    if (c && c.vcpus === vcpus && c.memoryMb === memoryMb) return c;
+    const vm = this.vm;
     const flavorName = `bb.c${vcpus}.m${Math.round(memoryMb)}`;
     const instanceMd: Record<string, unknown> = {
       display_name: vm.name,
@@ -201,20 +227,8 @@ export class TraceSampler {
       fref: null,
       parameters: { ip: null, projmask: null, projnet: null },
     };
-    const key = messageRowKey(vm.instanceId, ts);
-    const out: Sample[] = [
-      this.make('vcpus', 'gauge', 'vcpu', vcpus, vm.instanceId, ts, instanceMd, key),
-      this.make('memory', 'gauge', 'MiB', memoryMb, vm.instanceId, ts, instanceMd, key),
-      this.make('memory.usage', 'gauge', 'MiB', row.memory_usage_kb / 1024, vm.instanceId, ts, instanceMd, key),
-      this.make('cpu_util', 'gauge', '%', row.cpu_usage_pct, vm.instanceId, ts, instanceMd, key),
-      this.make('cpu', 'cumulative', 'ns', Math.round(this.cpuNs), vm.instanceId, ts, instanceMd, key),
-      this.make('disk.device.read.bytes', 'cumulative', 'B', Math.round(this.readBytes), vm.diskId, ts, diskMd, key),
-      this.make('disk.device.write.bytes', 'cumulative', 'B', Math.round(this.writeBytes), vm.diskId, ts, diskMd, key),
-      this.make('network.incoming.bytes', 'cumulative', 'B', Math.round(this.rxBytes), vm.vnicId, ts, vnicMd, key),
-      this.make('network.outgoing.bytes', 'cumulative', 'B', Math.round(this.txBytes), vm.vnicId, ts, vnicMd, key),
-    ];
-    this.stats.samples += out.length;
-    return out;
+    this.mdCache = { vcpus, memoryMb, instanceMd, diskMd, vnicMd };
+    return this.mdCache;
   }
 
   private make(
