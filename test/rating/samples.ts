@@ -2,7 +2,7 @@ import type { MediationSample } from '../../pipeline/mediation/reference';
 
 let seq = 0;
 /** A sample with the fields mediation reads; message_id increases so ties sort as written. */
-export function sample(over: Partial<MediationSample> & { timestamp: Date | string; counter_volume: number }): MediationSample {
+export function sample(over: Partial<Omit<MediationSample, 'timestamp'>> & { timestamp: Date | string; counter_volume: number }): MediationSample {
   seq++;
   return {
     counter_name: 'cpu',
