@@ -9,6 +9,76 @@ import { MetricsLineError, observationToJson } from './metrics';
 import { replayFile } from './replay';
 import { SCENARIOS, synthesize, type Scenario } from './synth';
 import { loadTraces } from './trace';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { MongoClient } from 'mongodb';
+import { createLogger } from '../lib/log';
+import { loadConfig } from '../config/load';
+import { scalerConfig, type ScalerConfig, type ShardKey } from './config';
+import { NoBinariesError } from './cluster/binaries';
+import { clusterDown, clusterStatus, clusterUp, mongosUri, renderStatus } from './cluster/cluster';
+import { readState } from './cluster/state';
+import { measureKeys } from './shard-key/runner';
+import { scoreKeys } from './shard-key/score';
+import { buildReport, reportMarkdown } from './shard-key/report';
+import { collectSignals } from './signals';
+
+/** The `scaler:` section of the effective metering.yaml (defaults when the file has none). */
+function scalerSettings(program: Command): ScalerConfig {
+  const file = program.opts<{ config?: string }>().config;
+  try {
+    const all = loadConfig(file) as unknown as { scaler?: ScalerConfig };
+    return all.scaler ?? scalerConfig.parse(undefined);
+  } catch (err) {
+    if (err instanceof YamlValidationError) throw new CliError(err.message, 2);
+    throw err;
+  }
+}
+
+const log = () => createLogger('scaler', process.env.METERING_LOG_LEVEL ?? 'warn');
+
+async function binariesOr2<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof NoBinariesError) throw new CliError(err.message, 2);
+    throw err;
+  }
+}
+
+function registerCluster(program: Command): void {
+  const cluster = program.command('cluster').description('Local sharded MongoDB cluster on 127.0.0.1 from real binaries (MONGO_BIN_DIR with mongod + mongos)');
+  cluster
+    .command('up')
+    .description('start config server replica set, N single-node shard replica sets and a mongos; add the shards; chunksize 1 MB')
+    .option('--shards <n>', 'number of shards', int)
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: { shards?: number; json?: boolean }) => {
+      const cfg = scalerSettings(program).cluster;
+      const r = await binariesOr2(() => clusterUp(cfg, opts.shards ?? cfg.shards, log()));
+      if (opts.json) printJson(r);
+      else process.stdout.write(`${r.reused ? 'already running' : 'started'}: ${r.uri}\n${r.shards.map((s) => `  ${s.name}  ${s.hosts.join(',')}`).join('\n')}\n`);
+    });
+  cluster
+    .command('status')
+    .description('shards, data per shard (text bars) and balancer state')
+    .option('--uri <mongos>', 'mongos URI (default: the local cluster)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { uri?: string; json?: boolean }) => {
+      const st = readState();
+      const uri = opts.uri ?? (st?.mongos ? mongosUri(st.mongos.port) : undefined);
+      if (!uri) throw new CliError('no local cluster (run `metering cluster up`, or pass --uri mongodb://mongos...)', 2);
+      const s = await clusterStatus(uri);
+      if (opts.json) printJson(s);
+      else process.stdout.write(renderStatus(s) + '\n');
+    });
+  cluster
+    .command('down')
+    .description('stop the local cluster (mongos, shards, config server) and delete its data')
+    .action(async () => {
+      const r = await clusterDown(log());
+      process.stdout.write(r.stopped ? `stopped ${r.stopped} process(es)\n` : 'no local cluster\n');
+    });
+}
 
 const DEFAULT_TRACE_DIR = process.env.METERING_SHARED_DIR
   ? path.join(process.env.METERING_SHARED_DIR, 'data', 'traces', 'bitbrains-rnd')
@@ -87,6 +157,66 @@ function registerScaler(program: Command): void {
     });
 }
 
+function registerLive(program: Command, scaler: Command): void {
+  scaler
+    .command('collect')
+    .description('Sample a live cluster (serverStatus deltas, dbStats disk, data distribution) and print observation JSONL for replay')
+    .requiredOption('--uri <mongos>', 'mongos connection string')
+    .option('--interval <duration>', 'time between samples', '60s')
+    .option('--samples <n>', 'number of observation rounds (rates need two serverStatus snapshots, so n+1 are taken)', int, 1)
+    .action(async (opts: { uri: string; interval: string; samples: number }) => {
+      const cfg = scalerSettings(program);
+      const every = parseDuration(opts.interval);
+      const mongos = new MongoClient(opts.uri, { serverSelectionTimeoutMS: 10_000 });
+      await mongos.connect();
+      const state = new Map();
+      const deps = { mongos, connect: async (h: string) => new MongoClient(`mongodb://${h}/?directConnection=true`, { serverSelectionTimeoutMS: 5000 }).connect(), log: log(), database: cfg.database, collection: cfg.collection };
+      try {
+        for (let i = 0; i <= opts.samples; i++) {
+          const r = await collectSignals(deps, state);
+          if (i > 0) for (const o of r.observations) printJson(observationToJson(o));
+          if (i === 0 && r.skipped.length) process.stderr.write(`skipped: ${r.skipped.join('; ')}\n`);
+          if (i < opts.samples) await new Promise((res) => setTimeout(res, every));
+        }
+      } finally {
+        await mongos.close();
+      }
+    });
+
+  scaler
+    .command('advise-key')
+    .description('Measure candidate shard keys on a real sharded cluster and record the decision (docs/shard-key-advice.{md,json})')
+    .requiredOption('--uri <mongos>', 'mongos connection string (a real sharded cluster, e.g. from `metering cluster up`)')
+    .option('--docs <n>', 'generated samples per candidate', int, 100_000)
+    .option('--batch <n>', 'insertMany batch size', int, 1000)
+    .option('--concurrency <n>', 'parallel insert workers', int, 4)
+    .option('--repeats <n>', 'repetitions per query (median reported)', int, 20)
+    .option('--settle <duration>', 'balancer time before measuring spread', '30s')
+    .option('--out <dir>', 'where to write shard-key-advice.md/.json', 'docs')
+    .option('--keys <json>', 'candidate keys as a JSON array (default: scaler.shardKey.candidates)')
+    .action(async (opts: { uri: string; docs: number; batch: number; concurrency: number; repeats: number; settle: string; out: string; keys?: string }) => {
+      const cfg = scalerSettings(program);
+      let candidates: ShardKey[] = cfg.shardKey.candidates;
+      if (opts.keys) {
+        try {
+          candidates = JSON.parse(opts.keys) as ShardKey[];
+        } catch (err) {
+          throw new CliError(`--keys: not valid JSON (${(err as Error).message})`, 2);
+        }
+      }
+      const ms = await measureKeys({ uri: opts.uri, candidates, docs: opts.docs, batch: opts.batch, concurrency: opts.concurrency, queryRepeats: opts.repeats, database: `${cfg.database}_keyadvisor`, settleMs: parseDuration(opts.settle), log: log() });
+      const ranking = scoreKeys(ms);
+      const report = buildReport(ms, ranking, `metering scaler advise-key --uri ${opts.uri.replace(/\/\/[^@/]*@/, '//***@')} --docs ${opts.docs} --concurrency ${opts.concurrency}`);
+      mkdirSync(opts.out, { recursive: true });
+      writeFileSync(path.join(opts.out, 'shard-key-advice.json'), JSON.stringify(report, null, 2) + '\n');
+      writeFileSync(path.join(opts.out, 'shard-key-advice.md'), reportMarkdown(report));
+      process.stdout.write(reportMarkdown(report));
+    });
+}
+
 export const register: RegisterCommands = (program) => {
   registerScaler(program);
+  const scaler = program.commands.find((c) => c.name() === 'scaler')!;
+  registerLive(program, scaler);
+  registerCluster(program);
 };

@@ -8,7 +8,7 @@ import type { ClusterConfig } from '../config';
 import { dataDistribution, num, parseShardHost } from '../signals';
 import { findBinaries } from './binaries';
 import { LocalProcessProvisioner, LOOPBACK, withDirect } from './local';
-import { seedList } from './provisioner';
+import { seedList, type ReplicaSetHandle } from './provisioner';
 import { clusterDir, mongosArgs, portFor, readState, removeState, writeState } from './state';
 
 export interface UpResult {
