@@ -18,6 +18,14 @@ function estimatorSection(configFile: string | undefined): EstimatorConfig {
   return estimatorConfig.parse(all.estimator ?? {});
 }
 
+function readTemplate(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new CliError(`${file}:0: cannot read template: ${(e as Error).message}`, 1);
+  }
+}
+
 function collectParam(v: string, acc: Record<string, string>): Record<string, string> {
   const i = v.indexOf('=');
   if (i <= 0) throw new CliError(`--param expects key=value, got "${v}"`, 2);
@@ -46,7 +54,7 @@ export const register: RegisterCommands = (program) => {
         const pollingFile = opts.polling ?? cfg.polling_file;
         const pollingConfig = pollingFile ? pollingFromYaml(readYamlFile(pollingFile)) : defaultPolling();
         const e = estimateStack({
-          template: readYamlFile(template),
+          template: { text: readTemplate(template), file: template },
           params: opts.param,
           environment: opts.env ? readYamlFile(opts.env) : undefined,
           pollingConfig,

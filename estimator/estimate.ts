@@ -1,5 +1,6 @@
 import { parseYaml, type YamlSource } from '../config/yaml-source';
 import { estimatorConfig, type EstimatorConfig } from './config';
+import { parseHot } from './heat/parse';
 import { analyzeStack, environmentFromYaml, type Mult, type StackInventory } from './heat/analyze';
 import { meterCatalog, type Catalog, type MeterScope } from './meters';
 import { defaultPolling, scheduleMeters, type PollingConfig, type ScheduledMeter } from './polling';
@@ -75,7 +76,8 @@ export interface Estimate {
   plan: StackPlan;
 }
 
-const toYaml = (t: TextOrYaml): YamlSource => ('value' in t && 'lineOf' in t ? (t as YamlSource) : parseYaml(t.text, t.file));
+const isSource = (t: TextOrYaml): t is YamlSource => 'lineOf' in t;
+const toYaml = (t: TextOrYaml): YamlSource => (isSource(t) ? t : parseYaml(t.text, t.file));
 
 /** Series per meter scope at the expected ('expected') or maximum ('upper') stack size. */
 export function seriesCounts(inv: StackInventory, which: keyof Mult): Record<MeterScope, number> {
@@ -97,7 +99,8 @@ export function seriesCounts(inv: StackInventory, which: keyof Mult): Record<Met
 
 export function estimateStack(input: EstimateInput): Estimate {
   const cfg = estimatorConfig.parse(input.config ?? {});
-  const template = toYaml(input.template);
+  const parsed = isSource(input.template) ? { src: input.template, warnings: [] } : parseHot(input.template.text, input.template.file);
+  const template = parsed.src;
   const environment = input.environment ? environmentFromYaml(toYaml(input.environment)) : undefined;
   const inventory = analyzeStack({
     template, params: input.params, environment, flavors: cfg.flavors, readFile: input.readFile, stackName: input.stackName,
@@ -107,7 +110,7 @@ export function estimateStack(input: EstimateInput): Estimate {
   const sched = scheduleMeters(meterCatalog(catalog), polling);
   const sizeModel: SizeModel = input.sizeModel ?? { method: cfg.size_method, overrides: cfg.size_priors };
   if (sizeModel.method === 'dbstats' && !sizeModel.dbStats) throw new Error('size method dbstats needs a dbStats result (objects, avgObjSize[, dataSize])');
-  const warnings = [...inventory.warnings, ...sched.warnings];
+  const warnings = [...parsed.warnings, ...inventory.warnings, ...sched.warnings];
 
   const expected = seriesCounts(inventory, 'expected');
   const upper = seriesCounts(inventory, 'upper');
@@ -135,14 +138,14 @@ export function estimateStack(input: EstimateInput): Estimate {
       }
       if (sizeModel.method === 'mean-of-meters') bytes = events * meanOfMeters;
       if (sizeModel.method === 'dbstats') bytes = events * dbAvg;
-      return { events, bytes: Math.round(bytes) };
+      return { events, bytes: Math.round(bytes), avg: events ? bytes / events : 0 };
     };
     const d = period(cfg.periods.day_s);
     const w = period(cfg.periods.week_s);
     const mo = period(cfg.periods.month_s);
     const perInterval = ms.reduce((a, m) => a + (counts[m.scope] * minInterval) / m.interval_s, 0);
     return {
-      ms, minInterval,
+      ms, minInterval, avg: d.avg,
       events: { interval_s: minInterval, per_interval: round6(perInterval), per_day: d.events, per_week: w.events, per_month: mo.events },
       bytes: { per_day: d.bytes, per_week: w.bytes, per_month: mo.bytes },
     };
@@ -169,7 +172,7 @@ export function estimateStack(input: EstimateInput): Estimate {
     resources,
     meters,
     events: exp.events,
-    avg_event_bytes: exp.events.per_day ? round6(exp.bytes.per_day / exp.events.per_day) : 0,
+    avg_event_bytes: round6(exp.avg),
     avg_event_bytes_mean_of_meters: round6(meanOfMeters),
     size_method: sizeModel.method,
     bytes: exp.bytes,

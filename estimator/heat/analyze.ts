@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { parseYaml, YamlValidationError, type YamlPath, type YamlSource } from '../../config/yaml-source';
+import { YamlValidationError, type YamlPath, type YamlSource } from '../../config/yaml-source';
+import { parseHot } from './parse';
 import type { Flavor } from '../config';
 import {
   checkConstraints, coerceParam, evalCondition, evaluate, located, ResourceRef, Unknown, type ParamDef, type Scope,
@@ -130,6 +131,12 @@ class Analyzer {
 
   constructor(readonly input: AnalyzeInput, readonly stackName: string, readonly stackId: string) {}
 
+  parse(text: string, file: string): YamlSource {
+    const { src, warnings } = parseHot(text, file);
+    this.warnings.push(...warnings);
+    return src;
+  }
+
   warn(src: YamlSource, p: YamlPath, msg: string): void {
     this.warnings.push(`${src.file}:${src.lineOf(p)}: ${msg}`);
   }
@@ -231,6 +238,7 @@ class Analyzer {
   resource(scope: Scope, name: string, d: Record<string, unknown>, p: YamlPath, mult: Mult, prefix: string, depth: number): void {
     const src = scope.src;
     const typeVal = evaluate(d.type ?? d.Type, scope, [...p, 'type']);
+    if (typeVal instanceof Unknown) throw located(src, [...p, 'type'], `resources.${name}: resource type cannot be determined: ${typeVal.reason}`);
     if (typeof typeVal !== 'string' || typeVal === '') throw located(src, [...p, 'type'], `resources.${name}: type must be a non-empty string`);
     let type = typeVal;
     const reg = this.input.environment?.resource_registry[type];
@@ -293,7 +301,7 @@ class Analyzer {
           this.warn(src, [...pp, 'template'], `resources.${name}: nested stack template not available (${tpl.reason}); its resources are not estimated`);
           return;
         }
-        const nestedSrc = typeof tpl === 'string' ? parseYaml(tpl, `${src.file}#${name}`) : null;
+        const nestedSrc = typeof tpl === 'string' ? this.parse(tpl, `${src.file}#${name}`) : null;
         const params = prop('parameters');
         const given = params && typeof params === 'object' && !(params instanceof Unknown) ? (params as Record<string, unknown>) : {};
         if (nestedSrc) {
@@ -463,7 +471,7 @@ class Analyzer {
     } catch (e) {
       throw located(parent.src, at, `nested template ${file} cannot be read: ${(e as Error).message}`);
     }
-    const child = this.makeScope(parseYaml(text, file), props, false, at, parent);
+    const child = this.makeScope(this.parse(text, file), props, false, at, parent);
     this.template(child, mult, key, depth + 1);
   }
 
