@@ -1,0 +1,14 @@
+import type { Invoice } from './invoice';
+
+/** Plain-text rendering of an invoice. */
+export function formatInvoice(inv: Invoice): string {
+  const who = inv.account.kind === 'project' ? `project ${inv.account.project_id}` : `group ${inv.account.group} (${inv.account.projects.join(', ')})`;
+  const out = [`invoice ${inv.number} (${inv.status}) for ${who}`, `period ${inv.period_start} → ${inv.period_end}`, ''];
+  const rows = inv.lines.map((l) => [l.project_id, l.meter, `${l.quantity}${l.unit ? ' ' + l.unit : ''}`, l.amount]);
+  for (const e of inv.entries) rows.push(['', `${e.kind}: ${e.description}`, '', e.kind === 'credit' ? `-${e.amount}` : e.amount]);
+  const widths = [0, 1, 2, 3].map((c) => Math.max(0, ...rows.map((r) => r[c]!.length)));
+  for (const r of rows) out.push(`  ${r[0]!.padEnd(widths[0]!)}  ${r[1]!.padEnd(widths[1]!)}  ${r[2]!.padStart(widths[2]!)}  ${r[3]!.padStart(widths[3]!)}`);
+  out.push('', `  subtotal ${inv.subtotal}  credits ${inv.credits}  debits ${inv.debits}  adjustments ${inv.adjustments}`);
+  out.push(`  total ${inv.total} ${inv.currency}` + (Number(inv.credit_carried_forward) > 0 ? `  (credit carried forward ${inv.credit_carried_forward})` : ''), '');
+  return out.join('\n');
+}
