@@ -1,5 +1,9 @@
 import { z } from 'zod';
 import { controllerConfig, redisConfig } from '../controller/config';
+import { ingestConfig, kafkaConfig, storeConfig } from '../pipeline/config';
+import { estimatorConfig } from '../estimator/config';
+import { profilerConfig } from '../profiler/config';
+import { scalerConfig } from '../scaler/config';
 
 /**
  * The whole of metering.yaml: one section per component, each defined (and documented) next to the
@@ -7,7 +11,13 @@ import { controllerConfig, redisConfig } from '../controller/config';
  */
 export const meteringConfig = z.strictObject({
   controller: controllerConfig,
+  store: storeConfig,
+  ingest: ingestConfig,
+  kafka: kafkaConfig,
   redis: redisConfig,
+  estimator: estimatorConfig,
+  profiler: profilerConfig,
+  scaler: scalerConfig,
 });
 
 export type MeteringConfig = z.output<typeof meteringConfig>;

@@ -1,4 +1,27 @@
 import type { RegisterCommands } from '../cli/registry';
+import { loadConfig } from '../config/load';
+import { log } from '../lib/log';
+import { startApplication } from './app';
+import { productModules } from './modules';
 
-/** Subcommands of the controller component (filled in by the controller work). */
-export const register: RegisterCommands = () => {};
+export const register: RegisterCommands = (program) => {
+  program
+    .command('serve')
+    .description('run the system controller: HTTP ingestion (POST /v1/samples), the Kafka consumer when kafka.enabled, and every component API; GET /openapi.json describes the routes')
+    .option('--port <port>', 'override controller.port', (v) => Number(v))
+    .option('--kafka', 'run the Kafka consumer even if kafka.enabled is false')
+    .action(async (opts: { port?: number; kafka?: boolean }) => {
+      const config = loadConfig(program.opts<{ config?: string }>().config);
+      if (opts.port !== undefined) config.controller.port = opts.port;
+      const app = await startApplication({ config, log, modules: productModules, kafka: opts.kafka || config.kafka.enabled });
+      log.info({ url: app.url, tokens: config.controller.auth.tokens.map((t) => t.name) }, 'controller listening');
+      if (config.controller.auth.tokens.length === 0) log.warn('no tokens configured (controller.auth.tokens): every authenticated route answers 401');
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      log.info('shutting down: finishing accepted work');
+      await app.close();
+    });
+};

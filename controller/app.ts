@@ -1,0 +1,132 @@
+import type { FastifyInstance } from 'fastify';
+import { Kafka, logLevel } from 'kafkajs';
+import type { MongoClient, Db } from 'mongodb';
+import type { Logger } from 'pino';
+import type { MeteringConfig } from '../config/schema';
+import { connectStore, createIngestion, type Ingestion } from '../pipeline/ingest/pipeline-factory';
+import { ingestRoutes } from '../pipeline/http-route';
+import type { SampleObserver } from '../pipeline/sample';
+import { ProductMetrics } from './metrics';
+import { buildController, type ReadinessCheck, type RoutePlugin } from './server';
+
+/**
+ * What a component adds to the running product: observers on the sample stream (the interception
+ * hook), controller routes, readiness checks, and what to release on shutdown.
+ */
+export interface AppModule {
+  name: string;
+  observers?: SampleObserver[];
+  routes?: RoutePlugin[];
+  readiness?: Record<string, ReadinessCheck>;
+  close?: () => Promise<void>;
+}
+
+/** Everything a module may need from the running product to set itself up. */
+export interface AppServices {
+  config: MeteringConfig;
+  log: Logger;
+  mongo: MongoClient;
+  db: Db;
+  kafka?: Kafka;
+  metrics: ProductMetrics;
+}
+
+export type ModuleFactory = (svc: AppServices) => Promise<AppModule> | AppModule;
+
+export interface Application {
+  app: FastifyInstance;
+  /** Base URL once listening (undefined with listen: false). */
+  url?: string;
+  ingestion: Ingestion;
+  services: AppServices;
+  modules: AppModule[];
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  config: MeteringConfig;
+  log: Logger;
+  /** Component modules (estimator, profiler, scaler, jobs…), set up in order. */
+  modules?: ModuleFactory[];
+  /** Bind the HTTP port (default true). Tests use app.inject without listening. */
+  listen?: boolean;
+  /** Run the Kafka consumer (default: config.kafka.enabled). */
+  kafka?: boolean;
+}
+
+export function kafkaClient(brokers: string[], clientId: string): Kafka {
+  return new Kafka({ clientId, brokers, logLevel: logLevel.WARN, retry: { retries: 5 } });
+}
+
+/**
+ * Start the product: connect the store, wire ingestion (HTTP route + optional Kafka consumer) with
+ * every module's observers on the interception hook, mount every module's routes on the controller.
+ */
+export async function startApplication(opts: StartOptions): Promise<Application> {
+  const { config, log } = opts;
+  const metrics = new ProductMetrics();
+  const { client: mongo, db } = await connectStore(config.store);
+  const useKafka = opts.kafka ?? config.kafka.enabled;
+  const kafka = useKafka ? kafkaClient(config.kafka.brokers, config.kafka.clientId) : undefined;
+  const services: AppServices = { config, log, mongo, db, kafka, metrics };
+
+  const modules: AppModule[] = [];
+  let ingestion: Ingestion | undefined;
+  let app: FastifyInstance | undefined;
+  try {
+    for (const factory of opts.modules ?? []) modules.push(await factory(services));
+    // Observers are registered before the consumer starts, so none misses a sample.
+    ingestion = await createIngestion(
+      { store: config.store, ingest: config.ingest, kafka: config.kafka },
+      { db, kafka, log, startConsumer: false },
+    );
+    for (const m of modules) for (const o of m.observers ?? []) ingestion.hub.register(o);
+    metrics.registerSnapshot('ingestion counters', () => ingestion!.ingestor.metrics.snapshot());
+
+    const readiness: Record<string, ReadinessCheck> = {
+      store: async () => {
+        await db.command({ ping: 1 });
+      },
+    };
+    if (kafka) {
+      readiness.kafka = async () => {
+        const admin = kafka.admin();
+        await admin.connect();
+        try {
+          await admin.describeCluster();
+        } finally {
+          await admin.disconnect();
+        }
+      };
+    }
+    for (const m of modules) Object.assign(readiness, m.readiness ?? {});
+    app = await buildController({
+      config,
+      log,
+      metrics,
+      readiness,
+      routes: [ingestRoutes(ingestion.ingestor, config.ingest), ...modules.flatMap((m) => m.routes ?? [])],
+    });
+    await ingestion.consumer?.start();
+    let url: string | undefined;
+    if (opts.listen !== false) url = await app.listen({ host: config.controller.host, port: config.controller.port });
+    const started = { app, ingestion };
+    return {
+      ...started,
+      url,
+      services,
+      modules,
+      async close() {
+        await started.app.close();
+        await started.ingestion.close();
+        for (const m of [...modules].reverse()) await m.close?.();
+        await mongo.close();
+      },
+    };
+  } catch (err) {
+    await app?.close().catch(() => {});
+    await ingestion?.close().catch(() => {});
+    await mongo.close().catch(() => {});
+    throw err;
+  }
+}

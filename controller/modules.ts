@@ -1,0 +1,7 @@
+import type { ModuleFactory } from './app';
+
+/**
+ * The component modules the running product is made of, in set-up order. Each contributes
+ * observers on the sample stream, controller routes and readiness checks.
+ */
+export const productModules: ModuleFactory[] = [];

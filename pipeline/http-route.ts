@@ -1,0 +1,90 @@
+import type { FastifyInstance } from 'fastify';
+import { parseHttpBody, type NormalizeResult } from './ceilometer/normalize';
+import type { IngestConfig } from './config';
+import { BackpressureError, SubmissionTooLargeError } from './ingest/backpressure';
+import type { Ingestor } from './ingest/ingestor';
+import type { RejectInput } from './ingest/dead-letter';
+import { canAccessProject } from '../controller/auth';
+import { principalOf, type RoutePlugin } from '../controller/server';
+
+const rejectSchema = {
+  type: 'object',
+  properties: { index: { type: 'integer' }, reason: { type: 'string' }, message_id: { type: 'string' } },
+  required: ['index', 'reason'],
+} as const;
+
+const resultSchema = {
+  type: 'object',
+  properties: {
+    accepted: { type: 'integer', description: 'valid samples taken in' },
+    stored: { type: 'integer', description: 'newly stored' },
+    duplicates: { type: 'integer', description: 'already stored before (redelivery), not stored again' },
+    rejected: { type: 'integer', description: 'invalid samples, dead-lettered with their reason' },
+    rejects: { type: 'array', items: rejectSchema },
+  },
+} as const;
+
+const errorSchema = {
+  type: 'object',
+  properties: { error: { type: 'string' }, message: { type: 'string' } },
+  description: 'refused; 429/503 carry Retry-After (seconds): the store is busy or down, nothing was taken in',
+} as const;
+
+/** Samples of a project the token is not scoped to become per-sample rejects. */
+function applyProjectScope(parsed: NormalizeResult, project: string | undefined): NormalizeResult {
+  if (project === undefined) return parsed;
+  const samples = [];
+  const rejects = [...parsed.rejects];
+  for (const [i, s] of parsed.samples.entries()) {
+    if (canAccessProject({ name: '', roles: new Set(), project }, s.project_id)) samples.push(s);
+    else rejects.push({ index: i, reason: `project_id: ${JSON.stringify(s.project_id)} is outside this token's project scope (${project})`, payload: JSON.stringify(s), message_id: s.message_id });
+  }
+  return { samples, rejects };
+}
+
+/**
+ * POST /v1/samples: the target of Ceilometer's `http://` publisher (a JSON list of `Sample.as_dict()`,
+ * or one object with batch=False) and of signed `counter_*` messages. Answers 200 only after every
+ * valid sample is durably stored; invalid ones are dead-lettered and listed with their reason.
+ * 400 when nothing in the body is usable, 413 too large, 429/503 with Retry-After under back-pressure.
+ */
+export function ingestRoutes(ingestor: Ingestor, ingest: IngestConfig): RoutePlugin {
+  return async (app: FastifyInstance) => {
+    await app.register(async (scope) => {
+      // Keep the raw bytes: invalid UTF-8 must be detected and float literals kept for signatures.
+      scope.addContentTypeParser(['application/json', 'text/plain', 'application/octet-stream'], { parseAs: 'buffer', bodyLimit: ingest.maxBodyBytes }, (_req, body, done) => done(null, body));
+      scope.post(
+        '/v1/samples',
+        {
+          bodyLimit: ingest.maxBodyBytes,
+          config: { roles: ['ingest'] },
+          schema: {
+            summary: "Ingest Ceilometer samples (http:// publisher body or signed counter_* messages)",
+            tags: ['ingestion'],
+            response: { 200: resultSchema, 400: resultSchema, 413: errorSchema, 429: errorSchema, 503: errorSchema },
+          },
+        },
+        async (req, reply) => {
+          const body = Buffer.isBuffer(req.body) ? req.body : Buffer.from(typeof req.body === 'string' ? req.body : '');
+          const parsed = applyProjectScope(
+            parseHttpBody(body, { secret: ingest.telemetrySecret, signaturePolicy: ingest.signaturePolicy, maxBodyBytes: ingest.maxBodyBytes }),
+            principalOf(req).project,
+          );
+          const rejects: RejectInput[] = parsed.rejects;
+          try {
+            const result = await ingestor.submit(parsed.samples, rejects);
+            const listed = parsed.rejects.map((r) => ({ index: r.index, reason: r.reason, ...(r.message_id ? { message_id: r.message_id } : {}) }));
+            const status = parsed.samples.length === 0 && parsed.rejects.length > 0 ? 400 : 200;
+            return reply.code(status).send({ accepted: result.accepted, stored: result.stored, duplicates: result.duplicates, rejected: result.rejected, rejects: listed });
+          } catch (err) {
+            if (err instanceof BackpressureError) {
+              return reply.code(err.status).header('retry-after', String(err.retryAfterSeconds)).send({ error: err.reason, message: err.message });
+            }
+            if (err instanceof SubmissionTooLargeError) return reply.code(413).send({ error: 'too large', message: err.message });
+            throw err;
+          }
+        },
+      );
+    });
+  };
+}
