@@ -115,6 +115,8 @@ export const kafkaConfig = z
     topics: z.array(z.string().min(1)).min(1).default(['ceilometer', 'metering.sample']),
     /** Start a new group at the earliest offset (true) or only take new messages (false). Default true. */
     fromBeginning: z.boolean().default(true),
+    /** Longest a fetch waits on the broker for new messages, in ms (also bounds how long a graceful stop waits). Default 1000. */
+    fetchMaxWaitMs: z.number().int().min(0).default(1000),
     /** Topic receiving dead letters when ingest.deadLetter is kafka or both. Default `metering.dead-letter`. */
     deadLetterTopic: z.string().min(1).default('metering.dead-letter'),
   })

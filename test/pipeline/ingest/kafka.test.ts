@@ -29,7 +29,7 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
 }
 
 function kafkaCfg(topics: string[], group: string) {
-  return resolveIngestionConfig({ kafka: { brokers: kafkaBrokers(), groupId: group, topics, fromBeginning: true } }).kafka;
+  return resolveIngestionConfig({ kafka: { brokers: kafkaBrokers(), groupId: group, topics, fromBeginning: true, fetchMaxWaitMs: 100 } }).kafka;
 }
 
 beforeAll(async () => {
@@ -128,4 +128,30 @@ describe('Kafka consumer', () => {
     expect(m.metering_ingest_samples_stored_total).toBe(60 - firstWrite);
     await ingB.close();
   }, 45_000);
+
+  it('pauses the topic on ingestion back-pressure and resumes: everything stored once, offsets committed', async () => {
+    const d = client.db(iso.dbName('pressure'));
+    dbs.push(d);
+    const topic = iso.topic('pressure');
+    await ensureTopics(kafka, [topic]);
+    const samples = makeSamples(60);
+    await publishSamples(producer, topic, samples, 'counter', SECRET);
+    const store = testStoreConfig(d.databaseName);
+    const ingest = testIngestConfig({ telemetrySecret: SECRET, batchMaxSamples: 10, maxInFlightSamples: 20, maxConcurrentBatches: 1 });
+    const real = new MeterStoreWriter(d, store);
+    await real.prepare();
+    const slow: BatchWriter = { writeBatch: async (b) => (await new Promise((r) => setTimeout(r, 100)), real.writeBatch(b)) };
+    const ingestor = new Ingestor({ config: ingest, writer: slow });
+    const consumer = new CeilometerConsumer({ kafka, config: kafkaCfg([topic], iso.groupId('pressure')), ingest, ingestor });
+    await consumer.start();
+    closers.push(() => consumer.stop());
+    await waitFor('60 samples and a commit', async () => (await d.collection(COLLECTIONS.meter).countDocuments()) >= 60 && consumer.stats.commits > 0);
+    expect(consumer.stats.pauses).toBeGreaterThan(0);
+    expect(ingestor.metrics.snapshot().metering_ingest_backpressure_429_total).toBeGreaterThan(0);
+    expect(ingestor.buffer.inFlightSamples).toBe(0);
+    expect((await d.collection(COLLECTIONS.meter).distinct('message_id')).length).toBe(60);
+    expect(await d.collection(COLLECTIONS.meter).countDocuments()).toBe(60);
+    await consumer.stop();
+    await ingestor.close();
+  }, 30_000);
 });
