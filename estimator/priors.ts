@@ -7,7 +7,7 @@ import { iterateStackSamples } from './generator';
 
 /**
  * The reference stack the size priors are measured on: one m1.small server (one vNIC, one disk)
- * tagged the way Heat autoscaling tags servers, one 1 GiB volume, one floating IP, one Swift
+ * (no metering.* metadata: most templates do not tag servers), one 1 GiB volume, one floating IP, one Swift
  * container and one Octavia load balancer with listener, pool, member and health monitor.
  */
 export const REFERENCE_STACK = `heat_template_version: 2018-08-31
@@ -18,7 +18,6 @@ resources:
       flavor: m1.small
       image: cirros-0.6.2-x86_64-disk
       networks: [{network: private}]
-      metadata: {"metering.server_group": {get_param: "OS::stack_id"}}
   volume: {type: OS::Cinder::Volume, properties: {size: 1}}
   fip: {type: OS::Neutron::FloatingIP, properties: {floating_network: public}}
   container: {type: OS::Swift::Container}

@@ -41,7 +41,7 @@ describe('sample generator vs estimate', () => {
     expect(verifySignature(msg, 'change this for valid signing')).toMatchObject({ valid: true });
   });
 
-  it('bytes: estimate from generic priors within 6% of the stored document sizes; from observed sizes within 0.5%', () => {
+  it('bytes: estimate from generic priors within 3% of the stored document sizes; from observed sizes within 0.5%', () => {
     const e = estimateFile(HOT('hot/asg_of_stacks.yaml'));
     const samples = generateStackSamples(e.plan, 86_400, start);
     const tracker = new SizeTracker();
@@ -51,7 +51,7 @@ describe('sample generator vs estimate', () => {
       actual += size;
       tracker.observe(s.counter_name, size);
     }
-    expect(Math.abs(e.bytes.per_day - actual) / actual).toBeLessThan(0.06);
+    expect(Math.abs(e.bytes.per_day - actual) / actual).toBeLessThan(0.03);
     const observed = estimateFile(HOT('hot/asg_of_stacks.yaml'), { sizeModel: { method: 'per-meter', tracker } });
     expect(Math.abs(observed.bytes.per_day - actual) / actual).toBeLessThan(0.005);
   });
