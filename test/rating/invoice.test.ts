@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { buildInvoice } from '../../pipeline/billing/invoice';
+import { InvoiceImmutableError, InvoiceRepository } from '../../pipeline/billing/repository';
+import { dueInvoicePeriods } from '../../pipeline/billing/schedule';
+import { parsePlan } from '../../pipeline/rating/plan';
+import { rateUsage } from '../../pipeline/rating/rate';
+import { parseUsage } from '../../pipeline/rating/usage';
+
+const d = (s: string) => new Date(s);
+const book = parsePlan(`currency: EUR
+plans:
+  - {id: std, projects: ["*"], effective_from: 2026-01-01, charges: [{meter: h, model: per_unit, unit_price: "0.10"}, {meter: ip, model: flat, price: "3.00"}]}
+`);
+const JAN = { period_start: '2026-01-01T00:00:00Z', period_end: '2026-02-01T00:00:00Z' };
+const FEB = { period_start: '2026-02-01T00:00:00Z', period_end: '2026-03-01T00:00:00Z' };
+const lines = rateUsage(book, parseUsage([
+  { project_id: 'a', meter: 'h', ...JAN, quantity: 100 }, // 10.00
+  { project_id: 'a', meter: 'ip', ...JAN, quantity: 1 }, // 3.00
+  { project_id: 'b', meter: 'h', ...JAN, quantity: 55 }, // 5.50
+  { project_id: 'a', meter: 'h', ...FEB, quantity: 20 }, // 2.00
+])).projects.flatMap((p) => p.lines);
+const jan = { period_start: d(JAN.period_start), period_end: d(JAN.period_end), currency: 'EUR', lines };
+
+describe('invoice totals', () => {
+  it('takes only the account\'s lines within the period and applies credits and debits', () => {
+    const inv = buildInvoice({ ...jan, number: 'I-1', account: { kind: 'project', project_id: 'a' }, entries: [
+      { kind: 'credit', description: 'SLA breach', amount: '1.50' },
+      { kind: 'debit', description: 'support hours', amount: '4.00' },
+    ] });
+    expect(inv.lines.map((l) => l.amount)).toEqual(['10.00', '3.00']);
+    expect(inv).toMatchObject({ subtotal: '13.00', credits: '1.50', debits: '4.00', total: '15.50', status: 'draft' });
+  });
+  it('bills a group of projects on one invoice', () => {
+    const inv = buildInvoice({ ...jan, number: 'I-2', account: { kind: 'group', group: 'acme', projects: ['a', 'b'] } });
+    expect(inv.total).toBe('18.50');
+  });
+  it('never goes below zero; excess credit is carried forward', () => {
+    const inv = buildInvoice({ ...jan, number: 'I-3', account: { kind: 'project', project_id: 'b' }, entries: [{ kind: 'credit', description: 'promo', amount: '8.00' }] });
+    expect(inv).toMatchObject({ total: '0.00', credit_carried_forward: '2.50' });
+  });
+  it('rejects negative credits and amounts finer than the currency', () => {
+    const acct = { kind: 'project' as const, project_id: 'a' };
+    expect(() => buildInvoice({ ...jan, number: 'x', account: acct, entries: [{ kind: 'credit', description: 'c', amount: '-1' }] })).toThrow('credit "c" must be a positive amount');
+    expect(() => buildInvoice({ ...jan, number: 'x', account: acct, entries: [{ kind: 'debit', description: 'd', amount: '1.005' }] })).toThrow('more decimals than EUR allows');
+  });
+});
+
+describe('issued invoices are immutable', () => {
+  it('refuses changes to an issued invoice and turns a correction into an adjustment on the next one', () => {
+    const repo = new InvoiceRepository();
+    const acct = { kind: 'project' as const, project_id: 'a' };
+    const draft = repo.draft({ ...jan, account: acct });
+    const redraft = repo.draft({ ...jan, account: acct }); // re-rating replaces the draft, same number
+    expect(redraft.number).toBe(draft.number);
+    const issued = repo.issue(draft.number, d('2026-02-02T00:00:00Z'));
+    expect(issued).toMatchObject({ status: 'issued', total: '13.00', issued_at: '2026-02-02T00:00:00.000Z' });
+
+    expect(() => repo.save({ ...issued, total: '0.00' })).toThrow(InvoiceImmutableError);
+    expect(() => repo.draft({ ...jan, account: acct })).toThrow(/is issued and cannot change/);
+    expect(() => repo.issue(draft.number)).toThrow(InvoiceImmutableError);
+
+    repo.correct(draft.number, '-3.00', 'public IP was not used');
+    expect(repo.get(draft.number)!.total).toBe('13.00');
+    const feb = repo.draft({ ...jan, period_start: d(FEB.period_start), period_end: d(FEB.period_end), account: acct });
+    expect(feb.entries).toEqual([{ kind: 'adjustment', description: 'public IP was not used', amount: '-3', corrects: draft.number }]);
+    expect(feb).toMatchObject({ subtotal: '2.00', adjustments: '-3.00', total: '0.00', credit_carried_forward: '1.00' });
+    repo.issue(feb.number);
+    // the adjustment was consumed; the left-over credit waits for the next invoice
+    expect(repo.pendingEntries(acct)).toEqual([{ kind: 'credit', description: `credit carried forward from ${feb.number}`, amount: '1.00' }]);
+  });
+});
+
+describe('invoice schedule', () => {
+  it('lists the closed periods not yet invoiced, after a grace period for late data', () => {
+    const cycle = { granularity: 'month' as const, timezone: 'UTC', graceSeconds: 2 * 86400 };
+    const due = dueInvoicePeriods(d('2026-01-01T00:00:00Z'), d('2026-03-02T12:00:00Z'), cycle);
+    expect(due.map((p) => p.start.toISOString().slice(0, 10))).toEqual(['2026-01-01']); // February is still in its grace period
+    expect(dueInvoicePeriods(d('2026-01-01T00:00:00Z'), d('2026-03-03T00:00:00Z'), cycle)).toHaveLength(2);
+  });
+});
