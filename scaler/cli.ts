@@ -21,6 +21,9 @@ import { measureKeys } from './shard-key/runner';
 import { scoreKeys } from './shard-key/score';
 import { buildReport, reportMarkdown } from './shard-key/report';
 import { collectSignals } from './signals';
+import { demandFromObservations, simulate } from './simulate';
+import { defaultPolicy, loadPolicyFile } from './config';
+import { textLineChart } from '../lib/plot';
 
 /** The `scaler:` section of the effective metering.yaml (defaults when the file has none). */
 function scalerSettings(program: Command): ScalerConfig {
@@ -157,6 +160,33 @@ function registerScaler(program: Command): void {
     });
 }
 
+function traceFiles(spec: string, dir: string): string[] {
+  if (!existsSync(dir)) throw new CliError(`trace directory not found: ${dir} (use --trace-dir)`, 2);
+  return spec === 'all' ? readdirSync(dir).filter((f) => f.endsWith('.csv')).sort().map((f) => path.join(dir, f)) : spec.split(',').map((id) => path.join(dir, `${id.trim()}.csv`));
+}
+
+function registerSimulate(scaler: Command): void {
+  scaler
+    .command('simulate')
+    .description('Closed-loop simulation on Bitbrains-derived demand (sum of VM CPU%, in units of one shard): shard-hours, overload minutes, actions, flaps per policy')
+    .option('--trace <vms>', 'comma-separated VM ids or "all"', '41,195,67')
+    .option('--trace-dir <dir>', 'directory of Bitbrains CSV files', DEFAULT_TRACE_DIR)
+    .option('--policy <file...>', 'policy YAML file(s) to compare; "default" is the built-in policy', ['default'])
+    .option('--shards <n>', 'initial shards', int, 2)
+    .option('--add-delay <duration>', 'time until an added shard carries load (start + balance)', '15m')
+    .option('--remove-delay <duration>', 'time to drain a removed shard', '30m')
+    .option('--chart', 'print the shard count over time as a text chart')
+    .action((opts: { trace: string; traceDir: string; policy: string[]; shards: number; addDelay: string; removeDelay: string; chart?: boolean }) => {
+      const demand = demandFromObservations(clean(() => loadTraces(traceFiles(opts.trace, opts.traceDir))));
+      for (const file of opts.policy) {
+        const policy = file === 'default' ? defaultPolicy() : clean(() => loadPolicyFile(file));
+        const r = simulate(policy, { demand, initialShards: opts.shards, addDelayMs: parseDuration(opts.addDelay), removeDelayMs: parseDuration(opts.removeDelay) });
+        printJson({ policy: file, trace: opts.trace, steps: demand.length, shardHours: Math.round(r.shardHours), overloadMinutes: r.overloadMinutes, hotMinutes: r.hotMinutes, adds: r.actions.add, removes: r.actions.remove, flaps: r.flaps, maxShards: r.maxShards });
+        if (opts.chart) process.stdout.write(textLineChart([r.shards.filter((_, i) => i % 12 === 0)], 8) + '\n');
+      }
+    });
+}
+
 function registerLive(program: Command, scaler: Command): void {
   scaler
     .command('collect')
@@ -218,5 +248,6 @@ export const register: RegisterCommands = (program) => {
   registerScaler(program);
   const scaler = program.commands.find((c) => c.name() === 'scaler')!;
   registerLive(program, scaler);
+  registerSimulate(scaler);
   registerCluster(program);
 };

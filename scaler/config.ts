@@ -44,14 +44,18 @@ export const policyConfig = z
         { metric: 'disk', above: 90, for: '5m' },
         { metric: 'query_ms', above: 250, for: '10m' },
       ]),
-    /** Scale-in rules: every (fresh) shard must satisfy every rule whose metric it reports. */
+    /**
+     * Scale-in rules: every (fresh) shard must satisfy every rule whose metric it reports. The window
+     * is 24 h, not Atlas's 4 h: removing a shard migrates 1/n of the data (and re-adding it migrates
+     * it back), so it must cover a whole daily cycle (docs/scaler.md: closed-loop comparison).
+     */
     scaleIn: z
       .array(lowRule)
       .min(1)
       .prefault([
-        { metric: 'cpu', below: 50, for: '4h' },
-        { metric: 'memory', below: 60, for: '4h' },
-        { metric: 'disk', below: 60, for: '4h' },
+        { metric: 'cpu', below: 50, for: '24h' },
+        { metric: 'memory', below: 60, for: '24h' },
+        { metric: 'disk', below: 60, for: '24h' },
       ]),
     /**
      * Scale in only if, after spreading the removed shard's share over the others (value × n/(n−1)),
@@ -91,9 +95,9 @@ export const policyConfig = z
         maxScaleOutCooldown: duration.prefault('4h'),
       })
       .prefault({}),
-    /** Shard count bounds (defaults 1 and 8). */
+    /** Shard count bounds (defaults 1 and 16). */
     minShards: z.number().int().min(1).default(1),
-    maxShards: z.number().int().min(1).default(8),
+    maxShards: z.number().int().min(1).default(16),
     /** Read-heavy detection: scale replication instead of sharding. */
     readHeavy: z
       .strictObject({

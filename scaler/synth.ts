@@ -76,8 +76,8 @@ function phases(s: Scenario): { phases: Phase[]; description: string; onboarding
       };
     case 'cool-down':
       return {
-        description: 'all shards idle (~15% CPU, 30% memory, 20% disk) for 30 hours: one remove-shard after 4 hours, none again within 24 hours',
-        phases: [{ minutes: 30 * 60, at: () => ({ cpu: 15, memory: 30, disk: 20, reads_per_s: 20, writes_per_s: 40, query_ms: 3 }) }],
+        description: 'all shards idle (~15% CPU, 30% memory, 20% disk) for 60 hours: one remove-shard after 24 hours, the next one 24 hours later',
+        phases: [{ minutes: 60 * 60, at: () => ({ cpu: 15, memory: 30, disk: 20, reads_per_s: 20, writes_per_s: 40, query_ms: 3 }) }],
       };
     case 'onboarding':
       return {

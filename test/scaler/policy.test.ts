@@ -19,6 +19,7 @@ function series(shards: number, minutes: number, fn: (i: number, m: number) => P
 const actions = (ds: Decision[]) => ds.filter((d) => d.action !== 'none');
 const at = (d: Decision) => (d.t.getTime() - T0) / MIN;
 const calm = { cpu: 40, memory: 50, disk: 40 };
+const fourHoursInput = { scaleIn: [{ metric: 'cpu' as const, below: 50, for: '4h' }, { metric: 'memory' as const, below: 60, for: '4h' }, { metric: 'disk' as const, below: 60, for: '4h' }] };
 
 describe('scale-out (any shard hot, sustained for the window)', () => {
   it('ignores spikes shorter than the window', () => {
@@ -61,6 +62,7 @@ describe('scale-out (any shard hot, sustained for the window)', () => {
 
   it('stops at maxShards and says so', () => {
     const cfg = policyConfig.parse({ maxShards: 3 });
+    expect(defaultPolicy().maxShards).toBe(16);
     const obs = series(2, 600, (i) => (i === 0 ? { ...calm, cpu: 97 } : calm));
     const ds = runPolicy(cfg, obs);
     expect(actions(ds).map((d) => d.action)).toEqual(['add-shard']);
@@ -122,16 +124,27 @@ describe('read-heavy load adds a replica instead of a shard', () => {
 });
 
 describe('scale-in (all shards cool for the long window)', () => {
-  it('removes one shard after 4 hours of all-cool, and not again within 24 hours', () => {
+  /** Atlas's 4-hour low window, to keep the series short. */
+  const fourHours = policyConfig.parse(fourHoursInput);
+
+  it('removes one shard after 24 hours of all-cool (default window), the next only 24 hours later', () => {
     const acts = actions(runPolicy(defaultPolicy(), synthesize({ scenario: 'cool-down', shards: 3 }).observations));
-    expect(acts[0]).toMatchObject({ action: 'remove-shard' });
-    expect((acts[0]!.t.getTime() - Date.parse('2026-01-05T00:00:00Z')) / MIN).toBe(240);
-    expect(acts.filter((d) => d.t.getTime() < acts[0]!.t.getTime() + 24 * 60 * MIN)).toHaveLength(1);
+    expect(acts.map((d) => d.action)).toEqual(['remove-shard', 'remove-shard']);
+    const h = (d: Decision) => (d.t.getTime() - Date.parse('2026-01-05T00:00:00Z')) / 3_600_000;
+    expect(h(acts[0]!)).toBe(24);
+    expect(h(acts[1]!)).toBe(48);
+    expect(acts[0]!.reason).toContain('drain');
+  });
+
+  it('a 4-hour window (Atlas) scales in after 4 hours; the scale-in cooldown still holds the next one for 24 hours', () => {
+    const obs = series(3, 30 * 60, () => ({ cpu: 10, memory: 30, disk: 20 }));
+    const acts = actions(runPolicy(fourHours, obs));
+    expect(acts.map(at)).toEqual([240, 240 + 24 * 60]);
   });
 
   it('does not scale in while one shard is warm', () => {
     const obs = series(3, 600, (i) => (i === 1 ? { cpu: 60, memory: 30, disk: 20 } : { cpu: 10, memory: 30, disk: 20 }));
-    const ds = runPolicy(defaultPolicy(), obs);
+    const ds = runPolicy(fourHours, obs);
     expect(actions(ds)).toEqual([]);
     expect(ds.at(-1)!.reason).toContain('not all shards cool: sh1');
   });
@@ -139,22 +152,23 @@ describe('scale-in (all shards cool for the long window)', () => {
   it('does not scale in if the remaining shards would be too loaded', () => {
     // 2 shards at 45% CPU: cool (< 50) but 45 × 2/1 = 90% after removal
     const obs = series(2, 600, () => ({ cpu: 45, memory: 30, disk: 20 }));
-    const ds = runPolicy(defaultPolicy(), obs);
+    const ds = runPolicy(fourHours, obs);
     expect(actions(ds)).toEqual([]);
     expect(ds.at(-1)!.reason).toMatch(/projected cpu .* ≥ 70%/);
   });
 
   it('does not scale in when a shard stopped reporting, nor below minShards', () => {
     const obs = series(3, 600, () => ({ cpu: 10, memory: 30, disk: 20 })).filter((o) => !(o.shard === 'sh2' && o.t.getTime() > T0 + 300 * MIN));
-    const ds = runPolicy(defaultPolicy(), obs);
+    const ds = runPolicy(fourHours, obs);
     expect(ds.find((d) => d.t.getTime() === T0 + 500 * MIN)!.reason).toContain('sh2 stopped reporting');
     const two = series(2, 600, () => ({ cpu: 10, memory: 30, disk: 20 }));
-    expect(actions(runPolicy(policyConfig.parse({ minShards: 2 }), two))).toEqual([]);
+    expect(actions(runPolicy(policyConfig.parse({ ...fourHoursInput, minShards: 2 }), two))).toEqual([]);
+    expect(actions(runPolicy(fourHours, two)).map((d) => d.action)).toEqual(['remove-shard']);
   });
 
   it('picks the shard with the least data to drain', () => {
     const obs = series(3, 300, (i) => ({ cpu: 10, memory: 30, disk: [30, 12, 25][i] }));
-    expect(actions(runPolicy(defaultPolicy(), obs))[0]).toMatchObject({ action: 'remove-shard', shard: 'sh1' });
+    expect(actions(runPolicy(fourHours, obs))[0]).toMatchObject({ action: 'remove-shard', shard: 'sh1' });
   });
 });
 
