@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { STATE_DIR } from './paths';
 import { pidAlive, stopPid, withLock } from './proc';
@@ -16,6 +17,28 @@ export interface Endpoint {
   pid?: number;
 }
 
+/** Words one of which the command line of each service's process contains. */
+const PROCESS_MARKS: Record<ServiceName, string[]> = {
+  kafka: ['kafka.Kafka'],
+  redis: ['redis-server'],
+  mongo: ['mongod', 'StandIn'],
+};
+
+/**
+ * True when the recorded pid is alive AND still our service (pids get reused: never signal a
+ * process that merely inherited the number). Without /proc, an alive pid is taken as ours.
+ */
+export function ownProcessAlive(state: ServiceState): boolean {
+  if (!pidAlive(state.pid)) return false;
+  let cmdline: string;
+  try {
+    cmdline = fs.readFileSync(`/proc/${state.pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    return fs.existsSync('/proc/self') ? false : true;
+  }
+  return PROCESS_MARKS[state.service].some((mark) => cmdline.includes(mark));
+}
+
 /** How long a caller waits for another process that is starting the same service. */
 const LOCK_TIMEOUT_MS = 240_000;
 
@@ -30,7 +53,7 @@ export async function ensureManaged(
 ): Promise<Endpoint> {
   return withLock(path.join(STATE_DIR, `${name}.lock`), LOCK_TIMEOUT_MS, async () => {
     const current = readState(name);
-    if (current && pidAlive(current.pid)) {
+    if (current && ownProcessAlive(current)) {
       if (await healthy(current).catch(() => false)) {
         return { service: name, address: current.address, tier: current.tier, external: false, started: false, pid: current.pid };
       }
@@ -49,7 +72,7 @@ export async function stopManaged(name: ServiceName, onlyStartedBy?: string): Pr
     const state = readState(name);
     if (!state) return undefined;
     if (onlyStartedBy && state.startedBy !== onlyStartedBy) return undefined;
-    await stopPid(state.pid);
+    if (ownProcessAlive(state)) await stopPid(state.pid);
     clearState(name);
     return state;
   });

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ensureKafka, kafkaApiVersionsOk } from './kafka';
 import type { Endpoint } from './managed';
-import { stopManaged } from './managed';
+import { ownProcessAlive, stopManaged } from './managed';
 import { detectMongoTier, ensureMongo } from './mongo';
 import { STATE_DIR } from './paths';
 import { ServiceUnavailableError, pidAlive, portOpen } from './proc';
@@ -128,7 +128,7 @@ export async function servicesStatus(): Promise<ServiceStatus[]> {
       if (external) return { service, state: 'external', address: external, ...(await externalHealthy(service, external)) };
       const st = readState(service);
       if (!st) return { service, state: 'stopped', healthy: false };
-      const alive = pidAlive(st.pid);
+      const alive = ownProcessAlive(st);
       let healthy = false;
       if (alive) {
         if (service === 'redis') healthy = await redisPing(st.ports[0]!);

@@ -68,8 +68,8 @@ export async function ensureRedis(startedBy: string): Promise<Endpoint> {
 }
 
 async function startRedis(startedBy: string): Promise<ServiceState> {
-  const bin = process.env.METERING_REDIS_SERVER ?? findExecutable('redis-server', ['/usr/bin', '/usr/sbin', '/usr/local/bin']);
-  if (!bin) {
+  const bin = process.env.METERING_REDIS_SERVER || findExecutable('redis-server', ['/usr/bin', '/usr/sbin', '/usr/local/bin']);
+  if (!bin || !fs.existsSync(bin)) {
     throw new ServiceUnavailableError(
       'redis',
       'redis-server not found: apt-get install redis-server (or run node scripts/ensure.mjs as root), or set REDIS_URL=redis://host:port',
