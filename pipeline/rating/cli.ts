@@ -10,6 +10,7 @@ import { trendsToCsv, trendsToHtml, usageTrends } from '../billing/report';
 import { buildInvoice, type Account, type InvoiceEntry } from '../billing/invoice';
 import { formatInvoice } from '../billing/format';
 import { parseDateInZone } from '../mediation/periods';
+import { registerMediationCommands } from '../mediation/cli';
 
 /** Exit codes of `metering rate`: 0 rated, 2 bad plan or usage input, 3 unrated usage with --strict. */
 export const EXIT_INPUT = 2;
@@ -25,6 +26,7 @@ export function loadInputs(planFile: string, usageFile: string): { book: PriceBo
 }
 
 export function registerRatingCommands(program: Command): void {
+  registerMediationCommands(program);
   program
     .command('rate')
     .description('rate mediated usage (JSON array of {project_id, meter, period_start, period_end, quantity, unit}) with a YAML price plan; no service needed')
