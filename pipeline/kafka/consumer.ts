@@ -42,6 +42,23 @@ export interface ConsumerStats {
 
 class ConsumerStopped extends Error {}
 
+/**
+ * Create the topics that do not exist yet (broker defaults for partitions and replication), so the
+ * consumer can start before Ceilometer's first publish on a fresh deployment.
+ */
+export async function ensureTopics(kafka: Kafka, topics: readonly string[]): Promise<string[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t));
+    if (missing.length > 0) await admin.createTopics({ topics: missing.map((topic) => ({ topic })), waitForLeaders: true });
+    return missing;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class CeilometerConsumer {
@@ -62,6 +79,7 @@ export class CeilometerConsumer {
     this.consumer = consumer;
     this.killed = false;
     await consumer.connect();
+    await ensureTopics(kafka, config.topics);
     await consumer.subscribe({ topics: config.topics, fromBeginning: config.fromBeginning });
     await consumer.run({
       autoCommit: false,
