@@ -1,0 +1,37 @@
+import { readFileSync } from 'node:fs';
+import { sharedPath } from '../support/paths';
+import { parseBitbrains, type BitbrainsRow } from '../../profiler/bitbrains';
+
+export const trace = (vm: string): string => sharedPath('data', 'traces', 'bitbrains-rnd', `${vm}.csv`);
+
+export function rowsOf(vm: string): BitbrainsRow[] {
+  return parseBitbrains(readFileSync(trace(vm), 'utf8'), `${vm}.csv`);
+}
+
+/**
+ * The rows a running VM would have been polled for, computed independently of the profiler:
+ * rows with zero cores/capacity dropped, first row per timestamp kept.
+ */
+export function polledRows(rows: BitbrainsRow[]): BitbrainsRow[] {
+  const out: BitbrainsRow[] = [];
+  let last = -Infinity;
+  for (const r of rows) {
+    if (r.cpu_cores === 0 || r.cpu_capacity_mhz === 0 || r.memory_capacity_kb === 0) continue;
+    if (r.timestamp_s <= last) continue;
+    last = r.timestamp_s;
+    out.push(r);
+  }
+  return out;
+}
+
+/** Deterministic PRNG (mulberry32) for property-style tests. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
