@@ -1,29 +1,32 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, type Command } from 'commander';
-import { CliError, printJson, type RegisterCommands } from '../cli/registry';
-import { YamlValidationError } from '../config/yaml-source';
-import { parseDuration } from './duration';
-import { MetricsLineError, observationToJson } from './metrics';
-import { replayFile } from './replay';
-import { SCENARIOS, synthesize, type Scenario } from './synth';
-import { loadTraces } from './trace';
-import { writeFileSync, mkdirSync } from 'node:fs';
 import { MongoClient } from 'mongodb';
-import { createLogger } from '../lib/log';
+import { CliError, printJson, type RegisterCommands } from '../cli/registry';
 import { loadConfig } from '../config/load';
-import { scalerConfig, type ScalerConfig, type ShardKey } from './config';
-import { NoBinariesError } from './cluster/binaries';
+import { YamlValidationError } from '../config/yaml-source';
+import { createLogger } from '../lib/log';
+import { textLineChart } from '../lib/plot';
+import { Actuator, loopbackHeadroom } from './actuator';
+import { findBinaries, NoBinariesError } from './cluster/binaries';
 import { clusterDown, clusterStatus, clusterUp, mongosUri, renderStatus } from './cluster/cluster';
-import { readState } from './cluster/state';
+import { LocalProcessProvisioner } from './cluster/local';
+import { clusterDir, readState } from './cluster/state';
+import { defaultPolicy, loadPolicyFile, scalerConfig, type ScalerConfig, type ShardKey } from './config';
+import { DecisionRepository } from './decisions';
+import { parseDuration } from './duration';
+import { ScalerLoop } from './loop';
+import { MetricsLineError, observationToJson } from './metrics';
+import { decisionLine } from './policy';
+import { replayFile } from './replay';
+import { buildReport, reportMarkdown } from './shard-key/report';
 import { measureKeys } from './shard-key/runner';
 import { scoreKeys } from './shard-key/score';
-import { buildReport, reportMarkdown } from './shard-key/report';
-import { collectSignals } from './signals';
+import { collectSignals, mergeObservations, osLoad, parseShardHost } from './signals';
 import { demandFromObservations, simulate } from './simulate';
-import { defaultPolicy, loadPolicyFile } from './config';
-import { textLineChart } from '../lib/plot';
+import { SCENARIOS, synthesize, type Scenario } from './synth';
+import { loadTraces } from './trace';
 
 /** The `scaler:` section of the effective metering.yaml (defaults when the file has none). */
 function scalerSettings(program: Command): ScalerConfig {
@@ -137,9 +140,7 @@ function registerScaler(program: Command): void {
     .option('--cpu-scale <x>', 'with --trace: multiply CPU% (capped at 100)', num)
     .action((opts: { scenario: string; shards: number; step: string; start: string; seed: number; trace?: string; traceDir: string; rows?: number; cpuScale?: number }) => {
       if (opts.trace) {
-        if (!existsSync(opts.traceDir)) throw new CliError(`trace directory not found: ${opts.traceDir} (use --trace-dir)`, 2);
-        const files = opts.trace === 'all' ? readdirSync(opts.traceDir).filter((f) => f.endsWith('.csv')).map((f) => path.join(opts.traceDir, f)) : opts.trace.split(',').map((id) => path.join(opts.traceDir, `${id.trim()}.csv`));
-        const obs = clean(() => loadTraces(files, { maxRows: opts.rows, cpuScale: opts.cpuScale }));
+        const obs = clean(() => loadTraces(traceFiles(opts.trace!, opts.traceDir), { maxRows: opts.rows, cpuScale: opts.cpuScale }));
         obs.sort((a, b) => a.t.getTime() - b.t.getTime());
         for (const o of obs) printJson(observationToJson(o));
         return;
@@ -208,6 +209,55 @@ function registerLive(program: Command, scaler: Command): void {
           if (i === 0 && r.skipped.length) process.stderr.write(`skipped: ${r.skipped.join('; ')}\n`);
           if (i < opts.samples) await new Promise((res) => setTimeout(res, every));
         }
+      } finally {
+        await mongos.close();
+      }
+    });
+
+  scaler
+    .command('watch')
+    .description('Control loop on a live cluster: collect signals → policy → store in scaler_decisions → (with --apply) act through the local provisioner')
+    .requiredOption('--uri <mongos>', 'mongos connection string')
+    .option('--interval <duration>', 'time between rounds', '60s')
+    .option('--rounds <n>', 'stop after n rounds (default: run until interrupted)', int)
+    .option('--policy <file>', 'policy YAML (default: scaler.policy of metering.yaml)')
+    .option('--vm-load <file>', 'JSON {"vm": {"cpu": %, "memory": %}} from the profiler, re-read every round; shards map to VMs by host name')
+    .option('--apply', 'carry out actions (needs the local cluster started by `metering cluster up`)')
+    .action(async (opts: { uri: string; interval: string; rounds?: number; policy?: string; vmLoad?: string; apply?: boolean }) => {
+      const cfg = scalerSettings(program);
+      const policy = opts.policy ? clean(() => loadPolicyFile(opts.policy!)) : cfg.policy;
+      const logger = createLogger('scaler', process.env.METERING_LOG_LEVEL ?? 'info');
+      const mongos = await new MongoClient(opts.uri, { serverSelectionTimeoutMS: 10_000 }).connect();
+      const repo = new DecisionRepository(mongos.db(cfg.database));
+      const state = new Map();
+      const deps = { mongos, connect: async (h: string) => new MongoClient(`mongodb://${h}/?directConnection=true`, { serverSelectionTimeoutMS: 5000 }).connect(), log: logger, database: cfg.database, collection: cfg.collection };
+      let actuator: Actuator | undefined;
+      if (opts.apply) {
+        const st = readState();
+        if (!st) throw new CliError('--apply needs the local cluster state (.services/cluster): run `metering cluster up` first', 2);
+        const binaries = await binariesOr2(() => findBinaries());
+        const provisioner = new LocalProcessProvisioner({ binaries, dir: clusterDir(), basePort: st.basePort, cacheGB: cfg.cluster.wiredTigerCacheSizeGB, startTimeoutMs: cfg.cluster.startTimeoutSec * 1000, log: logger });
+        actuator = new Actuator({ mongos, provisioner, headroom: loopbackHeadroom, config: cfg, log: logger, verifyCounts: false });
+      }
+      const loop = new ScalerLoop({
+        policy,
+        log: logger,
+        collect: async () => {
+          const r = await collectSignals(deps, state);
+          if (!opts.vmLoad) return r.observations;
+          const load = JSON.parse(readFileSync(opts.vmLoad, 'utf8')) as Record<string, { cpu?: number; memory?: number }>;
+          const shardVms = Object.fromEntries((await mongos.db('admin').command({ listShards: 1 })).shards.map((s: { _id: string; host: string }) => [s._id, parseShardHost(s.host).hosts.map((h) => h.split(':')[0]!)]));
+          return mergeObservations([...r.observations, ...osLoad(load, shardVms, r.observations[0]?.t ?? new Date())]);
+        },
+        record: async (d) => {
+          await repo.record(d);
+        },
+        act: actuator ? async (d) => void (await actuator!.apply(d)) : undefined,
+      });
+      process.once('SIGINT', () => loop.stop());
+      try {
+        const ds = await loop.run(parseDuration(opts.interval), opts.rounds);
+        for (const d of ds) printJson(decisionLine(d));
       } finally {
         await mongos.close();
       }

@@ -1,0 +1,76 @@
+import type { Logger } from 'pino';
+import type { Observation, OnboardingEstimate } from './metrics';
+import type { PolicyConfig } from './config';
+import { ScalerPolicy, type Decision } from './policy';
+
+export interface LoopDeps {
+  policy: PolicyConfig;
+  /** One round of observations (e.g. collectSignals + the profiler's VM load, merged). */
+  collect: () => Promise<Observation[]>;
+  /** Onboarding estimates that arrived since the last round (e.g. from the Heat hook). */
+  onboarding?: () => Promise<OnboardingEstimate[]>;
+  /** Store every evaluation (the decision history); actions are also passed to `act`. */
+  record?: (d: Decision) => Promise<void>;
+  /** Carry out an action (the Actuator); absent = dry run. */
+  act?: (d: Decision) => Promise<void>;
+  log: Logger;
+  now?: () => Date;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/**
+ * The autoscaler's control loop: collect → policy → record → act, every `intervalMs`, for `rounds`
+ * rounds (or until `stop()` is called). While an action runs the loop waits for it (no overlap), and
+ * observations collected during it are still fed to the policy in the next round. A failing round
+ * (collector or actuator error) is logged and the loop continues.
+ */
+export class ScalerLoop {
+  readonly policy: ScalerPolicy;
+  private stopped = false;
+  readonly decisions: Decision[] = [];
+
+  constructor(private readonly d: LoopDeps) {
+    this.policy = new ScalerPolicy(d.policy);
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** One round; returns the decision of this round. */
+  async tick(): Promise<Decision | undefined> {
+    const now = (this.d.now ?? (() => new Date()))();
+    let obs: Observation[];
+    try {
+      obs = await this.d.collect();
+      for (const e of (await this.d.onboarding?.()) ?? []) this.policy.onboard(e);
+    } catch (err) {
+      this.d.log.warn({ err: (err as Error).message }, 'scaler: collection failed; skipping this round');
+      return undefined;
+    }
+    for (const o of [...obs].sort((a, b) => a.t.getTime() - b.t.getTime())) this.policy.observe(o);
+    const decision = this.policy.evaluate(now);
+    this.decisions.push(decision);
+    await this.d.record?.(decision).catch((err: Error) => this.d.log.warn({ err: err.message }, 'scaler: could not store decision'));
+    if (decision.action !== 'none') {
+      this.d.log.info({ action: decision.action, reason: decision.reason, shard: decision.shard }, 'scaler decision');
+      if (this.d.act) {
+        try {
+          await this.d.act(decision);
+        } catch (err) {
+          this.d.log.error({ err: (err as Error).message, action: decision.action }, 'scaler: action failed');
+        }
+      }
+    }
+    return decision;
+  }
+
+  async run(intervalMs: number, rounds = Infinity): Promise<Decision[]> {
+    const sleep = this.d.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    for (let i = 0; i < rounds && !this.stopped; i++) {
+      await this.tick();
+      if (i + 1 < rounds && !this.stopped) await sleep(intervalMs);
+    }
+    return this.decisions;
+  }
+}
