@@ -1,6 +1,7 @@
 import { dump } from 'js-yaml';
 import type { RegisterCommands } from '../cli/registry';
 import { CliError } from '../cli/registry';
+import { documentedConfig } from './document';
 import { loadConfig } from './load';
 import type { MeteringConfig } from './schema';
 import { YamlValidationError } from './yaml-source';
@@ -42,8 +43,10 @@ export const register: RegisterCommands = (program) => {
     });
   config
     .command('defaults')
-    .description('print the embedded default configuration')
-    .action(() => {
-      process.stdout.write(renderConfig(loadConfig(undefined, {})));
+    .description('print the embedded default configuration (--commented: with each key documented, as in the shipped metering.yaml)')
+    .option('--commented', 'document every key with the comment from its schema')
+    .action((opts: { commented?: boolean }) => {
+      const defaults = loadConfig(undefined, {});
+      process.stdout.write(opts.commented ? documentedConfig(redactConfig(defaults) as Record<string, unknown>) : renderConfig(defaults));
     });
 };

@@ -26,6 +26,7 @@ export const controllerConfig = z
     bodyLimitBytes: z.number().int().positive().default(10 * 1024 * 1024),
     /** Serve /metrics without a token (for scrapers on a private network). Default false: role read. */
     publicMetrics: z.boolean().default(false),
+    /** Who may call the controller: bearer tokens (or HTTP Basic with the token as password) with roles. */
     auth: z
       .strictObject({
         /** Bearer tokens. Without any token every authenticated route answers 401. */
