@@ -53,24 +53,57 @@ export function fromWall(y: number, mo: number, d: number, h: number, tz: string
   return guess;
 }
 
-/** Start of the period containing `date` in `tz` (like `$dateTrunc`). */
-export function periodStart(date: Date, unit: Granularity, tz = 'UTC'): Date {
-  const ms = date.getTime();
+const QUARTER_HOUR = 900_000; // every time zone offset and DST shift is a multiple of 15 minutes
+const startCache = new Map<string, number>();
+const addCache = new Map<string, number>();
+
+function remember(cache: Map<string, number>, key: string, compute: () => number): number {
+  let v = cache.get(key);
+  if (v === undefined) {
+    if (cache.size > 200_000) cache.clear();
+    v = compute();
+    cache.set(key, v);
+  }
+  return v;
+}
+
+function truncate(ms: number, unit: Granularity, tz: string): number {
+  if (tz === 'UTC') {
+    if (unit === 'hour') return Math.floor(ms / 3_600_000) * 3_600_000;
+    if (unit === 'day') return Math.floor(ms / 86_400_000) * 86_400_000;
+    const d = new Date(ms);
+    return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+  }
   if (unit === 'hour') {
     // hours are fixed 3600 s; truncating in local time only matters for zones with sub-hour offsets
     const off = offsetAt(ms, tz);
-    return new Date(Math.floor((ms + off) / 3_600_000) * 3_600_000 - off);
+    return Math.floor((ms + off) / 3_600_000) * 3_600_000 - off;
   }
   const w = wall(ms, tz);
-  return new Date(unit === 'day' ? fromWall(w.y, w.mo, w.d, 0, tz) : fromWall(w.y, w.mo, 1, 0, tz));
+  return unit === 'day' ? fromWall(w.y, w.mo, w.d, 0, tz) : fromWall(w.y, w.mo, 1, 0, tz);
+}
+
+/** Start of the period containing `date` in `tz` (like `$dateTrunc`). */
+export function periodStart(date: Date, unit: Granularity, tz = 'UTC'): Date {
+  const ms = date.getTime();
+  // a period boundary is always on a quarter hour, so every instant of a quarter hour truncates alike
+  const q = Math.floor(ms / QUARTER_HOUR) * QUARTER_HOUR;
+  return new Date(remember(startCache, `${unit}|${tz}|${q}`, () => truncate(q, unit, tz)));
 }
 
 /** Start of the period `n` periods after the one starting at `start` (like `$dateAdd`). */
 export function addPeriods(start: Date, unit: Granularity, n: number, tz = 'UTC'): Date {
   if (unit === 'hour') return new Date(start.getTime() + n * 3_600_000);
-  const w = wall(start.getTime(), tz);
-  if (unit === 'day') return new Date(fromWall(w.y, w.mo, w.d + n, 0, tz));
-  return new Date(fromWall(w.y, w.mo + n, 1, 0, tz));
+  return new Date(
+    remember(addCache, `${unit}|${tz}|${start.getTime()}|${n}`, () => {
+      if (tz === 'UTC') {
+        const d = new Date(start.getTime());
+        return unit === 'day' ? start.getTime() + n * 86_400_000 : Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + n, d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes());
+      }
+      const w = wall(start.getTime(), tz);
+      return unit === 'day' ? fromWall(w.y, w.mo, w.d + n, 0, tz) : fromWall(w.y, w.mo + n, 1, 0, tz);
+    }),
+  );
 }
 
 export function periodEnd(start: Date, unit: Granularity, tz = 'UTC'): Date {
