@@ -1,0 +1,59 @@
+import { MongoClient, type Db } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mediationOptions } from '../../pipeline/mediation/options';
+import { mediateSamples } from '../../pipeline/mediation/reference';
+import { parsePlan } from '../../pipeline/rating/plan';
+import { rateUsage } from '../../pipeline/rating/rate';
+import { rateStoredUsage, saveRating, type RatedLineDoc } from '../../pipeline/rating/store';
+import { parseUsage } from '../../pipeline/rating/usage';
+import { isolation } from '../support/isolation';
+import { mongoUri } from '../support/services';
+import { series } from './samples';
+
+const iso = isolation(import.meta.url);
+let client: MongoClient;
+let db: Db;
+beforeAll(async () => {
+  client = await new MongoClient(mongoUri()).connect();
+  db = client.db(iso.dbName());
+});
+afterAll(async () => {
+  await db?.dropDatabase();
+  await client?.close();
+});
+
+const JAN = { period_start: '2026-01-01T00:00:00Z', period_end: '2026-02-01T00:00:00Z' };
+const plan = (charges: string) => parsePlan(`currency: EUR\nplans:\n  - id: std\n    projects: ["*"]\n    effective_from: 2026-01-01\n    charges:\n${charges}`);
+
+describe('stored ratings (any MongoDB)', () => {
+  it('re-rating a period replaces its lines: same ids, no duplicates, dropped charges removed', async () => {
+    const usage = parseUsage([
+      { project_id: 'p', meter: 'a', ...JAN, quantity: 10 },
+      { project_id: 'p', meter: 'b', ...JAN, quantity: 3 },
+    ]);
+    const v1 = plan('      - {meter: a, model: per_unit, unit_price: "1"}\n      - {meter: b, model: flat, price: "2"}\n');
+    await saveRating(db, rateUsage(v1, usage));
+    await saveRating(db, rateUsage(v1, usage));
+    const coll = db.collection<RatedLineDoc>('rated');
+    expect((await coll.find().sort({ _id: 1 }).toArray()).map((l) => [l._id, l.amount])).toEqual([
+      ['p|2026-01-01T00:00:00.000Z|2026-02-01T00:00:00.000Z|a', '10.00'],
+      ['p|2026-01-01T00:00:00.000Z|2026-02-01T00:00:00.000Z|b', '2.00'],
+    ]);
+    // the plan is corrected: a gets cheaper, b is no longer charged
+    const v2 = plan('      - {meter: a, model: per_unit, unit_price: "0.5"}\n');
+    const r = await saveRating(db, rateUsage(v2, usage));
+    expect(r).toEqual({ upserted: 1, removed: 1 });
+    expect((await coll.find().toArray()).map((l) => [l.meter, l.amount])).toEqual([['a', '5.00']]);
+  });
+
+  it('rates mediated usage read from the usage collection', async () => {
+    const o = mediationOptions({ from: new Date('2026-01-01T00:00:00Z'), to: new Date('2026-01-02T00:00:00Z') });
+    const docs = mediateSamples(series('2026-01-01T00:00:00Z', 600, 144, () => 2, { counter_name: 'volume.size', counter_type: 'gauge', counter_unit: 'GB' }), o);
+    await db.collection('usage').insertMany(docs.map((d) => ({ ...d })) as never[]);
+    const book = plan('      - {meter: volume.size, model: per_unit, unit_price: "0.01"}\n');
+    const r = await rateStoredUsage(db, book, { ...o, into: 'rated_usage' });
+    // 2 GB held for 24 h = 48 GB-hours × 0.01
+    expect(r.projects[0]!.lines[0]).toMatchObject({ quantity: '48', unit: 'GB-hours', amount: '0.48' });
+    expect(await db.collection('rated_usage').countDocuments()).toBe(1);
+  });
+});
