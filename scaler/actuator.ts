@@ -14,6 +14,25 @@ export interface HeadroomSource {
   pickHost(): { vm: string; cpu?: number; memory?: number; headroom?: number } | undefined;
 }
 
+/** What `profiler/queues.ts` UtilisationQueues offers (structural, so tests and other rankers fit). */
+export interface FreeCpuRanking {
+  mostFreeCpu(q: { k: number; minFreeMemoryGiB?: number; minFreeCpuCores?: number }): { vm: string; name: string; cpu_pct: number; memory_pct: number; free_cpu_cores: number; free_memory_gib: number }[];
+}
+
+/**
+ * HeadroomSource over the profiler's utilisation queues: the VM with the most free CPU that also
+ * has room for a mongod (defaults: 1 free core, 1 GiB free memory — a 0.25 GB WiredTiger cache plus
+ * connections and the OS page cache).
+ */
+export function queuesHeadroom(q: FreeCpuRanking, need: { minFreeCpuCores?: number; minFreeMemoryGiB?: number } = {}): HeadroomSource {
+  return {
+    pickHost: () => {
+      const best = q.mostFreeCpu({ k: 1, minFreeCpuCores: need.minFreeCpuCores ?? 1, minFreeMemoryGiB: need.minFreeMemoryGiB ?? 1 })[0];
+      return best ? { vm: best.name || best.vm, cpu: best.cpu_pct, memory: best.memory_pct, headroom: best.free_cpu_cores } : undefined;
+    },
+  };
+}
+
 /** A fixed host (the local provisioner runs everything on 127.0.0.1). */
 export const loopbackHeadroom: HeadroomSource = { pickHost: () => ({ vm: '127.0.0.1' }) };
 

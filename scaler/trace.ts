@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
+import { parseBitbrains, traceVmName } from '../profiler/bitbrains';
 import type { Observation } from './metrics';
 
 export interface TraceOptions {
@@ -18,18 +18,13 @@ export interface TraceOptions {
 export function traceToObservations(csvText: string, shard: string, opts: TraceOptions = {}): Observation[] {
   const out: Observation[] = [];
   const seen = new Set<number>();
-  const lines = csvText.split('\n');
   const scale = opts.cpuScale ?? 1;
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (line.trim() === '') continue;
-    const c = line.split(';').map((x) => Number(x.trim()));
-    if (c.length < 7 || c.some((v) => !Number.isFinite(v))) throw new Error(`${shard}: line ${i + 1}: expected 11 numeric ;-separated columns`);
-    const [ts, cores, , , cpuPct, memProv, memUsed] = c as [number, number, number, number, number, number, number];
-    if (cores <= 0 || seen.has(ts)) continue;
-    seen.add(ts);
-    const o: Observation = { t: new Date(ts * 1000), shard, cpu: clamp(cpuPct * scale) };
-    if (memProv > 0) o.memory = clamp((memUsed / memProv) * 100);
+  // the profiler's reader validates the header and every row (errors name file:line)
+  for (const row of parseBitbrains(csvText, shard)) {
+    if (row.cpu_cores <= 0 || seen.has(row.timestamp_s)) continue;
+    seen.add(row.timestamp_s);
+    const o: Observation = { t: new Date(row.timestamp_s * 1000), shard, cpu: clamp(row.cpu_usage_pct * scale) };
+    if (row.memory_capacity_kb > 0) o.memory = clamp((row.memory_usage_kb / row.memory_capacity_kb) * 100);
     out.push(o);
     if (opts.maxRows !== undefined && out.length >= opts.maxRows) break;
   }
@@ -38,7 +33,7 @@ export function traceToObservations(csvText: string, shard: string, opts: TraceO
 
 /** Load several trace files (shard name = `vm<file id>`). */
 export function loadTraces(files: readonly string[], opts: TraceOptions = {}): Observation[] {
-  return files.flatMap((f) => traceToObservations(readFileSync(f, 'utf8'), `vm${path.basename(f, '.csv')}`, opts));
+  return files.flatMap((f) => traceToObservations(readFileSync(f, 'utf8'), `vm${traceVmName(f)}`, opts));
 }
 
 const clamp = (v: number): number => Math.min(100, Math.max(0, v));

@@ -47,7 +47,9 @@ export async function findBinaries(opts: { tryDownload?: boolean } = {}): Promis
   if (!mongod && opts.tryDownload) {
     try {
       const { MongoBinary } = await import('mongodb-memory-server-core');
-      mongod = await MongoBinary.getPath({});
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('no answer within 60 s')), 60_000)));
+      mongod = await Promise.race([MongoBinary.getPath({}), timeout]).finally(() => clearTimeout(timer));
     } catch (err) {
       throw new NoBinariesError(`mongod not found on PATH and the mongodb-memory-server download failed: ${(err as Error).message}`);
     }

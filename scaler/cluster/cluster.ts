@@ -30,7 +30,7 @@ export async function clusterUp(cfg: ClusterConfig, shards: number, log: Logger,
     return { uri: mongosUri(existing.mongos.port), shards: Object.entries(existing.replicaSets).filter(([, r]) => r.role === 'shardsvr').map(([name, r]) => ({ name, hosts: r.members.map((m) => m.host) })), reused: true };
   }
   if (existing) await clusterDown(log, dir); // stale state of a dead cluster
-  const binaries = await findBinaries();
+  const binaries = await findBinaries({ tryDownload: true });
   fs.mkdirSync(dir, { recursive: true });
   writeState({ basePort: cfg.basePort, replicaSets: {} }, dir);
   const prov = new LocalProcessProvisioner({ binaries, dir, basePort: cfg.basePort, cacheGB: cfg.wiredTigerCacheSizeGB, startTimeoutMs: cfg.startTimeoutSec * 1000, log });
