@@ -1,0 +1,75 @@
+import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import type { Granularity } from '../mediation/periods';
+
+/** The batch job queues of mediation, rating, invoicing and reporting. */
+export const QUEUES = ['mediation', 'rating', 'report'] as const;
+export type QueueName = (typeof QUEUES)[number];
+
+/** A range of whole billing periods, as JSON-safe job data. */
+export interface PeriodRange {
+  from: string; // ISO instant, a period start
+  to: string; // ISO instant, a period boundary (exclusive)
+  granularity: Granularity;
+  timezone: string;
+}
+
+export interface MediationJob extends PeriodRange {
+  carrySeconds: number;
+  /** Baseline mode: read samples into Node (also what works on a stand-in without $setWindowFields). */
+  inNode?: boolean;
+  /** Enqueue the rating of the same range once mediation succeeded. */
+  thenRate?: { planFile: string };
+}
+
+export interface RatingJob extends PeriodRange {
+  planFile: string;
+}
+
+export interface ReportJob extends PeriodRange {
+  format: 'json' | 'csv' | 'html';
+  /** File the report is written to. */
+  out: string;
+}
+
+export interface JobData {
+  mediation: MediationJob;
+  rating: RatingJob;
+  report: ReportJob;
+}
+
+/**
+ * Deterministic job id: the same kind of work on the same range is one job while it waits, so
+ * re-enqueueing (a scheduler tick, a burst of late samples for one period) is a no-op. Completed
+ * jobs are removed, so a later re-run of the range (re-mediation) can be enqueued again.
+ */
+export function jobId(kind: QueueName, r: PeriodRange): string {
+  return [kind, r.granularity, r.timezone, r.from, r.to].join('|').replace(/:/g, '_');
+}
+
+/** Retries with exponential back-off; completed jobs go away (their effect is in MongoDB), failures stay for inspection. */
+export const DEFAULT_JOB_OPTIONS: JobsOptions = {
+  attempts: 3,
+  backoff: { type: 'exponential', delay: 1000 },
+  removeOnComplete: true,
+  removeOnFail: { count: 1000 },
+};
+
+export interface QueueSet {
+  mediation: Queue<MediationJob>;
+  rating: Queue<RatingJob>;
+  report: Queue<ReportJob>;
+  close(): Promise<void>;
+}
+
+export function openQueues(connection: ConnectionOptions, prefix = 'metering', defaultJobOptions: JobsOptions = DEFAULT_JOB_OPTIONS): QueueSet {
+  const mk = <T>(name: QueueName) => new Queue<T>(name, { connection, prefix, defaultJobOptions });
+  const set = { mediation: mk<MediationJob>('mediation'), rating: mk<RatingJob>('rating'), report: mk<ReportJob>('report') };
+  return { ...set, close: async () => void (await Promise.all(Object.values(set).map((q) => q.close()))) };
+}
+
+/** Enqueue idempotently under the deterministic id. */
+export async function enqueue<K extends QueueName>(queues: QueueSet, kind: K, data: JobData[K], opts: JobsOptions = {}): Promise<string> {
+  const q = queues[kind] as unknown as Queue<JobData[K]>;
+  const job = await q.add(kind as never, data as never, { ...opts, jobId: jobId(kind, data) });
+  return job.id!;
+}

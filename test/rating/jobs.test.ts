@@ -1,0 +1,115 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { QueueEvents } from 'bullmq';
+import { MongoClient, type Db } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enqueue, jobId, openQueues, type QueueName, type QueueSet } from '../../pipeline/jobs/queues';
+import { startWorkers, type Workers } from '../../pipeline/jobs/workers';
+import { isolation } from '../support/isolation';
+import { mongoUri, redisConnection } from '../support/services';
+import { series } from './samples';
+
+const iso = isolation(import.meta.url);
+const prefix = iso.queuePrefix();
+const dir = mkdtempSync(path.join(tmpdir(), 'rating-jobs-'));
+const planFile = path.join(dir, 'plan.yaml');
+writeFileSync(planFile, 'currency: EUR\nplans:\n  - {id: std, projects: ["*"], effective_from: 2026-01-01, charges: [{meter: instance, model: per_unit, unit_price: "0.05"}]}\n');
+const DAY = { from: '2026-01-01T00:00:00.000Z', to: '2026-01-02T00:00:00.000Z', granularity: 'day' as const, timezone: 'UTC' };
+
+let client: MongoClient;
+let db: Db;
+let queues: QueueSet;
+let workers: Workers;
+const events = {} as Record<QueueName, QueueEvents>;
+
+/** Resolves with the job's return value when it completes, rejects with its reason when it fails for good. */
+function settled(kind: QueueName, id: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const ev = events[kind];
+    const done = ({ jobId: j, returnvalue }: { jobId: string; returnvalue: unknown }) => {
+      if (j !== id) return;
+      ev.off('completed', done);
+      ev.off('failed', fail);
+      resolve(returnvalue);
+    };
+    const fail = ({ jobId: j, failedReason }: { jobId: string; failedReason: string }) => {
+      if (j !== id) return;
+      ev.off('completed', done);
+      ev.off('failed', fail);
+      reject(new Error(failedReason));
+    };
+    ev.on('completed', done);
+    ev.on('failed', fail);
+  });
+}
+
+beforeAll(async () => {
+  client = await new MongoClient(mongoUri()).connect();
+  db = client.db(iso.dbName());
+  await db.collection('meter').insertMany(series('2026-01-01T00:00:00Z', 600, 144, () => 1, { counter_name: 'instance', counter_type: 'gauge', counter_unit: 'instance', project_id: 'p1' }));
+  const connection = redisConnection();
+  queues = openQueues(connection, prefix, { attempts: 2, backoff: { type: 'fixed', delay: 50 }, removeOnComplete: true, removeOnFail: { count: 100 } });
+  for (const k of ['mediation', 'rating', 'report'] as const) {
+    events[k] = new QueueEvents(k, { connection, prefix });
+    await events[k].waitUntilReady();
+  }
+  workers = startWorkers(connection, queues, { db }, { prefix });
+});
+
+afterAll(async () => {
+  await workers?.close();
+  await Promise.all(Object.values(events).map((e) => e.close()));
+  if (queues) {
+    for (const q of [queues.mediation, queues.rating, queues.report]) await q.obliterate({ force: true });
+    await queues.close();
+  }
+  await db?.dropDatabase();
+  await client?.close();
+});
+
+describe('mediation → rating → report jobs on BullMQ (Redis) and MongoDB', () => {
+  it('mediates a day, chains its rating, and a report job writes the trend file', async () => {
+    const rated = settled('rating', jobId('rating', DAY));
+    const mediated = settled('mediation', jobId('mediation', DAY));
+    await enqueue(queues, 'mediation', { ...DAY, carrySeconds: 3600, inNode: true, thenRate: { planFile } });
+    expect(await mediated).toMatchObject({ mode: 'in-node', usageDocs: 1 });
+    // 24 instance-hours × 0.05
+    expect(await rated).toEqual({ projects: [{ project_id: 'p1', total: '1.20', currency: 'EUR' }], unrated: 0 });
+    expect(await db.collection('rated').countDocuments()).toBe(1);
+
+    const out = path.join(dir, 'trends.csv');
+    const reported = settled('report', jobId('report', DAY));
+    await enqueue(queues, 'report', { ...DAY, format: 'csv', out });
+    expect(await reported).toEqual({ series: 1, periods: 1, out });
+    expect(readFileSync(out, 'utf8')).toContain('p1,instance,instance-hours,2026-01-01T00:00:00.000Z,24');
+  });
+
+  it('re-running the same range replaces results instead of adding to them', async () => {
+    const again = settled('rating', jobId('rating', DAY));
+    await enqueue(queues, 'rating', { ...DAY, planFile });
+    await again;
+    expect(await db.collection('rated').countDocuments()).toBe(1);
+  });
+
+  it('enqueueing a range that is already waiting is a no-op', async () => {
+    await queues.report.pause();
+    const data = { ...DAY, from: '2026-01-05T00:00:00.000Z', to: '2026-01-06T00:00:00.000Z', format: 'json' as const, out: path.join(dir, 'r.json') };
+    const a = await enqueue(queues, 'report', data);
+    const b = await enqueue(queues, 'report', data);
+    expect(a).toBe(b);
+    expect(await queues.report.getJobCounts('waiting')).toEqual({ waiting: 1 });
+    await queues.report.obliterate({ force: true });
+    await queues.report.resume();
+  });
+
+  it('retries a failing job, then keeps it failed with the reason', async () => {
+    const bad = { ...DAY, from: '2026-02-01T00:00:00.000Z', to: '2026-02-02T00:00:00.000Z', planFile: path.join(dir, 'missing.yaml') };
+    const failed = settled('rating', jobId('rating', bad)).catch((e: Error) => e);
+    await enqueue(queues, 'rating', bad);
+    const err = await failed;
+    expect(String(err)).toMatch(/missing\.yaml:0: cannot read file/);
+    const job = await queues.rating.getJob(jobId('rating', bad));
+    expect(job?.attemptsMade).toBe(2);
+  });
+});
