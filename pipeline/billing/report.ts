@@ -73,7 +73,7 @@ function short(n: number): string {
 
 /** An inline SVG line chart of one series (no scripts, no external resources). */
 export function seriesSvg(s: TrendSeries, width = 560, height = 200): string {
-  const pad = { l: 56, r: 12, t: 12, b: 36 };
+  const pad = { l: 56, r: 40, t: 12, b: 36 };
   const w = width - pad.l - pad.r;
   const h = height - pad.t - pad.b;
   const ys = s.points.map((p) => Number(p.quantity));
@@ -87,7 +87,7 @@ export function seriesSvg(s: TrendSeries, width = 560, height = 200): string {
   });
   const step = Math.max(1, Math.ceil(s.points.length / 6));
   const labels = s.points
-    .map((p, i) => (i % step === 0 || i === s.points.length - 1 ? `<text x="${x(i).toFixed(1)}" y="${pad.t + h + 18}" text-anchor="middle" font-size="11">${esc(p.period_start.slice(0, 10))}</text>` : ''))
+    .map((p, i) => (i % step === 0 || i === s.points.length - 1 ? `<text x="${x(i).toFixed(1)}" y="${pad.t + h + 18}" text-anchor="${i === s.points.length - 1 && i > 0 ? 'end' : i === 0 ? 'start' : 'middle'}" font-size="11">${esc(p.period_start.slice(0, 10))}</text>` : ''))
     .join('');
   const dots = ys.map((v, i) => `<circle cx="${x(i).toFixed(1)}" cy="${y(v).toFixed(1)}" r="3" fill="#2b6cb0"><title>${esc(s.points[i]!.period_start)}: ${esc(s.points[i]!.quantity)} ${esc(s.unit)}</title></circle>`).join('');
   return (
