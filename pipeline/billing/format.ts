@@ -2,7 +2,8 @@ import type { Invoice } from './invoice';
 
 /** Plain-text rendering of an invoice. */
 export function formatInvoice(inv: Invoice): string {
-  const who = inv.account.kind === 'project' ? `project ${inv.account.project_id}` : `group ${inv.account.group} (${inv.account.projects.join(', ')})`;
+  const a = inv.account;
+  const who = a.kind === 'project' ? `project ${a.project_id}` : a.kind === 'group' ? `group ${a.group} (${a.projects.join(', ')})` : `user ${a.user_id} of project ${a.project_id}`;
   const out = [`invoice ${inv.number} (${inv.status}) for ${who}`, `period ${inv.period_start} → ${inv.period_end}`, ''];
   const rows = inv.lines.map((l) => [l.project_id, l.meter, `${l.quantity}${l.unit ? ' ' + l.unit : ''}`, l.amount]);
   for (const e of inv.entries) rows.push(['', `${e.kind}: ${e.description}`, '', e.kind === 'credit' ? `-${e.amount}` : e.amount]);

@@ -1,15 +1,26 @@
 import { Dec, formatMoney, minorUnits } from '../rating/money';
 import type { LineItem } from '../rating/rate';
 
-/** Who an invoice is for: one project, or a named group of projects billed together. */
-export type Account = { kind: 'project'; project_id: string } | { kind: 'group'; group: string; projects: string[] };
+/**
+ * Who an invoice is for: one project, a named group of projects billed together, or one user of a
+ * project (needs lines rated per user, `rateUsage(..., {by: 'user'})`).
+ */
+export type Account =
+  | { kind: 'project'; project_id: string }
+  | { kind: 'group'; group: string; projects: string[] }
+  | { kind: 'user'; project_id: string; user_id: string };
 
 export function accountKey(a: Account): string {
-  return a.kind === 'project' ? `project:${a.project_id}` : `group:${a.group}`;
+  return a.kind === 'project' ? `project:${a.project_id}` : a.kind === 'group' ? `group:${a.group}` : `user:${a.project_id}:${a.user_id}`;
 }
 
 export function accountProjects(a: Account): string[] {
-  return a.kind === 'project' ? [a.project_id] : a.projects;
+  return a.kind === 'group' ? a.projects : [a.project_id];
+}
+
+function accountHasLine(a: Account, projects: Set<string>, l: LineItem): boolean {
+  if (!projects.has(l.project_id)) return false;
+  return a.kind === 'user' ? l.user_id === a.user_id : true;
 }
 
 /**
@@ -60,7 +71,10 @@ export function buildInvoice(input: InvoiceInput): Invoice {
   const projects = new Set(accountProjects(input.account));
   const ps = input.period_start.toISOString();
   const pe = input.period_end.toISOString();
-  const lines = input.lines.filter((l) => projects.has(l.project_id) && l.period_start >= ps && l.period_end <= pe);
+  const lines = input.lines.filter((l) => accountHasLine(input.account, projects, l) && l.period_start >= ps && l.period_end <= pe);
+  if (input.account.kind === 'user' && input.lines.some((l) => l.user_id === undefined && projects.has(l.project_id))) {
+    throw new Error('a per-user invoice needs lines rated per user (rate with by: user)');
+  }
   for (const l of lines) if (l.currency !== input.currency) throw new Error(`line ${l.id} is in ${l.currency}, the invoice in ${input.currency}`);
   const sum = (xs: readonly { amount: string }[]) => xs.reduce((s, x) => s.plus(x.amount), new Dec(0));
   const entries = [...(input.entries ?? [])];

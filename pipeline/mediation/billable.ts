@@ -5,8 +5,8 @@ import type { UsageDoc } from './usage-doc';
 /**
  * Mediated usage → the billable quantities rating takes, per project, period and meter:
  * gauges bill their time-weighted usage (unit-hours: instance-hours, GB-hours), cumulative
- * counters their reset-aware increase, delta meters their sum. Documents without a project are
- * not billable and are left out.
+ * counters their reset-aware increase, delta meters their sum. Records keep the user (for rating
+ * per user); documents without a project are not billable and are left out.
  */
 export function billableUsage(docs: readonly UsageDoc[]): UsageRecord[] {
   const out = new Map<string, UsageRecord>();
@@ -24,10 +24,10 @@ export function billableUsage(docs: readonly UsageDoc[]): UsageRecord[] {
       qty = u.sum;
       unit = u.unit;
     }
-    const key = JSON.stringify([u.project_id, u.period_start.getTime(), u.period_end.getTime(), u.meter, unit]);
+    const key = JSON.stringify([u.project_id, u.user_id, u.period_start.getTime(), u.period_end.getTime(), u.meter, unit]);
     const rec = out.get(key);
     if (rec) rec.quantity = rec.quantity.plus(new Dec(qty));
-    else out.set(key, { project_id: u.project_id, meter: u.meter, period_start: u.period_start, period_end: u.period_end, quantity: new Dec(qty), unit });
+    else out.set(key, { project_id: u.project_id, ...(u.user_id !== null ? { user_id: u.user_id } : {}), meter: u.meter, period_start: u.period_start, period_end: u.period_end, quantity: new Dec(qty), unit });
   }
   return [...out.values()];
 }

@@ -34,11 +34,13 @@ export function registerRatingCommands(program: Command): void {
     .requiredOption('--usage <file>', 'mediated usage JSON')
     .option('--json', 'print {"projects":[{project_id, lines, total, currency}], "unrated":[...]}')
     .option('--strict', `exit ${EXIT_UNRATED} when some usage has no plan or charge`)
-    .action((opts: { plan: string; usage: string; json?: boolean; strict?: boolean }) => {
+    .option('--by <dimension>', 'project (default) or user: sum and price usage per project, or per project and user', 'project')
+    .action((opts: { plan: string; usage: string; json?: boolean; strict?: boolean; by: string }) => {
+      if (opts.by !== 'project' && opts.by !== 'user') throw new CliError(`--by: expected project or user (got "${opts.by}")`, EXIT_INPUT);
       const { book, usage } = loadInputs(opts.plan, opts.usage);
       let result;
       try {
-        result = rateUsage(book, usage);
+        result = rateUsage(book, usage, { by: opts.by });
       } catch (err) {
         throw new CliError(`cannot rate ${opts.usage}: ${(err as Error).message}`, EXIT_INPUT);
       }
@@ -76,21 +78,28 @@ export function registerRatingCommands(program: Command): void {
     .requiredOption('--usage <file>', 'mediated usage JSON')
     .option('--project <id>', 'bill one project')
     .option('--group <name=p1,p2>', 'bill several projects together under a group name')
+    .option('--user <project:user>', 'bill one user of a project (usage rated per user)')
     .requiredOption('--from <date>', 'period start (YYYY-MM-DD in the plan time zone, or ISO timestamp)')
     .requiredOption('--to <date>', 'period end (exclusive)')
     .option('--credit <amount:description>', 'a credit (repeatable)', collect, [])
     .option('--debit <amount:description>', 'a debit (repeatable)', collect, [])
     .option('--number <n>', 'invoice number', 'DRAFT')
     .option('--json', 'print the invoice as JSON')
-    .action((opts: { plan: string; usage: string; project?: string; group?: string; from: string; to: string; credit: string[]; debit: string[]; number: string; json?: boolean }) => {
+    .action((opts: { plan: string; usage: string; project?: string; group?: string; user?: string; from: string; to: string; credit: string[]; debit: string[]; number: string; json?: boolean }) => {
       const { book, usage } = loadInputs(opts.plan, opts.usage);
       let account: Account;
-      if (opts.project && !opts.group) account = { kind: 'project', project_id: opts.project };
-      else if (opts.group && !opts.project) {
+      const given = [opts.project, opts.group, opts.user].filter((x) => x !== undefined).length;
+      if (given !== 1) throw new CliError('give exactly one of --project, --group or --user', EXIT_INPUT);
+      if (opts.project) account = { kind: 'project', project_id: opts.project };
+      else if (opts.group) {
         const m = /^([^=]+)=(.+)$/.exec(opts.group);
         if (!m) throw new CliError('--group: expected NAME=project1,project2', EXIT_INPUT);
         account = { kind: 'group', group: m[1]!, projects: m[2]!.split(',').map((p) => p.trim()).filter(Boolean) };
-      } else throw new CliError('give exactly one of --project or --group', EXIT_INPUT);
+      } else {
+        const m = /^([^:]+):(.+)$/.exec(opts.user!);
+        if (!m) throw new CliError('--user: expected PROJECT:USER', EXIT_INPUT);
+        account = { kind: 'user', project_id: m[1]!, user_id: m[2]! };
+      }
       let from: Date;
       let to: Date;
       try {
@@ -104,7 +113,7 @@ export function registerRatingCommands(program: Command): void {
         if (!m) throw new CliError(`--${kind} "${spec}": expected AMOUNT:DESCRIPTION, e.g. 10.00:goodwill`, EXIT_INPUT);
         return { kind, amount: m[1]!, description: m[2]! };
       };
-      const rating = rateUsage(book, usage);
+      const rating = rateUsage(book, usage, { by: account.kind === 'user' ? 'user' : 'project' });
       let invoice;
       try {
         invoice = buildInvoice({

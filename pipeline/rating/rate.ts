@@ -8,6 +8,8 @@ import { conversionFactor } from './units';
 export interface LineItem {
   id: string;
   project_id: string;
+  /** Set when rating per user (`by: 'user'`). */
+  user_id?: string;
   plan_id: string;
   plan_effective_from: string;
   meter: string;
@@ -26,6 +28,8 @@ export interface LineItem {
 
 export interface ProjectRating {
   project_id: string;
+  /** Set when rating per user: one entry per project and user. */
+  user_id?: string;
   lines: LineItem[];
   total: string;
   currency: string;
@@ -34,6 +38,7 @@ export interface ProjectRating {
 /** Usage that no plan or charge priced, with the reason (never silently dropped). */
 export interface UnratedUsage {
   project_id: string;
+  user_id?: string;
   meter: string;
   period_start: string;
   period_end: string;
@@ -47,13 +52,26 @@ export interface RatingResult {
   unrated: UnratedUsage[];
 }
 
-/** Deterministic id of a line: re-rating the same project, period and meter yields the same id. */
-export function lineId(projectId: string, periodStart: string, periodEnd: string, meter: string): string {
-  return `${projectId}|${periodStart}|${periodEnd}|${meter}`;
+/** Deterministic id of a line: re-rating the same project (user), period and meter yields the same id. */
+export function lineId(projectId: string, periodStart: string, periodEnd: string, meter: string, userId?: string): string {
+  return userId === undefined ? `${projectId}|${periodStart}|${periodEnd}|${meter}` : `${projectId}|${userId}|${periodStart}|${periodEnd}|${meter}`;
+}
+
+/**
+ * `project` (default): a project's usage of a meter in a period is summed, then priced.
+ * `user`: the same per project and user (showback or per-user invoices; tiers, free units and
+ * minimums then apply per user). Usage without a user_id is rated under user "(none)".
+ */
+export type RateBy = 'project' | 'user';
+export const NO_USER = '(none)';
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 interface Group {
   project_id: string;
+  user_id?: string;
   start: Date;
   end: Date;
   usage: UsageRecord[];
@@ -92,26 +110,30 @@ function chargeQuantity(charge: Charge, usage: UsageRecord[], used: Set<UsageRec
  * project's total is the sum of its rounded lines. Pure: the same input always gives the same
  * output, so re-rating a period reproduces (and, stored by line id, replaces) its lines.
  */
-export function rateUsage(book: PriceBook, usage: readonly UsageRecord[]): RatingResult {
+export function rateUsage(book: PriceBook, usage: readonly UsageRecord[], opts: { by?: RateBy } = {}): RatingResult {
+  const byUser = opts.by === 'user';
   const groups = new Map<string, Group>();
   for (const u of usage) {
-    const key = `${u.project_id}|${u.period_start.toISOString()}|${u.period_end.toISOString()}`;
+    const user = byUser ? (u.user_id ?? NO_USER) : undefined;
+    const key = JSON.stringify([u.project_id, user ?? null, u.period_start.toISOString(), u.period_end.toISOString()]);
     let g = groups.get(key);
-    if (!g) groups.set(key, (g = { project_id: u.project_id, start: u.period_start, end: u.period_end, usage: [] }));
+    if (!g) groups.set(key, (g = { project_id: u.project_id, ...(user !== undefined ? { user_id: user } : {}), start: u.period_start, end: u.period_end, usage: [] }));
     g.usage.push(u);
   }
   const projects = new Map<string, ProjectRating>();
   const unrated: UnratedUsage[] = [];
   const ordered = [...groups.values()].sort(
-    (a, b) => (a.project_id < b.project_id ? -1 : a.project_id > b.project_id ? 1 : a.start.getTime() - b.start.getTime() || a.end.getTime() - b.end.getTime()),
+    (a, b) => cmp(a.project_id, b.project_id) || cmp(a.user_id ?? '', b.user_id ?? '') || a.start.getTime() - b.start.getTime() || a.end.getTime() - b.end.getTime(),
   );
   for (const g of ordered) {
     const ps = g.start.toISOString();
     const pe = g.end.toISOString();
     const plan: PlanVersion | undefined = selectPlan(book, g.project_id, g.start);
     const used = new Set<UsageRecord>();
-    let project = projects.get(g.project_id);
-    if (!project) projects.set(g.project_id, (project = { project_id: g.project_id, lines: [], total: '', currency: book.currency }));
+    const who = g.user_id !== undefined ? { user_id: g.user_id } : {};
+    const pkey = JSON.stringify([g.project_id, g.user_id ?? null]);
+    let project = projects.get(pkey);
+    if (!project) projects.set(pkey, (project = { project_id: g.project_id, ...who, lines: [], total: '', currency: book.currency }));
     if (plan) {
       for (const charge of plan.charges) {
         const { qty, unit, matched } = chargeQuantity(charge, g.usage, used);
@@ -119,8 +141,9 @@ export function rateUsage(book: PriceBook, usage: readonly UsageRecord[]): Ratin
         const priced = priceCharge(charge, qty);
         const amount = roundMoney(priced.amount, book.currency, book.rounding);
         project.lines.push({
-          id: lineId(g.project_id, ps, pe, charge.meter),
+          id: lineId(g.project_id, ps, pe, charge.meter, g.user_id),
           project_id: g.project_id,
+          ...who,
           plan_id: plan.id,
           plan_effective_from: plan.effectiveFrom.toISOString(),
           meter: charge.meter,
@@ -143,7 +166,7 @@ export function rateUsage(book: PriceBook, usage: readonly UsageRecord[]): Ratin
     for (const u of g.usage) if (!used.has(u)) left.set(u.meter, (left.get(u.meter) ?? new Dec(0)).plus(u.quantity));
     for (const [meter, q] of [...left].sort(([a], [b]) => (a < b ? -1 : 1))) {
       unrated.push({
-        project_id: g.project_id, meter, period_start: ps, period_end: pe, quantity: plain(q),
+        project_id: g.project_id, ...who, meter, period_start: ps, period_end: pe, quantity: plain(q),
         reason: plan ? `plan "${plan.id}" has no charge for meter "${meter}"` : `no plan applies to project "${g.project_id}" for a period starting ${ps}`,
       });
     }

@@ -45,6 +45,23 @@ describe('invoice totals', () => {
   });
 });
 
+describe('per-user invoices', () => {
+  const usage = parseUsage([
+    { project_id: 'a', user_id: 'alice', meter: 'h', ...JAN, quantity: 30 },
+    { project_id: 'a', user_id: 'bob', meter: 'h', ...JAN, quantity: 70 },
+  ]);
+  it('bills only the user\'s lines when usage is rated per user', () => {
+    const perUser = rateUsage(book, usage, { by: 'user' }).projects.flatMap((p) => p.lines);
+    const inv = buildInvoice({ ...jan, lines: perUser, number: 'U-1', account: { kind: 'user', project_id: 'a', user_id: 'bob' } });
+    expect(inv.lines.map((l) => [l.user_id, l.amount])).toEqual([['bob', '7.00']]);
+    expect(inv.total).toBe('7.00');
+  });
+  it('refuses project-level lines for a per-user invoice instead of billing the user for everyone', () => {
+    const perProject = rateUsage(book, usage).projects.flatMap((p) => p.lines);
+    expect(() => buildInvoice({ ...jan, lines: perProject, number: 'U-2', account: { kind: 'user', project_id: 'a', user_id: 'bob' } })).toThrow(/needs lines rated per user/);
+  });
+});
+
 describe('issued invoices are immutable', () => {
   it('refuses changes to an issued invoice and turns a correction into an adjustment on the next one', () => {
     const repo = new InvoiceRepository();

@@ -107,6 +107,24 @@ plans:
   });
 });
 
+describe('rating per user', () => {
+  const book = plan('half-even', '      - {meter: requests, model: volume, tiers: [{up_to: 1000, unit_price: "0.002"}, {up_to: null, unit_price: "0.001"}]}\n');
+  const usage = parseUsage([
+    { project_id: 'p', user_id: 'alice', meter: 'requests', ...JAN, quantity: 800 },
+    { project_id: 'p', user_id: 'bob', meter: 'requests', ...JAN, quantity: 700 },
+    { project_id: 'p', meter: 'requests', ...JAN, quantity: 100 },
+  ]);
+  it('sums per project by default, so the volume tier is that of the project total', () => {
+    const r = rateUsage(book, usage);
+    expect(r.projects.map((p) => [p.project_id, p.user_id, p.total])).toEqual([['p', undefined, '1.60']]); // 1600 × 0.001
+  });
+  it('with by: user prices each user\'s own total, with distinct line ids; usage without a user goes to "(none)"', () => {
+    const r = rateUsage(book, usage, { by: 'user' });
+    expect(r.projects.map((p) => [p.user_id, p.total])).toEqual([['(none)', '0.20'], ['alice', '1.60'], ['bob', '1.40']]);
+    expect(r.projects[1]!.lines[0]!.id).toBe('p|alice|2026-01-01T00:00:00.000Z|2026-02-01T00:00:00.000Z|requests');
+  });
+});
+
 describe('usage input validation', () => {
   it('names the record index and field', () => {
     expect(() => parseUsage([{ project_id: 'p', meter: 'a', ...JAN, quantity: -1 }], 'u.json')).toThrow('u.json: [0].quantity: must not be negative');
