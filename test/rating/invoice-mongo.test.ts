@@ -1,0 +1,53 @@
+import { MongoClient, type Db } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MongoInvoiceRepository } from '../../pipeline/billing/mongo-repository';
+import { InvoiceImmutableError } from '../../pipeline/billing/repository';
+import { parsePlan } from '../../pipeline/rating/plan';
+import { rateUsage } from '../../pipeline/rating/rate';
+import { parseUsage } from '../../pipeline/rating/usage';
+import { isolation } from '../support/isolation';
+import { mongoUri } from '../support/services';
+
+const iso = isolation(import.meta.url);
+let client: MongoClient;
+let db: Db;
+beforeAll(async () => {
+  client = await new MongoClient(mongoUri()).connect();
+  db = client.db(iso.dbName());
+});
+afterAll(async () => {
+  await db?.dropDatabase();
+  await client?.close();
+});
+
+const d = (s: string) => new Date(s);
+const book = parsePlan('currency: EUR\nplans:\n  - {id: std, projects: ["*"], effective_from: 2026-01-01, charges: [{meter: h, model: per_unit, unit_price: "0.10"}]}\n');
+const month = (m: number) => ({ period_start: `2026-0${m}-01T00:00:00Z`, period_end: `2026-0${m + 1}-01T00:00:00Z` });
+const lines = rateUsage(book, parseUsage([
+  { project_id: 'a', meter: 'h', ...month(1), quantity: 100 },
+  { project_id: 'a', meter: 'h', ...month(2), quantity: 40 },
+])).projects.flatMap((p) => p.lines);
+const period = (m: number) => ({ period_start: d(month(m).period_start), period_end: d(month(m).period_end), currency: 'EUR', lines });
+const acct = { kind: 'project' as const, project_id: 'a' };
+
+describe('invoices stored in MongoDB (any MongoDB)', () => {
+  it('keeps issued invoices immutable and carries corrections to the next invoice', async () => {
+    const repo = new MongoInvoiceRepository(db);
+    await repo.ensureIndexes();
+    const jan = await repo.draft({ ...period(1), account: acct });
+    expect((await repo.draft({ ...period(1), account: acct })).number).toBe(jan.number);
+    expect(jan.total).toBe('10.00');
+    await repo.issue(jan.number, d('2026-02-03T00:00:00Z'));
+    await expect(repo.issue(jan.number)).rejects.toBeInstanceOf(InvoiceImmutableError);
+    await expect(repo.draft({ ...period(1), account: acct })).rejects.toThrow(/is issued and cannot change/);
+
+    await repo.correct(jan.number, '-6.50', 'overbilled hours');
+    expect((await repo.get(jan.number))!).toMatchObject({ status: 'issued', total: '10.00' });
+    const feb = await repo.draft({ ...period(2), account: acct });
+    expect(feb.number).not.toBe(jan.number);
+    // 4.00 of usage − 6.50 correction: nothing due, 2.50 carried forward
+    expect(feb).toMatchObject({ subtotal: '4.00', adjustments: '-6.50', total: '0.00', credit_carried_forward: '2.50' });
+    await repo.issue(feb.number);
+    expect(await repo.pendingEntries(acct)).toEqual([{ kind: 'credit', description: `credit carried forward from ${feb.number}`, amount: '2.50' }]);
+  });
+});
