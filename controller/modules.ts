@@ -1,7 +1,10 @@
 import type { ModuleFactory } from './app';
+import { profilerModule } from '../profiler/module';
 
 /**
  * The component modules the running product is made of, in set-up order. Each contributes
  * observers on the sample stream, controller routes and readiness checks.
  */
-export const productModules: ModuleFactory[] = [];
+export const productModules: ModuleFactory[] = [
+  profilerModule,
+];

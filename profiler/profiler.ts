@@ -120,6 +120,8 @@ export interface VmState {
   vcpus: number;
   /** Memory size in MiB; NaN until known. */
   memoryMb: number;
+  /** Keystone project the VM belongs to (the samples' `project_id`; the latest non-null one wins). */
+  project: string | null;
   /** Arrival time (ms) of the last sample. */
   lastSeen: number;
   /** Arrival time (ms) of the last LRU reordering. */
@@ -142,6 +144,8 @@ export interface VmUtilisation {
   name: string;
   vcpus: number | null;
   memory_mb: number | null;
+  /** Keystone project of the VM (from the samples' `project_id`), null when no sample named one. */
+  project: string | null;
   last_seen: string;
   resources: Partial<Record<Resource, ResourceUtilisation>>;
 }
@@ -202,6 +206,7 @@ export class Profiler implements SampleObserver {
     const arrival = s.recorded_at ? s.recorded_at.getTime() : ts;
     if (arrival > this.arrivalClock) this.arrivalClock = arrival;
     const vm = this.vmFor(instanceOf(s, spec.device), arrival);
+    if (typeof s.project_id === 'string' && s.project_id !== '' && s.project_id !== vm.project) vm.project = s.project_id;
     this.readSize(vm, s.resource_metadata, spec.device);
 
     if (spec.kind === 'vcpus') {
@@ -405,6 +410,7 @@ export function newVmState(id: string, arrival: number): VmState {
     name: id,
     vcpus: NaN,
     memoryMb: NaN,
+    project: null,
     lastSeen: arrival,
     touched: arrival,
     owner: RESOURCES.map(() => 0),
@@ -444,6 +450,7 @@ function describe(vm: VmState): VmUtilisation {
     name: vm.name,
     vcpus: Number.isFinite(vm.vcpus) ? vm.vcpus : null,
     memory_mb: Number.isFinite(vm.memoryMb) ? vm.memoryMb : null,
+    project: vm.project,
     last_seen: Number.isFinite(vm.lastSeen) ? new Date(vm.lastSeen).toISOString() : '',
     resources,
   };

@@ -18,6 +18,8 @@ export interface VmHeadroom {
   name: string;
   vcpus: number | null;
   memory_mb: number | null;
+  /** Keystone project of the VM, null when unknown. */
+  project: string | null;
   /** Moving-average CPU utilisation, % of the VM's vCPUs (NaN when unknown). */
   cpu_pct: number;
   /** Moving-average memory used, % of the VM's memory (NaN when unknown). */
@@ -38,6 +40,7 @@ export function headroomOf(vm: VmState): VmHeadroom {
     name: vm.name,
     vcpus,
     memory_mb: memoryMb,
+    project: vm.project,
     cpu_pct: cpu,
     memory_pct: mem,
     free_cpu_cores: vcpus !== null && Number.isFinite(cpu) ? Math.max(0, (vcpus * (100 - cpu)) / 100) : 0,
@@ -46,6 +49,67 @@ export function headroomOf(vm: VmState): VmHeadroom {
 }
 
 export type Order = 'most-utilised' | 'least-utilised';
+
+/** What a queue ranks by: cpu and memory (% of the VM), disk (read + write B/s), network (in + out B/s). */
+export const QUEUE_RESOURCES = ['cpu', 'memory', 'disk', 'network'] as const;
+export type QueueResource = (typeof QUEUE_RESOURCES)[number];
+
+/** A VM in a queue: its headroom plus disk and network rates and the value it was ranked by. */
+export interface QueueEntry extends VmHeadroom {
+  /** Free CPU, % of the VM's vCPUs (100 − cpu_pct, never below 0; NaN when unknown). */
+  free_cpu_pct: number;
+  /** Disk read + write, B/s (NaN when unknown). */
+  disk_bytes_per_s: number;
+  /** Network in + out, B/s (NaN when unknown). */
+  network_bytes_per_s: number;
+  /** The value the queue is ordered by (see `QueueQuery`). */
+  value: number;
+}
+
+export interface QueueQuery {
+  resource: QueueResource;
+  /**
+   * `free`: most room first — cpu by free cores, memory by free GiB, disk/network by the lowest rate.
+   * `used`: most utilised first — cpu/memory by %, disk/network by the highest rate.
+   */
+  order: 'free' | 'used';
+  k: number;
+  /** Only VMs with at least this much free memory (GiB). */
+  minFreeMemoryGiB?: number;
+  /** Only VMs with at least this much free CPU, % of their vCPUs. */
+  minFreeCpuPct?: number;
+  /** Only VMs this returns true for (e.g. a project scope). */
+  accept?: (vm: VmState) => boolean;
+}
+
+const sumOf = (vm: VmState, a: Resource, b: Resource): number => {
+  const x = resourceAvg(vm, RESOURCE_INDEX[a]);
+  const y = resourceAvg(vm, RESOURCE_INDEX[b]);
+  return Number.isNaN(x) ? y : Number.isNaN(y) ? x : x + y;
+};
+
+function entryOf(vm: VmState, q: QueueQuery): QueueEntry {
+  const h = headroomOf(vm);
+  const disk = sumOf(vm, 'disk.read', 'disk.write');
+  const net = sumOf(vm, 'network.in', 'network.out');
+  const e: QueueEntry = { ...h, free_cpu_pct: Number.isFinite(h.cpu_pct) ? Math.max(0, 100 - h.cpu_pct) : NaN, disk_bytes_per_s: disk, network_bytes_per_s: net, value: NaN };
+  const free = q.order === 'free';
+  switch (q.resource) {
+    case 'cpu':
+      e.value = !Number.isFinite(h.cpu_pct) ? NaN : free ? h.free_cpu_cores : h.cpu_pct;
+      break;
+    case 'memory':
+      e.value = !Number.isFinite(h.memory_pct) ? NaN : free ? h.free_memory_gib : h.memory_pct;
+      break;
+    case 'disk':
+      e.value = disk;
+      break;
+    case 'network':
+      e.value = net;
+      break;
+  }
+  return e;
+}
 
 export interface FreeQuery {
   /** How many VMs to return. */
@@ -107,6 +171,43 @@ export class UtilisationQueues {
     }
     return best;
   }
+}
+
+/**
+ * The k best VMs of a queue (bounded selection, O(V·log k)). VMs without a value for the resource, or
+ * below the free-memory / free-CPU thresholds (which need a CPU and memory profile), are left out.
+ * Ties are broken by more free cores, more free memory, then VM id, so the order is deterministic.
+ */
+export function queue(profiler: Profiler, q: QueueQuery): QueueEntry[] {
+  const { k, minFreeMemoryGiB = 0, minFreeCpuPct = 0 } = q;
+  if (!Number.isInteger(k) || k < 0) throw new RangeError(`k must be a non-negative integer, got ${k}`);
+  if (!(QUEUE_RESOURCES as readonly string[]).includes(q.resource)) throw new RangeError(`unknown queue resource "${q.resource}"; expected one of ${QUEUE_RESOURCES.join(', ')}`);
+  // Higher value first, except free disk/network (lowest rate = most room first).
+  const sign = q.order === 'free' && (q.resource === 'disk' || q.resource === 'network') ? 1 : -1;
+  const cmp = (a: QueueEntry, b: QueueEntry) => sign * (a.value - b.value) || compareFree(a, b);
+  const thresholds = minFreeMemoryGiB > 0 || minFreeCpuPct > 0;
+  const best: QueueEntry[] = [];
+  if (k === 0) return best;
+  for (const vm of profiler.states()) {
+    if (q.accept && !q.accept(vm)) continue;
+    const e = entryOf(vm, q);
+    if (Number.isNaN(e.value)) continue;
+    if (thresholds) {
+      if (!Number.isFinite(e.cpu_pct) || !Number.isFinite(e.memory_pct)) continue;
+      if (e.free_memory_gib < minFreeMemoryGiB || e.free_cpu_pct < minFreeCpuPct) continue;
+    }
+    if (best.length === k && cmp(e, best[k - 1]!) >= 0) continue;
+    let lo = 0;
+    let hi = best.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cmp(best[mid]!, e) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    best.splice(lo, 0, e);
+    if (best.length > k) best.pop();
+  }
+  return best;
 }
 
 function compareFree(a: VmHeadroom, b: VmHeadroom): number {

@@ -33,6 +33,8 @@ const vmSchema = z.strictObject({
   name: z.string(),
   vcpus: num,
   memory_mb: num,
+  /** Absent in snapshots written before projects were tracked. */
+  project: z.string().nullable().optional(),
   last_seen: num,
   owner: z.array(z.number()).length(RESOURCES.length),
   tracks: z.array(z.array(trackSchema)).length(RESOURCES.length),
@@ -59,6 +61,7 @@ export function snapshotOf(profiler: Profiler, now = new Date()): ProfilerSnapsh
       name: vm.name,
       vcpus: toNull(vm.vcpus),
       memory_mb: toNull(vm.memoryMb),
+      project: vm.project,
       last_seen: toNull(vm.lastSeen),
       owner: [...vm.owner],
       tracks: vm.tracks.map((tracks) =>
@@ -92,6 +95,7 @@ export function restoreProfiler(snapshot: ProfilerSnapshot, options: Partial<Pro
     vm.name = v.name;
     vm.vcpus = v.vcpus ?? NaN;
     vm.memoryMb = v.memory_mb ?? NaN;
+    vm.project = v.project ?? null;
     vm.owner = [...v.owner];
     vm.tracks = v.tracks.map((tracks) =>
       tracks.map((t) => ({
