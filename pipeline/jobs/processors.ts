@@ -6,13 +6,20 @@ import { mediationOptions } from '../mediation/options';
 import { readUsage, runMediation, runMediationInNode } from '../mediation/runner';
 import { loadPlanFile } from '../rating/plan';
 import { rateStoredUsage } from '../rating/store';
-import type { MediationJob, PeriodRange, RatingJob, ReportJob } from './queues';
+import type { MediationJob, PeriodRange, RatingJob, ReportJob, InvoiceJob } from './queues';
+import { accountProjects } from '../billing/invoice';
+import { MongoInvoiceRepository } from '../billing/mongo-repository';
+import { InvoiceImmutableError } from '../billing/repository';
+import type { LineItem } from '../rating/rate';
+import type { RatedLineDoc } from '../rating/store';
 
 /** What a processor may touch. */
 export interface JobDeps {
   db: Db;
   /** Collection names (defaults: meter, usage, rated). */
   collections?: { source?: string; usage?: string; rated?: string };
+  /** Invoice number prefix (default INV). */
+  invoicePrefix?: string;
 }
 
 /** The job's progress callback (BullMQ's job.updateProgress) and a way to chain work. */
@@ -57,4 +64,31 @@ export async function processReport(deps: JobDeps, data: ReportJob, ctx: JobCont
   writeFileSync(data.out, data.format === 'csv' ? trendsToCsv(report) : data.format === 'html' ? trendsToHtml(report) : JSON.stringify(report));
   await ctx.progress(100);
   return { series: report.series.length, periods: report.periods.length, out: data.out };
+}
+
+/**
+ * Draft (and optionally issue) an account's invoice for a range from the stored rated lines, with
+ * the account's pending corrections and credit. Redrafting replaces the draft; an issued invoice
+ * is left alone (the job completes reporting it), so retries and re-runs are safe.
+ */
+export async function processInvoice(deps: JobDeps, data: InvoiceJob, ctx: JobContext) {
+  const repo = new MongoInvoiceRepository(deps.db, deps.invoicePrefix);
+  await repo.ensureIndexes();
+  const docs = await deps.db
+    .collection<RatedLineDoc>(deps.collections?.rated ?? 'rated')
+    .find({ project_id: { $in: accountProjects(data.account) }, period_start_at: { $gte: new Date(data.from) }, period_end_at: { $lte: new Date(data.to) } })
+    .sort({ _id: 1 })
+    .toArray();
+  const lines: LineItem[] = docs.map(({ _id, period_start_at: _s, period_end_at: _e, rated_at: _r, ...l }) => ({ id: _id, ...l }));
+  await ctx.progress(40);
+  let inv;
+  try {
+    inv = await repo.draft({ account: data.account, period_start: new Date(data.from), period_end: new Date(data.to), currency: data.currency, lines });
+  } catch (err) {
+    if (err instanceof InvoiceImmutableError) return { number: err.number, status: 'already issued' };
+    throw err;
+  }
+  if (data.issue) inv = await repo.issue(inv.number);
+  await ctx.progress(100);
+  return { number: inv.number, status: inv.status, total: inv.total, currency: inv.currency, lines: inv.lines.length };
 }

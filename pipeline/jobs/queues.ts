@@ -1,8 +1,9 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import type { Granularity } from '../mediation/periods';
+import type { Account } from '../billing/invoice';
 
 /** The batch job queues of mediation, rating, invoicing and reporting. */
-export const QUEUES = ['mediation', 'rating', 'report'] as const;
+export const QUEUES = ['mediation', 'rating', 'invoice', 'report'] as const;
 export type QueueName = (typeof QUEUES)[number];
 
 /** A range of whole billing periods, as JSON-safe job data. */
@@ -25,6 +26,13 @@ export interface RatingJob extends PeriodRange {
   planFile: string;
 }
 
+export interface InvoiceJob extends PeriodRange {
+  account: Account;
+  currency: string;
+  /** Issue the invoice after drafting it (scheduled runs); otherwise it stays a draft. */
+  issue?: boolean;
+}
+
 export interface ReportJob extends PeriodRange {
   format: 'json' | 'csv' | 'html';
   /** File the report is written to. */
@@ -34,6 +42,7 @@ export interface ReportJob extends PeriodRange {
 export interface JobData {
   mediation: MediationJob;
   rating: RatingJob;
+  invoice: InvoiceJob;
   report: ReportJob;
 }
 
@@ -42,8 +51,10 @@ export interface JobData {
  * re-enqueueing (a scheduler tick, a burst of late samples for one period) is a no-op. Completed
  * jobs are removed, so a later re-run of the range (re-mediation) can be enqueued again.
  */
-export function jobId(kind: QueueName, r: PeriodRange): string {
-  return [kind, r.granularity, r.timezone, r.from, r.to].join('|').replace(/:/g, '_');
+export function jobId(kind: QueueName, r: PeriodRange & { account?: Account }): string {
+  const parts = [kind, r.granularity, r.timezone, r.from, r.to];
+  if (r.account) parts.push(r.account.kind === 'group' ? `group=${r.account.group}` : r.account.kind === 'user' ? `user=${r.account.project_id}/${r.account.user_id}` : `project=${r.account.project_id}`);
+  return parts.join('|').replace(/:/g, '_');
 }
 
 /** Retries with exponential back-off; completed jobs go away (their effect is in MongoDB), failures stay for inspection. */
@@ -57,13 +68,14 @@ export const DEFAULT_JOB_OPTIONS: JobsOptions = {
 export interface QueueSet {
   mediation: Queue<MediationJob>;
   rating: Queue<RatingJob>;
+  invoice: Queue<InvoiceJob>;
   report: Queue<ReportJob>;
   close(): Promise<void>;
 }
 
 export function openQueues(connection: ConnectionOptions, prefix = 'metering', defaultJobOptions: JobsOptions = DEFAULT_JOB_OPTIONS): QueueSet {
   const mk = <T>(name: QueueName) => new Queue<T>(name, { connection, prefix, defaultJobOptions });
-  const set = { mediation: mk<MediationJob>('mediation'), rating: mk<RatingJob>('rating'), report: mk<ReportJob>('report') };
+  const set = { mediation: mk<MediationJob>('mediation'), rating: mk<RatingJob>('rating'), invoice: mk<InvoiceJob>('invoice'), report: mk<ReportJob>('report') };
   return { ...set, close: async () => void (await Promise.all(Object.values(set).map((q) => q.close()))) };
 }
 

@@ -1,6 +1,6 @@
 import { Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { processMediation, processRating, processReport, type JobDeps } from './processors';
-import { enqueue, type MediationJob, type QueueSet, type RatingJob, type ReportJob } from './queues';
+import { processInvoice, processMediation, processRating, processReport, type JobDeps } from './processors';
+import { enqueue, type InvoiceJob, type MediationJob, type QueueSet, type RatingJob, type ReportJob } from './queues';
 
 export interface Workers {
   workers: Worker[];
@@ -21,6 +21,7 @@ export function startWorkers(connection: ConnectionOptions, queues: QueueSet, de
   const workers = [
     new Worker<MediationJob>('mediation', (job) => processMediation(deps, job.data, ctx(job)), { connection, prefix, concurrency }),
     new Worker<RatingJob>('rating', (job) => processRating(deps, job.data, ctx(job)), { connection, prefix, concurrency }),
+    new Worker<InvoiceJob>('invoice', (job) => processInvoice(deps, job.data, ctx(job)), { connection, prefix, concurrency }),
     new Worker<ReportJob>('report', (job) => processReport(deps, job.data, ctx(job)), { connection, prefix, concurrency }),
   ];
   return { workers, close: async () => void (await Promise.all(workers.map((w) => w.close()))) };

@@ -50,7 +50,7 @@ beforeAll(async () => {
   await db.collection('meter').insertMany(series('2026-01-01T00:00:00Z', 600, 144, () => 1, { counter_name: 'instance', counter_type: 'gauge', counter_unit: 'instance', project_id: 'p1' }));
   const connection = redisConnection();
   queues = openQueues(connection, prefix, { attempts: 2, backoff: { type: 'fixed', delay: 50 }, removeOnComplete: true, removeOnFail: { count: 100 } });
-  for (const k of ['mediation', 'rating', 'report'] as const) {
+  for (const k of ['mediation', 'rating', 'invoice', 'report'] as const) {
     events[k] = new QueueEvents(k, { connection, prefix });
     await events[k].waitUntilReady();
   }
@@ -61,7 +61,7 @@ afterAll(async () => {
   await workers?.close();
   await Promise.all(Object.values(events).map((e) => e.close()));
   if (queues) {
-    for (const q of [queues.mediation, queues.rating, queues.report]) await q.obliterate({ force: true });
+    for (const q of [queues.mediation, queues.rating, queues.invoice, queues.report]) await q.obliterate({ force: true });
     await queues.close();
   }
   await db?.dropDatabase();
@@ -90,6 +90,17 @@ describe('mediation → rating → report jobs on BullMQ (Redis) and MongoDB', (
     await enqueue(queues, 'rating', { ...DAY, planFile });
     await again;
     expect(await db.collection('rated').countDocuments()).toBe(1);
+  });
+
+  it('issues the invoice from the rated lines once; a re-run leaves the issued invoice alone', async () => {
+    const data = { ...DAY, account: { kind: 'project' as const, project_id: 'p1' }, currency: 'EUR', issue: true };
+    const first = settled('invoice', jobId('invoice', data));
+    await enqueue(queues, 'invoice', data);
+    expect(await first).toEqual({ number: 'INV-000001', status: 'issued', total: '1.20', currency: 'EUR', lines: 1 });
+    const second = settled('invoice', jobId('invoice', data));
+    await enqueue(queues, 'invoice', data);
+    expect(await second).toEqual({ number: 'INV-000001', status: 'already issued' });
+    expect(await db.collection('invoices').countDocuments()).toBe(1);
   });
 
   it('enqueueing a range that is already waiting is a no-op', async () => {
