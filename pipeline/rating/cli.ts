@@ -2,14 +2,14 @@ import type { Command } from 'commander';
 import { CliError, printJson } from '../../cli/registry';
 import { YamlValidationError } from '../../config/yaml-source';
 import { loadPlanFile, type PriceBook } from './plan';
-import { loadUsageFile, UsageInputError, type UsageRecord } from './usage';
+import { loadUsageFile, rollUpUsage, UsageInputError, type UsageRecord } from './usage';
 import { rateUsage } from './rate';
 import { formatRating } from './format';
 import { writeFileSync } from 'node:fs';
 import { trendsToCsv, trendsToHtml, usageTrends } from '../billing/report';
 import { buildInvoice, type Account, type InvoiceEntry } from '../billing/invoice';
 import { formatInvoice } from '../billing/format';
-import { parseDateInZone } from '../mediation/periods';
+import { GRANULARITIES, parseDateInZone, type Granularity } from '../mediation/periods';
 import { registerMediationCommands } from '../mediation/cli';
 
 /** Exit codes of `metering rate`: 0 rated, 2 bad plan or usage input, 3 unrated usage with --strict. */
@@ -35,12 +35,15 @@ export function registerRatingCommands(program: Command): void {
     .option('--json', 'print {"projects":[{project_id, lines, total, currency}], "unrated":[...]}')
     .option('--strict', `exit ${EXIT_UNRATED} when some usage has no plan or charge`)
     .option('--by <dimension>', 'project (default) or user: sum and price usage per project, or per project and user', 'project')
-    .action((opts: { plan: string; usage: string; json?: boolean; strict?: boolean; by: string }) => {
+    .option('--period <unit>', 'roll usage up into hour, day or month billing periods (in the plan time zone) before rating')
+    .action((opts: { plan: string; usage: string; json?: boolean; strict?: boolean; by: string; period?: string }) => {
       if (opts.by !== 'project' && opts.by !== 'user') throw new CliError(`--by: expected project or user (got "${opts.by}")`, EXIT_INPUT);
+      if (opts.period !== undefined && !(GRANULARITIES as readonly string[]).includes(opts.period)) throw new CliError(`--period: expected ${GRANULARITIES.join(', ')} (got "${opts.period}")`, EXIT_INPUT);
       const { book, usage } = loadInputs(opts.plan, opts.usage);
       let result;
       try {
-        result = rateUsage(book, usage, { by: opts.by });
+        const input = opts.period ? rollUpUsage(usage, opts.period as Granularity, book.timezone) : usage;
+        result = rateUsage(book, input, { by: opts.by });
       } catch (err) {
         throw new CliError(`cannot rate ${opts.usage}: ${(err as Error).message}`, EXIT_INPUT);
       }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { Dec, toDec } from './money';
-import { parseDateInZone } from '../mediation/periods';
+import { addPeriods, parseDateInZone, periodStart, type Granularity } from '../mediation/periods';
 
 /** One mediated usage record: a project's quantity of a meter over one billing period. */
 export interface UsageRecord {
@@ -75,4 +75,25 @@ export function loadUsageFile(file: string): UsageRecord[] {
     throw new UsageInputError(`${file}: invalid JSON: ${(err as Error).message}`);
   }
   return parseUsage(value, file);
+}
+
+/**
+ * Roll usage up into coarser billing periods (daily mediation billed monthly): records are summed
+ * per project, user, meter and unit within each `granularity` period of `timezone`. A record must
+ * lie within one target period; one that straddles a boundary is an error naming it.
+ */
+export function rollUpUsage(records: readonly UsageRecord[], granularity: Granularity, timezone = 'UTC'): UsageRecord[] {
+  const out = new Map<string, UsageRecord>();
+  records.forEach((u, i) => {
+    const start = periodStart(u.period_start, granularity, timezone);
+    const end = addPeriods(start, granularity, 1, timezone);
+    if (u.period_end > end) {
+      throw new UsageInputError(`usage [${i}] (${u.project_id} ${u.meter} ${u.period_start.toISOString()} → ${u.period_end.toISOString()}) spans more than one ${granularity} in ${timezone}`);
+    }
+    const key = JSON.stringify([u.project_id, u.user_id ?? null, u.meter, u.unit ?? null, start.getTime()]);
+    const cur = out.get(key);
+    if (cur) cur.quantity = cur.quantity.plus(u.quantity);
+    else out.set(key, { ...u, period_start: start, period_end: end, quantity: new Dec(u.quantity) });
+  });
+  return [...out.values()];
 }

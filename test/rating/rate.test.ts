@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parsePlan } from '../../pipeline/rating/plan';
 import { rateUsage } from '../../pipeline/rating/rate';
-import { parseUsage } from '../../pipeline/rating/usage';
+import { parseUsage, rollUpUsage } from '../../pipeline/rating/usage';
 
 const JAN = { period_start: '2026-01-01T00:00:00Z', period_end: '2026-02-01T00:00:00Z' };
 const MAR = { period_start: '2026-03-01T00:00:00Z', period_end: '2026-04-01T00:00:00Z' };
@@ -122,6 +122,28 @@ describe('rating per user', () => {
     const r = rateUsage(book, usage, { by: 'user' });
     expect(r.projects.map((p) => [p.user_id, p.total])).toEqual([['(none)', '0.20'], ['alice', '1.60'], ['bob', '1.40']]);
     expect(r.projects[1]!.lines[0]!.id).toBe('p|alice|2026-01-01T00:00:00.000Z|2026-02-01T00:00:00.000Z|requests');
+  });
+});
+
+describe('rolling daily usage up to monthly billing periods', () => {
+  const book = plan('half-even', '      - {meter: requests, model: volume, tiers: [{up_to: 1000, unit_price: "0.002"}, {up_to: null, unit_price: "0.001"}]}\n');
+  const daily = parseUsage([
+    { project_id: 'p', meter: 'requests', period_start: '2026-01-01', period_end: '2026-01-02', quantity: 600 },
+    { project_id: 'p', meter: 'requests', period_start: '2026-01-31', period_end: '2026-02-01', quantity: 600 },
+    { project_id: 'p', meter: 'requests', period_start: '2026-02-01', period_end: '2026-02-02', quantity: 5 },
+  ]);
+  it('prices the month total (tier of 1200), not each day on its own', () => {
+    const r = rateUsage(book, rollUpUsage(daily, 'month'));
+    expect(r.projects[0]!.lines.map((l) => [l.period_start.slice(0, 10), l.quantity, l.amount])).toEqual([
+      ['2026-01-01', '1200', '1.20'],
+      ['2026-02-01', '5', '0.01'],
+    ]);
+    expect(rateUsage(book, daily).projects[0]!.total).toBe('2.41'); // per day: 1.20 + 1.20 + 0.01
+  });
+  it('cuts months in the given time zone and refuses a record straddling a boundary', () => {
+    const tokyo = rollUpUsage(parseUsage([{ project_id: 'p', meter: 'm', period_start: '2026-01-31T15:00:00Z', period_end: '2026-02-01T15:00:00Z', quantity: 1 }]), 'month', 'Asia/Tokyo');
+    expect(tokyo[0]!.period_start.toISOString()).toBe('2026-01-31T15:00:00.000Z');
+    expect(() => rollUpUsage(parseUsage([{ project_id: 'p', meter: 'm', period_start: '2026-01-31', period_end: '2026-02-02', quantity: 1 }]), 'month')).toThrow(/usage \[0\] .* spans more than one month in UTC/);
   });
 });
 
