@@ -1,12 +1,14 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Command } from 'commander';
 import { CliError, printJson, type RegisterCommands } from '../cli/registry';
-import { calibrate, CALIBRATION_FILE, loadCalibration } from './calibration';
-import { predictorTargetsConfig, profilerConfig } from './config';
+import { loadConfig } from '../config/load';
+import { benchResultsOf, calibrate, CALIBRATION_FILE, loadCalibration, mergeBenchResults } from './calibration';
+import { predictorTargetsConfig, profilerConfig, type ProfilerConfig } from './config';
 import { profilesOf, profileTraceFiles } from './offline';
 import { predict, type Recommendation } from './predictor';
-import { Profiler } from './profiler';
+import { Profiler, profilerOptionsFromConfig } from './profiler';
 import { headroomOf } from './queues';
 import { loadSnapshot, restoreProfiler } from './snapshot';
 
@@ -49,9 +51,18 @@ function traceFilesIn(dir: string): string[] {
   return files;
 }
 
-async function profileFiles(files: string[], window: number): Promise<{ profiler: Profiler; names: { name: string; instanceId: string }[] }> {
+/** The `profiler:` section of the global `-c/--config` file (else ./metering.yaml, else the defaults). */
+function profilerSection(program: Command): ProfilerConfig {
+  try {
+    return loadConfig(program.opts().config as string | undefined).profiler;
+  } catch (err) {
+    throw new CliError((err as Error).message, 2);
+  }
+}
+
+async function profileFiles(files: string[], window: number, config: ProfilerConfig): Promise<{ profiler: Profiler; names: { name: string; instanceId: string }[] }> {
   // Offline replay: every VM must stay tracked until the end, whatever the idle TTL.
-  const profiler = new Profiler({ window, idleTtlMs: Infinity, maxVms: Math.max(files.length, 1) });
+  const profiler = new Profiler({ ...profilerOptionsFromConfig(config), window, idleTtlMs: Infinity, maxVms: Math.max(files.length, 1) });
   try {
     const result = await profileTraceFiles(files, profiler);
     return { profiler, names: result.vms };
@@ -69,12 +80,13 @@ export const register: RegisterCommands = (program) => {
     .command('profile')
     .description('Profile Bitbrains VM traces offline through the live profiler (moving averages per VM and resource)')
     .argument('<traces...>', 'Bitbrains trace files (.csv)')
-    .option('--window <n>', `moving-average window, samples (default ${defaults.window})`, positiveInt('--window'))
+    .option('--window <n>', `moving-average window, samples (default: profiler.window of the configuration, ${defaults.window})`, positiveInt('--window'))
     .option('--json', 'print {"vms":[{"vm","resources":{cpu:{avg,window,samples},…}}]}')
     .action(async (traces: string[], opts: { window?: number; json?: boolean }) => {
       checkTraceFiles(traces);
-      const window = opts.window ?? defaults.window;
-      const { profiler, names } = await profileFiles(traces, window);
+      const config = profilerSection(program);
+      const window = opts.window ?? config.window;
+      const { profiler, names } = await profileFiles(traces, window, config);
       if (opts.json) {
         printJson({
           vms: names.map(({ name, instanceId }) => ({ vm: name, resources: profiler.utilisation(instanceId)?.resources ?? {} })),
@@ -121,8 +133,8 @@ export const register: RegisterCommands = (program) => {
     .requiredOption('--profiles <path>', 'directory of Bitbrains traces, one trace .csv, or a profiler snapshot .json')
     .requiredOption('--bytes-per-day <n>', 'expected metering data, bytes per day (from the estimator)', nonNegative('--bytes-per-day'))
     .requiredOption('--events-per-second <n>', 'expected samples per second (from the estimator)', nonNegative('--events-per-second'))
-    .requiredOption('--query-ms <n>', 'target mediation query time, ms', nonNegative('--query-ms'))
-    .requiredOption('--query-rate <n>', 'mediation/rating queries per second', nonNegative('--query-rate'))
+    .option('--query-ms <n>', `target mediation query time, ms (default: profiler.targets.query_ms, ${defaults.targets.query_ms})`, nonNegative('--query-ms'))
+    .option('--query-rate <n>', `mediation/rating queries per second (default: profiler.targets.query_rate_per_s, ${defaults.targets.query_rate_per_s})`, nonNegative('--query-rate'))
     .option('--avg-load <f>', `highest average busy fraction of a member with queries, 0–1 (default ${defaults.targets.avg_load})`, nonNegative('--avg-load'))
     .option('--query-span-h <h>', `hours of data one query scans (default ${defaults.targets.query_span_h})`, nonNegative('--query-span-h'))
     .option('--min-replicas <n>', `members per shard at least (default ${defaults.targets.min_replicas})`, positiveInt('--min-replicas'))
@@ -133,19 +145,20 @@ export const register: RegisterCommands = (program) => {
     .option('--calibration <file>', 'predictor calibration JSON (default profiler/calibration.json)')
     .option('--json', 'print the recommendation as JSON')
     .action(async (opts: Record<string, unknown>) => {
+      const config = profilerSection(program);
       const src = String(opts.profiles);
       if (!existsSync(src)) throw new CliError(`--profiles ${src}: no such file or directory`, 2);
       let profiler: Profiler;
-      if (statSync(src).isDirectory()) profiler = (await profileFiles(traceFilesIn(src), (opts.window as number) ?? defaults.window)).profiler;
+      if (statSync(src).isDirectory()) profiler = (await profileFiles(traceFilesIn(src), (opts.window as number) ?? config.window, config)).profiler;
       else if (src.toLowerCase().endsWith('.json')) {
         try {
-          profiler = restoreProfiler(await loadSnapshot(src), { idleTtlMs: Infinity });
+          profiler = restoreProfiler(await loadSnapshot(src), { ...profilerOptionsFromConfig(config), idleTtlMs: Infinity });
         } catch (err) {
           throw new CliError((err as Error).message, 2);
         }
       } else {
         checkTraceFiles([src]);
-        profiler = (await profileFiles([src], (opts.window as number) ?? defaults.window)).profiler;
+        profiler = (await profileFiles([src], (opts.window as number) ?? config.window, config)).profiler;
       }
       const { profiles, skipped } = profilesOf(profiler.states());
       let calibration;
@@ -155,8 +168,9 @@ export const register: RegisterCommands = (program) => {
         throw new CliError((err as Error).message, 2);
       }
       const parsedTargets = predictorTargetsConfig.safeParse({
-        query_ms: opts.queryMs,
-        query_rate_per_s: opts.queryRate,
+        ...config.targets,
+        ...(opts.queryMs !== undefined && { query_ms: opts.queryMs }),
+        ...(opts.queryRate !== undefined && { query_rate_per_s: opts.queryRate }),
         ...(opts.avgLoad !== undefined && { avg_load: opts.avgLoad }),
         ...(opts.querySpanH !== undefined && { query_span_h: opts.querySpanH }),
         ...(opts.minReplicas !== undefined && { min_replicas: opts.minReplicas }),
@@ -168,7 +182,7 @@ export const register: RegisterCommands = (program) => {
       }
       const targets = parsedTargets.data;
       const caps = {
-        ...defaults.caps,
+        ...config.caps,
         ...(opts.cpuCap !== undefined && { cpu_pp: opts.cpuCap as number }),
         ...(opts.memoryCap !== undefined && { memory_pp: opts.memoryCap as number }),
       };
@@ -210,24 +224,37 @@ export const register: RegisterCommands = (program) => {
 
   program
     .command('predict-calibrate')
-    .description('Derive the predictor constants from benchmark results JSON {ingest:{samples_per_s,cores}, mediation:{samples_per_s,cores}, mongod_rss_bytes}')
-    .argument('<results>', 'benchmark results JSON file')
+    .description(
+      'Derive the predictor constants from benchmark results: the benchmarks\' own output (e.g. out/bench/ingest.json: ' +
+        '{benchmark, samples_per_s, mongod_cores, mongod_rss_bytes?, wiredtiger_cache_bytes?}) or the combined ' +
+        '{ingest:{samples_per_s,cores}, mediation:{samples_per_s,cores}, mongod_rss_bytes}; parts not measured are kept',
+    )
+    .argument('<results...>', 'benchmark results JSON files (later files win for the parts they measure)')
     .option('--source <text>', 'where the results come from (command, machine, date)')
+    .option('--cores <n>', 'CPU cores the mongod used, for a benchmark file that does not record it', nonNegative('--cores'))
     .option('--out <file>', 'calibration file to write (default profiler/calibration.json)')
-    .action(async (file: string, opts: { source?: string; out?: string }) => {
-      if (!existsSync(file)) throw new CliError(`${file}: no such file`, 2);
+    .action(async (files: string[], opts: { source?: string; cores?: number; out?: string }) => {
+      for (const f of files) if (!existsSync(f)) throw new CliError(`${f}: no such file`, 2);
       const out = opts.out ?? CALIBRATION_FILE;
       let next;
       try {
         const { readFile } = await import('node:fs/promises');
-        const json = JSON.parse(await readFile(file, 'utf8'));
+        const results = [];
+        for (const f of files) {
+          let json: unknown;
+          try {
+            json = JSON.parse(await readFile(f, 'utf8'));
+          } catch (err) {
+            throw new Error(`${f}: not valid JSON: ${(err as Error).message}`);
+          }
+          results.push(benchResultsOf(json, f, opts.cores || undefined));
+        }
         const previous = loadCalibration(existsSync(out) ? out : CALIBRATION_FILE);
-        next = calibrate(json, opts.source ?? `benchmark results ${path.resolve(file)}`, previous);
+        next = calibrate(mergeBenchResults(results), opts.source ?? `benchmark results ${files.map((f) => path.resolve(f)).join(', ')}`, previous);
       } catch (err) {
-        throw new CliError(`${file}: ${(err as Error).message}`, 2);
+        throw new CliError((err as Error).message, 2);
       }
       await writeFile(out, JSON.stringify(next, null, 2) + '\n');
       printJson(next);
     });
-
 };

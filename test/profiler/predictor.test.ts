@@ -112,6 +112,8 @@ describe('offline resource predictor', () => {
     const c = calibrate({ ingest: { samples_per_s: 40000, cores: 2 }, mediation: { samples_per_s: 900000, cores: 3 }, mongod_rss_bytes: 300 * 2 ** 20, wiredtiger_cache_bytes: 100 * 2 ** 20 }, 'bench run', calibration, new Date('2024-05-01T00:00:00Z'));
     expect(c).toMatchObject({ ingest_samples_per_s_per_core: 20000, mediation_samples_per_s_per_core: 300000, mongod_base_rss_mb: 200, source: 'bench run', measured_at: '2024-05-01T00:00:00.000Z' });
     expect(c.wiredtiger_cache_min_mb).toBe(calibration.wiredtiger_cache_min_mb);
-    expect(() => calibrate({ ingest: { samples_per_s: 1, cores: 1 } }, 's', calibration)).toThrow(/mediation/);
+    expect(c.measured_at).toBe('2024-05-01T00:00:00.000Z');
+    expect(() => calibrate({ ingest: { samples_per_s: 1 } }, 's', calibration)).toThrow(/ingest\.cores/);
+    expect(() => calibrate({}, 's', calibration)).toThrow(/nothing to calibrate/);
   });
 });
