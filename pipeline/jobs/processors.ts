@@ -51,7 +51,7 @@ export async function processMediation(deps: JobDeps, data: MediationJob, ctx: J
 export async function processRating(deps: JobDeps, data: RatingJob, ctx: JobContext) {
   const book = loadPlanFile(data.planFile); // a YamlValidationError fails the job with the located message
   await ctx.progress(10);
-  const r = await rateStoredUsage(deps.db, book, { ...range(data), usage: deps.collections?.usage, into: deps.collections?.rated });
+  const r = await rateStoredUsage(deps.db, book, { ...range(data), usage: deps.collections?.usage, into: deps.collections?.rated, ...(data.billingPeriod ? { billingPeriod: data.billingPeriod } : {}) });
   await ctx.progress(100);
   return { projects: r.projects.map((p) => ({ project_id: p.project_id, total: p.total, currency: p.currency })), unrated: r.unrated.length };
 }

@@ -24,6 +24,8 @@ export interface MediationJob extends PeriodRange {
 
 export interface RatingJob extends PeriodRange {
   planFile: string;
+  /** Roll the mediated periods up to this billing period before pricing (daily usage billed monthly). */
+  billingPeriod?: Granularity;
 }
 
 export interface InvoiceJob extends PeriodRange {

@@ -55,5 +55,18 @@ describe('stored ratings (any MongoDB)', () => {
     // 2 GB held for 24 h = 48 GB-hours × 0.01
     expect(r.projects[0]!.lines[0]).toMatchObject({ quantity: '48', unit: 'GB-hours', amount: '0.48' });
     expect(await db.collection('rated_usage').countDocuments()).toBe(1);
+
+    // the usage is corrected away (e.g. the samples belonged to another project): re-rating the
+    // range removes the project's old line even though the new rating has no line for it
+    await db.collection('usage').deleteMany({});
+    const empty = await rateStoredUsage(db, book, { ...o, into: 'rated_usage' });
+    expect(empty.projects).toEqual([]);
+    expect(await db.collection('rated_usage').countDocuments()).toBe(0);
+  });
+
+  it('refuses to rate part of a billing period (it would replace the period with part of its usage)', async () => {
+    const book = plan('      - {meter: m, model: flat, price: "1"}\n');
+    await expect(rateStoredUsage(db, book, { granularity: 'day', timezone: 'UTC', from: new Date('2026-01-05T00:00:00Z'), to: new Date('2026-01-06T00:00:00Z'), billingPeriod: 'month' }))
+      .rejects.toThrow('from: 2026-01-05T00:00:00.000Z is not the start of a month in UTC; rate whole billing periods');
   });
 });
