@@ -6,6 +6,9 @@ import { MongoClient, type Db } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enqueue, jobId, openQueues, type QueueName, type QueueSet } from '../../pipeline/jobs/queues';
 import { startWorkers, type Workers } from '../../pipeline/jobs/workers';
+import { enqueueRemediation } from '../../pipeline/jobs/remediate';
+import { LateSampleTracker } from '../../pipeline/mediation/late';
+import type { StoredSample } from '../../pipeline/sample';
 import { isolation } from '../support/isolation';
 import { mongoUri, redisConnection } from '../support/services';
 import { series } from './samples';
@@ -101,6 +104,19 @@ describe('mediation → rating → report jobs on BullMQ (Redis) and MongoDB', (
     await enqueue(queues, 'invoice', data);
     expect(await second).toEqual({ number: 'INV-000001', status: 'already issued' });
     expect(await db.collection('invoices').countDocuments()).toBe(1);
+  });
+
+  it('late samples for the closed day are re-mediated and re-rated through the queues', async () => {
+    // a second instance ran for the last six hours of the closed day, reported late
+    const late = series('2026-01-01T18:00:00Z', 600, 36, () => 1, { counter_name: 'instance', counter_type: 'gauge', counter_unit: 'instance', project_id: 'p1', resource_id: 'vm-late' });
+    await db.collection('meter').insertMany(late.map((s) => ({ ...s })));
+    const tracker = new LateSampleTracker({ granularity: 'day', timezone: 'UTC', carrySeconds: 3600 }, new Date('2026-01-02T00:00:00Z'));
+    tracker.onStored(late.map((s): StoredSample => ({ ...s, resource_metadata: {}, source: 'openstack', message_signature: '', bson_size: 300, recorded_at: new Date() })));
+    const rated = settled('rating', jobId('rating', DAY));
+    const ids = await enqueueRemediation(tracker, queues, { granularity: 'day', timezone: 'UTC', carrySeconds: 3600, planFile, inNode: true });
+    expect(ids).toEqual([jobId('mediation', DAY)]);
+    // (24 + 6) instance-hours × 0.05
+    expect(await rated).toEqual({ projects: [{ project_id: 'p1', total: '1.50', currency: 'EUR' }], unrated: 0 });
   });
 
   it('enqueueing a range that is already waiting is a no-op', async () => {
