@@ -1,4 +1,7 @@
 import type { DemoStep } from './demo-context';
+import { profilerDemoStep } from '../profiler/demo';
 
 /** The demo's chapters after services and controller, in order; each component contributes one. */
-export const demoSteps: DemoStep[] = [];
+export const demoSteps: DemoStep[] = [
+  profilerDemoStep,
+];
