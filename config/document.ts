@@ -13,6 +13,8 @@ export const SECTION_SOURCES: Record<string, string> = {
   estimator: 'estimator/config.ts',
   profiler: 'profiler/config.ts',
   scaler: 'scaler/config.ts',
+  mediation: 'pipeline/mediation/config.ts',
+  rating: 'pipeline/rating/config.ts',
 };
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -4,6 +4,8 @@ import { ingestConfig, kafkaConfig, storeConfig } from '../pipeline/config';
 import { estimatorConfig } from '../estimator/config';
 import { profilerConfig } from '../profiler/config';
 import { scalerConfig } from '../scaler/config';
+import { mediationConfig } from '../pipeline/mediation/config';
+import { ratingConfig } from '../pipeline/rating/config';
 
 /**
  * The whole of metering.yaml: one section per component, each defined (and documented) next to the
@@ -18,6 +20,8 @@ export const meteringConfig = z.strictObject({
   estimator: estimatorConfig,
   profiler: profilerConfig,
   scaler: scalerConfig,
+  mediation: mediationConfig,
+  rating: ratingConfig,
 });
 
 export type MeteringConfig = z.output<typeof meteringConfig>;
