@@ -1,5 +1,6 @@
 import type { ModuleFactory } from './app';
 import { profilerModule } from '../profiler/module';
+import { scalerModule } from '../scaler/module';
 
 /**
  * The component modules the running product is made of, in set-up order. Each contributes
@@ -7,4 +8,5 @@ import { profilerModule } from '../profiler/module';
  */
 export const productModules: ModuleFactory[] = [
   profilerModule,
+  scalerModule,
 ];

@@ -166,10 +166,37 @@ export const shardKeyConfig = z
   })
   .prefault({});
 
+/**
+ * The control loop inside the running product (`metering serve` / the demo): collect → policy →
+ * store → act. Off by default: the controller's scaler routes work without it.
+ */
+export const loopConfig = z
+  .strictObject({
+    /** Run the control loop in the controller process (default false). */
+    enabled: z.boolean().default(false),
+    /** Time between rounds (default 60s; the policy's windows assume a few samples per 5 minutes). */
+    interval: duration.prefault('60s'),
+    /**
+     * Carry out actions (default false: decisions are only stored). Even when true, the loop only
+     * actuates on a real sharded cluster (mongos) whose shards it can start: the local cluster of
+     * `metering cluster up`. On a standalone, a replica set or the stand-in, actions are stored with
+     * outcome `skipped` and the reason.
+     */
+    actuate: z.boolean().default(false),
+    /** Compare sample counts before/after an action (default false: ingestion keeps writing while the loop runs). */
+    verifyCounts: z.boolean().default(false),
+    /** Observations kept in memory for `POST /v1/scaler/evaluate` (default 5000, about a day of 2 shards at 60 s). */
+    keepObservations: z.number().int().min(10).default(5000),
+  })
+  .prefault({});
+
+export type LoopConfig = z.output<typeof loopConfig>;
+
 /** The `scaler:` section of metering.yaml. */
 export const scalerConfig = z
   .strictObject({
     policy: policyConfig,
+    loop: loopConfig,
     cluster: clusterConfig,
     shardKey: shardKeyConfig,
     /** Metering database and collection the actuator shards and counts (defaults metering / meter). */

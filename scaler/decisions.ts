@@ -11,6 +11,8 @@ export interface DecisionRecord {
   inputs: Record<string, unknown>;
   /** Filled by the actuator: 'planned' | 'done' | 'failed' | 'skipped', with details. */
   outcome?: { status: 'planned' | 'done' | 'failed' | 'skipped'; detail?: string; at: Date; counts?: { before: number; after: number } };
+  /** Who evaluated: the control loop, or `POST /v1/scaler/evaluate` over the live observations. */
+  source?: 'loop' | 'api' | 'watch';
   recorded_at: Date;
 }
 
@@ -29,10 +31,12 @@ export class DecisionRepository {
   }
 
   /** Store a decision; returns its id (hex). */
-  async record(d: Decision, now = new Date()): Promise<string> {
+  async record(d: Decision, now = new Date(), extra: Pick<DecisionRecord, 'source' | 'outcome'> = {}): Promise<string> {
     const doc: DecisionRecord = { t: d.t, action: d.action, reason: d.reason, inputs: d.inputs, recorded_at: now };
     if (d.shard) doc.shard = d.shard;
     if (d.count) doc.count = d.count;
+    if (extra.source) doc.source = extra.source;
+    if (extra.outcome) doc.outcome = extra.outcome;
     const r = await this.coll.insertOne(doc);
     return r.insertedId.toHexString();
   }
@@ -42,11 +46,12 @@ export class DecisionRepository {
     await this.coll.updateOne({ _id: new ObjectId(id) } as never, { $set: { outcome } });
   }
 
-  /** Most recent first; `actionsOnly` hides 'none' evaluations. */
-  async history(opts: { limit?: number; actionsOnly?: boolean; since?: Date } = {}): Promise<DecisionRecord[]> {
+  /** Most recent first (by decision time, then by when it was stored); `actionsOnly` hides 'none' evaluations. */
+  async history(opts: { limit?: number; actionsOnly?: boolean; action?: Decision['action']; since?: Date } = {}): Promise<DecisionRecord[]> {
     const filter: Record<string, unknown> = {};
     if (opts.actionsOnly) filter.action = { $ne: 'none' };
+    if (opts.action) filter.action = opts.action;
     if (opts.since) filter.t = { $gte: opts.since };
-    return this.coll.find(filter, { projection: { _id: 0 } }).sort({ t: -1 }).limit(opts.limit ?? 100).toArray() as Promise<DecisionRecord[]>;
+    return this.coll.find(filter, { projection: { _id: 0 } }).sort({ t: -1, recorded_at: -1 }).limit(opts.limit ?? 100).toArray() as Promise<DecisionRecord[]>;
   }
 }

@@ -96,30 +96,35 @@ export interface ClusterStatus {
 export async function clusterStatus(uri: string): Promise<ClusterStatus> {
   const client = new MongoClient(uri, { serverSelectionTimeoutMS: 5000 });
   try {
-    const admin = client.db('admin');
-    const list = (await admin.command({ listShards: 1 })).shards as Document[];
-    const bal = await admin.command({ balancerStatus: 1 });
-    const dist = await admin.aggregate([{ $shardedDataDistribution: {} }]).toArray();
-    const names = list.map((s) => String(s._id));
-    const shards = list.map((s) => ({ name: String(s._id), hosts: parseShardHost(String(s.host)).hosts, draining: s.draining === true, ownedBytes: 0, ownedDocs: 0 }));
-    const collections = [];
-    for (const d of dist) {
-      const ns = String(d.ns);
-      if (ns.startsWith('config.')) continue;
-      const dd = dataDistribution(dist, ns, names)!;
-      collections.push({ ns, cv: dd.cv, totalBytes: dd.totalBytes });
-      for (const s of dd.shards) {
-        const row = shards.find((x) => x.name === s.shard);
-        if (row) {
-          row.ownedBytes += s.ownedBytes;
-          row.ownedDocs += s.ownedDocs;
-        }
-      }
-    }
-    return { uri, balancer: { mode: String(bal.mode), inBalancerRound: bal.inBalancerRound === true, rounds: num(bal.numBalancerRounds) }, shards, collections };
+    return await clusterStatusOf(client, uri);
   } finally {
     await client.close();
   }
+}
+
+/** The same status through an existing connection to mongos (the controller's store client). */
+export async function clusterStatusOf(client: MongoClient, uri: string): Promise<ClusterStatus> {
+  const admin = client.db('admin');
+  const list = (await admin.command({ listShards: 1 })).shards as Document[];
+  const bal = await admin.command({ balancerStatus: 1 });
+  const dist = await admin.aggregate([{ $shardedDataDistribution: {} }]).toArray();
+  const names = list.map((s) => String(s._id));
+  const shards = list.map((s) => ({ name: String(s._id), hosts: parseShardHost(String(s.host)).hosts, draining: s.draining === true, ownedBytes: 0, ownedDocs: 0 }));
+  const collections = [];
+  for (const d of dist) {
+    const ns = String(d.ns);
+    if (ns.startsWith('config.')) continue;
+    const dd = dataDistribution(dist, ns, names)!;
+    collections.push({ ns, cv: dd.cv, totalBytes: dd.totalBytes });
+    for (const s of dd.shards) {
+      const row = shards.find((x) => x.name === s.shard);
+      if (row) {
+        row.ownedBytes += s.ownedBytes;
+        row.ownedDocs += s.ownedDocs;
+      }
+    }
+  }
+  return { uri, balancer: { mode: String(bal.mode), inBalancerRound: bal.inBalancerRound === true, rounds: num(bal.numBalancerRounds) }, shards, collections };
 }
 
 /** Text rendering of a status (pure): one bar per shard of owned data size. */

@@ -1,0 +1,84 @@
+import type { AppModule, AppServices, ModuleFactory } from '../controller/app';
+import type { Profiler } from '../profiler/profiler';
+import { UtilisationQueues } from '../profiler/queues';
+import { queuesHeadroom } from './actuator';
+import type { OnboardingEstimate } from './metrics';
+import { scalerRoutes } from './routes';
+import { ScalerService } from './service';
+
+/** The scaler's part of the running product; `scaler` is the live service (for other modules and tests). */
+export interface ScalerModule extends AppModule {
+  scaler: ScalerService;
+}
+
+/** Each application's scaler, by its services object (the same one every module factory receives). */
+const byServices = new WeakMap<AppServices, ScalerService>();
+
+/**
+ * The scaler of the application `svc` belongs to, or undefined when the scaler module is not part
+ * of it. This is how another module (the Heat onboarding hook, the profiler) reaches it:
+ *
+ *   scalerOf(svc)?.onboard({ at, bytes_per_day, events_per_second, stack_id })
+ */
+export function scalerOf(svc: AppServices): ScalerService | undefined {
+  return byServices.get(svc);
+}
+
+/**
+ * Hand an onboarding estimate to the application's scaler for predictive scale-out. Returns
+ * undefined (and does nothing) when the application runs without the scaler module; throws
+ * `OnboardingInputError` naming the bad field otherwise.
+ */
+export async function onboard(svc: AppServices, input: { at: Date | string; bytes_per_day: number; events_per_second: number; stack_id?: string; known_at?: Date | string }): Promise<{ estimate: OnboardingEstimate; triggerAt: Date } | undefined> {
+  const s = byServices.get(svc);
+  return s ? s.onboard(input) : undefined;
+}
+
+/** Redact credentials from a connection string for display. */
+const displayUri = (uri: string): string => uri.replace(/\/\/[^@/]*@/, '//***@');
+
+/**
+ * The scaler module: the `scaler_decisions` repository in the store database, the scaler routes,
+ * counters at /metrics, and — when `scaler.loop.enabled` — the control loop on its interval.
+ */
+export const scalerModule: ModuleFactory = async (svc): Promise<ScalerModule> => {
+  const scaler = new ScalerService({ config: svc.config.scaler, mongo: svc.mongo, db: svc.db, log: svc.log.child({ component: 'scaler' }), uri: displayUri(svc.config.store.uri) });
+  await scaler.init();
+  byServices.set(svc, scaler);
+  svc.metrics.registerSnapshot('autoscaler: control-loop rounds, decisions by action, actuations, last evaluation (unix s), observed shards, pending onboarding estimates', () => scaler.metricsSnapshot());
+  scaler.start();
+  return {
+    name: 'scaler',
+    scaler,
+    routes: [scalerRoutes(scaler)],
+    close: async () => {
+      await scaler.stop();
+      byServices.delete(svc);
+    },
+  };
+};
+
+/**
+ * Connect the scaler to the live profiler once the application is up (`app.modules`): new replica
+ * sets go to the VM with the most free CPU (the profiler's utilisation queues, `HeadroomSource`),
+ * and each shard's observations carry the moving-average CPU and memory of the VM(s) hosting it
+ * (shard hosts are matched to VM names, then ids). Returns false when either module is missing.
+ */
+export function bridgeProfiler(modules: readonly AppModule[]): boolean {
+  const scaler = (modules.find((m) => m.name === 'scaler') as ScalerModule | undefined)?.scaler;
+  const profiler = (modules.find((m) => m.name === 'profiler') as (AppModule & { profiler?: Profiler }) | undefined)?.profiler;
+  if (!scaler || !profiler) return false;
+  scaler.useHeadroom(queuesHeadroom(new UtilisationQueues(profiler)));
+  scaler.useVmLoad(() => {
+    const load = new Map<string, { cpu?: number; memory?: number }>();
+    for (const vm of profiler.states()) {
+      const u = profiler.utilisation(vm.id);
+      if (!u) continue;
+      const v = { cpu: u.resources.cpu?.avg, memory: u.resources.memory?.avg };
+      load.set(vm.id, v);
+      if (u.name) load.set(u.name, v);
+    }
+    return load;
+  });
+  return true;
+}

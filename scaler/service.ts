@@ -1,0 +1,421 @@
+import { MongoClient, type Db, type Document } from 'mongodb';
+import type { Logger } from 'pino';
+import { Actuator, loopbackHeadroom, type ActionOutcome, type HeadroomSource } from './actuator';
+import { findBinaries } from './cluster/binaries';
+import { LocalProcessProvisioner } from './cluster/local';
+import { clusterDir, readState } from './cluster/state';
+import { policyConfig, type PolicyConfig, type ScalerConfig } from './config';
+import { DecisionRepository, type DecisionRecord } from './decisions';
+import { ScalerLoop } from './loop';
+import { MetricsLineError, parseMetricsJsonl, type Observation, type OnboardingEstimate } from './metrics';
+import { PredictiveSignals, toEstimate } from './onboarding';
+import { ACTIONS, runPolicy, type Action, type Decision } from './policy';
+import { collectSignals, diskPercent, mergeObservations, opRates, osLoad, parseShardHost } from './signals';
+import { clusterView, detectTopology, notShardedReason, type ClusterView, type Topology } from './topology';
+
+/** A bad evaluate request (bad series line, bad policy); the message names what and where. */
+export class EvaluateInputError extends Error {}
+
+/** Actuation was asked for but is not possible here; the message says why. */
+export class ActuationRefusedError extends Error {}
+
+export interface ScalerServiceDeps {
+  config: ScalerConfig;
+  /** The store's client (mongos on a sharded cluster). */
+  mongo: MongoClient;
+  /** The store database: scaler_decisions and scaler_onboarding live here, dbStats is taken of it. */
+  db: Db;
+  log: Logger;
+  /** For display only (GET /v1/cluster); credentials are never shown. */
+  uri?: string;
+  now?: () => Date;
+}
+
+export interface EvaluateRequest {
+  /** Metric series: observation and onboarding objects as in `scaler replay` JSONL; absent = the live observations. */
+  series?: unknown[];
+  /** Policy override (keys of scaler.policy); absent = the configured policy. */
+  policy?: unknown;
+  /** Return every evaluation, not only actions. */
+  all?: boolean;
+  /** Carry out the latest decision (real sharded cluster only). */
+  actuate?: boolean;
+}
+
+export interface EvaluateResult {
+  source: 'series' | 'live';
+  observations: number;
+  onboarding: number;
+  evaluations: number;
+  decisions: Decision[];
+  /** The evaluation at the last instant (what the policy says now). */
+  latest?: Decision;
+  actuation?: { status: 'done' | 'failed'; detail: string; counts?: { before: number; after: number } };
+  note?: string;
+}
+
+/** Counters exposed at /metrics. */
+export interface ScalerCounters {
+  rounds: number;
+  byAction: Record<Action, number>;
+  actuations: { done: number; failed: number; skipped: number };
+  apiEvaluations: number;
+  lastEvaluation?: Date;
+  observedShards: number;
+}
+
+/**
+ * The scaler inside the running product: the decision history, the onboarding signals, the recent
+ * observations, and (when `scaler.loop.enabled`) the control loop collect → policy → store → act.
+ * It only actuates on a real sharded cluster whose shards it can start (the local cluster of
+ * `metering cluster up`); everywhere else actions are stored with outcome `skipped` and the reason.
+ */
+export class ScalerService {
+  readonly decisions: DecisionRepository;
+  readonly signals: PredictiveSignals;
+  readonly counters: ScalerCounters = { rounds: 0, byAction: Object.fromEntries(ACTIONS.map((a) => [a, 0])) as Record<Action, number>, actuations: { done: 0, failed: 0, skipped: 0 }, apiEvaluations: 0, observedShards: 0 };
+  private recent: Observation[] = [];
+  private topology?: Topology;
+  private loop?: ScalerLoop;
+  private running?: Promise<unknown>;
+  private wake?: () => void;
+  private headroom: HeadroomSource = loopbackHeadroom;
+  private vmLoad?: () => Record<string, { cpu?: number; memory?: number }> | ReadonlyMap<string, { cpu?: number; memory?: number }>;
+  private readonly statusState = new Map<string, Document>();
+  private readonly recordIds = new WeakMap<Decision, string>();
+  private actuator?: Actuator;
+
+  constructor(private readonly d: ScalerServiceDeps) {
+    this.decisions = new DecisionRepository(d.db);
+    this.signals = new PredictiveSignals(d.db);
+  }
+
+  private now(): Date {
+    return (this.d.now ?? (() => new Date()))();
+  }
+
+  get config(): ScalerConfig {
+    return this.d.config;
+  }
+
+  /** Indexes, estimates registered before a restart, and the deployment's topology. */
+  async init(): Promise<void> {
+    await this.decisions.ensureIndexes();
+    const reloaded = await this.signals.load();
+    this.topology = await detectTopology(this.d.mongo);
+    this.d.log.info({ topology: this.topology, reloadedOnboarding: reloaded, loop: this.d.config.loop.enabled }, 'scaler ready');
+  }
+
+  async currentTopology(): Promise<Topology> {
+    this.topology ??= await detectTopology(this.d.mongo);
+    return this.topology;
+  }
+
+  /** Where new replica sets go (the profiler's utilisation queues; default: loopback). */
+  useHeadroom(src: HeadroomSource): void {
+    this.headroom = src;
+  }
+
+  /** Per-VM load (percent) from the profiler; shards map to VMs by host name. */
+  useVmLoad(fn: () => Record<string, { cpu?: number; memory?: number }> | ReadonlyMap<string, { cpu?: number; memory?: number }>): void {
+    this.vmLoad = fn;
+  }
+
+  /** Observations kept for `evaluate` over the live state (oldest first). */
+  recentObservations(): Observation[] {
+    return [...this.recent];
+  }
+
+  /**
+   * One collection round: through mongos, per-shard serverStatus rates and dbStats disk
+   * (`collectSignals`); on a non-sharded deployment, the server itself as one "shard" named after
+   * its replica set (or `standalone`). Plus the profiler's VM load when one is attached.
+   */
+  async collect(): Promise<{ observations: Observation[]; skipped: string[] }> {
+    const topology = await this.currentTopology();
+    const t = this.now();
+    let observations: Observation[];
+    let skipped: string[];
+    let shardVms: Record<string, string[]>;
+    if (topology.kind === 'sharded') {
+      const r = await collectSignals(
+        { mongos: this.d.mongo, connect: (h) => new MongoClient(`mongodb://${h}/?directConnection=true`, { serverSelectionTimeoutMS: 5000 }).connect(), log: this.d.log, database: this.d.config.database, collection: this.d.config.collection },
+        this.statusState,
+        t,
+      );
+      observations = r.observations;
+      skipped = r.skipped;
+      const list = ((await this.d.mongo.db('admin').command({ listShards: 1 }).catch(() => ({ shards: [] }))).shards ?? []) as Document[];
+      shardVms = Object.fromEntries(list.map((s) => [String(s._id), parseShardHost(String(s.host)).hosts.map((h) => h.split(':')[0]!)]));
+    } else {
+      const r = await this.collectSingle(topology, t);
+      observations = [r.observation];
+      skipped = r.skipped;
+      const host = topology.host ?? /\/\/(?:[^@/]*@)?([^/:,?]+)/.exec(this.d.uri ?? '')?.[1];
+      shardVms = { [r.observation.shard]: host ? [host.split(':')[0]!] : [] };
+    }
+    if (this.vmLoad) observations = mergeObservations([...observations, ...osLoad(this.vmLoad(), shardVms, t)]);
+    this.remember(observations);
+    return { observations, skipped };
+  }
+
+  private async collectSingle(topology: Topology, t: Date): Promise<{ observation: Observation; skipped: string[] }> {
+    const shard = topology.setName ?? 'standalone';
+    const o: Observation = { t, shard };
+    const skipped: string[] = [];
+    const admin = this.d.mongo.db('admin');
+    try {
+      const ss = await admin.command({ serverStatus: 1 });
+      const prev = this.statusState.get(shard);
+      this.statusState.set(shard, ss);
+      const r = prev ? opRates(prev, ss) : undefined;
+      if (r) Object.assign(o, { reads_per_s: r.reads_per_s, writes_per_s: r.writes_per_s }, r.query_ms !== undefined ? { query_ms: r.query_ms } : {});
+      else if (prev) skipped.push('serverStatus: no opcounters to derive rates from');
+    } catch (err) {
+      skipped.push(`serverStatus: ${(err as Error).message}`);
+    }
+    try {
+      const disk = diskPercent(await this.d.db.command({ dbStats: 1 }));
+      if (disk) Object.assign(o, disk);
+      else skipped.push('dbStats: no fsUsedSize/fsTotalSize');
+    } catch (err) {
+      skipped.push(`dbStats: ${(err as Error).message}`);
+    }
+    return { observation: o, skipped };
+  }
+
+  private remember(obs: readonly Observation[]): void {
+    this.recent.push(...obs);
+    const keep = this.d.config.loop.keepObservations;
+    if (this.recent.length > keep) this.recent.splice(0, this.recent.length - keep);
+    this.counters.observedShards = new Set(obs.map((o) => o.shard)).size;
+  }
+
+  /**
+   * Why actions cannot be carried out here (undefined: they can). The loop additionally needs
+   * `scaler.loop.actuate`; an explicit `POST /v1/scaler/evaluate?actuate=true` does not.
+   */
+  async actuationBlocker(purpose: 'loop' | 'api'): Promise<string | undefined> {
+    const notSharded = notShardedReason(await this.currentTopology());
+    if (notSharded) return notSharded;
+    if (purpose === 'loop' && !this.d.config.loop.actuate) return 'scaler.loop.actuate is false: decisions are stored, not carried out';
+    if (this.actuator) return undefined;
+    const st = readState();
+    if (!st) return `no provisioner: shards are started through the local cluster of \`metering cluster up\` (no state in ${clusterDir()})`;
+    try {
+      const binaries = await findBinaries();
+      const provisioner = new LocalProcessProvisioner({ binaries, dir: clusterDir(), basePort: st.basePort, cacheGB: this.d.config.cluster.wiredTigerCacheSizeGB, startTimeoutMs: this.d.config.cluster.startTimeoutSec * 1000, log: this.d.log });
+      this.actuator = new Actuator({ mongos: this.d.mongo, provisioner, headroom: { pickHost: () => this.headroom.pickHost() }, config: this.d.config, log: this.d.log, verifyCounts: this.d.config.loop.verifyCounts });
+      return undefined;
+    } catch (err) {
+      return `no provisioner: ${(err as Error).message}`;
+    }
+  }
+
+  /** Store a decision with where it came from; actions that cannot be carried out get outcome `skipped`. */
+  private async store(d: Decision, source: 'loop' | 'api', blocker: string | undefined, extraInputs: Record<string, unknown>): Promise<string> {
+    const stored: Decision = { ...d, inputs: { ...d.inputs, ...extraInputs } };
+    const outcome: DecisionRecord['outcome'] = d.action !== 'none' && blocker ? { status: 'skipped', detail: blocker, at: this.now() } : undefined;
+    if (outcome) this.counters.actuations.skipped++;
+    return this.decisions.record(stored, this.now(), { source, ...(outcome ? { outcome } : {}) });
+  }
+
+  private async carryOut(d: Decision, id: string): Promise<ActionOutcome> {
+    try {
+      const out = await this.actuator!.apply(d);
+      this.counters.actuations.done++;
+      await this.decisions.setOutcome(id, { status: 'done', detail: out.detail, at: this.now(), ...(out.counts ? { counts: out.counts } : {}) });
+      return out;
+    } catch (err) {
+      this.counters.actuations.failed++;
+      await this.decisions.setOutcome(id, { status: 'failed', detail: (err as Error).message, at: this.now() });
+      throw err;
+    }
+  }
+
+  private newLoop(): ScalerLoop {
+    let lastCollect: { n: number; skipped: string[] } = { n: 0, skipped: [] };
+    return new ScalerLoop({
+      policy: this.d.config.policy,
+      log: this.d.log,
+      now: () => this.now(),
+      sleep: (ms) => this.sleep(ms),
+      collect: async () => {
+        const r = await this.collect();
+        lastCollect = { n: r.observations.length, skipped: r.skipped };
+        return r.observations;
+      },
+      onboarding: () => this.signals.drain(this.now()),
+      record: async (d) => {
+        this.counters.rounds++;
+        this.counters.byAction[d.action]++;
+        this.counters.lastEvaluation = this.now();
+        const blocker = d.action === 'none' ? undefined : await this.actuationBlocker('loop');
+        const topology = await this.currentTopology();
+        const id = await this.store(d, 'loop', blocker, { topology: topology.kind, collected: lastCollect.n, ...(lastCollect.skipped.length ? { skipped: lastCollect.skipped } : {}) });
+        if (!blocker) this.recordIds.set(d, id);
+      },
+      act: async (d) => {
+        const id = this.recordIds.get(d);
+        if (id === undefined) return; // not actuatable here (stored as skipped with the reason)
+        await this.carryOut(d, id);
+      },
+    });
+  }
+
+  /** One round of the control loop (collect → policy → store → act), as the interval runs it. */
+  async tick(): Promise<Decision | undefined> {
+    this.loop ??= this.newLoop();
+    return this.loop.tick();
+  }
+
+  /** Start the control loop on `scaler.loop.interval` when `scaler.loop.enabled`. */
+  start(): boolean {
+    if (!this.d.config.loop.enabled || this.running) return false;
+    this.loop ??= this.newLoop();
+    this.running = this.loop.run(this.d.config.loop.interval);
+    return true;
+  }
+
+  /** The loop's wait between rounds; `stop` cuts it short. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.loop?.stop();
+    this.wake?.();
+    await this.running?.catch(() => undefined);
+    this.running = undefined;
+  }
+
+  get loopRunning(): boolean {
+    return this.running !== undefined;
+  }
+
+  /** The deployment as `GET /v1/cluster` shows it. */
+  async cluster(): Promise<ClusterView & { loop: { enabled: boolean; actuate: boolean; running: boolean; rounds: number; lastEvaluation: string | null; actuation: string } }> {
+    const view = await clusterView(this.d.mongo, this.d.db.databaseName, this.d.config.policy, this.d.uri ?? '');
+    this.topology = view.topology;
+    const blocker = await this.actuationBlocker('loop');
+    return {
+      ...view,
+      loop: {
+        enabled: this.d.config.loop.enabled,
+        actuate: this.d.config.loop.actuate,
+        running: this.loopRunning,
+        rounds: this.counters.rounds,
+        lastEvaluation: this.counters.lastEvaluation?.toISOString() ?? null,
+        actuation: blocker ? `recorded only: ${blocker}` : 'actuated: the loop carries out its decisions on this cluster',
+      },
+    };
+  }
+
+  /**
+   * Evaluate the policy over a posted series (a what-if, not stored) or over the live observations
+   * (collecting one round now when there are none; the latest evaluation is stored with source
+   * `api`). With `actuate`, the latest decision is carried out on a real sharded cluster.
+   */
+  async evaluate(req: EvaluateRequest): Promise<EvaluateResult> {
+    const policy = this.policyOf(req.policy);
+    let observations: Observation[];
+    let onboarding: OnboardingEstimate[];
+    let note: string | undefined;
+    const source = req.series ? 'series' : 'live';
+    if (req.series) {
+      ({ observations, onboarding } = parseSeries(req.series));
+      if (observations.length === 0) throw new EvaluateInputError('series: no observations (need objects with t and shard)');
+    } else {
+      if (this.recent.length === 0) {
+        await this.collect();
+        note = this.d.config.loop.enabled ? undefined : 'the control loop is off (scaler.loop.enabled: false): evaluated one round collected now';
+      }
+      observations = this.recentObservations();
+      onboarding = this.signals.pending();
+    }
+    const all = runPolicy(policy, observations, onboarding);
+    const latest = all[all.length - 1];
+    this.counters.apiEvaluations++;
+    const result: EvaluateResult = { source, observations: observations.length, onboarding: onboarding.length, evaluations: all.length, decisions: req.all ? all : all.filter((d) => d.action !== 'none'), ...(latest ? { latest } : {}), ...(note ? { note } : {}) };
+    let blocker: string | undefined;
+    if (req.actuate) {
+      blocker = await this.actuationBlocker('api');
+      if (blocker) throw new ActuationRefusedError(blocker);
+    }
+    if (!latest) return result;
+    if (source === 'live' || req.actuate) {
+      const id = await this.store(latest, 'api', undefined, { topology: (await this.currentTopology()).kind, evaluated: source });
+      if (req.actuate && latest.action !== 'none') {
+        try {
+          const out = await this.carryOut(latest, id);
+          result.actuation = { status: 'done', detail: out.detail, ...(out.counts ? { counts: out.counts } : {}) };
+        } catch (err) {
+          result.actuation = { status: 'failed', detail: (err as Error).message };
+        }
+      }
+    }
+    return result;
+  }
+
+  private policyOf(raw: unknown): PolicyConfig {
+    if (raw === undefined) return this.d.config.policy;
+    const r = policyConfig.safeParse(raw);
+    if (!r.success) throw new EvaluateInputError(r.error.issues.map((i) => (i.code === 'unrecognized_keys' ? `policy: unknown field(s) ${i.keys.join(', ')}` : `policy.${i.path.join('.')}: ${i.message}`)).join('; '));
+    return r.data;
+  }
+
+  /**
+   * Register an onboarding estimate (the Heat hook's bytes/day and events/s) for predictive
+   * scale-out. Returns when the policy will act on it and, when observations exist, the decision it
+   * would trigger on the current state.
+   */
+  async onboard(input: unknown): Promise<{ estimate: OnboardingEstimate; triggerAt: Date; pending: number; preview?: Decision }> {
+    const estimate = toEstimate(input, this.now());
+    await this.signals.register(estimate);
+    const triggerAt = new Date(Math.max(estimate.t.getTime(), estimate.arrives_at.getTime() - this.d.config.policy.predictive.leadTime));
+    let preview: Decision | undefined;
+    const obs = this.recentObservations();
+    if (obs.length) {
+      const last = Math.max(...obs.map((o) => o.t.getTime()));
+      // the estimate as if it were due now, over the current state
+      const ds = runPolicy(this.d.config.policy, obs, [{ ...estimate, t: new Date(last), arrives_at: new Date(last) }]);
+      preview = ds.find((d) => d.inputs.onboarding !== undefined);
+    }
+    this.d.log.info({ estimate, triggerAt }, 'scaler: onboarding estimate registered');
+    return { estimate, triggerAt, pending: this.signals.pending().length, ...(preview ? { preview } : {}) };
+  }
+
+  /** Counter values for /metrics. */
+  metricsSnapshot(): Record<string, number> {
+    const c = this.counters;
+    const out: Record<string, number> = { metering_scaler_rounds_total: c.rounds };
+    for (const a of ACTIONS) out[`metering_scaler_decisions_${a.replace('-', '_')}_total`] = c.byAction[a];
+    out.metering_scaler_actuations_done_total = c.actuations.done;
+    out.metering_scaler_actuations_failed_total = c.actuations.failed;
+    out.metering_scaler_actuations_skipped_total = c.actuations.skipped;
+    out.metering_scaler_api_evaluations_total = c.apiEvaluations;
+    out.metering_scaler_last_evaluation_timestamp_seconds = c.lastEvaluation ? c.lastEvaluation.getTime() / 1000 : 0;
+    out.metering_scaler_observed_shards = c.observedShards;
+    out.metering_scaler_onboarding_pending = this.signals.pending().length;
+    return out;
+  }
+}
+
+/**
+ * A posted series (objects as the lines of `scaler replay` JSONL) → observations and estimates,
+ * with the same checks as the file parser; errors name the item (`series[3]: cpux: unknown field`).
+ */
+export function parseSeries(series: unknown[]): { observations: Observation[]; onboarding: OnboardingEstimate[] } {
+  try {
+    return parseMetricsJsonl(series.map((s) => JSON.stringify(s ?? null)).join('\n'), 'series');
+  } catch (err) {
+    if (err instanceof MetricsLineError) throw new EvaluateInputError(`series[${err.line - 1}]: ${err.message.slice(err.message.indexOf(': ') + 2)}`);
+    throw err;
+  }
+}
