@@ -1,0 +1,51 @@
+/**
+ * The kafka:// publisher side of a replay: signed counter_* messages, one per Kafka message (no key),
+ * or oslo notifier envelopes on `<topic>.sample`. Kafka gives no per-sample answer, so stored /
+ * duplicates are unknown here (null); the consumer's metrics say what was stored.
+ */
+import type { Producer } from 'kafkajs';
+import { createKafka } from '../kafka/client';
+import type { Sample } from '../sample';
+import { kafkaTopicFor, kafkaValues, type KafkaForm } from './encode';
+import type { ReplaySink, ReplayTotals } from './sink';
+
+export interface KafkaSinkOptions {
+  brokers: string[];
+  topic: string;
+  form: KafkaForm;
+  secret: string;
+  /** Meter messages per oslo envelope (notifier form; default 50). */
+  perEnvelope?: number;
+}
+
+export class KafkaSink implements ReplaySink {
+  readonly totals: ReplayTotals = { sent: 0, accepted: null, stored: null, duplicates: null, rejected: null, retries: 0 };
+  /** Kafka messages produced. */
+  messages = 0;
+  readonly topic: string;
+
+  private constructor(
+    private readonly producer: Producer,
+    private readonly opts: KafkaSinkOptions,
+  ) {
+    this.topic = kafkaTopicFor(opts.topic, opts.form);
+  }
+
+  static async connect(opts: KafkaSinkOptions): Promise<KafkaSink> {
+    const kafka = createKafka({ brokers: opts.brokers, clientId: 'metering-replay' });
+    const producer = kafka.producer({ allowAutoTopicCreation: true });
+    await producer.connect();
+    return new KafkaSink(producer, opts);
+  }
+
+  async send(samples: readonly Sample[]): Promise<void> {
+    const values = kafkaValues(samples, this.opts.form, this.opts.secret, this.opts.perEnvelope);
+    await this.producer.send({ topic: this.topic, acks: -1, messages: values.map((value) => ({ value })) });
+    this.messages += values.length;
+    this.totals.sent += samples.length;
+  }
+
+  async close(): Promise<void> {
+    await this.producer.disconnect();
+  }
+}
