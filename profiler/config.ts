@@ -51,8 +51,8 @@ export const profilerConfig = z
     max_vms: positiveInt.default(20000),
     /** Two counter samples further apart than this (seconds) give no rate; the counter is re-based instead (default 21600 s). */
     max_rate_gap_s: z.number().positive().default(21600),
-    /** Where `profiler snapshot` state is saved and restored from (default `./profiler-state.json`). */
-    snapshot_path: z.string().min(1).default('profiler-state.json'),
+    /** Where the running product saves and restores the profiler's state; the directory is created if missing (default `.cache/profiler-state.json`, git-ignored). */
+    snapshot_path: z.string().min(1).default('.cache/profiler-state.json'),
     /** Seconds between periodic snapshot saves by a long-running ingester; 0 disables (default 60). */
     snapshot_interval_s: z.number().nonnegative().default(60),
     /** Overhead caps the predictor must never exceed on a hosting VM, in percentage points (paper: CPU +15, memory +10). */

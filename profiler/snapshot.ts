@@ -1,4 +1,5 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { z } from 'zod';
 import { RESOURCES } from './config';
 import { newVmState, Profiler, type ProfilerOptions, type ProfilerStats } from './profiler';
@@ -126,6 +127,7 @@ export function parseSnapshot(json: unknown, file = 'snapshot'): ProfilerSnapsho
 /** Writes the profiler's state to `file` atomically. */
 export async function saveSnapshot(file: string, profiler: Profiler): Promise<void> {
   const tmp = `${file}.${process.pid}.tmp`;
+  await mkdir(path.dirname(file), { recursive: true });
   await writeFile(tmp, JSON.stringify(snapshotOf(profiler)));
   await rename(tmp, file);
 }

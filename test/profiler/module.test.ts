@@ -16,7 +16,7 @@ const READ = 'read-token-profiler-module';
 const P1 = 'read-token-scoped-to-p1';
 const INGEST_ONLY = 'ingest-token-profiler-module';
 const dir = mkdtempSync(path.join(tmpdir(), 'profiler-module-'));
-const snapshotPath = path.join(dir, 'state.json');
+const snapshotPath = path.join(dir, 'nested', 'state.json');
 
 const T0 = Date.UTC(2024, 4, 1, 12, 0, 0);
 
