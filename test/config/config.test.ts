@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { load } from 'js-yaml';
+import { parseConfig, loadConfig } from '../../config/load';
+import { YamlValidationError } from '../../config/yaml-source';
+import { REPO } from '../support/paths';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'metering-config-'));
+const file = (name: string, text: string) => {
+  const p = path.join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
+const issuesOf = (text: string, env: NodeJS.ProcessEnv = {}) => {
+  try {
+    parseConfig(text, 'metering.yaml', env);
+  } catch (err) {
+    if (err instanceof YamlValidationError) return err.message.split('\n');
+    throw err;
+  }
+  return [];
+};
+const cli = (...args: string[]) => spawnSync('node', [path.join(REPO, 'bin/metering.mjs'), ...args], { encoding: 'utf8', env: { ...process.env, MONGODB_URI: '', KAFKA_BROKERS: '', REDIS_URL: '' } });
+
+describe('metering.yaml validation', () => {
+  it('names file, line and key for a wrong type', () => {
+    expect(issuesOf('controller:\n  host: 127.0.0.1\n  port: eighty\n')).toEqual(['metering.yaml:3: controller.port: Invalid input: expected number, received string']);
+  });
+
+  it('names unknown keys at any depth and lists what is allowed', () => {
+    const issues = issuesOf('controler:\n  port: 1\nredis:\n  url: redis://x\n  prefx: a\n');
+    expect(issues[0]).toMatch(/^metering\.yaml:1: controler: unknown key \(allowed: .*controller/);
+    expect(issues[1]).toMatch(/^metering\.yaml:5: redis\.prefx: unknown key \(allowed: url, prefix\)$/);
+  });
+
+  it('reports a YAML syntax error with its line', () => {
+    expect(issuesOf('controller:\n  port: 80\n  host: [a,\n')[0]).toMatch(/^metering\.yaml:\d+: YAML syntax error: /);
+  });
+
+  it('locates errors inside lists of tokens', () => {
+    const issues = issuesOf('controller:\n  auth:\n    tokens:\n      - name: ok\n        token: 0123456789abcdef0\n        roles: [read]\n      - name: bad\n        token: 0123456789abcdef0\n        roles: [superuser]\n');
+    expect(issues).toEqual(['metering.yaml:9: controller.auth.tokens[1].roles[0]: expected one of "admin", "ingest", "read"']);
+  });
+
+  it('treats an empty file (or comments only) as all defaults', () => {
+    const empty = parseConfig('', 'metering.yaml', {});
+    expect(parseConfig('# nothing here\n', 'metering.yaml', {})).toEqual(empty);
+    expect(empty.controller.port).toBe(8777);
+    expect(empty.controller.auth.tokens).toEqual([]);
+  });
+
+  it('rejects a top level that is not a mapping', () => {
+    expect(issuesOf('- a\n- b\n')[0]).toMatch(/^metering\.yaml:1: expected a mapping/);
+  });
+
+  it('lets the environment override connection strings and fill ${VAR} secrets', () => {
+    const text = 'redis:\n  url: redis://file:1\ncontroller:\n  auth:\n    tokens:\n      - {name: ops, token: "${OPS_TOKEN}", roles: [admin]}\n';
+    const cfg = parseConfig(text, 'metering.yaml', { REDIS_URL: 'redis://env:2', OPS_TOKEN: 'from-the-environment-123' });
+    expect(cfg.redis.url).toBe('redis://env:2');
+    expect(cfg.controller.auth.tokens[0]!.token).toBe('from-the-environment-123');
+    expect(issuesOf(text)).toEqual(['metering.yaml:6: controller.auth.tokens[0].token: environment variable OPS_TOKEN is not set']);
+  });
+
+  it('ships a metering.yaml that documents every setting and loads to exactly the defaults', () => {
+    const shipped = path.join(REPO, 'metering.yaml');
+    const defaults = loadConfig(undefined, {});
+    // No '${VAR}' in the shipped file may be required just to load it.
+    expect(loadConfig(shipped, {})).toEqual(defaults);
+    const written = load(execFileSync('cat', [shipped], { encoding: 'utf8' }));
+    const leaves = (v: unknown, p: string[] = []): string[] =>
+      v && typeof v === 'object' && !Array.isArray(v) ? Object.entries(v).flatMap(([k, x]) => leaves(x, [...p, k])) : [p.join('.')];
+    // every default setting is spelled out in the shipped file
+    expect(leaves(written).sort()).toEqual(leaves(defaults).sort());
+  });
+});
+
+describe('metering config check', () => {
+  it('prints every error and exits 1 for an invalid file', () => {
+    const r = cli('config', 'check', file('bad.yaml', 'controller:\n  port: -1\n  bogus: true\n'));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('bad.yaml:2: controller.port:');
+    expect(r.stderr).toContain('bad.yaml:3: controller.bogus: unknown key');
+  });
+
+  it('prints the effective configuration with secrets redacted and exits 0', () => {
+    const r = cli('config', 'check', file('ok.yaml', 'controller:\n  port: 9000\n  auth:\n    tokens: [{name: ops, token: super-secret-token-value, roles: [admin]}]\n'));
+    expect(r.status).toBe(0);
+    const printed = load(r.stdout) as { controller: { port: number; auth: { tokens: Array<{ token: string }> } } };
+    expect(printed.controller.port).toBe(9000);
+    expect(printed.controller.auth.tokens[0]!.token).toBe('<redacted>');
+    expect(r.stdout).not.toContain('super-secret-token-value');
+  });
+
+  it('reports an unreadable file clearly', () => {
+    const r = cli('config', 'check', path.join(dir, 'missing.yaml'));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/missing\.yaml:0: cannot read file/);
+  });
+
+  it('lists the subcommands in --help', () => {
+    const r = cli('--help');
+    expect(r.status).toBe(0);
+    for (const cmd of ['config', 'services', 'serve', 'demo']) expect(r.stdout).toContain(cmd);
+  });
+});
