@@ -14,6 +14,7 @@ export class TargetError extends Error {}
 
 /** Parse `--to` (and `--token`, which wins over URL credentials and is sent as Bearer). */
 export function parseTarget(to: string, token?: string): ReplayTarget {
+  if (/^kafka:\/\//i.test(to)) return parseKafkaTarget(to);
   let u: URL;
   try {
     u = new URL(to);
@@ -31,17 +32,21 @@ export function parseTarget(to: string, token?: string): ReplayTarget {
     const clean = `${u.protocol}//${u.host}${path}${u.search}`;
     return { kind: 'http', url: clean, display: clean, ...(authorization ? { authorization } : {}) };
   }
-  if (u.protocol === 'kafka:') {
-    // host:port may carry a comma list, which URL keeps in the host only for the first entry.
-    const hostPart = to.slice('kafka://'.length).split(/[/?#]/)[0]!;
-    const brokers = hostPart.split(',').map((b) => b.trim()).filter(Boolean);
-    if (brokers.length === 0) throw new TargetError(`--to: ${to}: no broker (expected kafka://host:port?topic=ceilometer)`);
-    for (const b of brokers) {
-      if (!/^[^:\s]+:\d+$/.test(b)) throw new TargetError(`--to: ${to}: broker "${b}" is not host:port`);
-    }
-    const topic = u.searchParams.get('topic') ?? 'ceilometer';
-    if (!/^[A-Za-z0-9._-]{1,249}$/.test(topic)) throw new TargetError(`--to: ${to}: topic "${topic}" is not a valid Kafka topic name`);
-    return { kind: 'kafka', brokers, topic, display: `kafka://${brokers.join(',')}?topic=${topic}` };
-  }
   throw new TargetError(`--to: unsupported scheme "${u.protocol.replace(/:$/, '')}" in ${to} (use http:// or kafka://)`);
+}
+
+/** kafka://host:port[,host:port]?topic=… (URL cannot hold a broker list in its host). */
+function parseKafkaTarget(to: string): ReplayTarget {
+  const rest = to.slice('kafka://'.length);
+  const q = rest.indexOf('?');
+  const hostPart = (q === -1 ? rest : rest.slice(0, q)).replace(/\/+$/, '');
+  const params = new URLSearchParams(q === -1 ? '' : rest.slice(q + 1));
+  const brokers = hostPart.split(',').map((b) => b.trim()).filter(Boolean);
+  if (brokers.length === 0) throw new TargetError(`--to: ${to}: no broker (expected kafka://host:port?topic=ceilometer)`);
+  for (const b of brokers) {
+    if (!/^[^:\s/]+:\d+$/.test(b)) throw new TargetError(`--to: ${to}: broker "${b}" is not host:port`);
+  }
+  const topic = params.get('topic') ?? 'ceilometer';
+  if (!/^[A-Za-z0-9._-]{1,249}$/.test(topic)) throw new TargetError(`--to: ${to}: topic "${topic}" is not a valid Kafka topic name`);
+  return { kind: 'kafka', brokers, topic, display: `kafka://${brokers.join(',')}?topic=${topic}` };
 }
