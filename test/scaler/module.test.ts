@@ -216,3 +216,28 @@ describe('scaler module in the running product', () => {
     }
   });
 });
+
+describe('scaler.loop.enabled', () => {
+  it('runs the loop on its interval from start-up and stops it promptly on close', async () => {
+    const config = meteringConfig.parse({
+      controller: { auth: { tokens: [{ name: 'ops', token: ADMIN, roles: ['admin'] }] } },
+      store: testStoreConfig(iso.dbName('loop')),
+      ingest: testIngestConfig(),
+      scaler: { loop: { enabled: true, interval: '1h' } },
+    });
+    const looping = await startApplication({ config, log: pino({ level: 'silent' }), listen: false, kafka: false, modules: [scalerModule] });
+    const s = (looping.modules.find((m) => m.name === 'scaler') as ScalerModule).scaler;
+    try {
+      // the first round runs right away, the next one would be an hour later
+      for (let i = 0; i < 50 && s.counters.rounds === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(s.counters.rounds).toBe(1);
+      expect((await looping.app.inject({ method: 'GET', url: '/v1/cluster', headers: { authorization: `Bearer ${ADMIN}` } })).json().loop).toMatchObject({ enabled: true, running: true, rounds: 1 });
+    } finally {
+      const t0 = Date.now();
+      await looping.services.db.dropDatabase().catch(() => undefined);
+      await looping.close();
+      expect(Date.now() - t0).toBeLessThan(5000); // not the 1 h interval
+    }
+    expect(s.loopRunning).toBe(false);
+  });
+});
