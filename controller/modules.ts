@@ -1,6 +1,7 @@
 import type { ModuleFactory } from './app';
 import { profilerModule } from '../profiler/module';
 import { scalerModule } from '../scaler/module';
+import { onboardingModule } from '../estimator/onboarding/module';
 
 /**
  * The component modules the running product is made of, in set-up order. Each contributes
@@ -9,4 +10,5 @@ import { scalerModule } from '../scaler/module';
 export const productModules: ModuleFactory[] = [
   profilerModule,
   scalerModule,
+  onboardingModule,
 ];

@@ -35,6 +35,8 @@ export interface EstimateInput {
   /** The estimator config section (flavors, catalog, size priors, periods); defaults apply. */
   config?: Partial<EstimatorConfig>;
   stackName?: string;
+  /** `OS::stack_id` as Heat assigns it (onboarding); default: derived from the stack name. */
+  stackId?: string;
 }
 
 export interface MeterEstimate {
@@ -103,7 +105,7 @@ export function estimateStack(input: EstimateInput): Estimate {
   const template = parsed.src;
   const environment = input.environment ? environmentFromYaml(toYaml(input.environment)) : undefined;
   const inventory = analyzeStack({
-    template, params: input.params, environment, flavors: cfg.flavors, readFile: input.readFile, stackName: input.stackName,
+    template, params: input.params, environment, flavors: cfg.flavors, readFile: input.readFile, stackName: input.stackName, stackId: input.stackId,
   });
   const polling = input.pollingConfig ?? defaultPolling();
   const catalog: Catalog = cfg.catalog ?? (polling.format === 'polling' ? 'master' : 'legacy');

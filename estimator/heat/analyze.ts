@@ -78,6 +78,8 @@ export interface AnalyzeInput {
   /** Reads a nested template or get_file target; absolute path in, text out. Missing → throw. */
   readFile?: (file: string) => string;
   stackName?: string;
+  /** The stack's id (`OS::stack_id`); default: derived from the stack name. Onboarding passes Heat's real id. */
+  stackId?: string;
 }
 
 const MAX_DEPTH = 10;
@@ -508,7 +510,7 @@ function substitute(v: unknown, needle: string, repl: string): unknown {
 /** Analyse a template (and its nested templates) into counted resource units. Throws YamlValidationError, located. */
 export function analyzeStack(input: AnalyzeInput): StackInventory {
   const stackName = input.stackName ?? (path.basename(input.template.file).replace(/\.[^.]+$/, '') || 'stack');
-  const stackId = uuidFrom(`stack:${stackName}`);
+  const stackId = input.stackId ?? uuidFrom(`stack:${stackName}`);
   const a = new Analyzer(input, stackName, stackId);
   const root = a.makeScope(input.template, input.params ?? {}, true, null, null);
   a.template(root, { expected: 1, upper: 1 }, '', 0);

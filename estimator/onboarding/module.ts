@@ -1,0 +1,42 @@
+import type { AppModule, ModuleFactory } from '../../controller/app';
+import { readYamlFile } from '../../config/yaml-source';
+import { SizeTracker } from '../event-size';
+import { pollingFromYaml, type PollingConfig } from '../polling';
+import { onboardingRoutes } from './routes';
+import { PredictionStore } from './store';
+
+/**
+ * The estimator in the running product: a `SizeTracker` on the ingestion interception hook (so
+ * onboarding estimates size each meter by the mean of its last three stored documents, the paper's
+ * method, falling back to the measured priors for meters not seen yet), the Heat onboarding route and
+ * the planners' prediction routes over the `predictions` collection of the store database.
+ */
+
+export interface OnboardingModule extends AppModule {
+  tracker: SizeTracker;
+  predictions: PredictionStore;
+}
+
+export const onboardingModule: ModuleFactory = (svc): OnboardingModule => {
+  const config = svc.config.estimator;
+  const log = svc.log.child({ component: 'estimator-onboarding' });
+  const tracker = new SizeTracker();
+  const predictions = new PredictionStore(svc.db);
+  // A configured polling file is read once at start-up: a broken file stops the product with its location.
+  const pollingConfig: PollingConfig | undefined = config.polling_file ? pollingFromYaml(readYamlFile(config.polling_file)) : undefined;
+  svc.metrics.registerSnapshot('estimator size tracker (paper: mean of the last three event sizes per meter)', () => ({
+    metering_estimator_meters_observed: tracker.meters().length,
+  }));
+  return {
+    name: 'estimator-onboarding',
+    tracker,
+    predictions,
+    observers: [tracker],
+    routes: [onboardingRoutes({ services: svc, store: predictions, db: svc.db, tracker, config, pollingConfig })],
+    async close() {
+      // Nothing of its own to release: the store client belongs to the application; requests in
+      // flight finished when the controller closed (before modules close).
+      log.debug({ meters: tracker.meters().length }, 'estimator onboarding module closed');
+    },
+  };
+};
