@@ -51,6 +51,10 @@ export const scalerModule: ModuleFactory = async (svc): Promise<ScalerModule> =>
     name: 'scaler',
     scaler,
     routes: [scalerRoutes(scaler)],
+    // placement on the VM with most headroom and VM load in the shard observations, from the live profiler
+    started: (modules) => {
+      if (!bridgeProfiler(modules)) svc.log.info('scaler: no profiler module; placement on loopback and MongoDB signals only');
+    },
     close: async () => {
       await scaler.stop();
       byServices.delete(svc);
