@@ -7,9 +7,11 @@ import { estimateJson, estimateStack } from './estimate';
 import { formatEstimate } from './format';
 import { defaultPolling, pollingFromYaml } from './polling';
 import { measurePriors } from './priors';
+import { addAccuracyCommand } from './accuracy/cli';
 
 /**
  * `metering estimate TEMPLATE [--param k=v]… [--env FILE] [--polling FILE] [--catalog C] [--json]`
+ * `metering estimate accuracy TEMPLATE…`   measured estimate vs actual through real ingestion (estimator/accuracy/)
  * `metering estimate-priors`   re-measure the per-meter size priors (BSON size of reference documents)
  */
 
@@ -34,7 +36,7 @@ function collectParam(v: string, acc: Record<string, string>): Record<string, st
 }
 
 export const register: RegisterCommands = (program) => {
-  program
+  const estimate = program
     .command('estimate')
     .description('Estimate the Ceilometer metering data a Heat (HOT) template will add: events and bytes per interval/day/week/month')
     .argument('<template>', 'HOT template file (nested templates are resolved relative to it)')
@@ -70,6 +72,7 @@ export const register: RegisterCommands = (program) => {
         throw new CliError((err as Error).message, 1);
       }
     });
+  addAccuracyCommand(estimate, program);
   program
     .command('estimate-priors')
     .description('Measure the per-meter event size priors: BSON size of the meter documents of a reference stack')
