@@ -18,6 +18,28 @@ export interface KafkaSinkOptions {
   perEnvelope?: number;
 }
 
+/**
+ * Split values into produce requests of at most `maxBytes` (default 512 KiB), under the broker's
+ * default 1 MiB `message.max.bytes` for a record batch.
+ */
+export function produceChunks(values: readonly string[], maxBytes = 512 * 1024): string[][] {
+  const out: string[][] = [];
+  let cur: string[] = [];
+  let bytes = 0;
+  for (const v of values) {
+    const b = Buffer.byteLength(v) + 64;
+    if (cur.length > 0 && bytes + b > maxBytes) {
+      out.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+    cur.push(v);
+    bytes += b;
+  }
+  if (cur.length > 0) out.push(cur);
+  return out;
+}
+
 export class KafkaSink implements ReplaySink {
   readonly totals: ReplayTotals = { sent: 0, accepted: null, stored: null, duplicates: null, rejected: null, retries: 0 };
   /** Kafka messages produced. */
@@ -40,7 +62,7 @@ export class KafkaSink implements ReplaySink {
 
   async send(samples: readonly Sample[]): Promise<void> {
     const values = kafkaValues(samples, this.opts.form, this.opts.secret, this.opts.perEnvelope);
-    await this.producer.send({ topic: this.topic, acks: -1, messages: values.map((value) => ({ value })) });
+    for (const chunk of produceChunks(values)) await this.producer.send({ topic: this.topic, acks: -1, messages: chunk.map((value) => ({ value })) });
     this.messages += values.length;
     this.totals.sent += samples.length;
   }
