@@ -2,6 +2,7 @@ import type { ModuleFactory } from './app';
 import { profilerModule } from '../profiler/module';
 import { scalerModule } from '../scaler/module';
 import { onboardingModule } from '../estimator/onboarding/module';
+import { jobsModule } from '../pipeline/jobs/module';
 
 /**
  * The component modules the running product is made of, in set-up order. Each contributes
@@ -11,4 +12,5 @@ export const productModules: ModuleFactory[] = [
   profilerModule,
   scalerModule,
   onboardingModule,
+  jobsModule,
 ];

@@ -54,6 +54,20 @@ export class MongoInvoiceRepository {
     return this.strip(await this.invoices.findOne({ _id: number }));
   }
 
+  /**
+   * Invoices, newest period first: those whose account includes one of `projects` (all when
+   * absent), optionally only one status.
+   */
+  async list(filter: { projects?: string[]; status?: Invoice['status']; limit?: number } = {}): Promise<Invoice[]> {
+    const q: Record<string, unknown> = {};
+    if (filter.projects) {
+      q.$or = [{ 'account.project_id': { $in: filter.projects } }, { 'account.projects': { $in: filter.projects } }];
+    }
+    if (filter.status) q.status = filter.status;
+    const docs = await this.invoices.find(q as never).sort({ period_start: -1, _id: 1 }).limit(filter.limit ?? 200).toArray();
+    return docs.map((d) => this.strip(d)!);
+  }
+
   async pendingEntries(account: Account): Promise<InvoiceEntry[]> {
     return (await this.pending.find({ account_key: accountKey(account) }).sort({ created_at: 1, _id: 1 }).toArray()).map((p) => p.entry);
   }

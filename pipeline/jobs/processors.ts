@@ -1,8 +1,10 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Db } from 'mongodb';
 import { trendsToCsv, trendsToHtml, usageTrends } from '../billing/report';
 import { billableUsage } from '../mediation/billable';
 import { mediationOptions } from '../mediation/options';
+import { addPeriods, periodStart, type Granularity } from '../mediation/periods';
 import { readUsage, runMediation, runMediationInNode } from '../mediation/runner';
 import { loadPlanFile } from '../rating/plan';
 import { rateStoredUsage } from '../rating/store';
@@ -36,15 +38,25 @@ const range = (r: PeriodRange) => ({ from: new Date(r.from), to: new Date(r.to),
  */
 export async function processMediation(deps: JobDeps, data: MediationJob, ctx: JobContext) {
   const o = mediationOptions({
-    ...range(data), carrySeconds: data.carrySeconds,
+    ...range(data), carrySeconds: data.carrySeconds, ...(data.projects?.length ? { projects: data.projects } : {}),
     source: deps.collections?.source ?? 'meter', into: deps.collections?.usage ?? 'usage',
   });
   await ctx.progress(5);
   const run = data.inNode ? await runMediationInNode(deps.db, o) : await runMediation(deps.db, o);
   await ctx.progress(90);
-  if (data.thenRate && ctx.enqueueRating) await ctx.enqueueRating({ from: data.from, to: data.to, granularity: data.granularity, timezone: data.timezone, planFile: data.thenRate.planFile });
+  if (data.thenRate && ctx.enqueueRating) await ctx.enqueueRating(chainedRating(data, data.thenRate));
   await ctx.progress(100);
   return { mode: run.mode, usageDocs: run.usageDocs, bytesToClient: run.bytesToClient, durationMs: Math.round(run.durationMs) };
+}
+
+/** The rating a mediation job chains: the same range, widened to whole billing periods when it has one. */
+export function chainedRating(data: PeriodRange, then: { planFile: string; billingPeriod?: Granularity }): RatingJob {
+  const job: RatingJob = { from: data.from, to: data.to, granularity: data.granularity, timezone: data.timezone, planFile: then.planFile };
+  if (!then.billingPeriod) return job;
+  const from = periodStart(new Date(data.from), then.billingPeriod, data.timezone);
+  const lastStart = periodStart(new Date(new Date(data.to).getTime() - 1), then.billingPeriod, data.timezone);
+  const to = addPeriods(lastStart, then.billingPeriod, 1, data.timezone);
+  return { ...job, from: from.toISOString(), to: to.toISOString(), billingPeriod: then.billingPeriod };
 }
 
 /** Rate a mediated range and store its lines (re-rating replaces them). */
@@ -58,6 +70,7 @@ export async function processRating(deps: JobDeps, data: RatingJob, ctx: JobCont
 
 /** Write a usage trend report of a range to a file. */
 export async function processReport(deps: JobDeps, data: ReportJob, ctx: JobContext) {
+  mkdirSync(path.dirname(data.out), { recursive: true });
   const docs = await readUsage(deps.db, { ...range(data), into: deps.collections?.usage ?? 'usage' });
   await ctx.progress(50);
   const report = usageTrends(billableUsage(docs));

@@ -16,10 +16,15 @@ export interface PeriodRange {
 
 export interface MediationJob extends PeriodRange {
   carrySeconds: number;
+  /** Only these projects (their usage documents are replaced; others are left as they are). */
+  projects?: string[];
   /** Baseline mode: read samples into Node (also what works on a stand-in without $setWindowFields). */
   inNode?: boolean;
-  /** Enqueue the rating of the same range once mediation succeeded. */
-  thenRate?: { planFile: string };
+  /**
+   * Enqueue the rating of the same range once mediation succeeded. With `billingPeriod` the rating
+   * covers the whole billing periods the range touches (rated lines are per billing period).
+   */
+  thenRate?: { planFile: string; billingPeriod?: Granularity };
 }
 
 export interface RatingJob extends PeriodRange {
@@ -53,17 +58,22 @@ export interface JobData {
  * re-enqueueing (a scheduler tick, a burst of late samples for one period) is a no-op. Completed
  * jobs are removed, so a later re-run of the range (re-mediation) can be enqueued again.
  */
-export function jobId(kind: QueueName, r: PeriodRange & { account?: Account }): string {
+export function jobId(kind: QueueName, r: PeriodRange & { account?: Account; projects?: string[] }): string {
   const parts = [kind, r.granularity, r.timezone, r.from, r.to];
+  if (r.projects?.length) parts.push(`projects=${[...r.projects].sort().join(',')}`);
   if (r.account) parts.push(r.account.kind === 'group' ? `group=${r.account.group}` : r.account.kind === 'user' ? `user=${r.account.project_id}/${r.account.user_id}` : `project=${r.account.project_id}`);
   return parts.join('|').replace(/:/g, '_');
 }
 
-/** Retries with exponential back-off; completed jobs go away (their effect is in MongoDB), failures stay for inspection. */
+/**
+ * Retries with exponential back-off. Completed jobs stay a day (so `GET /v1/jobs/:id` shows their
+ * result; their effect is in MongoDB anyway), failures stay for inspection. `enqueue` replaces a
+ * finished job of the same id, so a range can always be run again.
+ */
 export const DEFAULT_JOB_OPTIONS: JobsOptions = {
   attempts: 3,
   backoff: { type: 'exponential', delay: 1000 },
-  removeOnComplete: true,
+  removeOnComplete: { age: 86_400, count: 1000 },
   removeOnFail: { count: 1000 },
 };
 
@@ -84,6 +94,13 @@ export function openQueues(connection: ConnectionOptions, prefix = 'metering', d
 /** Enqueue idempotently under the deterministic id. */
 export async function enqueue<K extends QueueName>(queues: QueueSet, kind: K, data: JobData[K], opts: JobsOptions = {}): Promise<string> {
   const q = queues[kind] as unknown as Queue<JobData[K]>;
-  const job = await q.add(kind as never, data as never, { ...opts, jobId: jobId(kind, data) });
+  const id = jobId(kind, data);
+  // a finished job keeps its id while it is kept: replace it, otherwise the add would be ignored
+  const previous = await q.getJob(id);
+  if (previous) {
+    const state = await previous.getState();
+    if (state === 'completed' || state === 'failed') await previous.remove();
+  }
+  const job = await q.add(kind as never, data as never, { ...opts, jobId: id });
   return job.id!;
 }

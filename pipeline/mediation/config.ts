@@ -12,6 +12,17 @@ export const mediationConfig = z
     carrySeconds: z.number().nonnegative().default(3600),
     /** Target collection of mediated usage (default usage). */
     into: z.string().min(1).default('usage'),
+    /**
+     * How mediation jobs run: in-place (the aggregation pipeline with $merge; MongoDB >= 5.0),
+     * in-node (read the samples into Node; any MongoDB, also the CI stand-in) or auto (in place when
+     * the store runs $setWindowFields and $dateTrunc, probed once at start-up). Default auto.
+     */
+    mode: z.enum(['auto', 'in-place', 'in-node']).default('auto'),
+    /**
+     * Seconds between drains of the late-sample tracker into re-mediation (and re-rating) jobs;
+     * 0 turns late-data handling off. Default 300.
+     */
+    lateDataCheckSeconds: z.number().int().nonnegative().default(300),
   })
   .prefault({});
 export type MediationConfig = z.output<typeof mediationConfig>;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { GRANULARITIES } from '../mediation/periods';
 
 /** The `rating` section of metering.yaml. */
 export const ratingConfig = z
@@ -9,6 +10,20 @@ export const ratingConfig = z
     into: z.string().min(1).default('rated'),
     /** Seconds after a billing period ends before its invoice is drafted (late samples land first). Default 172800 (2 days). */
     invoiceGraceSeconds: z.number().int().nonnegative().default(172800),
+    /** Billing period the mediated usage is rolled up to before pricing and invoicing: hour, day or month. Default month. */
+    billingPeriod: z.enum(GRANULARITIES).default('month'),
+    /**
+     * When the billing cycle runs (mediate, rate and draft the invoices of every due billing period):
+     * a cron pattern in mediation.timezone, e.g. "0 3 * * *" (03:00 daily). Empty = no schedule
+     * (jobs only on request). Default empty.
+     */
+    invoiceSchedule: z.string().default(''),
+    /** Issue the invoices the scheduled cycle drafts (true), or leave them drafts for review and POST /v1/invoices/:id/issue (false). Default false. */
+    issueScheduledInvoices: z.boolean().default(false),
+    /** Prefix of invoice numbers (PREFIX-000001). Default INV. */
+    invoicePrefix: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default('INV'),
+    /** Directory report jobs write their files to (named after the job). Default out/reports. */
+    reportDir: z.string().min(1).default('out/reports'),
   })
   .prefault({});
 export type RatingConfig = z.output<typeof ratingConfig>;

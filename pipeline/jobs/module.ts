@@ -1,0 +1,180 @@
+import { existsSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import type { Job } from 'bullmq';
+import type { AppModule, ModuleFactory } from '../../controller/app';
+import type { SampleObserver } from '../sample';
+import { LateSampleTracker } from '../mediation/late';
+import { periodStart } from '../mediation/periods';
+import { billingRoutes } from '../billing/routes';
+import { decideMediationMode, type ModeDecision } from './capability';
+import { redactedRedisUrl, redisConnectionOptions } from './connection';
+import type { BillingCycleJob } from './cycle';
+import { QUEUES, openQueues, type QueueName, type QueueSet } from './queues';
+import { enqueueRemediation } from './remediate';
+import { jobRoutes } from './routes';
+import { BILLING_CYCLE, startWorkers, type Workers } from './workers';
+
+/** The running job machinery; `queues` is undefined while Redis cannot be reached. */
+export interface JobsRuntime {
+  queues?: QueueSet;
+  mode: ModeDecision;
+  tracker: LateSampleTracker;
+  /** Why the queues are not available (undefined when they are). */
+  unavailable(): string | undefined;
+  counters: JobCounters;
+  /** Drain late samples into re-mediation jobs now (the timer does it every lateDataCheckSeconds). */
+  checkLateData(): Promise<string[]>;
+}
+
+export interface JobCounters {
+  enqueued: number;
+  completed: Record<QueueName, number>;
+  failed: Record<QueueName, number>;
+  lateSamples: number;
+  remediationJobs: number;
+}
+
+export interface JobsModule extends AppModule {
+  runtime: JobsRuntime;
+}
+
+const zero = () => Object.fromEntries(QUEUES.map((q) => [q, 0])) as Record<QueueName, number>;
+
+/**
+ * Mediation, rating, invoices and reports in the running product:
+ * - a LateSampleTracker on the interception hook; every `mediation.lateDataCheckSeconds` its dirty
+ *   closed periods become re-mediation jobs that chain the re-rating of their billing periods;
+ * - BullMQ queues and workers on `redis.url` (keys under `redis.prefix`), and the repeatable billing
+ *   cycle when `rating.invoiceSchedule` is set;
+ * - routes /v1/jobs…, /v1/usage, /v1/invoices…, /v1/reports/usage; job counters in /metrics;
+ * - a `redis` readiness check. When Redis cannot be reached the app still starts: readiness says
+ *   why, job routes answer 503, and the queues start as soon as Redis answers.
+ */
+export const jobsModule: ModuleFactory = async (svc): Promise<JobsModule> => {
+  const { mediation, rating, redis } = svc.config;
+  const log = svc.log.child({ component: 'jobs' });
+  const redisUrl = redactedRedisUrl(redis.url);
+  const connection = redisConnectionOptions(redis.url);
+  const mode = await decideMediationMode(svc.db, mediation.mode);
+  log.info({ mode: mode.mode }, `mediation runs ${mode.mode}: ${mode.reason}`);
+
+  const counters: JobCounters = { enqueued: 0, completed: zero(), failed: zero(), lateSamples: 0, remediationJobs: 0 };
+  const tracker = new LateSampleTracker(
+    { granularity: mediation.granularity, timezone: mediation.timezone, carrySeconds: mediation.carrySeconds },
+    periodStart(new Date(), mediation.granularity, mediation.timezone),
+  );
+  const observer: SampleObserver = {
+    name: tracker.name,
+    onStored(samples) {
+      const before = tracker.pendingSamples;
+      tracker.onStored(samples);
+      counters.lateSamples += tracker.pendingSamples - before;
+    },
+  };
+
+  let queues: QueueSet | undefined;
+  let workers: Workers | undefined;
+  let lastError: string | undefined = `redis at ${redisUrl}: not connected yet`;
+  let starting: Promise<void> | undefined;
+  let closed = false;
+
+  // One small client watches Redis: it reconnects in the background, and the queues start when it is ready.
+  const monitor = new Redis({ ...connection, maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true, connectTimeout: 2000, retryStrategy: (n) => Math.min(n * 500, 5000) });
+  monitor.on('error', (err: Error) => {
+    const msg = `redis at ${redisUrl} unreachable: ${err.message || err.name}`;
+    if (msg !== lastError) log.warn(msg);
+    lastError = msg;
+  });
+  const deps = { db: svc.db, collections: { source: 'meter', usage: mediation.into, rated: rating.into }, invoicePrefix: rating.invoicePrefix };
+  const start = async () => {
+    if (queues || closed) return;
+    const q = openQueues(connection, redis.prefix);
+    for (const name of QUEUES) q[name].on('error', (err: Error) => log.warn({ queue: name, err: err.message }, 'queue connection error'));
+    const onSettled = (name: QueueName, outcome: 'completed' | 'failed', job: Job | undefined) => {
+      counters[outcome][name]++;
+      if (outcome === 'failed') log.warn({ queue: name, job: job?.id, reason: job?.failedReason }, `${name} job failed for good`);
+    };
+    workers = startWorkers(connection, q, deps, { prefix: redis.prefix, onSettled, onError: (name, err) => log.warn({ queue: name, err: err.message }, 'worker connection error') });
+    if (rating.invoiceSchedule) {
+      const data: BillingCycleJob = {
+        granularity: mediation.granularity, timezone: mediation.timezone, carrySeconds: mediation.carrySeconds,
+        ...(mode.mode === 'in-node' ? { inNode: true } : {}),
+        billingPeriod: rating.billingPeriod, graceSeconds: rating.invoiceGraceSeconds, planFile: rating.plan,
+        ...(rating.issueScheduledInvoices ? { issue: true } : {}),
+      };
+      await q.invoice.upsertJobScheduler(BILLING_CYCLE, { pattern: rating.invoiceSchedule, tz: mediation.timezone }, { name: BILLING_CYCLE, data: data as never });
+      log.info({ pattern: rating.invoiceSchedule, tz: mediation.timezone }, 'billing cycle scheduled');
+    } else {
+      await q.invoice.removeJobScheduler(BILLING_CYCLE).catch(() => undefined);
+    }
+    queues = q;
+    lastError = undefined;
+    log.info({ redis: redisUrl, prefix: redis.prefix }, 'job queues and workers started');
+  };
+  monitor.on('ready', () => {
+    starting ??= start()
+      .catch((err: Error) => {
+        lastError = `job queues on ${redisUrl} could not start: ${err.message}`;
+        log.warn(lastError);
+      })
+      .finally(() => (starting = undefined));
+  });
+  await monitor.connect().catch(() => undefined); // unreachable: 'error' recorded the reason, retries continue
+  await starting;
+
+  const checkLateData = async (): Promise<string[]> => {
+    tracker.advanceWatermark(periodStart(new Date(), mediation.granularity, mediation.timezone));
+    if (!queues || tracker.pendingSamples === 0) return [];
+    const ids = await enqueueRemediation(tracker, queues, {
+      granularity: mediation.granularity, timezone: mediation.timezone, carrySeconds: mediation.carrySeconds,
+      ...(existsSync(rating.plan) ? { planFile: rating.plan } : {}),
+      ...(mode.mode === 'in-node' ? { inNode: true } : {}),
+    });
+    counters.remediationJobs += ids.length;
+    counters.enqueued += ids.length;
+    if (ids.length) log.info({ jobs: ids }, `late samples: ${ids.length} re-mediation job(s) enqueued`);
+    return ids;
+  };
+  let timer: NodeJS.Timeout | undefined;
+  if (mediation.lateDataCheckSeconds > 0) {
+    timer = setInterval(() => void checkLateData().catch((err: Error) => log.warn({ err: err.message }, 'late-data check failed')), mediation.lateDataCheckSeconds * 1000);
+    timer.unref();
+  }
+
+  const runtime: JobsRuntime = {
+    get queues() {
+      return queues;
+    },
+    mode, tracker, counters, checkLateData,
+    unavailable: () => (queues ? undefined : lastError ?? `redis at ${redisUrl}: not connected`),
+  };
+
+  svc.metrics.registerSnapshot('mediation/rating/invoice/report jobs (BullMQ): settled jobs per queue, late samples and the re-mediation jobs they caused', () => ({
+    metering_jobs_enqueued_total: counters.enqueued,
+    ...Object.fromEntries(QUEUES.flatMap((q) => [[`metering_jobs_${q}_completed_total`, counters.completed[q]], [`metering_jobs_${q}_failed_total`, counters.failed[q]]])),
+    metering_jobs_late_samples_total: counters.lateSamples,
+    metering_jobs_remediation_jobs_total: counters.remediationJobs,
+    metering_jobs_redis_up: queues ? 1 : 0,
+  }));
+
+  return {
+    name: 'jobs',
+    runtime,
+    observers: [observer],
+    routes: [jobRoutes(runtime, svc.config), billingRoutes({ db: svc.db, config: svc.config })],
+    readiness: {
+      redis: async () => {
+        const why = runtime.unavailable();
+        if (why) throw new Error(why);
+        await monitor.ping();
+      },
+    },
+    async close() {
+      closed = true;
+      if (timer) clearInterval(timer);
+      await workers?.close();
+      await queues?.close();
+      monitor.disconnect();
+    },
+  };
+};
