@@ -100,7 +100,7 @@ const bodySchema = {
   properties: {
     from: { type: 'string', description: 'first period start: YYYY-MM-DD (midnight in timezone) or ISO timestamp' },
     to: { type: 'string', description: 'end of the last period (exclusive)' },
-    granularity: { type: 'string', enum: [...GRANULARITIES], description: 'period unit (default mediation.granularity; invoices: rating.billingPeriod)' },
+    granularity: { type: 'string', enum: [...GRANULARITIES], description: 'period unit (default mediation.granularity; invoices: rating.billingPeriod, the invoice covers whole periods of it)' },
     timezone: { type: 'string', description: 'IANA zone (default mediation.timezone)' },
     carrySeconds: { type: 'number', description: 'mediation: gauge carry / counter baseline limit (default mediation.carrySeconds)' },
     projects: { type: 'array', items: { type: 'string' }, description: 'mediation: only these projects' },
@@ -144,7 +144,8 @@ export function jobDataFor(kind: QueueName, raw: unknown, config: MeteringConfig
   } catch (err) {
     throw new BadRequest(`body.${(err as Error).message}`);
   }
-  if ((kind === 'rating' || kind === 'invoice') && !isWholeBillingRange(from, to, billing, timezone)) {
+  // an invoice covers whole periods of its own granularity (checked above); rating writes lines per billing period
+  if (kind === 'rating' && !isWholeBillingRange(from, to, billing, timezone)) {
     throw new BadRequest(`body: ${from.toISOString()} → ${to.toISOString()} is not a whole number of ${billing} billing periods in ${timezone} (rated lines are per billing period)`);
   }
   const base = { from: from.toISOString(), to: to.toISOString(), granularity, timezone };
