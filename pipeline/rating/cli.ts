@@ -11,6 +11,7 @@ import { buildInvoice, type Account, type InvoiceEntry } from '../billing/invoic
 import { formatInvoice } from '../billing/format';
 import { GRANULARITIES, parseDateInZone, type Granularity } from '../mediation/periods';
 import { registerMediationCommands } from '../mediation/cli';
+import { registerJobsCommands } from '../jobs/cli';
 
 /** Exit codes of `metering rate`: 0 rated, 2 bad plan or usage input, 3 unrated usage with --strict. */
 export const EXIT_INPUT = 2;
@@ -27,6 +28,7 @@ export function loadInputs(planFile: string, usageFile: string): { book: PriceBo
 
 export function registerRatingCommands(program: Command): void {
   registerMediationCommands(program);
+  registerJobsCommands(program);
   program
     .command('rate')
     .description('rate mediated usage (JSON array of {project_id, meter, period_start, period_end, quantity, unit}) with a YAML price plan; no service needed')
