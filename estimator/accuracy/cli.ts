@@ -39,10 +39,12 @@ export function addAccuracyCommand(estimate: Command, program: Command): void {
     .option('--interval <s>', `polling interval in seconds for every period (default: day ${DEFAULT_INTERVALS.day}, week ${DEFAULT_INTERVALS.week}, month ${DEFAULT_INTERVALS.month})`, positiveInt('--interval'))
     .option('--out <dir>', 'directory for accuracy.json, accuracy.md and accuracy.svg', 'out/accuracy')
     .option('--max-events <n>', 'refuse a case with more samples than this', positiveInt('--max-events'), 250_000)
+    .option('--warmup <which>', 'aged: the earlier stack\'s last 3 polls after running for the period (default); fresh: its first 3 polls', 'aged')
     .option('--keep', 'keep the databases instead of dropping them')
     .option('--json', 'print the report as one JSON object')
-    .action(async (templates: string[], opts: { period: string; interval?: number; out: string; maxEvents: number; keep?: boolean; json?: boolean }) => {
+    .action(async (templates: string[], opts: { period: string; interval?: number; out: string; maxEvents: number; warmup: string; keep?: boolean; json?: boolean }) => {
       const periods = parsePeriods(opts.period);
+      if (opts.warmup !== 'aged' && opts.warmup !== 'fresh') throw new CliError(`--warmup must be aged or fresh, got "${opts.warmup}"`, 2);
       for (const t of templates) if (!existsSync(t)) throw new CliError(`${t}:0: template not found`, 1);
       let config;
       try {
@@ -70,6 +72,7 @@ export function addAccuracyCommand(estimate: Command, program: Command): void {
           periodSeconds: { day: config.estimator.periods.day_s, week: config.estimator.periods.week_s, month: config.estimator.periods.month_s },
           maxEvents: opts.maxEvents,
           keep: opts.keep,
+          warmup: opts.warmup,
           onPlan: (total) => bar.start(total, 0, { case: '' }),
           onProgress: (n, label) => bar.increment(n, { case: label }),
         });

@@ -49,6 +49,12 @@ export interface AccuracyOptions {
   batchSize?: number;
   /** Keep the databases afterwards (default: dropped). */
   keep?: boolean;
+  /**
+   * Which polls of the earlier stack the size tracker observes: `aged` (default) its last three polls
+   * after it has run for the measured period (the deployment's steady state, counters grown), or
+   * `fresh` its first three polls (a stack that has just started).
+   */
+  warmup?: 'aged' | 'fresh';
   /** Called once with the number of samples all cases will ingest, then per submitted batch. */
   onPlan?: (totalSamples: number) => void;
   onProgress?: (samples: number, label: string) => void;
@@ -180,6 +186,7 @@ export async function measureAccuracy(opts: AccuracyOptions): Promise<AccuracyRe
   const periodSeconds = opts.periodSeconds ?? DEFAULT_PERIOD_SECONDS;
   const start = opts.start ?? new Date(Date.UTC(2024, 0, 1));
   const batchSize = opts.batchSize ?? 1000;
+  const warmup = opts.warmup ?? 'aged';
   const maxEvents = opts.maxEvents ?? 250_000;
   const admin = opts.client.db(`${opts.dbPrefix}_admin`);
   const info = await serverInfo(admin);
@@ -219,8 +226,10 @@ export async function measureAccuracy(opts: AccuracyOptions): Promise<AccuracyRe
       const tracker = new SizeTracker();
       const text = readFile(p.t.file);
       const staging = estimateStack({ template: { text, file: p.t.file }, params: p.t.params, readFile, pollingConfig: p.polling, stackName: `${p.base}-staging` });
-      const warmStart = new Date(start.getTime() - WARMUP_POLLS * p.interval * 1000);
-      const warm = generateStackSamples(staging.plan, WARMUP_POLLS * p.interval, warmStart, { projectId: `warmup-${p.base}` });
+      const warmSeconds = warmup === 'aged' ? periodSeconds[p.period] : WARMUP_POLLS * p.interval;
+      const warmStart = new Date(start.getTime() - warmSeconds * 1000);
+      const lastPolls = warmStart.getTime() + (Math.ceil(warmSeconds / p.interval) - WARMUP_POLLS) * p.interval * 1000;
+      const warm = generateStackSamples(staging.plan, warmSeconds, warmStart, { projectId: `warmup-${p.base}` }).filter((s) => s.timestamp.getTime() >= lastPolls);
       await ingestAll(warmDb, store, opts.ingest, warm, batchSize, tracker, (n) => opts.onProgress?.(n, `${label} (warm-up)`));
 
       // 2. the estimates: observed sizes (the paper's method) and priors only
@@ -231,12 +240,15 @@ export async function measureAccuracy(opts: AccuracyOptions): Promise<AccuracyRe
       // 3. the stack's whole period through the real ingestion path
       const projectId = `accuracy-${p.base}-${p.period}`;
       const t0 = Date.now();
-      await ingestAll(caseDb, store, opts.ingest, iterateStackSamples(observed.plan, periodSeconds[p.period], start, { projectId }), batchSize, undefined, (n) => opts.onProgress?.(n, label));
+      const ingested = await ingestAll(caseDb, store, opts.ingest, iterateStackSamples(observed.plan, periodSeconds[p.period], start, { projectId }), batchSize, undefined, (n) => opts.onProgress?.(n, label));
       const ingestMs = Date.now() - t0;
 
       // 4. what the store holds
       const end = new Date(start.getTime() + periodSeconds[p.period] * 1000);
       const got = await collectedIn(caseDb, { project_id: projectId, by: 'project', start, end });
+      if (got.events !== ingested) {
+        throw new Error(`${label}: ${ingested} samples were acknowledged as stored but ${got.events} are in ${caseDb.databaseName}.meter — was the MongoDB restarted during the run? The measurement is void.`);
+      }
       const size = await collSize(caseDb);
       const actualBytes = info.tier === 'real' && size !== null ? size : got.bytes;
       cases.push({
@@ -277,7 +289,10 @@ export async function measureAccuracy(opts: AccuracyOptions): Promise<AccuracyRe
         ? 'collStats size of the meter collection (the collection\'s dataSize: uncompressed BSON bytes)'
         : 'sum of the BSON sizes of the stored meter documents read back (the stand-in\'s dataSize is its own estimate; it is reported beside it as coll_size)',
     size_model: 'per-meter: mean of the last three stored document sizes per meter (SizeTracker on the ingestion hook), prior where a meter was not observed',
-    warmup: `${WARMUP_POLLS} polls of the same template deployed earlier as "<name>-staging" (own project and database), not the measured samples`,
+    warmup:
+      warmup === 'aged'
+        ? `the last ${WARMUP_POLLS} polls of the same template deployed earlier as "<name>-staging" after it has run for the measured period (own ids, project and database), not the measured samples`
+        : `the first ${WARMUP_POLLS} polls of the same template deployed earlier as "<name>-staging" (own ids, project and database), not the measured samples`,
     start: start.toISOString(),
     target: TARGET_ACCURACY,
     met: overall.events.accuracy >= TARGET_ACCURACY && overall.bytes.accuracy >= TARGET_ACCURACY,
