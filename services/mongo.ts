@@ -218,7 +218,11 @@ async function startStandIn(startedBy: string): Promise<ServiceState> {
   const dir = serviceDir('mongo');
   fs.mkdirSync(dir, { recursive: true });
   const logFile = path.join(dir, 'standin.log');
-  const args = ['-Xmx256M', '-XX:TieredStopAtLevel=1', '-cp', path.join(MONGO_STANDIN_LIBS, '*'), MONGO_STANDIN_SOURCE, String(port), HOST];
+  // The memory backend holds every database the suite and the demo create: give it room, and make an
+  // OutOfMemoryError end the JVM (the manager's health check then replaces it) instead of leaving a
+  // server whose event loop died and that closes every connection.
+  const heap = process.env.METERING_STANDIN_HEAP ?? '2g';
+  const args = [`-Xmx${heap}`, '-XX:+ExitOnOutOfMemoryError', '-XX:TieredStopAtLevel=1', '-cp', path.join(MONGO_STANDIN_LIBS, '*'), MONGO_STANDIN_SOURCE, String(port), HOST];
   const pid = spawnDaemon(java, args, logFile, dir);
   const address = `mongodb://${HOST}:${port}/?directConnection=true`;
   try {

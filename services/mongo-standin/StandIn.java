@@ -26,9 +26,19 @@ public class StandIn {
     MongoServer server = new MongoServer(new MemoryBackend().version(v50));
     server.bind(host, port);
     CountDownLatch stopped = new CountDownLatch(1);
+    // Netty's event-loop threads are not daemons: if shutdownNow() cannot finish (a dead event loop),
+    // the JVM would linger holding the port and closing every connection. Halt once it has had its go.
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      server.shutdownNow();
+      Thread closer = new Thread(server::shutdownNow);
+      closer.setDaemon(true);
+      closer.start();
+      try {
+        closer.join(3000);
+      } catch (InterruptedException ignored) {
+        // halting below either way
+      }
       stopped.countDown();
+      Runtime.getRuntime().halt(0);
     }));
     System.out.println("READY " + host + ":" + port);
     System.out.flush();
