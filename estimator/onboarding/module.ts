@@ -2,6 +2,7 @@ import type { AppModule, ModuleFactory } from '../../controller/app';
 import { readYamlFile } from '../../config/yaml-source';
 import { SizeTracker } from '../event-size';
 import { pollingFromYaml, type PollingConfig } from '../polling';
+import type { Profiler } from '../../profiler/profiler';
 import { onboardingRoutes } from './routes';
 import { PredictionStore } from './store';
 
@@ -22,6 +23,7 @@ export const onboardingModule: ModuleFactory = (svc): OnboardingModule => {
   const log = svc.log.child({ component: 'estimator-onboarding' });
   const tracker = new SizeTracker();
   const predictions = new PredictionStore(svc.db);
+  let profiler: Profiler | undefined;
   // A configured polling file is read once at start-up: a broken file stops the product with its location.
   const pollingConfig: PollingConfig | undefined = config.polling_file ? pollingFromYaml(readYamlFile(config.polling_file)) : undefined;
   svc.metrics.registerSnapshot('estimator size tracker (paper: mean of the last three event sizes per meter)', () => ({
@@ -32,7 +34,11 @@ export const onboardingModule: ModuleFactory = (svc): OnboardingModule => {
     tracker,
     predictions,
     observers: [tracker],
-    routes: [onboardingRoutes({ services: svc, store: predictions, db: svc.db, tracker, config, pollingConfig })],
+    routes: [onboardingRoutes({ services: svc, store: predictions, db: svc.db, tracker, config, pollingConfig, profiler: () => profiler })],
+    // the offline resource predictor works on the live profiler's VM profiles
+    started: (modules) => {
+      profiler = (modules.find((m) => m.name === 'profiler') as (AppModule & { profiler?: Profiler }) | undefined)?.profiler;
+    },
     async close() {
       // Nothing of its own to release: the store client belongs to the application; requests in
       // flight finished when the controller closed (before modules close).

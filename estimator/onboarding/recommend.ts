@@ -1,15 +1,15 @@
-import type { FastifyInstance } from 'fastify';
 import type { AppServices } from '../../controller/app';
-import type { SetupRecommendation } from '../../profiler/recommend';
+import { recommendSetup, type SetupRecommendation } from '../../profiler/recommend';
+import type { Profiler } from '../../profiler/profiler';
+import type { ProfilerConfig } from '../../profiler/config';
 import { onboard } from '../../scaler/module';
 import { onboardingFromEstimate } from '../../scaler/onboarding';
 
 /**
  * What the onboarding hook recommends for the metering store:
  * - `setup`: the profiler's offline resource predictor (`profiler/recommend.ts` `recommendSetup`, paper
- *   §III-C) over the live VM profiles — shards × members and the VMs to put them on — asked through the
- *   controller's own `POST /v1/predictor/recommendation` with the caller's credentials, so the
- *   predictor sees only what the caller may see (a project-scoped token: its project's VMs);
+ *   §III-C) over the live VM profiles — shards × members and the VMs to put them on — called in
+ *   process, so a Heat hook's ingest-only token gets its recommendation too;
  * - `scaler`: the estimate handed to the application's autoscaler for predictive scale-out
  *   (`scaler/module.ts` `onboard`, kept by the scaler in `scaler_onboarding` until its policy acts).
  */
@@ -53,28 +53,15 @@ export async function handToScaler(svc: AppServices, est: { bytes: { per_day: nu
   }
 }
 
-/** Ask the running controller's predictor route; any failure becomes a stated "no recommendation". */
-export async function askPredictor(app: FastifyInstance, caller: { authorization?: string; name: string }, volume: VolumeForecast): Promise<{ setup: SetupRecommendation | null; summary: string }> {
+/**
+ * Ask the offline resource predictor over the live profiles (all profiled SaaS VMs: the store runs on
+ * the provider's VMs, whoever onboards the stack). Any failure becomes a stated "no recommendation".
+ */
+export function predictSetup(profiler: Profiler | undefined, volume: VolumeForecast, profilerConfig: Pick<ProfilerConfig, 'targets' | 'caps'>): { setup: SetupRecommendation | null; summary: string } {
+  if (!profiler) return { setup: null, summary: 'no recommendation: predictor unavailable (the profiler module is not running in this controller)' };
   try {
-    const res = await app.inject({
-      method: 'POST',
-      url: '/v1/predictor/recommendation',
-      headers: caller.authorization ? { authorization: caller.authorization } : {},
-      payload: { bytes_per_day: volume.bytes_per_day, events_per_second: volume.events_per_second },
-    });
-    if (res.statusCode === 200) {
-      const setup = res.json() as SetupRecommendation;
-      return { setup, summary: summarizeSetup(setup) };
-    }
-    if (res.statusCode === 404) return { setup: null, summary: 'no recommendation: predictor unavailable (the profiler module is not running in this controller)' };
-    let reason = res.statusCode === 403 || res.statusCode === 401 ? `token "${caller.name}" lacks role read` : `HTTP ${res.statusCode}`;
-    try {
-      const b = res.json() as { reason?: string; message?: string };
-      reason = b.reason ?? b.message ?? reason;
-    } catch {
-      /* not JSON */
-    }
-    return { setup: null, summary: `no recommendation: predictor unavailable (${reason})` };
+    const setup = recommendSetup(profiler, volume, profilerConfig.targets, profilerConfig.caps);
+    return { setup, summary: summarizeSetup(setup) };
   } catch (err) {
     return { setup: null, summary: `no recommendation: predictor unavailable (${(err as Error).message})` };
   }

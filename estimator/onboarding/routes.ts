@@ -10,7 +10,8 @@ import type { DbStats, SizeModel, SizeTracker } from '../event-size';
 import type { PollingConfig } from '../polling';
 import { collectedIn } from './collected';
 import { compare, expectedFor, PERIOD_NAMES, type PeriodName } from './compare';
-import { askPredictor, handToScaler, type OnboardingRecommendation } from './recommend';
+import type { Profiler } from '../../profiler/profiler';
+import { predictSetup, handToScaler, type OnboardingRecommendation } from './recommend';
 import { estimateOnboarding, onboardingBody, TemplateError, templateHash } from './request';
 import { sizeModelRecord, type PredictionRecord, type PredictionStore } from './store';
 
@@ -33,6 +34,8 @@ export interface OnboardingRouteDeps {
   tracker: SizeTracker;
   config: EstimatorConfig;
   pollingConfig?: PollingConfig;
+  /** The live profiler, once the application has started (undefined without a profiler module). */
+  profiler?: () => Profiler | undefined;
 }
 
 const errorSchema = {
@@ -237,7 +240,7 @@ export function onboardingRoutes(deps: OnboardingRouteDeps): RoutePlugin {
         const now = new Date();
         const arrivesAt = body.arrives_at ? new Date(body.arrives_at) : now;
         const volume = { bytes_per_day: json.bytes.per_day, events_per_second: json.events.per_day / config.periods.day_s };
-        const predictor = await askPredictor(app, { authorization: req.headers.authorization, name: principal.name }, volume);
+        const predictor = predictSetup(deps.profiler?.(), volume, deps.services.config.profiler);
         const recommendation: OnboardingRecommendation = { ...predictor, scaler: await handToScaler(deps.services, json, arrivesAt, body.stack_id) };
         const record = await store.insert({
           stack_id: body.stack_id,
