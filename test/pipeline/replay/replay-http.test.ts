@@ -1,4 +1,7 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO } from '../../support/paths';
 import { startApplication, type Application } from '../../../controller/app';
 import { COLLECTIONS } from '../../../pipeline/store/layout';
 import { HttpSink } from '../../../pipeline/replay/http-sink';
@@ -81,6 +84,26 @@ describe('replay-traces over HTTP', () => {
     expect(bad.rejectReasons[0]).toMatch(/message_signature: does not match/);
     expect(await a.services.db.collection(COLLECTIONS.deadLetter).countDocuments()).toBe(deadBefore + forged.produced);
     expect(await a.services.db.collection(COLLECTIONS.meter).countDocuments()).toBe(expected.length + good.produced);
+  });
+
+  it('the CLI replays a slice with --token and prints the JSON summary; bad arguments exit 2 with one line', async () => {
+    // Asynchronous child: the controller answering it runs in this process.
+    const cli = (...args: string[]) =>
+      new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        execFile(process.execPath, [path.join(REPO, 'bin/metering.mjs'), 'replay-traces', ...args], { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) =>
+          resolve({ status: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr }),
+        );
+      });
+    const r = await cli(...TRACE_FILES, '--to', `${a.url}/v1/samples`, '--token', INGEST_TOKEN, '--limit-rows', '5', '--batch', '50', '--json');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    // The first 5 rows were stored by the first test: all duplicates now.
+    expect(summary).toMatchObject({ sent: 90, accepted: 90, stored: 0, duplicates: 90, rejected: 0, retries: 0, rows: 10, speedup: 'max' });
+    expect(summary.vms.map((v: { name: string }) => v.name)).toEqual(['27', '41']);
+    const bad = await cli(TRACE_FILES[0]!, '--to', `${a.url}/v1/samples`, '--speedup', 'fast');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toBe('metering: --speedup: expected a positive number, 0 or max, got "fast"\n');
   });
 
   it('refuses a wrong token with a clear error instead of retrying', async () => {
