@@ -6,6 +6,7 @@ import { retryAfterSeconds } from '../../../pipeline/replay/http-sink';
 import { countRows, parseInstant, traceFiles, traceRowSamples, type TraceVm } from '../../../pipeline/replay/source';
 import { parseTarget } from '../../../pipeline/replay/target';
 import { asDict, httpBody, kafkaValues } from '../../../pipeline/replay/encode';
+import { produceChunks } from '../../../pipeline/replay/kafka-sink';
 import { parseHttpBody, parseKafkaValue } from '../../../pipeline/ceilometer/normalize';
 import { sharedPath } from '../../support/paths';
 import { TRACE_FILES, expectedSamples } from './helpers';
@@ -97,6 +98,12 @@ describe('wire forms', () => {
     const [v] = kafkaValues(samples.slice(0, 1), 'counter', 'k');
     expect(parseKafkaValue(Buffer.from(v!), { secret: 'k' }).samples).toHaveLength(1);
     expect(parseKafkaValue(Buffer.from(v!), { secret: 'other' }).rejects[0]!.reason).toMatch(/message_signature: does not match/);
+    // Produce requests stay under the broker's 1 MiB limit, in order, nothing lost.
+    const big = Array.from({ length: 900 }, (_, i) => `${i}`.padEnd(1400, 'x'));
+    const chunks = produceChunks(big);
+    expect(chunks.length).toBeGreaterThan(1);
+    expect(chunks.flat()).toEqual(big);
+    for (const c of chunks) expect(c.reduce((n, v) => n + v.length + 64, 0)).toBeLessThanOrEqual(512 * 1024);
     const env = kafkaValues(samples, 'notifier', 'k', 10);
     expect(env).toHaveLength(2);
     expect(parseKafkaValue(Buffer.from(env[0]!), { secret: 'k' }).samples).toHaveLength(10);
