@@ -49,6 +49,8 @@ interface Frame {
   yLabel?: string;
 }
 const M = { top: 40, right: 150, bottom: 50, left: 70 };
+/** Right margin wide enough for the legend's longest label (about 7 px per character at 12 px). */
+const rightMargin = (names: string[]) => Math.max(M.right, 40 + 7 * Math.max(0, ...names.map((n) => n.length)));
 
 function frame(f: Frame, body: string): string {
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${f.width}" height="${f.height}" viewBox="0 0 ${f.width} ${f.height}" font-family="sans-serif" font-size="12">
@@ -76,13 +78,14 @@ function legend(names: string[], x: number): string {
 /** Line chart of one or more series over a numeric or time x axis. */
 export function lineChartSvg(opts: Frame & { series: Series[] }): string {
   const { width, height } = opts;
+  const right = rightMargin(opts.series.map((s) => s.name));
   const pts = opts.series.flatMap((s) => s.points);
   const xs = pts.map((p) => num(p.x));
   const ys = pts.map((p) => p.y);
   const [xmin, xmax] = [Math.min(...xs), Math.max(...xs)];
   const yTicks = niceTicks(Math.min(0, ...ys), Math.max(...ys, 1e-9));
   const [ymin, ymax] = [yTicks[0]!, Math.max(yTicks[yTicks.length - 1]!, ...ys)];
-  const x = (v: number) => M.left + ((v - xmin) / (xmax - xmin || 1)) * (width - M.left - M.right);
+  const x = (v: number) => M.left + ((v - xmin) / (xmax - xmin || 1)) * (width - M.left - right);
   const y = (v: number) => height - M.bottom - ((v - ymin) / (ymax - ymin || 1)) * (height - M.top - M.bottom);
   const isTime = pts.some((p) => p.x instanceof Date);
   const xTicks = niceTicks(xmin, xmax, 6);
@@ -95,18 +98,19 @@ export function lineChartSvg(opts: Frame & { series: Series[] }): string {
       return `<path d="${d}" fill="none" stroke="${PALETTE[i % PALETTE.length]}" stroke-width="1.6"/>`;
     })
     .join('\n');
-  const axes = `${yAxis(yTicks, y, M.left, width - M.right)}\n<line x1="${M.left}" x2="${width - M.right}" y1="${height - M.bottom}" y2="${height - M.bottom}" stroke="#333"/>\n${xLabels}`;
-  return frame(opts, `${axes}\n${lines}\n${legend(opts.series.map((s) => s.name), width - M.right + 12)}`);
+  const axes = `${yAxis(yTicks, y, M.left, width - right)}\n<line x1="${M.left}" x2="${width - right}" y1="${height - M.bottom}" y2="${height - M.bottom}" stroke="#333"/>\n${xLabels}`;
+  return frame(opts, `${axes}\n${lines}\n${legend(opts.series.map((s) => s.name), width - right + 12)}`);
 }
 
 /** Grouped bar chart: one group per category, one bar per series (e.g. estimate vs actual). */
 export function barChartSvg(opts: Frame & { categories: string[]; series: Array<{ name: string; values: number[] }> }): string {
   const { width, height, categories, series } = opts;
+  const right = rightMargin(series.map((s) => s.name));
   const all = series.flatMap((s) => s.values);
   const yTicks = niceTicks(0, Math.max(...all, 1e-9));
   const ymax = Math.max(yTicks[yTicks.length - 1]!, ...all);
   const y = (v: number) => height - M.bottom - (v / (ymax || 1)) * (height - M.top - M.bottom);
-  const groupW = (width - M.left - M.right) / Math.max(categories.length, 1);
+  const groupW = (width - M.left - right) / Math.max(categories.length, 1);
   const barW = (groupW * 0.8) / Math.max(series.length, 1);
   const bars = categories
     .map((c, ci) => {
@@ -120,7 +124,7 @@ export function barChartSvg(opts: Frame & { categories: string[]; series: Array<
       return `${rects}<text x="${gx + groupW * 0.4}" y="${height - M.bottom + 16}" text-anchor="middle">${esc(c)}</text>`;
     })
     .join('\n');
-  return frame(opts, `${yAxis(yTicks, y, M.left, width - M.right)}\n${bars}\n${legend(series.map((s) => s.name), width - M.right + 12)}`);
+  return frame(opts, `${yAxis(yTicks, y, M.left, width - right)}\n${bars}\n${legend(series.map((s) => s.name), width - right + 12)}`);
 }
 
 /** Horizontal text bars for terminals, e.g. data size per shard. */
