@@ -5,10 +5,12 @@ import { meteringConfig } from '../../config/schema';
 import { testIngestConfig, testStoreConfig, makeSample } from './ingest/helpers';
 import { isolation } from '../support/isolation';
 import type { Sample } from '../../pipeline/sample';
+import { signSample } from '../../pipeline/ceilometer/sign';
 
 const iso = isolation(import.meta.url);
 const INGEST = 'ingest-token-for-http-route';
 const SCOPED = 'ingest-token-scoped-to-p2x';
+const SECRET = 'telemetry-secret-of-this-test';
 
 /** Ceilometer's http:// publisher body item: Sample.as_dict() (name/type/unit/volume/id keys, unsigned). */
 const asDict = (s: Sample) => ({
@@ -26,7 +28,7 @@ beforeAll(async () => {
   const config = meteringConfig.parse({
     controller: { auth: { tokens: [{ name: 'ceilometer', token: INGEST, roles: ['ingest'] }, { name: 'tenant-p2', token: SCOPED, roles: ['ingest'], project: 'p2' }] } },
     store: testStoreConfig(iso.dbName()),
-    ingest: { ...testIngestConfig(), maxBodyBytes: 64 * 1024 },
+    ingest: { ...testIngestConfig(), maxBodyBytes: 64 * 1024, telemetrySecret: SECRET, signaturePolicy: 'reject' },
   });
   app = await startApplication({ config, log: pino({ level: 'silent' }), listen: false, kafka: false });
 });
@@ -94,6 +96,19 @@ describe('POST /v1/samples (Ceilometer http:// publisher)', () => {
     expect(res.json()).toMatchObject({ stored: 1, rejected: 1 });
     expect(res.json().rejects[0].reason).toMatch(/outside this token's project scope/);
     expect(await app.services.db.collection('meter').countDocuments({ message_id: theirs.message_id })).toBe(0);
+  });
+
+  it('verifies signed counter_* messages: correctly signed ones are stored, forged ones dead-lettered', async () => {
+    const good = makeSample({ project_id: 'p1' });
+    const forged = { ...signSample(makeSample({ project_id: 'p1' }), SECRET), counter_volume: 9999 }; // volume changed after signing
+    const wrongKey = signSample(makeSample({ project_id: 'p1' }), 'another-secret');
+    const res = await post(JSON.stringify([signSample(good, SECRET), forged, wrongKey]));
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ stored: 1, rejected: 2 });
+    expect(res.json().rejects.map((r: { index: number; reason: string }) => [r.index, /signature/.test(r.reason)])).toEqual([[1, true], [2, true]]);
+    const doc = await app.services.db.collection('meter').findOne({ message_id: good.message_id });
+    expect(doc?.message_signature).toMatch(/^[0-9a-f]{64}$/);
+    expect(await app.services.db.collection('meter').countDocuments({ message_id: { $in: [forged.message_id, wrongKey.message_id] } })).toBe(0);
   });
 
   it('needs an ingest token', async () => {
