@@ -205,7 +205,7 @@ async function mongodMemory(client: MongoClient, tier: MongoTier, standinPid?: n
 
 export async function runIngestBench(options: IngestBenchOptions = {}): Promise<IngestBenchResult> {
   const info = await ensureServices({ mongo: true, ...(options.kafka ?? true ? { kafka: true } : {}) }, { startedBy: 'bench' });
-  // The stand-in holds every database in a 256 MB JVM heap shared with the test runs: keep its share small.
+  // The stand-in holds every database of every test run in one JVM heap: keep the benchmark's share small.
   const n = options.samples ?? (info.mongoTier === 'real' ? 100_000 : 8_000);
   const clients = options.clients ?? 4;
   const withKafka = options.kafka ?? true;
