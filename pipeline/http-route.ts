@@ -6,6 +6,7 @@ import type { Ingestor } from './ingest/ingestor';
 import type { RejectInput } from './ingest/dead-letter';
 import { canAccessProject } from '../controller/auth';
 import { principalOf, type RoutePlugin } from '../controller/server';
+import { errorSchema } from '../controller/http';
 
 const rejectSchema = {
   type: 'object',
@@ -24,11 +25,6 @@ const resultSchema = {
   },
 } as const;
 
-const errorSchema = {
-  type: 'object',
-  properties: { error: { type: 'string' }, message: { type: 'string' } },
-  description: 'refused; 429/503 carry Retry-After (seconds): the store is busy or down, nothing was taken in',
-} as const;
 
 /** Samples of a project the token is not scoped to become per-sample rejects. */
 function applyProjectScope(parsed: NormalizeResult, project: string | undefined): NormalizeResult {

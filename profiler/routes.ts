@@ -7,6 +7,7 @@ import type { ProfilerConfig } from './config';
 import type { Profiler, VmState, VmUtilisation } from './profiler';
 import { headroomOf, queue, QUEUE_RESOURCES, type VmHeadroom } from './queues';
 import { recommendSetup } from './recommend';
+import { errorSchema, projectScope, refuseProject as forbidden, zodMessage as describeError } from '../controller/http';
 
 /**
  * Controller routes over the live profiler (role `read`). A VM belongs to the project named by its
@@ -51,7 +52,6 @@ const profileSchema = {
   },
 } as const;
 
-const errorSchema = { type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' } } } as const;
 
 const queueEntrySchema = {
   type: 'object',
@@ -89,20 +89,14 @@ const recommendationBody = z.strictObject({
   project_id: z.string().min(1).optional(),
 });
 
-function describeError(e: z.ZodError, where: string): string {
-  const issue = e.issues[0]!;
-  return `${where}${issue.path.length ? `.${issue.path.join('.')}` : ''}: ${issue.message}`;
-}
 
 /** Which VMs a request may see: the token's project, narrowed by `project_id` if given. Undefined = refused. */
 function scopeOf(principal: Principal, projectId: string | undefined): ((vm: VmState) => boolean) | undefined | 'forbidden' {
-  if (projectId !== undefined && !canAccessProject(principal, projectId)) return 'forbidden';
-  const project = projectId ?? principal.project;
+  const scope = projectScope(principal, projectId);
+  if (scope === 'forbidden') return scope;
+  const { project } = scope;
   return project === undefined ? undefined : (vm) => vm.project === project;
 }
-
-const forbidden = (reply: FastifyReply, principal: Principal, projectId: string) =>
-  reply.code(403).send({ error: 'forbidden', message: `token "${principal.name}" may not see project ${projectId}` });
 
 function withHeadroom(u: VmUtilisation, h: VmHeadroom) {
   return { ...u, headroom: { cpu_pct: h.cpu_pct, memory_pct: h.memory_pct, free_cpu_cores: h.free_cpu_cores, free_memory_gib: h.free_memory_gib } };

@@ -3,6 +3,7 @@ import type { RoutePlugin } from '../controller/server';
 import { OnboardingInputError } from './onboarding';
 import { ACTIONS, type Decision } from './policy';
 import { ActuationRefusedError, EvaluateInputError, type ScalerService } from './service';
+import { errorSchema } from '../controller/http';
 
 /** JSON schemas of the scaler routes (OpenAPI via @fastify/swagger). */
 const anyObject = { type: 'object', additionalProperties: true } as const;
@@ -39,7 +40,6 @@ const recordSchema = {
   required: ['t', 'action', 'reason'],
 } as const;
 
-const errorSchema = { type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' }, reason: { type: 'string' } } } as const;
 
 const shardSchema = {
   type: 'object',

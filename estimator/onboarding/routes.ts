@@ -14,6 +14,7 @@ import type { Profiler } from '../../profiler/profiler';
 import { predictSetup, handToScaler, type OnboardingRecommendation } from './recommend';
 import { estimateOnboarding, onboardingBody, TemplateError, templateHash } from './request';
 import { sizeModelRecord, type PredictionRecord, type PredictionStore } from './store';
+import { errorSchema, refuseProject as forbidden, zodMessage as describeError } from '../../controller/http';
 
 /**
  * Heat onboarding and the planners' view of stored predictions.
@@ -38,11 +39,6 @@ export interface OnboardingRouteDeps {
   profiler?: () => Profiler | undefined;
 }
 
-const errorSchema = {
-  type: 'object',
-  properties: { error: { type: 'string' }, message: { type: 'string' } },
-  additionalProperties: true,
-} as const;
 
 const periodFigures = {
   type: 'object',
@@ -136,12 +132,6 @@ const compareQuery = z.strictObject({
   start: z.iso.datetime({ offset: true }).optional(),
 });
 
-function describeError(err: z.ZodError, where: string): string {
-  return err.issues.map((i) => `${where}${i.path.length ? '.' + i.path.join('.') : ''}: ${i.message}`).join('; ');
-}
-
-const forbidden = (reply: FastifyReply, p: Principal, project: string) =>
-  reply.code(403).send({ error: 'forbidden', message: `token "${p.name}" is scoped to project ${p.project} and may not act on project ${project}` });
 
 function summaryOf(p: PredictionRecord) {
   return {

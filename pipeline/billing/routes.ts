@@ -10,6 +10,7 @@ import { accountProjects } from './invoice';
 import { MongoInvoiceRepository } from './mongo-repository';
 import { trendsToCsv, trendsToHtml, usageTrends } from './report';
 import { InvoiceImmutableError } from './repository';
+import { errorSchema, projectScope, refuseProject as forbidden } from '../../controller/http';
 
 /**
  * Read-side routes over mediated usage, invoices and reports (role read, project-scoped: a token
@@ -23,7 +24,6 @@ import { InvoiceImmutableError } from './repository';
  *   GET  /v1/reports/usage?project_id=&from=&to=&format=json|csv|html
  */
 
-const errorSchema = { type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' } } } as const;
 const anyObject = { type: 'object', additionalProperties: true } as const;
 const MAX_USAGE_DOCS = 10_000;
 
@@ -48,12 +48,9 @@ class BadQuery extends Error {}
 
 /** The projects a request may read: its project_id if allowed, else the token's project, else all (undefined). */
 function scope(principal: Principal, projectId: string | undefined): string[] | undefined | 'forbidden' {
-  if (projectId !== undefined) return canAccessProject(principal, projectId) ? [projectId] : 'forbidden';
-  return principal.project !== undefined ? [principal.project] : undefined;
+  const s = projectScope(principal, projectId);
+  return s === 'forbidden' ? s : s.project !== undefined ? [s.project] : undefined;
 }
-
-const forbidden = (reply: FastifyReply, principal: Principal, projectId: string) =>
-  reply.code(403).send({ error: 'forbidden', message: `token "${principal.name}" may not see project ${projectId}` });
 
 function usageFilter(q: RangeQuery, projects: string[] | undefined, config: MeteringConfig): Document {
   const timezone = q.timezone ?? config.mediation.timezone;

@@ -12,6 +12,7 @@ import { loadPlanFile } from '../rating/plan';
 import { isWholeBillingRange } from './cycle';
 import type { JobsRuntime } from './module';
 import { QUEUES, enqueue, jobId, type QueueName, type QueueSet } from './queues';
+import { errorSchema } from '../../controller/http';
 
 /**
  * Batch job routes (BullMQ on Redis):
@@ -26,7 +27,6 @@ import { QUEUES, enqueue, jobId, type QueueName, type QueueSet } from './queues'
  * (invoice jobs of the project, mediation jobs limited to it); jobs over all projects answer 404.
  */
 
-const errorSchema = { type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' } } } as const;
 const anyObject = { type: 'object', additionalProperties: true } as const;
 const jobSchema = {
   type: 'object',

@@ -100,7 +100,7 @@ describe('POST /v1/samples (Ceilometer http:// publisher)', () => {
 
   it('verifies signed counter_* messages: correctly signed ones are stored, forged ones dead-lettered', async () => {
     const good = makeSample({ project_id: 'p1' });
-    const forged = { ...signSample(makeSample({ project_id: 'p1' }), SECRET), counter_volume: 9999 }; // volume changed after signing
+    const forged: Record<string, unknown> = { ...signSample(makeSample({ project_id: "p1" }), SECRET), counter_volume: 9999 }; // volume changed after signing
     const wrongKey = signSample(makeSample({ project_id: 'p1' }), 'another-secret');
     const res = await post(JSON.stringify([signSample(good, SECRET), forged, wrongKey]));
     expect(res.statusCode).toBe(200);
