@@ -1,4 +1,5 @@
 import type { DemoStep } from './demo-context';
+import { replayDemoStep } from '../pipeline/replay/demo';
 import { onboardingDemoStep } from '../estimator/onboarding/demo';
 import { profilerDemoStep } from '../profiler/demo';
 import { scalerDemoStep } from '../scaler/demo';
@@ -6,6 +7,7 @@ import { jobsDemoStep } from '../pipeline/jobs/demo';
 
 /** The demo's chapters after services and controller, in order; each component contributes one. */
 export const demoSteps: DemoStep[] = [
+  replayDemoStep,
   onboardingDemoStep,
   profilerDemoStep,
   scalerDemoStep,

@@ -69,7 +69,10 @@ export async function buildController(opts: ControllerOptions): Promise<FastifyI
   const metrics = opts.metrics ?? new ProductMetrics();
   const auth = new Authenticator(config.controller.auth.tokens);
   const readiness = new Map(Object.entries(opts.readiness ?? {}));
-  const app = Fastify({ loggerInstance: log.child({ component: 'controller' }) as FastifyBaseLogger, bodyLimit: config.controller.bodyLimitBytes, logController: new LogController({ disableRequestLogging: true }) });
+  const app = Fastify({ loggerInstance: log.child({ component: 'controller' }) as FastifyBaseLogger, bodyLimit: config.controller.bodyLimitBytes, logController: new LogController({ disableRequestLogging: true }),
+    // job ids are deterministic (queue|granularity|tz|period|scope) and exceed the default 100
+    routerOptions: { maxParamLength: 1000 },
+  });
 
   await app.register(swagger, {
     openapi: {

@@ -19,7 +19,7 @@ import { TraceSampler } from './trace-samples';
  */
 
 /** Small (1 vCPU / 4 GiB) and large (8–512 GiB) VMs of the trace set, idle and busy ones. */
-const DEMO_VMS = ['27', '235', '130', '293', '219', '195', '332', '62', '41', '184', '174', '214'];
+export const DEMO_VMS = ['27', '235', '130', '293', '219', '195', '332', '62', '41', '184', '174', '214'];
 /** Rows fed per VM when this step feeds the traces itself: 144 × 5 min = 12 h. */
 const DEMO_ROWS = 144;
 /** Samples a Bitbrains VM yields per 5-minute poll (TraceSampler: 9 meters). */
