@@ -5,7 +5,7 @@ import pino from 'pino';
 import type { RegisterCommands } from './registry';
 import { CliError } from './registry';
 import { loadConfig } from '../config/load';
-import { startApplication } from '../controller/app';
+import { kafkaClient, startApplication } from '../controller/app';
 import { productModules } from '../controller/modules';
 import { ensureServices, type ServiceName } from '../services/manager';
 import type { DemoContext, DemoStep } from './demo-context';
@@ -16,6 +16,19 @@ const SERVICE_HELP: Record<ServiceName, string> = {
   kafka: 'set KAFKA_BROKERS=host:port or run `node scripts/ensure.mjs` (needs Java 17 and Maven)',
   redis: 'set REDIS_URL=redis://host:port or `apt-get install redis-server`',
 };
+
+/** The demo's own topics go when it ends (best effort: a broker that went away keeps them). */
+async function deleteTopics(brokers: string[], topics: string[]): Promise<void> {
+  const admin = kafkaClient(brokers, 'metering-demo').admin();
+  try {
+    await admin.connect();
+    await admin.deleteTopics({ topics, timeout: 5000 });
+  } catch {
+    // leftovers are harmless: every run uses topics of its own
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
 
 function findShared(): string | undefined {
   const candidates = [process.env.METERING_SHARED_DIR, path.resolve('../shared'), path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../shared')];
@@ -81,6 +94,7 @@ export async function runDemo(opts: { configFile?: string; out: string }): Promi
   } finally {
     await app.services.db.dropDatabase().catch(() => undefined);
     await app.close();
+    if (useKafka) await deleteTopics(config.kafka.brokers, config.kafka.topics);
   }
   say(`== done in ${((Date.now() - t0) / 1000).toFixed(1)} s${failed.length ? `; ${failed.length} step(s) failed: ${failed.join('; ')}` : '; every step succeeded'}. Reports and plots: ${path.relative(process.cwd(), opts.out) || '.'} ==`);
   return { failed };

@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { REPO, SHARED } from './support/paths';
+import { servicesEnv } from './support/services';
+
+// The product's main job (npm start): every chapter must run against the real services.
+describe('metering demo (npm start)', () => {
+  it('runs every chapter end to end and writes its plots and reports', () => {
+    const out = mkdtempSync(path.join(tmpdir(), 'metering-demo-'));
+    const r = spawnSync('node', [path.join(REPO, 'bin/metering.mjs'), 'demo', '--out', out], {
+      cwd: REPO,
+      encoding: 'utf8',
+      env: { ...process.env, ...servicesEnv(), METERING_SHARED_DIR: SHARED },
+      timeout: 240_000,
+    });
+    const story = r.stdout;
+    expect(story, r.stderr).toContain('every step succeeded');
+    expect(r.status).toBe(0);
+    for (const chapter of ['Ingestion: real VM traces', 'Heat onboarding', 'Resource profiler', 'The autoscaler', 'Mediation, rating and an invoice']) {
+      expect(story).toContain(chapter);
+    }
+    expect(story).toMatch(/redelivery\): stored 0, duplicates \d+: nothing stored twice/);
+    expect(story).toMatch(/target ≥ 99\.500 %: met/);
+    expect(story).toMatch(/exactly one add-shard/);
+    expect(story).toMatch(/total \d+\.\d\d EUR/);
+    for (const file of ['accuracy/accuracy.svg', 'profiler-cpu.svg', 'scaler-replay.svg', 'usage-report.html']) expect(existsSync(path.join(out, file)), file).toBe(true);
+  }, 300_000);
+});
