@@ -1,6 +1,10 @@
 import type { Command } from 'commander';
 import { CliError, printJson, type RegisterCommands } from '../cli/registry';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { formatIngestTable, runIngestBench } from './ingest';
+import { benchMediation, formatMediationTable } from './mediation';
+import { benchProfiler, type ProfilerBenchResult } from '../profiler/bench';
 
 /**
  * `metering bench <name>`: the product's benchmarks. Each writes its JSON results to out/bench/<name>.json
@@ -49,12 +53,71 @@ const ingest: Benchmark = {
   },
 };
 
-/**
- * Every benchmark, in the order `bench all` runs them. Add new ones here:
- *  - profiler:  `bench profiler`  (profiler/bench.ts benchProfiler)   ← to be added
- *  - mediation: `bench mediation` (pipeline/mediation)                ← to be added
- */
-const BENCHMARKS: Benchmark[] = [ingest];
+const PROFILER_TARGET = 1_000_000;
+
+function formatProfiler(r: ProfilerBenchResult): string {
+  return [
+    `profiler: ${r.samples_per_s_per_core.toLocaleString('en-US')} samples/s per core (target ${PROFILER_TARGET.toLocaleString('en-US')}: ${(r.samples_per_s_per_core / PROFILER_TARGET).toFixed(2)}x)`,
+    `          ${r.bytes_per_vm.toLocaleString('en-US')} bytes per tracked VM (${r.memory_method}); ${r.samples.toLocaleString('en-US')} samples over ${r.vms} VMs, window ${r.window}, best run ${r.elapsed_ms} ms`,
+    '',
+  ].join('\n');
+}
+
+function writeResult(file: string, result: unknown): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+}
+
+const profiler: Benchmark = {
+  name: 'profiler',
+  description: 'sliding-window profiler in process: samples/s per core and bytes of memory per tracked VM (out/bench/profiler.json)',
+  runDefault: async (json) => {
+    const r = await benchProfiler({ print: false });
+    writeResult('out/bench/profiler.json', r);
+    return json ? JSON.stringify(r) + '\n' : formatProfiler(r);
+  },
+  register: (bench) => {
+    bench
+      .command('profiler')
+      .description(profiler.description)
+      .option('--vms <n>', 'VMs fed', positiveInt('--vms'))
+      .option('--polls <n>', 'polls per VM', positiveInt('--polls'))
+      .option('--window <n>', 'window length (samples)', positiveInt('--window'))
+      .option('--out <file>', 'results file', 'out/bench/profiler.json')
+      .option('--json', 'print the results JSON instead of the table')
+      .action(async (o: { vms?: number; polls?: number; window?: number; out: string; json?: boolean }) => {
+        const r = await benchProfiler({ vms: o.vms, polls: o.polls, window: o.window, print: false });
+        writeResult(o.out, r);
+        if (o.json) printJson(r);
+        else process.stdout.write(formatProfiler(r));
+      });
+  },
+};
+
+const mediation: Benchmark = {
+  name: 'mediation',
+  description: 'mediation + rating in place on the store vs reading the samples into Node: time, throughput, bytes to the client (out/bench/mediation.json)',
+  runDefault: async (json) => {
+    const r = await benchMediation({ verbose: !json });
+    return json ? JSON.stringify(r) + '\n' : formatMediationTable(r) + '\n';
+  },
+  register: (bench) => {
+    bench
+      .command('mediation')
+      .description(mediation.description)
+      .option('--samples <n>', 'samples stored and mediated (default 200000; 10000000 is the target run on a real mongod)', positiveInt('--samples'))
+      .option('--out <file>', 'results file', 'out/bench/mediation.json')
+      .option('--json', 'print the results JSON instead of the table')
+      .action(async (o: { samples?: number; out: string; json?: boolean }) => {
+        const r = await benchMediation({ samples: o.samples, out: o.out, verbose: !o.json });
+        if (o.json) printJson(r);
+        else process.stdout.write(formatMediationTable(r) + '\n');
+      });
+  },
+};
+
+/** Every benchmark, in the order `bench all` runs them. */
+const BENCHMARKS: Benchmark[] = [profiler, ingest, mediation];
 
 export const register: RegisterCommands = (program) => {
   const bench = program.command('bench').description('benchmarks (results in out/bench/*.json): ' + BENCHMARKS.map((b) => b.name).join(', ') + ', all');
