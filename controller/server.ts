@@ -83,6 +83,15 @@ export async function buildController(opts: ControllerOptions): Promise<FastifyI
     },
   });
 
+  // Every route's OpenAPI entry says who may call it.
+  app.addHook('onRoute', (route) => {
+    const rc = route.config as { roles?: Role[]; public?: boolean } | undefined;
+    const schema = (route.schema ??= {}) as { description?: string; hide?: boolean };
+    if (schema.hide) return;
+    const who = rc?.public ? 'No token needed.' : `Roles: ${[...new Set([...(rc?.roles ?? []), 'admin'])].join(', ')}.`;
+    schema.description = schema.description ? `${schema.description} ${who}` : who;
+  });
+
   // Secure by default: a route without `public` needs a token with one of its roles (admin if none given).
   app.addHook('onRequest', async (req, reply) => {
     const rc = req.routeOptions.config;

@@ -131,6 +131,9 @@ describe('controller', () => {
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/healthz', '/readyz', '/metrics', '/v1/example']));
     expect(doc.components.securitySchemes.bearer).toEqual({ type: 'http', scheme: 'bearer' });
+    // who may call each route is part of its description
+    expect(doc.paths['/v1/example'].get.description).toBe('Roles: read, admin.');
+    expect(doc.paths['/healthz'].get.description).toBe('No token needed.');
     await app.close();
   });
 });
