@@ -89,7 +89,8 @@ export async function buildController(opts: ControllerOptions): Promise<FastifyI
     const schema = (route.schema ??= {}) as { description?: string; hide?: boolean };
     if (schema.hide) return;
     const who = rc?.public ? 'No token needed.' : `Roles: ${[...new Set([...(rc?.roles ?? []), 'admin'])].join(', ')}.`;
-    schema.description = schema.description ? `${schema.description} ${who}` : who;
+    // (HEAD routes share their GET route's schema: add it once)
+    if (!schema.description?.endsWith(who)) schema.description = schema.description ? `${schema.description} ${who}` : who;
   });
 
   // Secure by default: a route without `public` needs a token with one of its roles (admin if none given).
