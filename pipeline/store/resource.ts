@@ -3,15 +3,15 @@ import type { ResourceDoc, ResourceMeterRef, PreparedSample } from './layout';
 
 /**
  * Ceilometer's `resource` upsert (`record_metering_data_batch`), batched: the samples of a batch are
- * grouped by resource and each resource becomes three ordered updates in one bulkWrite instead of a
+ * grouped by resource and each resource becomes two ordered updates in one bulkWrite instead of a
  * find_one_and_update round trip per sample.
  *
  * Per resource, with `newest` the group's latest sample, `first`/`last` its earliest/latest timestamps:
- *  1. upsert: `$setOnInsert` {project_id, user_id, source, metadata, first/last timestamps} and
+ *  1. upsert: `$setOnInsert` {project_id, user_id, source, metadata, last_sample_timestamp},
+ *     `$min: {first_sample_timestamp: first}` (sets it on insert, only lowers it afterwards) and
  *     `$addToSet: {meter: {$each: meters}}`;
  *  2. where `last_sample_timestamp <= last`: `$set` metadata, last_sample_timestamp, project_id, user_id,
- *     source (the newest sample wins);
- *  3. where `first_sample_timestamp > first`: `$set` first_sample_timestamp.
+ *     source (the newest sample wins).
  * Ceilometer `$set` project/user/source unconditionally in step 1; here they follow the newest sample
  * like the metadata, so the document does not depend on arrival order and a redelivered old sample
  * cannot roll them back. Every step is idempotent, so retrying a batch leaves the same document.
@@ -61,7 +61,9 @@ export function resourceOperations(samples: readonly PreparedSample[]): AnyBulkW
       updateOne: {
         filter: { _id: g.resourceId },
         update: {
-          $setOnInsert: { ...owner, metadata: n.resource_metadata, first_sample_timestamp: g.first, last_sample_timestamp: g.last },
+          $setOnInsert: { ...owner, metadata: n.resource_metadata, last_sample_timestamp: g.last },
+          // on insert $min sets the field; afterwards it only ever lowers it
+          $min: { first_sample_timestamp: g.first },
           $addToSet: { meter: { $each: g.meters } },
         },
         upsert: true,
@@ -71,12 +73,6 @@ export function resourceOperations(samples: readonly PreparedSample[]): AnyBulkW
       updateOne: {
         filter: { _id: g.resourceId, last_sample_timestamp: { $lte: g.last } },
         update: { $set: { ...owner, metadata: n.resource_metadata, last_sample_timestamp: g.last } },
-      },
-    });
-    ops.push({
-      updateOne: {
-        filter: { _id: g.resourceId, first_sample_timestamp: { $gt: g.first } },
-        update: { $set: { first_sample_timestamp: g.first } },
       },
     });
   }

@@ -132,26 +132,38 @@ export class MeterStoreWriter {
 
   async writeBatch(batch: readonly PreparedSample[]): Promise<BatchWriteResult> {
     const started = performance.now();
-    const writeConcern = this.writeConcern;
     const result: BatchWriteResult = { stored: [], duplicates: [], refused: [], latencyMs: 0 };
     if (batch.length === 0) return result;
-    try {
-      const resourceOps = resourceOperations(batch);
-      if (resourceOps.length) await this.db.collection<ResourceDoc>(COLLECTIONS.resource).bulkWrite(resourceOps, { ordered: true, writeConcern });
-      const flagged = batch.filter((p) => p.sample.signature_invalid);
-      if (flagged.length) {
-        const flaggedAt = new Date();
-        await this.db.collection<MeterFlagDoc>(COLLECTIONS.meterFlags).bulkWrite(
-          flagged.map((p) => ({
-            updateOne: { filter: { _id: p.sample.message_id }, update: { $setOnInsert: { signature_invalid: true, flagged_at: flaggedAt } }, upsert: true },
-          })),
-          { ordered: false, writeConcern },
-        );
-      }
-    } catch (err) {
-      throw new StoreWriteError(`resource upsert failed: ${(err as Error).message}`, err);
-    }
+    // The resource upserts and the meter insert touch different collections: run them side by side.
+    // Each is idempotent; when one fails the batch is retried, and meter documents that landed are
+    // remembered (this.landed) so the retry counts them as stored, not as duplicates.
+    const [resources, meters] = await Promise.allSettled([this.writeResources(batch), this.insertMeters(batch, result)]);
+    if (resources.status === 'rejected') throw new StoreWriteError(`resource upsert failed: ${(resources.reason as Error).message}`, resources.reason);
+    if (meters.status === 'rejected') throw meters.reason;
+    result.latencyMs = performance.now() - started;
+    return result;
+  }
 
+  /** Ceilometer's resource upserts (and signature flags) for the batch. */
+  private async writeResources(batch: readonly PreparedSample[]): Promise<void> {
+    const writeConcern = this.writeConcern;
+    const resourceOps = resourceOperations(batch);
+    if (resourceOps.length) await this.db.collection<ResourceDoc>(COLLECTIONS.resource).bulkWrite(resourceOps, { ordered: true, writeConcern });
+    const flagged = batch.filter((p) => p.sample.signature_invalid);
+    if (flagged.length) {
+      const flaggedAt = new Date();
+      await this.db.collection<MeterFlagDoc>(COLLECTIONS.meterFlags).bulkWrite(
+        flagged.map((p) => ({
+          updateOne: { filter: { _id: p.sample.message_id }, update: { $setOnInsert: { signature_invalid: true, flagged_at: flaggedAt } }, upsert: true },
+        })),
+        { ordered: false, writeConcern },
+      );
+    }
+  }
+
+  /** Unordered insert of the batch's meter documents; sorts every sample into stored, duplicate or refused. */
+  private async insertMeters(batch: readonly PreparedSample[], result: BatchWriteResult): Promise<void> {
+    const writeConcern = this.writeConcern;
     const pending = batch.filter((p) => !this.landed.has(p));
     for (const p of batch) if (this.landed.has(p)) result.stored.push(p);
     if (pending.length) {
@@ -160,6 +172,8 @@ export class MeterStoreWriter {
           pending.map((p) => p.doc),
           { ordered: false, writeConcern },
         );
+        // if the resource side of this batch fails, its retry must not insert these again
+        for (const p of pending) this.landed.add(p);
         result.stored.push(...pending);
       } catch (err) {
         if (!(err instanceof MongoBulkWriteError)) throw new StoreWriteError(`meter insert failed: ${(err as Error).message}`, err);
@@ -182,7 +196,5 @@ export class MeterStoreWriter {
         }
       }
     }
-    result.latencyMs = performance.now() - started;
-    return result;
   }
 }
