@@ -7,21 +7,45 @@ import { scalerConfig } from '../scaler/config';
 import { mediationConfig } from '../pipeline/mediation/config';
 import { ratingConfig } from '../pipeline/rating/config';
 
+const asObject = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+
+/** Defaults that follow another setting: scaler.database is store.database unless written out. */
+export function deriveDefaults(value: unknown): unknown {
+  const root = asObject(value);
+  const database = asObject(root?.store)?.database;
+  if (!root || typeof database !== 'string') return value;
+  const scaler = asObject(root.scaler) ?? (root.scaler === undefined ? {} : undefined);
+  if (!scaler || scaler.database !== undefined) return value;
+  return { ...root, scaler: { ...scaler, database } };
+}
+
+const sections = z
+  .strictObject({
+    controller: controllerConfig,
+    store: storeConfig,
+    ingest: ingestConfig,
+    kafka: kafkaConfig,
+    redis: redisConfig,
+    estimator: estimatorConfig,
+    profiler: profilerConfig,
+    scaler: scalerConfig,
+    mediation: mediationConfig,
+    rating: ratingConfig,
+  })
+  .superRefine((c, ctx) => {
+    // The autoscaler shards and counts the samples the store writes: one database, one collection.
+    if (c.scaler.database !== c.store.database) {
+      ctx.addIssue({ code: 'custom', path: ['scaler', 'database'], message: `must be the store's database (store.database: ${c.store.database}): the scaler shards and measures the samples the store writes` });
+    }
+    if (c.scaler.collection !== 'meter') {
+      ctx.addIssue({ code: 'custom', path: ['scaler', 'collection'], message: 'must be meter, the collection samples are stored in' });
+    }
+  });
+
 /**
  * The whole of metering.yaml: one section per component, each defined (and documented) next to the
  * code that uses it. Every key has a default, so an empty file is a valid configuration.
  */
-export const meteringConfig = z.strictObject({
-  controller: controllerConfig,
-  store: storeConfig,
-  ingest: ingestConfig,
-  kafka: kafkaConfig,
-  redis: redisConfig,
-  estimator: estimatorConfig,
-  profiler: profilerConfig,
-  scaler: scalerConfig,
-  mediation: mediationConfig,
-  rating: ratingConfig,
-});
+export const meteringConfig = z.preprocess(deriveDefaults, sections);
 
 export type MeteringConfig = z.output<typeof meteringConfig>;

@@ -174,7 +174,8 @@ function objectKeysAt(schema: z.ZodType, path: ReadonlyArray<string | number>): 
       const def = (n as { _zod?: { def?: { innerType?: unknown; in?: unknown; type?: string } } })?._zod?.def;
       if (!def) return n;
       if (def.innerType) n = def.innerType;
-      else if (def.type === 'pipe' && def.in) n = def.in;
+      // a pipe is either schema → transform (look at its input) or preprocess → schema (look at its output)
+      else if (def.type === 'pipe' && def.in) n = (def.in as { _zod?: { def?: { type?: string } } })._zod?.def?.type === 'transform' ? (def as { out?: unknown }).out : def.in;
       else return n;
     }
     return n;

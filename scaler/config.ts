@@ -199,8 +199,8 @@ export const scalerConfig = z
     loop: loopConfig,
     cluster: clusterConfig,
     shardKey: shardKeyConfig,
-    /** Metering database and collection the actuator shards and counts (defaults metering / meter). */
-    database: z.string().min(1).default('metering'),
+    /** The store's database and collection the actuator shards and counts: must be store.database and meter (defaults ceilometer / meter). */
+    database: z.string().min(1).default('ceilometer'),
     collection: z.string().min(1).default('meter'),
     /** Seconds the actuator waits for the balancer after addShard / removeShard (default 600). */
     balancerTimeoutSec: z.number().positive().default(600),

@@ -64,6 +64,13 @@ describe('metering.yaml validation', () => {
     expect(issuesOf(text)).toEqual(['metering.yaml:6: controller.auth.tokens[0].token: environment variable OPS_TOKEN is not set']);
   });
 
+  it("points the autoscaler at the store's database unless told otherwise, and refuses a different one", () => {
+    expect(parseConfig('store:\n  database: metering_prod\n', 'metering.yaml', {}).scaler.database).toBe('metering_prod');
+    expect(issuesOf('store:\n  database: a\nscaler:\n  database: b\n')).toEqual([
+      "metering.yaml:4: scaler.database: must be the store's database (store.database: a): the scaler shards and measures the samples the store writes",
+    ]);
+  });
+
   it('ships a metering.yaml that documents every setting and loads to exactly the defaults', () => {
     const shipped = path.join(REPO, 'metering.yaml');
     const defaults = loadConfig(undefined, {});
