@@ -1,4 +1,6 @@
 import type { Observation, OnboardingEstimate } from './metrics';
+import { prng } from '../lib/random';
+export { prng };
 
 export const SCENARIOS = ['spike', 'sustained', 'read-heavy', 'cool-down', 'onboarding', 'mixed'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -23,17 +25,6 @@ export interface SynthSeries {
 
 const MIN = 60_000;
 
-/** Small deterministic PRNG (mulberry32) so synthetic series are reproducible. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Phase {
   minutes: number;

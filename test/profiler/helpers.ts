@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { sharedPath } from '../support/paths';
 import { parseBitbrains, type BitbrainsRow } from '../../profiler/bitbrains';
+import { prng } from '../../lib/random';
+export { prng };
 
 export const trace = (vm: string): string => sharedPath('data', 'traces', 'bitbrains-rnd', `${vm}.csv`);
 
@@ -24,14 +26,3 @@ export function polledRows(rows: BitbrainsRow[]): BitbrainsRow[] {
   return out;
 }
 
-/** Deterministic PRNG (mulberry32) for property-style tests. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
