@@ -110,8 +110,6 @@ function hasWriteConcernError(err: MongoBulkWriteError): boolean {
 }
 
 export class MeterStoreWriter {
-  /** Documents this writer knows have landed in an earlier, failed attempt of their batch. */
-  private readonly landed = new WeakSet<PreparedSample>();
   readonly writeConcern: WriteConcernSettings;
 
   constructor(
@@ -134,12 +132,14 @@ export class MeterStoreWriter {
     const started = performance.now();
     const result: BatchWriteResult = { stored: [], duplicates: [], refused: [], latencyMs: 0 };
     if (batch.length === 0) return result;
-    // The resource upserts and the meter insert touch different collections: run them side by side.
-    // Each is idempotent; when one fails the batch is retried, and meter documents that landed are
-    // remembered (this.landed) so the retry counts them as stored, not as duplicates.
-    const [resources, meters] = await Promise.allSettled([this.writeResources(batch), this.insertMeters(batch, result)]);
-    if (resources.status === 'rejected') throw new StoreWriteError(`resource upsert failed: ${(resources.reason as Error).message}`, resources.reason);
-    if (meters.status === 'rejected') throw meters.reason;
+    // Resource first, then meter (as Ceilometer did): a sample is never visible in `meter` without its
+    // resource, and a failed resource write leaves nothing of the batch behind to reason about.
+    try {
+      await this.writeResources(batch);
+    } catch (err) {
+      throw new StoreWriteError(`resource upsert failed: ${(err as Error).message}`, err);
+    }
+    await this.insertMeters(batch, result);
     result.latencyMs = performance.now() - started;
     return result;
   }
@@ -161,39 +161,38 @@ export class MeterStoreWriter {
     }
   }
 
-  /** Unordered insert of the batch's meter documents; sorts every sample into stored, duplicate or refused. */
+  /**
+   * Unordered insert of the batch's meter documents, sorting every sample into stored, duplicate or
+   * refused. Only an answer with per-document write errors is classified per document (a batch is one
+   * wire command: at most ingest.batchMaxSamples documents and batchMaxBytes, far below the server's
+   * 100,000 / 48 MB split points, so the server answered for every document). Anything else — a
+   * network error, a failover, a timeout (the driver wraps these in MongoBulkWriteError with no write
+   * errors), or a write-concern error (the documents may be rolled back) — fails the batch, and the
+   * retry inserts all of it again: documents that did land come back as duplicates on their `_id`,
+   * assigned once at admission, and count as stored.
+   */
   private async insertMeters(batch: readonly PreparedSample[], result: BatchWriteResult): Promise<void> {
-    const writeConcern = this.writeConcern;
-    const pending = batch.filter((p) => !this.landed.has(p));
-    for (const p of batch) if (this.landed.has(p)) result.stored.push(p);
-    if (pending.length) {
-      try {
-        await this.db.collection<MeterDoc>(COLLECTIONS.meter).insertMany(
-          pending.map((p) => p.doc),
-          { ordered: false, writeConcern },
-        );
-        // if the resource side of this batch fails, its retry must not insert these again
-        for (const p of pending) this.landed.add(p);
-        result.stored.push(...pending);
-      } catch (err) {
-        if (!(err instanceof MongoBulkWriteError)) throw new StoreWriteError(`meter insert failed: ${(err as Error).message}`, err);
-        const errors = rawWriteErrors(err);
-        const failedAt = new Map(errors.map((e) => [e.index, e]));
-        const other = errors.filter((e) => e.code !== DUPLICATE_KEY && !PERMANENT_DOC_CODES.has(e.code ?? -1));
-        if (other.length || hasWriteConcernError(err)) {
-          // The server answered for every document: those without an error landed. Remember them so the
-          // retry does not insert them again and still counts them as stored.
-          for (let i = 0; i < pending.length; i++) if (!failedAt.has(i)) this.landed.add(pending[i]!);
-          const why = other.length ? `${other.length} write error(s), first: ${other[0]!.errmsg ?? other[0]!.code}` : 'write concern error';
-          throw new StoreWriteError(`meter insert failed: ${why}`, err);
-        }
-        for (let i = 0; i < pending.length; i++) {
-          const p = pending[i]!;
-          const e = failedAt.get(i);
-          if (!e) result.stored.push(p);
-          else if (e.code === DUPLICATE_KEY) (isOwnEarlierInsert(e) ? result.stored : result.duplicates).push(p);
-          else result.refused.push({ entry: p, reason: `store refused the sample (code ${e.code}): ${e.errmsg ?? ''}`.trim() });
-        }
+    try {
+      await this.db.collection<MeterDoc>(COLLECTIONS.meter).insertMany(
+        batch.map((p) => p.doc),
+        { ordered: false, writeConcern: this.writeConcern },
+      );
+      result.stored.push(...batch);
+      return;
+    } catch (err) {
+      if (!(err instanceof MongoBulkWriteError)) throw new StoreWriteError(`meter insert failed: ${(err as Error).message}`, err);
+      const errors = rawWriteErrors(err);
+      if (errors.length === 0) throw new StoreWriteError(`meter insert failed: ${err.message}`, err);
+      if (hasWriteConcernError(err)) throw new StoreWriteError('meter insert failed: write concern error (the documents may not be durable; retrying the batch)', err);
+      const other = errors.filter((e) => e.code !== DUPLICATE_KEY && !PERMANENT_DOC_CODES.has(e.code ?? -1));
+      if (other.length) throw new StoreWriteError(`meter insert failed: ${other.length} write error(s), first: ${other[0]!.errmsg ?? other[0]!.code}`, err);
+      const failedAt = new Map(errors.map((e) => [e.index, e]));
+      for (let i = 0; i < batch.length; i++) {
+        const p = batch[i]!;
+        const e = failedAt.get(i);
+        if (!e) result.stored.push(p);
+        else if (e.code === DUPLICATE_KEY) (isOwnEarlierInsert(e) ? result.stored : result.duplicates).push(p);
+        else result.refused.push({ entry: p, reason: `store refused the sample (code ${e.code}): ${e.errmsg ?? ''}`.trim() });
       }
     }
   }
