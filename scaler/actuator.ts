@@ -5,6 +5,7 @@ import type { DecisionRepository } from './decisions';
 import type { Decision } from './policy';
 import { seedList, type Provisioner } from './cluster/provisioner';
 import { dataDistribution, type DataDistribution } from './signals';
+import { ensureShardingIndexes } from '../pipeline/store/indexes';
 
 /**
  * Where a new replica set should run: the profiler's utilisation queues rank the SaaS VMs by free
@@ -77,8 +78,6 @@ export function nextName(existing: readonly string[]): string {
   return `sh${k}`;
 }
 
-/** The index that supports a shard key (same spec; a hashed field is indexed as hashed). */
-export const supportingIndex = (key: ShardKey): Document => ({ ...key });
 
 /**
  * Carries out policy decisions on a live sharded cluster through mongos and a provisioner. Every
@@ -144,14 +143,21 @@ export class Actuator {
     return (await this.admin.command({ listShards: 1 })).shards as Document[];
   }
 
-  /** Make sure `meter` is sharded on the configured key (creating the supporting index first). */
+  /**
+   * Make sure `meter` is sharded on the configured key. Its indexes are prepared through the store's
+   * own index plan first: the supporting index, and the unique message-id index rebuilt with the shard
+   * key as prefix (built before the old one is dropped; MongoDB refuses to shard a collection with a
+   * unique index that does not start with the key). An 8.0 "unsplittable" entry (a collection tracked
+   * after moveCollection) is not sharded.
+   */
   async ensureSharded(key: ShardKey = this.d.config.shardKey.default): Promise<'sharded' | 'already'> {
     const existing = await this.d.mongos.db('config').collection('collections').findOne({ _id: this.ns as never });
-    if (existing && !existing.dropped) {
+    if (existing && !existing.dropped && !existing.unsplittable) {
       if (JSON.stringify(existing.key) !== JSON.stringify(key)) this.d.log.warn({ ns: this.ns, current: existing.key, configured: key }, 'collection is sharded on another key; not resharding automatically');
       return 'already';
     }
-    await this.d.mongos.db(this.d.config.database).collection(this.d.config.collection).createIndex(supportingIndex(key));
+    const indexes = await ensureShardingIndexes(this.d.mongos.db(this.d.config.database), key);
+    this.d.log.info({ ns: this.ns, indexes }, 'indexes prepared for sharding');
     await this.admin.command({ shardCollection: this.ns, key });
     this.d.log.info({ ns: this.ns, key }, 'collection sharded');
     return 'sharded';
@@ -164,8 +170,9 @@ export class Actuator {
   }
 
   /**
-   * Poll balancerCollectionStatus until the collection is compliant and (when it holds more than one
-   * range's worth of data) every shard in `mustOwn` owns some of it; throws after the timeout.
+   * Poll balancerCollectionStatus until the collection is compliant and, once the balancer has reason
+   * to move data (the largest shard owns at least `minBytes`: it migrates when shards differ by three
+   * range sizes), every shard in `mustOwn` owns some of it; throws after the timeout.
    */
   async waitBalanced(mustOwn: readonly string[] = [], minBytes = 0): Promise<DataDistribution | undefined> {
     const deadline = Date.now() + this.d.config.balancerTimeoutSec * 1000;
@@ -173,11 +180,29 @@ export class Actuator {
       const st = await this.admin.command({ balancerCollectionStatus: this.ns }).catch((err: Error) => ({ balancerCompliant: false, error: err.message }));
       const dist = await this.distribution();
       const owned = (name: string) => dist?.shards.find((s) => s.shard === name)?.ownedBytes ?? 0;
-      const spread = !dist || dist.totalBytes <= minBytes || mustOwn.every((n) => owned(n) > 0);
+      const largest = Math.max(0, ...(dist?.shards.map((s) => s.ownedBytes) ?? []));
+      const spread = !dist || largest < minBytes || mustOwn.every((n) => owned(n) > 0);
       if (st.balancerCompliant === true && spread) return dist;
       if (Date.now() > deadline) throw new Error(`balancer did not spread ${this.ns} within ${this.d.config.balancerTimeoutSec} s (last status ${JSON.stringify(st)}, CV ${dist?.cv.toFixed(3)})`);
       await this.sleep(this.pollMs);
     }
+  }
+
+  /** The collection's range size in bytes: its own setting (configureCollectionBalancing), else the cluster's, else 128 MB. */
+  private async rangeSizeBytes(): Promise<number> {
+    const config = this.d.mongos.db('config');
+    const own = (await config.collection('collections').findOne({ _id: this.ns as never }))?.maxChunkSizeBytes;
+    if (typeof own === 'number' && own > 0) return own;
+    const mb = (await config.collection('settings').findOne({ _id: 'chunksize' as never }))?.value ?? 128;
+    return Number(mb) * 1024 * 1024;
+  }
+
+  /** The VM with most headroom, when the provisioner places processes on VMs (undefined otherwise). */
+  private pickVm(): string | undefined {
+    if (!this.d.provisioner.placesOnVms) return undefined;
+    const host = this.d.headroom.pickHost();
+    if (!host) throw new Error('no VM has room for another replica set member (headroom source returned none)');
+    return host.vm;
   }
 
   async scaleOut(count: number): Promise<ActionOutcome> {
@@ -187,16 +212,14 @@ export class Actuator {
     await this.admin.command({ balancerStart: 1 });
     const added: string[] = [];
     for (let i = 0; i < count; i++) {
-      const host = this.d.headroom.pickHost();
-      if (!host) throw new Error('no VM has room for another replica set (headroom source returned none)');
+      const vm = this.pickVm();
       const name = nextName((await this.listShards()).map((s) => String(s._id)));
-      const rs = await this.d.provisioner.startReplicaSet({ name, role: 'shardsvr', vm: host.vm });
+      const rs = await this.d.provisioner.startReplicaSet({ name, role: 'shardsvr', vm });
       const r = await this.admin.command({ addShard: seedList(rs), name });
-      this.d.log.info({ shard: name, vm: host.vm, hosts: rs.hosts, result: r.shardAdded }, 'shard added');
+      this.d.log.info({ shard: name, vm, hosts: rs.hosts, result: r.shardAdded }, 'shard added');
       added.push(name);
     }
-    const chunk = (await this.d.mongos.db('config').collection('settings').findOne({ _id: 'chunksize' as never }))?.value ?? 128;
-    const dist = await this.waitBalanced(added, 3 * Number(chunk) * 1024 * 1024);
+    const dist = await this.waitBalanced(added, 3 * (await this.rangeSizeBytes()));
     const after = await this.count();
     this.checkCounts(before, after);
     return { action: 'add-shard', shards: added, detail: `added ${added.join(', ')}; spread CV ${dist?.cv.toFixed(3) ?? 'n/a'}`, counts: { before, after }, distribution: dist, elapsedMs: Date.now() - t0 };
@@ -204,8 +227,7 @@ export class Actuator {
 
   async addReplica(shard: string): Promise<ActionOutcome> {
     const t0 = Date.now();
-    const host = this.d.headroom.pickHost();
-    const rs = await this.d.provisioner.addSecondary(shard, host?.vm);
+    const rs = await this.d.provisioner.addSecondary(shard, this.pickVm());
     return { action: 'add-replica', shards: [shard], detail: `${shard} now has ${rs.hosts.length} members (${rs.hosts.join(', ')})`, elapsedMs: Date.now() - t0 };
   }
 
@@ -221,7 +243,7 @@ export class Actuator {
     if (!target) throw new Error('cannot remove the last shard');
     const before = await this.count();
     await this.admin.command({ balancerStart: 1 });
-    const deadline = Date.now() + this.d.config.balancerTimeoutSec * 1000;
+    const deadline = Date.now() + this.d.config.drainTimeoutSec * 1000;
     const moved = new Set<string>();
     for (;;) {
       const r = await this.admin.command({ removeShard: shard });
@@ -232,13 +254,21 @@ export class Actuator {
         moved.add(ns);
         await this.admin.command({ moveCollection: ns, toShard: target }).catch((err: Error) => this.d.log.warn({ ns, err: err.message }, 'moveCollection not possible'));
       }
-      for (const db of (r.dbsToMove ?? []) as string[]) {
-        if (moved.has(db)) continue;
-        moved.add(db);
-        await this.admin.command({ movePrimary: db, to: target });
-        this.d.log.info({ db, to: target }, 'movePrimary');
+      // Databases move once the shard's chunks are gone (the documented order); a failure is retried on the next poll.
+      const chunksLeft = Number(r.remaining?.chunks ?? 0);
+      if (chunksLeft === 0) {
+        for (const db of (r.dbsToMove ?? []) as string[]) {
+          if (moved.has(db)) continue;
+          try {
+            await this.admin.command({ movePrimary: db, to: target });
+            moved.add(db);
+            this.d.log.info({ db, to: target }, 'movePrimary');
+          } catch (err) {
+            this.d.log.warn({ db, to: target, err: (err as Error).message }, 'movePrimary failed; retrying on the next poll');
+          }
+        }
       }
-      if (Date.now() > deadline) throw new Error(`removeShard ${shard} not completed within ${this.d.config.balancerTimeoutSec} s (state ${r.state}, remaining ${JSON.stringify(r.remaining)})`);
+      if (Date.now() > deadline) throw new Error(`removeShard ${shard} not completed within ${this.d.config.drainTimeoutSec} s (state ${r.state}, remaining ${JSON.stringify(r.remaining)})`);
       await this.sleep(this.pollMs);
     }
     await this.d.provisioner.stopReplicaSet(shard);

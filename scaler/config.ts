@@ -202,8 +202,10 @@ export const scalerConfig = z
     /** The store's database and collection the actuator shards and counts: must be store.database and meter (defaults ceilometer / meter). */
     database: z.string().min(1).default('ceilometer'),
     collection: z.string().min(1).default('meter'),
-    /** Seconds the actuator waits for the balancer after addShard / removeShard (default 600). */
+    /** Seconds the actuator waits for the balancer to spread data onto added shards (default 600). */
     balancerTimeoutSec: z.number().positive().default(600),
+    /** Seconds a scale-in may take to drain a shard (removeShard until completed); real drains take hours (default 86400). */
+    drainTimeoutSec: z.number().positive().default(86_400),
   })
   .prefault({});
 

@@ -56,7 +56,7 @@ export async function connectStore(store: StoreConfig): Promise<{ client: MongoC
 export async function createIngestion(config: IngestionConfig, deps: IngestionDeps): Promise<Ingestion> {
   const { db, log } = deps;
   const kafkaCfg = config.kafka ?? kafkaConfig.parse({});
-  const writer = new MeterStoreWriter(db, config.store);
+  const writer = new MeterStoreWriter(db, config.store, log);
   const { topology, indexes } = await writer.prepare();
 
   let producer: Producer | undefined;

@@ -1,4 +1,4 @@
-import type { Db, IndexDescription } from 'mongodb';
+import type { Collection, Db, IndexDescription } from 'mongodb';
 import type { StoreConfig } from '../config';
 import { COLLECTIONS, METER_FIELDS } from './layout';
 
@@ -18,6 +18,8 @@ export interface PlannedIndex {
 }
 
 export const UNIQUE_MESSAGE_INDEX = 'meter_message_id_unique';
+export const SHARD_KEY_INDEX = 'meter_shard_key';
+const DUPLICATE_KEY_CODE = 11000;
 
 /** Shard-key fields must be `meter` fields (or paths inside resource_metadata); a typo would shard on a missing field. */
 export function checkShardKey(shardKey: IndexKey): void {
@@ -56,7 +58,7 @@ export function indexPlan(store: Pick<StoreConfig, 'sharded' | 'shardKey' | 'ttl
     { collection: resource, name: 'last_sample_timestamp_idx', key: { last_sample_timestamp: -1 } },
     { collection: deadLetter, name: 'dead_letter_received_idx', key: { received_at: -1 } },
   ];
-  if (store.sharded) plan.push({ collection: meter, name: 'meter_shard_key', key: { ...store.shardKey } });
+  if (store.sharded) plan.push({ collection: meter, name: SHARD_KEY_INDEX, key: { ...store.shardKey } });
   if (store.ttlSeconds > 0) {
     plan.push({ collection: meter, name: 'meter_ttl', key: { timestamp: 1 }, expireAfterSeconds: store.ttlSeconds });
     plan.push({ collection: resource, name: 'resource_ttl', key: { last_sample_timestamp: 1 }, expireAfterSeconds: store.ttlSeconds });
@@ -79,29 +81,52 @@ export interface EnsureIndexesReport {
   dropped: string[];
 }
 
+const emptyReport = (): EnsureIndexesReport => ({ created: [], kept: [], changed: [], dropped: [] });
+
 /**
  * Bring the store's indexes in line with the plan. An index that already exists with the same key and
  * options (under any name, e.g. the one shardCollection created) is kept; one of ours whose key or
  * options differ is changed (TTL via collMod, falling back to drop + create where collMod is missing).
  */
 export async function ensureIndexes(db: Db, store: StoreConfig): Promise<EnsureIndexesReport> {
-  const report: EnsureIndexesReport = { created: [], kept: [], changed: [], dropped: [] };
-  const plan = indexPlan(store);
-  const existingBy = new Map<string, IndexDescription[]>();
-  const existing = async (collection: string): Promise<IndexDescription[]> => {
-    if (!existingBy.has(collection)) {
-      const list = (await db.collection(collection).listIndexes().toArray().catch((err: { code?: number }) => {
-        if (err.code === 26) return []; // NamespaceNotFound: collection not created yet
-        throw err;
-      })) as IndexDescription[];
-      existingBy.set(collection, list);
+  const report = await applyIndexPlan(db, indexPlan(store));
+  if (store.ttlSeconds <= 0) {
+    for (const ttl of TTL_INDEXES) {
+      const have = await listIndexes(db, ttl.collection);
+      if (have.some((ix) => ix.name === ttl.name)) {
+        await db.collection(ttl.collection).dropIndex(ttl.name);
+        report.dropped.push(`${ttl.collection}.${ttl.name}`);
+      }
     }
-    return existingBy.get(collection)!;
-  };
+  }
+  return report;
+}
 
+/**
+ * What `meter` needs before shardCollection on `shardKey`: the index supporting the key, and the
+ * unique message-id index rebuilt with the key as its prefix (MongoDB refuses to shard a collection
+ * with a unique index that does not start with the shard key). The new unique index is built before
+ * the old one is dropped, so redelivered samples are rejected throughout.
+ */
+export async function ensureShardingIndexes(db: Db, shardKey: IndexKey): Promise<EnsureIndexesReport> {
+  const plan = indexPlan({ sharded: true, shardKey, ttlSeconds: -1 }).filter(
+    (ix) => ix.collection === COLLECTIONS.meter && (ix.name === UNIQUE_MESSAGE_INDEX || ix.name === SHARD_KEY_INDEX),
+  );
+  return applyIndexPlan(db, plan);
+}
+
+async function listIndexes(db: Db, collection: string): Promise<IndexDescription[]> {
+  return (await db.collection(collection).listIndexes().toArray().catch((err: { code?: number }) => {
+    if (err.code === 26) return []; // NamespaceNotFound: collection not created yet
+    throw err;
+  })) as IndexDescription[];
+}
+
+async function applyIndexPlan(db: Db, plan: readonly PlannedIndex[]): Promise<EnsureIndexesReport> {
+  const report = emptyReport();
   for (const want of plan) {
     const coll = db.collection(want.collection);
-    const have = await existing(want.collection);
+    const have = await listIndexes(db, want.collection);
     const sameOptions = (ix: IndexDescription) =>
       Boolean(ix.unique) === Boolean(want.unique) && (ix.expireAfterSeconds ?? undefined) === want.expireAfterSeconds;
     const byName = have.find((ix) => ix.name === want.name);
@@ -121,24 +146,38 @@ export async function ensureIndexes(db: Db, store: StoreConfig): Promise<EnsureI
           if ((err as { code?: number }).code !== 59) throw err; // CommandNotFound (the stand-in): drop + create below
         }
       }
-      await coll.dropIndex(want.name);
-      await coll.createIndex(want.key, indexOptions(want));
+      if (sameKey(byName.key as Record<string, unknown>, want.key)) {
+        // same key, other options (MongoDB holds one index per key): drop and rebuild
+        await coll.dropIndex(want.name);
+        await createPlanned(coll, want);
+      } else {
+        // another key: build the new index before dropping the old one (under a name of its own, as two
+        // indexes cannot share one), so a unique index keeps deduplicating and a failed build keeps the old
+        const renamed = { ...want, name: `${want.name}__${Object.keys(want.key).join('_')}`.slice(0, 120) };
+        await createPlanned(coll, renamed);
+        await coll.dropIndex(want.name);
+      }
       report.changed.push(label);
       continue;
     }
-    await coll.createIndex(want.key, indexOptions(want));
+    await createPlanned(coll, want);
     report.created.push(label);
   }
-
-  if (store.ttlSeconds <= 0) {
-    for (const ttl of TTL_INDEXES) {
-      if ((await existing(ttl.collection)).some((ix) => ix.name === ttl.name)) {
-        await db.collection(ttl.collection).dropIndex(ttl.name);
-        report.dropped.push(`${ttl.collection}.${ttl.name}`);
-      }
-    }
-  }
   return report;
+}
+
+async function createPlanned(coll: Collection, want: PlannedIndex): Promise<void> {
+  try {
+    await coll.createIndex(want.key, indexOptions(want));
+  } catch (err) {
+    if (want.unique && (err as { code?: number }).code === DUPLICATE_KEY_CODE) {
+      throw new Error(
+        `cannot build the unique index ${want.name} ${JSON.stringify(want.key)} on ${coll.collectionName}: documents already repeat that key ` +
+          `(${(err as Error).message}); remove the duplicates (same ${Object.keys(want.key).join(', ')}) and start again`,
+      );
+    }
+    throw err;
+  }
 }
 
 function indexOptions(want: PlannedIndex): { name: string; unique?: boolean; expireAfterSeconds?: number } {

@@ -1,5 +1,6 @@
 import { MongoBulkWriteError, type Db, type Document, type WriteConcernSettings } from 'mongodb';
 import type { StoreConfig } from '../config';
+import type { Logger } from '../../lib/log';
 import { COLLECTIONS, type MeterDoc, type MeterFlagDoc, type PreparedSample, type ResourceDoc } from './layout';
 import { resourceOperations } from './resource';
 import { ensureIndexes, type EnsureIndexesReport } from './indexes';
@@ -115,6 +116,7 @@ export class MeterStoreWriter {
   constructor(
     readonly db: Db,
     readonly config: StoreConfig,
+    private readonly log?: Logger,
   ) {
     this.writeConcern = writeConcernOf(config);
   }
@@ -124,8 +126,25 @@ export class MeterStoreWriter {
     // isMaster rather than hello: the stand-in does not know `hello`; real servers answer both.
     const topology = topologyOf(await this.db.admin().command({ isMaster: 1 }));
     checkWriteConcern(this.config, topology, `the server of database ${this.db.databaseName}`);
-    const indexes = await ensureIndexes(this.db, this.config);
+    const indexes = await ensureIndexes(this.db, await this.effectiveIndexConfig(topology));
     return { topology, indexes };
+  }
+
+  /**
+   * The index configuration to apply: the configured one, unless `meter` is already sharded (by the
+   * autoscaler or an operator), in which case the indexes must follow the collection's actual shard
+   * key, or the store would try to rebuild a unique index MongoDB refuses on a sharded collection.
+   */
+  private async effectiveIndexConfig(topology: ServerTopology): Promise<StoreConfig> {
+    if (topology.kind !== 'mongos') return this.config;
+    const ns = `${this.db.databaseName}.${COLLECTIONS.meter}`;
+    const sharded = await this.db.client.db('config').collection('collections').findOne({ _id: ns as never, dropped: { $ne: true }, unsplittable: { $ne: true } });
+    if (!sharded?.key) return this.config;
+    const key = sharded.key as StoreConfig['shardKey'];
+    if (!this.config.sharded || JSON.stringify(key) !== JSON.stringify(this.config.shardKey)) {
+      this.log?.warn({ ns, shardKey: key, configured: { sharded: this.config.sharded, shardKey: this.config.shardKey } }, 'meter is sharded on this key: indexes follow it (set store.sharded and store.shardKey to match)');
+    }
+    return { ...this.config, sharded: true, shardKey: key };
   }
 
   async writeBatch(batch: readonly PreparedSample[]): Promise<BatchWriteResult> {

@@ -34,6 +34,8 @@ export interface LocalProvisionerOptions {
  * logs under `dir`), and records them in the cluster state file so `cluster down` can stop them.
  */
 export class LocalProcessProvisioner implements Provisioner {
+  /** Every replica set runs on 127.0.0.1: there is no VM to choose. */
+  readonly placesOnVms = false;
   constructor(private readonly o: LocalProvisionerOptions) {}
 
   private state(): ClusterState {

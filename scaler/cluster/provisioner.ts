@@ -18,6 +18,11 @@ export interface ReplicaSetHandle {
 }
 
 export interface Provisioner {
+  /**
+   * Whether this provisioner puts processes on the profiled SaaS VMs (then the actuator asks the
+   * headroom source which VM); false for one that runs everything in one place (local processes).
+   */
+  readonly placesOnVms: boolean;
   /** Start a one-member replica set, initiate it and wait for its primary. */
   startReplicaSet(spec: ReplicaSetSpec): Promise<ReplicaSetHandle>;
   /** Stop every member of the replica set and release its resources. */
