@@ -45,12 +45,24 @@ function offsetAt(ms: number, tz: string): number {
   return asUtc - (ms - (((ms % 1000) + 1000) % 1000));
 }
 
-/** The instant at which the wall clock in `tz` shows the given local time (first one if ambiguous). */
+/**
+ * The instant at which the wall clock in `tz` shows the given local time: the first one if it shows
+ * it twice (clocks set back), and the first instant after the gap if it never does (clocks set
+ * forward across it, e.g. America/Santiago's days that start at 01:00 when DST begins at midnight).
+ */
 export function fromWall(y: number, mo: number, d: number, h: number, tz: string): number {
   const local = Date.UTC(y, mo - 1, d, h);
-  let guess = local - offsetAt(local, tz);
-  guess = local - offsetAt(guess, tz);
-  return guess;
+  const before = offsetAt(local - 86_400_000, tz);
+  const after = offsetAt(local + 86_400_000, tz);
+  const shows = (ms: number) => {
+    const w = wall(ms, tz);
+    return Date.UTC(w.y, w.mo - 1, w.d, w.h, w.mi) === local;
+  };
+  const matches = [local - before, local - after].filter(shows).sort((a, b) => a - b);
+  if (matches.length) return matches[0]!;
+  // In a gap: the clock jumped from before the requested time to after it at the transition, which
+  // is `local - before` when the requested time is the first one skipped (a day or month boundary).
+  return local - Math.min(before, after);
 }
 
 const QUARTER_HOUR = 900_000; // every time zone offset and DST shift is a multiple of 15 minutes
@@ -113,7 +125,12 @@ export function periodEnd(start: Date, unit: Granularity, tz = 'UTC'): Date {
 /** Every period start in [from, to) — `from` is truncated first. */
 export function periodsBetween(from: Date, to: Date, unit: Granularity, tz = 'UTC'): Date[] {
   const out: Date[] = [];
-  for (let p = periodStart(from, unit, tz); p < to; p = addPeriods(p, unit, 1, tz)) out.push(p);
+  for (let p = periodStart(from, unit, tz); p < to; ) {
+    out.push(p);
+    const next = addPeriods(p, unit, 1, tz);
+    if (next <= p) throw new Error(`period arithmetic did not advance after ${p.toISOString()} (${unit} in ${tz})`);
+    p = next;
+  }
   return out;
 }
 
