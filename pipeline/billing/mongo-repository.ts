@@ -1,7 +1,7 @@
 import { MongoServerError, type Db } from 'mongodb';
 import { Dec } from '../rating/money';
 import { accountKey, buildInvoice, type Account, type Invoice, type InvoiceEntry, type InvoiceInput } from './invoice';
-import { InvoiceImmutableError } from './repository';
+import { InvoiceImmutableError, StaleDraftError, correctionAmount } from './repository';
 
 interface InvoiceDoc extends Invoice {
   _id: string;
@@ -95,6 +95,13 @@ export class MongoInvoiceRepository {
 
   /** Issue a draft; it can never change afterwards. */
   async issue(number: string, at = new Date()): Promise<Invoice> {
+    // A draft copies the account's pending corrections and credits; another draft of the same account
+    // may have been issued since and consumed them. Issuing this one too would apply them twice.
+    const draft = await this.invoices.findOne({ _id: number, status: 'draft' });
+    if (draft && draft.pending_ids.length > 0) {
+      const still = await this.pending.countDocuments({ _id: { $in: draft.pending_ids } });
+      if (still < draft.pending_ids.length) throw new StaleDraftError(number);
+    }
     const doc = await this.invoices.findOneAndUpdate({ _id: number, status: 'draft' }, { $set: { status: 'issued', issued_at: at.toISOString() } }, { returnDocument: 'after' });
     if (!doc) {
       if (await this.invoices.findOne({ _id: number })) throw new InvoiceImmutableError(number);
@@ -115,7 +122,7 @@ export class MongoInvoiceRepository {
     const inv = await this.invoices.findOne({ _id: number });
     if (!inv) throw new Error(`no invoice ${number}`);
     if (inv.status !== 'issued') throw new Error(`invoice ${number} is a draft: redraft it instead of correcting it`);
-    const entry: InvoiceEntry = { kind: 'adjustment', description, amount: new Dec(amount).toFixed(), corrects: number };
+    const entry: InvoiceEntry = { kind: 'adjustment', description, amount: correctionAmount(amount, inv.currency), corrects: number };
     const seq = await this.pending.countDocuments({ account_key: inv.account_key });
     await this.pending.insertOne({ _id: `${number}:corr:${at.getTime()}:${seq}`, account_key: inv.account_key, entry, created_at: at });
     return entry;

@@ -9,7 +9,7 @@ import type { UsageDoc } from '../mediation/usage-doc';
 import { accountProjects } from './invoice';
 import { MongoInvoiceRepository } from './mongo-repository';
 import { trendsToCsv, trendsToHtml, usageTrends } from './report';
-import { InvoiceImmutableError } from './repository';
+import { InvoiceImmutableError, StaleDraftError } from './repository';
 import { errorSchema, projectScope, refuseProject as forbidden } from '../../controller/http';
 
 /**
@@ -166,7 +166,7 @@ export function billingRoutes(opts: { db: Db; config: MeteringConfig }): RoutePl
         try {
           return await repo.issue(req.params.id);
         } catch (err) {
-          if (err instanceof InvoiceImmutableError) return reply.code(409).send({ error: 'conflict', message: err.message });
+          if (err instanceof InvoiceImmutableError || err instanceof StaleDraftError) return reply.code(409).send({ error: 'conflict', message: err.message });
           if (/^no invoice /.test((err as Error).message)) return reply.code(404).send({ error: 'not found', message: (err as Error).message });
           throw err;
         }

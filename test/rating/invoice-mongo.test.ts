@@ -1,7 +1,7 @@
 import { MongoClient, type Db } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoInvoiceRepository } from '../../pipeline/billing/mongo-repository';
-import { InvoiceImmutableError } from '../../pipeline/billing/repository';
+import { InvoiceImmutableError, StaleDraftError } from '../../pipeline/billing/repository';
 import { parsePlan } from '../../pipeline/rating/plan';
 import { rateUsage } from '../../pipeline/rating/rate';
 import { parseUsage } from '../../pipeline/rating/usage';
@@ -51,3 +51,20 @@ describe('invoices stored in MongoDB (any MongoDB)', () => {
     expect(await repo.pendingEntries(acct)).toEqual([{ kind: 'credit', description: `credit carried forward from ${feb.number}`, amount: '2.50' }]);
   });
 });
+
+describe('corrections on MongoDB are applied once', () => {
+  it('refuses to issue an open draft whose pending correction another issued invoice consumed', async () => {
+    const repo = new MongoInvoiceRepository(db, 'INV', { invoices: 'inv_stale', pending: 'inv_stale_pending', counters: 'inv_stale_counters' });
+    await repo.ensureIndexes();
+    const jan = await repo.draft({ ...period(1), account: acct });
+    await repo.issue(jan.number);
+    await repo.correct(jan.number, '-3.00', 'refund');
+    const feb = await repo.draft({ ...period(2), account: acct });
+    const mar = await repo.draft({ ...period(2), period_start: d('2026-03-01T00:00:00Z'), period_end: d('2026-04-01T00:00:00Z'), account: acct });
+    expect(mar.adjustments).toBe('-3.00');
+    await repo.issue(feb.number);
+    await expect(repo.issue(mar.number)).rejects.toBeInstanceOf(StaleDraftError);
+    expect((await repo.get(mar.number))!.status).toBe('draft');
+  });
+});
+

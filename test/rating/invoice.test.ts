@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildInvoice } from '../../pipeline/billing/invoice';
-import { InvoiceImmutableError, InvoiceRepository } from '../../pipeline/billing/repository';
+import { InvoiceImmutableError, StaleDraftError, InvoiceRepository } from '../../pipeline/billing/repository';
 import { dueInvoicePeriods } from '../../pipeline/billing/schedule';
 import { parsePlan } from '../../pipeline/rating/plan';
 import { rateUsage } from '../../pipeline/rating/rate';
@@ -79,11 +79,41 @@ describe('issued invoices are immutable', () => {
     repo.correct(draft.number, '-3.00', 'public IP was not used');
     expect(repo.get(draft.number)!.total).toBe('13.00');
     const feb = repo.draft({ ...jan, period_start: d(FEB.period_start), period_end: d(FEB.period_end), account: acct });
-    expect(feb.entries).toEqual([{ kind: 'adjustment', description: 'public IP was not used', amount: '-3', corrects: draft.number }]);
+    expect(feb.entries).toEqual([{ kind: 'adjustment', description: 'public IP was not used', amount: '-3.00', corrects: draft.number }]);
     expect(feb).toMatchObject({ subtotal: '2.00', adjustments: '-3.00', total: '0.00', credit_carried_forward: '1.00' });
     repo.issue(feb.number);
     // the adjustment was consumed; the left-over credit waits for the next invoice
     expect(repo.pendingEntries(acct)).toEqual([{ kind: 'credit', description: `credit carried forward from ${feb.number}`, amount: '1.00' }]);
+  });
+});
+
+describe('corrections are applied once', () => {
+  it('refuses to issue a second open draft whose pending correction another invoice already consumed', () => {
+    const repo = new InvoiceRepository();
+    const acct = { kind: 'project' as const, project_id: 'a' };
+    const janInv = repo.draft({ ...jan, account: acct });
+    repo.issue(janInv.number);
+    repo.correct(janInv.number, '-3.00', 'refund');
+    const feb = repo.draft({ ...jan, period_start: d(FEB.period_start), period_end: d(FEB.period_end), account: acct });
+    const mar = repo.draft({ ...jan, period_start: d('2026-03-01T00:00:00Z'), period_end: d('2026-04-01T00:00:00Z'), account: acct });
+    expect(feb.adjustments).toBe('-3.00');
+    expect(mar.adjustments).toBe('-3.00'); // both drafts show it while it is pending
+    repo.issue(feb.number);
+    expect(() => repo.issue(mar.number)).toThrow(StaleDraftError);
+    // redrafted, March no longer carries the refund February already gave
+    const mar2 = repo.draft({ ...jan, period_start: d('2026-03-01T00:00:00Z'), period_end: d('2026-04-01T00:00:00Z'), account: acct });
+    expect(mar2.adjustments).toBe('0.00');
+    expect(repo.issue(mar2.number).status).toBe('issued');
+  });
+
+  it('refuses a correction that is not a plain amount in the currency\'s minor units, before it is queued', () => {
+    const repo = new InvoiceRepository();
+    const acct = { kind: 'project' as const, project_id: 'a' };
+    const inv = repo.draft({ ...jan, account: acct });
+    repo.issue(inv.number);
+    for (const bad of ['1.005', 'NaN', 'Infinity', '1e3', 'ten']) expect(() => repo.correct(inv.number, bad, 'x'), bad).toThrow(/correction amount/);
+    expect(repo.pendingEntries(acct)).toEqual([]);
+    expect(repo.correct(inv.number, '+2.5', 'fee').amount).toBe('2.50');
   });
 });
 
