@@ -28,11 +28,24 @@ export async function ensureUsageIndexes(db: Db, into = 'usage'): Promise<void> 
 const rangeFilter = (o: MediationOptions): Document => ({ granularity: o.granularity, timezone: o.timezone, period_start: { $gte: o.from, $lt: o.to } });
 
 /**
+ * Re-mediating a range replaces it: results of an earlier run that this one no longer produces (a
+ * resource moved to another project or user, samples removed, a gauge no longer carried into the
+ * period) must not stay behind and be billed. They are removed before the new results are written.
+ */
+async function clearRange(db: Db, o: MediationOptions): Promise<void> {
+  const filter = rangeFilter(o);
+  if (o.meters) filter.meter = { $in: o.meters };
+  if (o.projects) filter.project_id = { $in: o.projects };
+  await db.collection(o.into).deleteMany(filter);
+}
+
+/**
  * Mediate in place: the cluster runs the pipeline and `$merge`s into `usage`; the client only sends
  * the command and receives an empty cursor. Needs MongoDB ≥ 5.0 ($setWindowFields, $dateTrunc).
  */
 export async function runMediation(db: Db, o: MediationOptions): Promise<MediationRun> {
   const t0 = performance.now();
+  await clearRange(db, o);
   const command = { aggregate: o.source, pipeline: buildMediationPipeline(o), allowDiskUse: true, cursor: {} };
   const reply = await db.command(command);
   const durationMs = performance.now() - t0;
@@ -63,6 +76,7 @@ export async function runMediationInNode(db: Db, o: MediationOptions): Promise<M
     samples.push(BSON.deserialize(buf) as unknown as MediationSample);
   }
   const usage = mediateSamples(samples, o);
+  await clearRange(db, o);
   let bytesFromClient = 0;
   if (usage.length > 0) {
     const ops = usage.map((u) => ({ replaceOne: { filter: { _id: u._id }, replacement: u, upsert: true } }));

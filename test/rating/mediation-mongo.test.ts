@@ -44,6 +44,21 @@ describe('mediation read into Node (baseline; any MongoDB)', () => {
     await runMediationInNode(db, { ...o, into });
     expect(await db.collection(into).countDocuments()).toBe(expected.length);
   });
+
+  it('a re-run drops results the samples no longer produce (a resource moved to another project)', async () => {
+    const into = 'usage_moved';
+    await runMediationInNode(db, { ...o, into });
+    expect(await db.collection(into).countDocuments({ resource_id: 'vol1', project_id: 'p2' })).toBeGreaterThan(0);
+    await db.collection('meter').updateMany({ resource_id: 'vol1' }, { $set: { project_id: 'p3' } });
+    try {
+      await runMediationInNode(db, { ...o, into });
+      expect(await db.collection(into).countDocuments({ resource_id: 'vol1', project_id: 'p2' })).toBe(0);
+      expect(await db.collection(into).countDocuments({ resource_id: 'vol1', project_id: 'p3' })).toBeGreaterThan(0);
+      expect(await db.collection(into).countDocuments()).toBe(expected.length);
+    } finally {
+      await db.collection('meter').updateMany({ resource_id: 'vol1' }, { $set: { project_id: 'p2' } });
+    }
+  });
 });
 
 const real = requireRealMongo('$setWindowFields, $dateTrunc, $dateAdd, $dateDiff and $set (MongoDB ≥ 5.0) for the in-place mediation pipeline');
