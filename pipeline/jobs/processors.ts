@@ -62,6 +62,13 @@ export function chainedRating(data: PeriodRange, then: { planFile: string; billi
 /** Rate a mediated range and store its lines (re-rating replaces them). */
 export async function processRating(deps: JobDeps, data: RatingJob, ctx: JobContext) {
   const book = loadPlanFile(data.planFile); // a YamlValidationError fails the job with the located message
+  if (book.timezone !== data.timezone) {
+    // effective_from dates are local midnights in the plan's zone; periods are cut in the mediation zone
+    throw new Error(
+      `${data.planFile}: timezone is ${book.timezone} but usage is mediated in ${data.timezone} (mediation.timezone): ` +
+        `effective_from dates would start plan versions at another midnight than the billing periods; set "timezone: ${data.timezone}" in the plan`,
+    );
+  }
   await ctx.progress(10);
   const r = await rateStoredUsage(deps.db, book, { ...range(data), usage: deps.collections?.usage, into: deps.collections?.rated, ...(data.billingPeriod ? { billingPeriod: data.billingPeriod } : {}) });
   await ctx.progress(100);

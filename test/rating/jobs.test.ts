@@ -139,4 +139,11 @@ describe('mediation → rating → report jobs on BullMQ (Redis) and MongoDB', (
     const job = await queues.rating.getJob(jobId('rating', bad));
     expect(job?.attemptsMade).toBe(2);
   });
+
+  it('refuses to rate with a plan whose time zone is not the mediation time zone, saying what to set', async () => {
+    const berlin = { ...DAY, from: '2026-03-01T00:00:00.000Z', to: '2026-03-02T00:00:00.000Z', timezone: 'Europe/Berlin', planFile };
+    const failed = settled('rating', jobId('rating', berlin)).catch((e: Error) => e);
+    await enqueue(queues, 'rating', berlin);
+    expect(String(await failed)).toMatch(/timezone is UTC but usage is mediated in Europe\/Berlin .*set "timezone: Europe\/Berlin" in the plan/);
+  });
 });
