@@ -81,6 +81,12 @@ export const ingestConfig = z
     /** Largest retry delay, in ms. Default 5000. */
     retryMaxMs: z.number().int().positive().default(5000),
     /**
+     * After this many failed attempts of one batch the store is probed with a tiny write: if it answers,
+     * the batch itself is at fault, so it is split in halves, and a single sample that still fails is
+     * dead-lettered with the store's reason. While the store is down nothing is split or dropped. Default 5.
+     */
+    isolateAfterFailures: z.number().int().positive().default(5),
+    /**
      * What to do with a sample whose Ceilometer signature does not verify: `reject` (dead-letter it,
      * as Ceilometer's collector dropped it), `flag` (store it, recorded in `meter_flags`), `off` (do not
      * check). Default reject.

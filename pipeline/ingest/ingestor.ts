@@ -23,6 +23,8 @@ import { ObserverHub } from './observer-hub';
 /** What the ingestor needs from the store (MeterStoreWriter, or a test double around it). */
 export interface BatchWriter {
   writeBatch(batch: readonly PreparedSample[]): Promise<BatchWriteResult>;
+  /** A tiny write that succeeds whenever the store takes writes (tells a bad batch from a store outage). */
+  probe(): Promise<void>;
 }
 
 export interface SubmitResult {
@@ -250,32 +252,65 @@ export class Ingestor {
     let bytes = 0;
     for (const p of prepared) bytes += p.bsonSize;
     try {
-      for (let attempt = 1; ; attempt++) {
-        if (this.aborted) {
-          for (const o of new Set(batch.map((i) => i.owner))) this.fail(o, this.aborted);
-          return;
-        }
-        let res: BatchWriteResult;
-        try {
-          res = await this.writer.writeBatch(prepared);
-        } catch (err) {
-          this.health.recordFailure();
-          this.metrics.batchFailures++;
-          const delay = this.health.backoffMs(attempt);
-          this.log?.warn({ err: (err as Error).message, attempt, samples: prepared.length, retryInMs: delay }, 'batch write failed; retrying');
-          await this.sleepUnlessAborted(delay);
-          continue;
-        }
-        this.health.recordSuccess(res.latencyMs);
-        this.metrics.recordBatch(res.latencyMs);
-        this.settle(batch, res);
-        return;
-      }
+      await this.writeUntilDone(batch);
     } finally {
       this.activeBatches--;
       this.inFlightSamples -= prepared.length;
       this.inFlightBytes -= bytes;
       this.pump();
+    }
+  }
+
+  /**
+   * Write a batch, retrying with backoff until it is written. After `isolateAfterFailures` failures
+   * the store is probed: if it takes writes, the batch itself is at fault, so it is split in halves
+   * (each written the same way), and a single sample that still fails is refused and dead-lettered
+   * with the store's reason. While the probe fails too (the store is down) the batch stays whole.
+   */
+  private async writeUntilDone(batch: Item[]): Promise<void> {
+    const prepared = batch.map((i) => i.prepared);
+    for (let attempt = 1; ; attempt++) {
+      if (this.aborted) {
+        for (const o of new Set(batch.map((i) => i.owner))) this.fail(o, this.aborted);
+        return;
+      }
+      let res: BatchWriteResult;
+      try {
+        res = await this.writer.writeBatch(prepared);
+      } catch (err) {
+        this.health.recordFailure();
+        this.metrics.batchFailures++;
+        if (attempt % this.config.isolateAfterFailures === 0 && (await this.storeTakesWrites())) {
+          if (batch.length > 1) {
+            const half = Math.ceil(batch.length / 2);
+            this.log?.warn({ err: (err as Error).message, attempt, samples: batch.length }, 'store takes writes but refuses this batch: splitting it to find the sample at fault');
+            await this.writeUntilDone(batch.slice(0, half));
+            await this.writeUntilDone(batch.slice(half));
+            return;
+          }
+          const reason = `the store refused this sample ${attempt} times while taking other writes: ${(err as Error).message}`;
+          this.log?.warn({ message_id: prepared[0]!.sample.message_id, err: (err as Error).message }, 'sample refused by the store; dead-lettered');
+          this.settle(batch, { stored: [], duplicates: [], refused: [{ entry: prepared[0]!, reason }], latencyMs: 0 });
+          return;
+        }
+        const delay = this.health.backoffMs(attempt);
+        this.log?.warn({ err: (err as Error).message, attempt, samples: prepared.length, retryInMs: delay }, 'batch write failed; retrying');
+        await this.sleepUnlessAborted(delay);
+        continue;
+      }
+      this.health.recordSuccess(res.latencyMs);
+      this.metrics.recordBatch(res.latencyMs);
+      this.settle(batch, res);
+      return;
+    }
+  }
+
+  private async storeTakesWrites(): Promise<boolean> {
+    try {
+      await this.writer.probe();
+      return true;
+    } catch {
+      return false;
     }
   }
 

@@ -14,6 +14,8 @@ export const COLLECTIONS = {
   /** Per-sample flags that must not appear in `meter` (e.g. signature_invalid under signaturePolicy flag). */
   meterFlags: 'meter_flags',
   deadLetter: 'dead_letter',
+  /** One document the ingestor rewrites to tell a store that refuses a batch from a store that is down. */
+  ingestProbe: 'ingest_probe',
 } as const;
 
 /** The top-level fields of a `meter` document besides `_id`, in Ceilometer's order. */

@@ -147,6 +147,11 @@ export class MeterStoreWriter {
     return { ...this.config, sharded: true, shardKey: key };
   }
 
+  /** A tiny idempotent write with the store's write concern: resolves when the store takes writes. */
+  async probe(): Promise<void> {
+    await this.db.collection(COLLECTIONS.ingestProbe).updateOne({ _id: 'probe' as never }, { $set: { at: new Date() } }, { upsert: true, writeConcern: this.writeConcern });
+  }
+
   async writeBatch(batch: readonly PreparedSample[]): Promise<BatchWriteResult> {
     const started = performance.now();
     const result: BatchWriteResult = { stored: [], duplicates: [], refused: [], latencyMs: 0 };

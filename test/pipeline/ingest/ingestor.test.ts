@@ -108,7 +108,7 @@ describe('Ingestor', () => {
     await real.prepare();
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const held: BatchWriter = { writeBatch: async (b) => (await gate, real.writeBatch(b)) };
+    const held: BatchWriter = { writeBatch: async (b) => (await gate, real.writeBatch(b)), probe: () => real.probe() };
     const ingestor = new Ingestor({ config: testIngestConfig({ maxInFlightSamples: 50, batchMaxSamples: 10 }), writer: held, deadLetters: new MongoDeadLetterSink(d, real.writeConcern) });
     const accepted = ingestor.submit(makeSamples(40));
     const refused = await ingestor.submit(makeSamples(20)).catch((e: unknown) => e);

@@ -99,6 +99,7 @@ describe('Kafka consumer', () => {
     let firstWrite = 0;
     let calls = 0;
     const dying: BatchWriter = {
+      probe: () => real.probe(),
       writeBatch: async (batch) => {
         if (calls++ > 0) return new Promise(() => undefined); // later writes never reach the store
         const res = await real.writeBatch(batch);
@@ -140,7 +141,7 @@ describe('Kafka consumer', () => {
     const ingest = testIngestConfig({ telemetrySecret: SECRET, batchMaxSamples: 10, maxInFlightSamples: 20, maxConcurrentBatches: 1 });
     const real = new MeterStoreWriter(d, store);
     await real.prepare();
-    const slow: BatchWriter = { writeBatch: async (b) => (await new Promise((r) => setTimeout(r, 100)), real.writeBatch(b)) };
+    const slow: BatchWriter = { writeBatch: async (b) => (await new Promise((r) => setTimeout(r, 100)), real.writeBatch(b)), probe: () => real.probe() };
     const ingestor = new Ingestor({ config: ingest, writer: slow });
     const consumer = new CeilometerConsumer({ kafka, config: kafkaCfg([topic], iso.groupId('pressure')), ingest, ingestor });
     await consumer.start();
