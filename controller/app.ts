@@ -120,8 +120,8 @@ export async function startApplication(opts: StartOptions): Promise<Application>
       services,
       modules,
       async close() {
-        await started.app.close();
-        await started.ingestion.close();
+        // together: in-flight HTTP requests wait on ingestion, which the grace period bounds
+        await Promise.all([started.app.close(), started.ingestion.close()]);
         for (const m of [...modules].reverse()) await m.close?.();
         await mongo.close();
       },

@@ -87,6 +87,12 @@ export const ingestConfig = z
      */
     isolateAfterFailures: z.number().int().positive().default(5),
     /**
+     * On shutdown, how long accepted samples may take to reach the store, in ms. After it, what is
+     * still unwritten is given up: HTTP callers get 503 (they resend), Kafka redelivers what was not
+     * committed. Default 30000.
+     */
+    shutdownGraceMs: z.number().int().min(0).default(30_000),
+    /**
      * What to do with a sample whose Ceilometer signature does not verify: `reject` (dead-letter it,
      * as Ceilometer's collector dropped it), `flag` (store it, recorded in `meter_flags`), `off` (do not
      * check). Default reject.

@@ -7,6 +7,7 @@ import { MeterStoreWriter, type ServerTopology } from '../store/writer';
 import type { EnsureIndexesReport } from '../store/indexes';
 import { KafkaDeadLetterSink, MongoDeadLetterSink, MultiDeadLetterSink, type DeadLetterSink } from './dead-letter';
 import { Ingestor } from './ingestor';
+import { BackpressureError } from './backpressure';
 import { ObserverHub } from './observer-hub';
 
 /**
@@ -88,8 +89,18 @@ export async function createIngestion(config: IngestionConfig, deps: IngestionDe
     topology,
     indexes,
     async close() {
-      if (consumer) await consumer.stop();
-      await ingestor.close();
+      // Give accepted samples shutdownGraceMs to reach the store; then give up on them rather than hang
+      // (a store that stays down would keep the retries, and so the shutdown, going forever).
+      const grace = setTimeout(() => {
+        log?.warn({ graceMs: config.ingest.shutdownGraceMs, buffer: ingestor.buffer }, 'store did not take the accepted samples in time: giving up on them (HTTP callers get 503, Kafka redelivers)');
+        ingestor.abort(new BackpressureError(503, 5, 'closed', 'ingestion shut down before these samples reached the store; send them again'));
+      }, config.ingest.shutdownGraceMs);
+      try {
+        if (consumer) await consumer.stop();
+        await ingestor.close();
+      } finally {
+        clearTimeout(grace);
+      }
       if (producer) await producer.disconnect();
     },
   };

@@ -4,7 +4,10 @@ import { Ingestor, type BatchWriter } from '../../../pipeline/ingest/ingestor';
 import { MongoDeadLetterSink } from '../../../pipeline/ingest/dead-letter';
 import { MeterStoreWriter } from '../../../pipeline/store/writer';
 import { isolation } from '../../support/isolation';
-import { connect, dropDb, makeSample, makeSamples, testIngestConfig, testStoreConfig } from './helpers';
+import { CuttableProxy, connect, dropDb, makeSample, makeSamples, testIngestConfig, testStoreConfig } from './helpers';
+import { createIngestion } from '../../../pipeline/ingest/pipeline-factory';
+import { BackpressureError } from '../../../pipeline/ingest/backpressure';
+import { mongoUri } from '../../support/services';
 
 const iso = isolation(import.meta.url);
 let client: MongoClient;
@@ -69,5 +72,28 @@ describe('a sample the store keeps refusing', () => {
     expect(await pending).toMatchObject({ stored: 12, rejected: 0 });
     expect(await db.collection('dead_letter').countDocuments()).toBe(0);
     await ingestor.close();
+  });
+});
+
+describe('shutting down while the store is down', () => {
+  it('gives up after ingest.shutdownGraceMs: the pending submission gets 503 (to resend) and close returns', async () => {
+    const proxy = CuttableProxy.forUri(mongoUri());
+    await proxy.up();
+    const viaProxy = await connect(proxy.uri());
+    const db = viaProxy.db(iso.dbName('shutdown'));
+    dbs.push(client.db(db.databaseName));
+    const ingestion = await createIngestion(
+      { store: testStoreConfig(db.databaseName, { uri: proxy.uri() }), ingest: testIngestConfig({ shutdownGraceMs: 300 }) },
+      { db },
+    );
+    await proxy.down();
+    const pending = ingestion.ingestor.submit(makeSamples(5)).catch((e: unknown) => e);
+    const t0 = Date.now();
+    await ingestion.close();
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    const err = await pending;
+    expect(err).toBeInstanceOf(BackpressureError);
+    expect((err as BackpressureError).status).toBe(503);
+    await viaProxy.close(true);
   });
 });
