@@ -24,7 +24,7 @@ import type { Ingestor } from '../ingest/ingestor';
 export interface CeilometerConsumerOptions {
   kafka: Kafka;
   config: KafkaConfig;
-  ingest: Pick<IngestConfig, 'batchMaxSamples' | 'maxInFlightSamples' | 'telemetrySecret' | 'signaturePolicy'>;
+  ingest: Pick<IngestConfig, 'batchMaxSamples' | 'maxInFlightSamples' | 'maxInFlightBytes' | 'telemetrySecret' | 'signaturePolicy'>;
   ingestor: Ingestor;
   log?: Logger;
   /** Extra parser options (limits, default source). */
@@ -117,20 +117,28 @@ export class CeilometerConsumer {
   private async onBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload): Promise<void> {
     if (batch.messages.length === 0) return;
     const { topic, partition } = batch;
-    const samples: Sample[] = [];
     const rejects: RejectInput[] = [];
+    // Chunks for the ingestor, capped by count and by (approximate) bytes so that no chunk can exceed
+    // the in-flight budget, which would be refused as too large every time the batch is redelivered.
+    const size = this.chunkSize();
+    const maxBytes = Math.max(1, Math.floor(this.opts.ingest.maxInFlightBytes / 2));
+    const chunks: Array<{ samples: Sample[]; rejects: RejectInput[]; bytes: number }> = [{ samples: [], rejects, bytes: 0 }];
     for (const m of batch.messages) {
-      const parsed = parseKafkaValue(m.value ?? Buffer.alloc(0), this.parseOptions);
-      samples.push(...parsed.samples);
+      const value = m.value ?? Buffer.alloc(0);
+      const parsed = parseKafkaValue(value, this.parseOptions);
+      const each = parsed.samples.length ? value.length / parsed.samples.length : 0;
+      for (const s of parsed.samples) {
+        let last = chunks[chunks.length - 1]!;
+        if (last.samples.length > 0 && (last.samples.length >= size || last.bytes + each > maxBytes)) {
+          last = { samples: [], rejects: [], bytes: 0 };
+          chunks.push(last);
+        }
+        last.samples.push(s);
+        last.bytes += each;
+      }
       for (const r of parsed.rejects) rejects.push({ ...r, kafka: { topic, partition, offset: m.offset } });
     }
     this.stats.messages += batch.messages.length;
-
-    const size = this.chunkSize();
-    const chunks: Array<{ samples: Sample[]; rejects: RejectInput[] }> = [];
-    for (let i = 0; i < samples.length; i += size) chunks.push({ samples: samples.slice(i, i + size), rejects: [] });
-    if (chunks.length === 0) chunks.push({ samples: [], rejects: [] });
-    chunks[0]!.rejects = rejects;
 
     const live = () => !this.killed && isRunning() && !isStale();
     try {
@@ -145,7 +153,7 @@ export class CeilometerConsumer {
     await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: (BigInt(last) + 1n).toString() }] }] });
     this.stats.batches++;
     this.stats.commits++;
-    this.stats.samples += samples.length;
+    for (const c of chunks) this.stats.samples += c.samples.length;
     this.stats.rejects += rejects.length;
     await heartbeat();
   }

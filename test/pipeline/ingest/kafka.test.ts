@@ -82,6 +82,23 @@ describe('Kafka consumer', () => {
     await ing.close();
   });
 
+  it('splits a fetched batch of large samples so that no part exceeds the in-flight byte budget', async () => {
+    const d = client.db(iso.dbName('large'));
+    dbs.push(d);
+    const topic = iso.topic('large');
+    await ensureTopics(kafka, [topic]);
+    // 12 samples of ~20 kB each (240 kB) against a 64 kB in-flight budget: one chunk would be refused as
+    // too large on every redelivery
+    const samples = makeSamples(12, { resource_metadata: { display_name: 'big', notes: 'x'.repeat(20_000) } });
+    await publishSamples(producer, topic, samples, 'counter', SECRET);
+    const cfg = { store: testStoreConfig(d.databaseName), ingest: testIngestConfig({ telemetrySecret: SECRET, maxInFlightBytes: 64 * 1024 }), kafka: kafkaCfg([topic], iso.groupId('large')) };
+    const ing = await createIngestion(cfg, { db: d, kafka });
+    closers.push(() => ing.close());
+    await waitFor('12 large samples stored', async () => (await d.collection(COLLECTIONS.meter).countDocuments()) >= 12);
+    expect(await d.collection(COLLECTIONS.meter).countDocuments()).toBe(12);
+    await ing.close();
+  });
+
   it('a consumer killed after its write but before its commit is redelivered the batch: every sample stored exactly once', async () => {
     const d = client.db(iso.dbName('kill'));
     dbs.push(d);
