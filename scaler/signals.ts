@@ -192,6 +192,20 @@ export function parseShardHost(host: string): { rs: string; hosts: string[] } {
   return { rs: host.slice(0, slash), hosts: host.slice(slash + 1).split(',').filter(Boolean) };
 }
 
+/**
+ * A direct connection to the shard's primary: the first listed host may be a secondary after a
+ * failover or add-replica, and a secondary's opcounters show no writes (they count under
+ * opcountersRepl), which would make the shard look read-only. Follows `hello.primary`.
+ */
+export async function connectPrimary(connect: (host: string) => Promise<MongoClient>, hosts: readonly string[]): Promise<MongoClient> {
+  const first = await connect(hosts[0]!);
+  const hello = await first.db('admin').command({ hello: 1 }).catch(() => first.db('admin').command({ isMaster: 1 }));
+  const primary = typeof hello.primary === 'string' ? hello.primary : undefined;
+  if (hello.isWritablePrimary || hello.ismaster || !primary || primary === hosts[0]) return first;
+  await first.close();
+  return connect(primary);
+}
+
 export interface CollectorDeps {
   /** Connected to mongos. */
   mongos: MongoClient;
@@ -233,7 +247,7 @@ export async function collectSignals(deps: CollectorDeps, state: Map<string, Doc
   for (const s of shards) {
     const name = String(s._id);
     const { hosts } = parseShardHost(String(s.host));
-    const client = await tryRun(`connect ${name}`, () => deps.connect(hosts[0]!));
+    const client = await tryRun(`connect ${name}`, () => connectPrimary(deps.connect, hosts));
     if (!client) continue;
     try {
       const o: Observation = { t: now, shard: name };

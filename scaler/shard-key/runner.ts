@@ -1,7 +1,7 @@
 import { MongoClient, type Document } from 'mongodb';
 import type { Logger } from 'pino';
 import type { ShardKey } from '../config';
-import { dataDistribution, num, parseShardHost } from '../signals';
+import { dataDistribution, num, connectPrimary, parseShardHost } from '../signals';
 import { DEFAULT_GEN, generateSamples } from './samples';
 import { keyLabel, type KeyMeasurement } from './score';
 
@@ -53,11 +53,12 @@ export async function measureKeys(o: AdvisorOptions): Promise<KeyMeasurement[]> 
     const admin = client.db('admin');
     const hello = await admin.command({ hello: 1 });
     if (hello.msg !== 'isdbgrid') throw new Error(`${o.uri} is not a mongos (hello.msg=${hello.msg ?? 'absent'}); the advisor needs a sharded cluster`);
-    const shards = ((await admin.command({ listShards: 1 })).shards as Document[]).map((s) => ({ name: String(s._id), host: parseShardHost(String(s.host)).hosts[0]! }));
+    const shards = ((await admin.command({ listShards: 1 })).shards as Document[]).map((s) => ({ name: String(s._id), hosts: parseShardHost(String(s.host)).hosts }));
+    const direct = (host: string) => new MongoClient(`mongodb://${host}/?directConnection=true`, { serverSelectionTimeoutMS: 5000 }).connect();
     const inserts = async (): Promise<Record<string, number>> => {
       const out: Record<string, number> = {};
       for (const s of shards) {
-        const c = new MongoClient(`mongodb://${s.host}/?directConnection=true`, { serverSelectionTimeoutMS: 5000 });
+        const c = await connectPrimary(direct, s.hosts);
         try {
           out[s.name] = num((await c.db('admin').command({ serverStatus: 1 })).opcounters?.insert) ?? 0;
         } finally {
