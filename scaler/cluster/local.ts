@@ -26,6 +26,8 @@ export interface LocalProvisionerOptions {
   basePort: number;
   cacheGB: number;
   startTimeoutMs: number;
+  /** How long a new secondary may take to finish its initial sync (default 30 min: it copies the shard's data). */
+  initialSyncTimeoutMs?: number;
   log: Logger;
 }
 
@@ -90,7 +92,9 @@ export class LocalProcessProvisioner implements Provisioner {
     const member = await this.startMember(rs.role, name, port);
     rs.members.push(member);
     writeState(state, this.o.dir);
-    const primary = rs.members[0]!.host;
+    // the first member need not be the primary any more (failover): reconfigure through the primary
+    const seed = rs.members[0]!.host;
+    const primary = ((await withDirect(seed, (a) => a.command({ hello: 1 }))).primary as string | undefined) ?? seed;
     await withDirect(primary, async (admin) => {
       const { config } = await admin.command({ replSetGetConfig: 1 });
       const nextId = Math.max(...(config.members as Document[]).map((m) => Number(m._id))) + 1;
@@ -101,7 +105,7 @@ export class LocalProcessProvisioner implements Provisioner {
     await waitUntil(
       `secondary ${member.host}`,
       () => withDirect(member.host, (a) => a.command({ hello: 1 })).then((h) => (h.secondary ? true : undefined)),
-      this.o.startTimeoutMs * 2,
+      this.o.initialSyncTimeoutMs ?? 30 * 60_000,
     );
     return { name, hosts: rs.members.map((m) => m.host) };
   }
