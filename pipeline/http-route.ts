@@ -26,16 +26,32 @@ const resultSchema = {
 } as const;
 
 
-/** Samples of a project the token is not scoped to become per-sample rejects. */
-function applyProjectScope(parsed: NormalizeResult, project: string | undefined): NormalizeResult {
-  if (project === undefined) return parsed;
+/**
+ * Where each parsed sample stood in the request body: the parser keeps body order and leaves out
+ * the items it rejected, so sample i is the i-th body position without a parser reject.
+ */
+function bodyPositions(parsed: NormalizeResult): number[] {
+  const rejected = new Set(parsed.rejects.map((r) => r.index));
+  const out: number[] = [];
+  for (let i = 0; out.length < parsed.samples.length; i++) if (!rejected.has(i)) out.push(i);
+  return out;
+}
+
+/** Samples of a project the token is not scoped to become per-sample rejects (at their body position). */
+function applyProjectScope(parsed: NormalizeResult, positions: number[], project: string | undefined): { parsed: NormalizeResult; positions: number[] } {
+  if (project === undefined) return { parsed, positions };
   const samples = [];
+  const kept: number[] = [];
   const rejects = [...parsed.rejects];
   for (const [i, s] of parsed.samples.entries()) {
-    if (canAccessProject({ name: '', roles: new Set(), project }, s.project_id)) samples.push(s);
-    else rejects.push({ index: i, reason: `project_id: ${JSON.stringify(s.project_id)} is outside this token's project scope (${project})`, payload: JSON.stringify(s), message_id: s.message_id });
+    if (canAccessProject({ name: '', roles: new Set(), project }, s.project_id)) {
+      samples.push(s);
+      kept.push(positions[i]!);
+    } else {
+      rejects.push({ index: positions[i]!, reason: `project_id: ${JSON.stringify(s.project_id)} is outside this token's project scope (${project})`, payload: JSON.stringify(s), message_id: s.message_id });
+    }
   }
-  return { samples, rejects };
+  return { parsed: { samples, rejects }, positions: kept };
 }
 
 /**
@@ -62,14 +78,15 @@ export function ingestRoutes(ingestor: Ingestor, ingest: IngestConfig): RoutePlu
         },
         async (req, reply) => {
           const body = Buffer.isBuffer(req.body) ? req.body : Buffer.from(typeof req.body === 'string' ? req.body : '');
-          const parsed = applyProjectScope(
-            parseHttpBody(body, { secret: ingest.telemetrySecret, signaturePolicy: ingest.signaturePolicy, maxBodyBytes: ingest.maxBodyBytes }),
-            principalOf(req).project,
-          );
+          const all = parseHttpBody(body, { secret: ingest.telemetrySecret, signaturePolicy: ingest.signaturePolicy, maxBodyBytes: ingest.maxBodyBytes });
+          const { parsed, positions } = applyProjectScope(all, bodyPositions(all), principalOf(req).project);
           const rejects: RejectInput[] = parsed.rejects;
           try {
             const result = await ingestor.submit(parsed.samples, rejects);
-            const listed = parsed.rejects.map((r) => ({ index: r.index, reason: r.reason, ...(r.message_id ? { message_id: r.message_id } : {}) }));
+            const listed = [
+              ...parsed.rejects.map((r) => ({ index: r.index, reason: r.reason, ...(r.message_id ? { message_id: r.message_id } : {}) })),
+              ...result.refusals.map((r) => ({ ...r, index: positions[r.index] ?? r.index })),
+            ].sort((a, b) => a.index - b.index);
             const status = parsed.samples.length === 0 && parsed.rejects.length > 0 ? 400 : 200;
             return reply.code(status).send({ accepted: result.accepted, stored: result.stored, duplicates: result.duplicates, rejected: result.rejected, rejects: listed });
           } catch (err) {

@@ -38,6 +38,8 @@ export interface SubmitResult {
   rejected: number;
   /** Rejected samples written to the dead-letter destination. */
   deadLettered: number;
+  /** Samples the store refused (position in the submission, reason), beside the submitter's own rejects. */
+  refusals: Array<{ index: number; reason: string; message_id: string }>;
 }
 
 export interface IngestorOptions {
@@ -145,7 +147,7 @@ export class Ingestor {
     return new Promise<SubmitResult>((resolve, reject) => {
       const sub: Submission = {
         pending: prepared.length,
-        result: { accepted: prepared.length, stored: 0, duplicates: 0, rejected: rejects.length, deadLettered: 0 },
+        result: { accepted: prepared.length, stored: 0, duplicates: 0, rejected: rejects.length, deadLettered: 0, refusals: [] },
         deadLetterWork: Promise.resolve(),
         done: false,
         resolve: (r) => {
@@ -343,6 +345,7 @@ export class Ingestor {
     const refusedBy = new Map<Submission, DeadLetterDoc[]>();
     for (const { entry, reason } of res.refused) {
       const o = owners.get(entry)!;
+      o.result.refusals.push({ index: positions.get(entry)!, reason, message_id: entry.sample.message_id });
       o.pending--;
       o.result.accepted--;
       o.result.rejected++;

@@ -92,9 +92,11 @@ describe('POST /v1/samples (Ceilometer http:// publisher)', () => {
   it("keeps a project-scoped token to its own project's samples", async () => {
     const mine = makeSample({ project_id: 'p2' });
     const theirs = makeSample({ project_id: 'p1' });
-    const res = await post(JSON.stringify([asDict(mine), asDict(theirs)]), SCOPED);
-    expect(res.json()).toMatchObject({ stored: 1, rejected: 1 });
-    expect(res.json().rejects[0].reason).toMatch(/outside this token's project scope/);
+    const res = await post(JSON.stringify([{ broken: true }, asDict(mine), asDict(theirs)]), SCOPED);
+    expect(res.json()).toMatchObject({ stored: 1, rejected: 2 });
+    // reasons are listed at the samples' positions in the body
+    expect(res.json().rejects.map((r: { index: number }) => r.index)).toEqual([0, 2]);
+    expect(res.json().rejects[1].reason).toMatch(/outside this token's project scope/);
     expect(await app.services.db.collection('meter').countDocuments({ message_id: theirs.message_id })).toBe(0);
   });
 

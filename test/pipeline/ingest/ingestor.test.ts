@@ -46,7 +46,7 @@ describe('Ingestor', () => {
       }),
     );
     for (const { r, found } of results) {
-      expect(r).toEqual({ accepted: 20, stored: 20, duplicates: 0, rejected: 0, deadLettered: 0 });
+      expect(r).toEqual({ accepted: 20, stored: 20, duplicates: 0, rejected: 0, deadLettered: 0, refusals: [] });
       expect(found).toBe(20);
     }
     const m = ing.ingestor.metrics.snapshot();
