@@ -7,14 +7,15 @@ import {
   type ServiceName,
   type ServicesRequest,
 } from '../../services/manager';
+import { SERVICE_NAMES } from '../../services/state';
 import type { ProvidedServices } from './services';
 
-const ALL: ServiceName[] = ['kafka', 'redis', 'mongo'];
+const ALL: readonly ServiceName[] = SERVICE_NAMES;
 
 /** METERING_TEST_SERVICES: unset or "all" → all three; "none" → none; else a comma list. */
 function requestedServices(): ServiceName[] {
   const raw = (process.env.METERING_TEST_SERVICES ?? 'all').trim();
-  if (raw === '' || raw === 'all') return ALL;
+  if (raw === '' || raw === 'all') return [...ALL];
   if (raw === 'none') return [];
   const names = raw.split(',').map((s) => s.trim());
   const bad = names.filter((n) => !(ALL as string[]).includes(n));
