@@ -1,7 +1,7 @@
 import type { AppModule, ModuleFactory } from '../../controller/app';
 import { readYamlFile } from '../../config/yaml-source';
 import { SizeTracker } from '../event-size';
-import { pollingFromYaml, type PollingConfig } from '../polling';
+import { defaultPolling, pollingFromYaml, type PollingConfig } from '../polling';
 import type { Profiler } from '../../profiler/profiler';
 import { onboardingRoutes } from './routes';
 import { PredictionStore } from './store';
@@ -24,8 +24,9 @@ export const onboardingModule: ModuleFactory = (svc): OnboardingModule => {
   const tracker = new SizeTracker();
   const predictions = new PredictionStore(svc.db);
   let profiler: Profiler | undefined;
-  // A configured polling file is read once at start-up: a broken file stops the product with its location.
-  const pollingConfig: PollingConfig | undefined = config.polling_file ? pollingFromYaml(readYamlFile(config.polling_file)) : undefined;
+  // The polling configuration is read once at start-up (a broken file stops the product with its
+  // location), the embedded default included, so no request parses it again.
+  const pollingConfig: PollingConfig = config.polling_file ? pollingFromYaml(readYamlFile(config.polling_file)) : defaultPolling();
   svc.metrics.registerSnapshot('estimator size tracker (paper: mean of the last three event sizes per meter)', () => ({
     metering_estimator_meters_observed: tracker.meters().length,
   }));

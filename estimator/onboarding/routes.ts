@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Db } from 'mongodb';
 import { z } from 'zod';
 import type { AppServices } from '../../controller/app';
-import { canAccessProject, type Principal } from '../../controller/auth';
+import { canAccessProject } from '../../controller/auth';
 import { principalOf, type RoutePlugin } from '../../controller/server';
 import type { EstimatorConfig } from '../config';
 import { estimateJson } from '../estimate';
@@ -14,7 +14,7 @@ import type { Profiler } from '../../profiler/profiler';
 import { predictSetup, handToScaler, type OnboardingRecommendation } from './recommend';
 import { estimateOnboarding, onboardingBody, TemplateError, templateHash } from './request';
 import { sizeModelRecord, type PredictionRecord, type PredictionStore } from './store';
-import { errorSchema, refuseProject as forbidden, zodMessage as describeError } from '../../controller/http';
+import { errorSchema, projectScope, refuseProject as forbidden, zodMessage as describeError } from '../../controller/http';
 
 /**
  * Heat onboarding and the planners' view of stored predictions.
@@ -34,11 +34,15 @@ export interface OnboardingRouteDeps {
   db: Db;
   tracker: SizeTracker;
   config: EstimatorConfig;
-  pollingConfig?: PollingConfig;
+  /** Read once at start-up (the configured file or the embedded default). */
+  pollingConfig: PollingConfig;
   /** The live profiler, once the application has started (undefined without a profiler module). */
   profiler?: () => Profiler | undefined;
 }
 
+
+const stringList = { type: 'array', items: { type: 'string' } } as const;
+const dateTime = { type: 'string', format: 'date-time' } as const;
 
 const periodFigures = {
   type: 'object',
@@ -60,7 +64,7 @@ const estimateSchema = {
     avg_event_bytes_mean_of_meters: { type: 'number' },
     size_method: { type: 'string' },
     bytes: periodFigures,
-    warnings: { type: 'array', items: { type: 'string' } },
+    warnings: stringList,
   },
 } as const;
 
@@ -74,23 +78,28 @@ const recommendationSchema = {
   },
 } as const;
 
+/** What names a stored prediction, in both its full and its summary form. */
+const predictionKeys = {
+  prediction_id: { type: 'string' },
+  stack_id: { type: 'string' },
+  stack_name: { type: 'string' },
+  project_id: { type: 'string' },
+  created_at: dateTime,
+  template_hash: { type: 'string' },
+} as const;
+
 const predictionSchema = {
   type: 'object',
   additionalProperties: true,
   properties: {
-    prediction_id: { type: 'string' },
-    stack_id: { type: 'string' },
-    stack_name: { type: 'string' },
-    project_id: { type: 'string' },
-    created_at: { type: 'string', format: 'date-time' },
-    arrives_at: { type: 'string', format: 'date-time' },
-    template_hash: { type: 'string' },
-    files: { type: 'array', items: { type: 'string' } },
+    ...predictionKeys,
+    arrives_at: dateTime,
+    files: stringList,
     parameters: { type: 'object', additionalProperties: true },
     estimate: estimateSchema,
     size_model: { type: 'object', additionalProperties: true },
     recommendation: recommendationSchema,
-    warnings: { type: 'array', items: { type: 'string' } },
+    warnings: stringList,
     created_by: { type: 'string' },
   },
 } as const;
@@ -98,12 +107,7 @@ const predictionSchema = {
 const summarySchema = {
   type: 'object',
   properties: {
-    prediction_id: { type: 'string' },
-    stack_id: { type: 'string' },
-    stack_name: { type: 'string' },
-    project_id: { type: 'string' },
-    created_at: { type: 'string', format: 'date-time' },
-    template_hash: { type: 'string' },
+    ...predictionKeys,
     events_per_day: { type: 'number' },
     bytes_per_day: { type: 'number' },
     bytes_per_month: { type: 'number' },
@@ -162,10 +166,12 @@ export function onboardingRoutes(deps: OnboardingRouteDeps): RoutePlugin {
     return model;
   }
 
-  /** The prediction if it exists and the principal may see it. */
-  async function visible(req: FastifyRequest<{ Params: { id: string } }>): Promise<PredictionRecord | undefined> {
+  /** The prediction if it exists and the principal may see it; otherwise the 404 is sent (another project's answers as if absent). */
+  async function visible(req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply): Promise<PredictionRecord | undefined> {
     const p = await store.get(req.params.id);
-    return p && canAccessProject(principalOf(req), p.project_id) ? p : undefined;
+    if (p && canAccessProject(principalOf(req), p.project_id)) return p;
+    reply.code(404).send({ error: 'not found', message: `no prediction ${req.params.id}` });
+    return undefined;
   }
 
   return async (app: FastifyInstance) => {
@@ -189,7 +195,7 @@ export function onboardingRoutes(deps: OnboardingRouteDeps): RoutePlugin {
               files: { type: 'object', additionalProperties: { type: 'string' }, description: 'nested templates / get_file targets: name as referenced → text' },
               environment: { type: 'string', description: 'Heat environment, YAML text' },
               parameters: { type: 'object', additionalProperties: true, description: 'template parameter values' },
-              arrives_at: { type: 'string', format: 'date-time', description: 'when the stack starts producing samples (default: now)' },
+              arrives_at: { ...dateTime, description: 'when the stack starts producing samples (default: now)' },
             },
           },
           response: {
@@ -199,7 +205,7 @@ export function onboardingRoutes(deps: OnboardingRouteDeps): RoutePlugin {
                 prediction_id: { type: 'string' },
                 estimate: estimateSchema,
                 recommendation: recommendationSchema,
-                warnings: { type: 'array', items: { type: 'string' } },
+                warnings: stringList,
               },
             },
             400: errorSchema,
@@ -291,9 +297,9 @@ export function onboardingRoutes(deps: OnboardingRouteDeps): RoutePlugin {
         if (!parsed.success) return reply.code(400).send({ error: 'bad request', message: describeError(parsed.error, 'query') });
         const q = parsed.data;
         const principal = principalOf(req);
-        if (q.project_id !== undefined && !canAccessProject(principal, q.project_id)) return forbidden(reply, principal, q.project_id);
-        const project_id = q.project_id ?? principal.project;
-        const { total, items } = await store.list({ stack_id: q.stack_id, project_id, limit: q.limit, offset: q.offset });
+        const scope = projectScope(principal, q.project_id);
+        if (scope === 'forbidden') return forbidden(reply, principal, q.project_id!);
+        const { total, items } = await store.list({ stack_id: q.stack_id, project_id: scope.project, limit: q.limit, offset: q.offset });
         const next = q.offset + items.length;
         return { predictions: items.map(summaryOf), total, limit: q.limit, offset: q.offset, next_offset: next < total ? next : null };
       },
@@ -311,8 +317,8 @@ export function onboardingRoutes(deps: OnboardingRouteDeps): RoutePlugin {
         },
       },
       async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
-        const p = await visible(req);
-        if (!p) return reply.code(404).send({ error: 'not found', message: `no prediction ${req.params.id}` });
+        const p = await visible(req, reply);
+        if (!p) return reply;
         return { ...p, created_at: p.created_at.toISOString(), arrives_at: p.arrives_at.toISOString() };
       },
     );
@@ -330,7 +336,7 @@ export function onboardingRoutes(deps: OnboardingRouteDeps): RoutePlugin {
             properties: {
               period: { type: 'string', enum: [...PERIOD_NAMES], default: 'day' },
               by: { type: 'string', enum: ['project', 'stack'], default: 'project', description: "select the stack's samples by project_id (all resources) or by resource_metadata.user_metadata.stack = stack_id (servers with metering.stack metadata)" },
-              start: { type: 'string', format: 'date-time', description: 'window start (default: the prediction arrives_at)' },
+              start: { ...dateTime, description: 'window start (default: the prediction arrives_at)' },
             },
           },
           response: {
@@ -345,9 +351,9 @@ export function onboardingRoutes(deps: OnboardingRouteDeps): RoutePlugin {
                 window: {
                   type: 'object',
                   properties: {
-                    start: { type: 'string', format: 'date-time' },
-                    end: { type: 'string', format: 'date-time' },
-                    compared_until: { type: 'string', format: 'date-time' },
+                    start: dateTime,
+                    end: dateTime,
+                    compared_until: dateTime,
                     complete: { type: 'boolean', description: 'false while the period is still running: both sides cover start … now' },
                   },
                 },
@@ -366,8 +372,8 @@ export function onboardingRoutes(deps: OnboardingRouteDeps): RoutePlugin {
         const parsed = compareQuery.safeParse(req.query);
         if (!parsed.success) return reply.code(400).send({ error: 'bad request', message: describeError(parsed.error, 'query') });
         const q = parsed.data;
-        const p = await visible(req);
-        if (!p) return reply.code(404).send({ error: 'not found', message: `no prediction ${req.params.id}` });
+        const p = await visible(req, reply);
+        if (!p) return reply;
         const start = q.start ? new Date(q.start) : p.arrives_at;
         const end = new Date(start.getTime() + periodSeconds[q.period] * 1000);
         const until = new Date(Math.min(end.getTime(), Date.now()));
