@@ -1,5 +1,4 @@
 import { execSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseYaml, YamlValidationError } from '../../config/yaml-source';
 import { estimateStack, seriesCounts } from '../../estimator/estimate';
@@ -145,8 +144,7 @@ resources:
   });
 
   it('get_param list/path form into a json parameter; AWS autoscaling group', () => {
-    const e = est({
-      'main.yaml': `heat_template_version: 2016-10-14
+    const main = `heat_template_version: 2016-10-14
 parameters:
   sizes: {type: json, default: {web: [2, 5]}}
   key: {type: string, default: web}
@@ -155,20 +153,11 @@ resources:
     type: AWS::AutoScaling::AutoScalingGroup
     properties: {MinSize: {get_param: [sizes, {get_param: key}, 0]}, MaxSize: {get_param: [sizes, web, 1]}, LaunchConfigurationName: {get_resource: lc}}
   lc: {type: AWS::AutoScaling::LaunchConfiguration, properties: {ImageId: x, InstanceType: m1.large}}
-`,
-    });
+`;
+    const e = est({ 'main.yaml': main });
     expect(e.resources['AWS::EC2::Instance']).toBe(2);
     expect(e.upper_bound!.resources['AWS::EC2::Instance']).toBe(5);
-    expect(est({ 'main.yaml': `heat_template_version: 2016-10-14
-parameters:
-  sizes: {type: json, default: {web: [2, 5]}}
-  key: {type: string, default: web}
-resources:
-  asg:
-    type: AWS::AutoScaling::AutoScalingGroup
-    properties: {MinSize: {get_param: [sizes, {get_param: key}, 0]}, MaxSize: {get_param: [sizes, web, 1]}, LaunchConfigurationName: {get_resource: lc}}
-  lc: {type: AWS::AutoScaling::LaunchConfiguration, properties: {ImageId: x, InstanceType: m1.large}}
-` }, { sizes: '{"web": [4, 6]}' }).resources['AWS::EC2::Instance']).toBe(4);
+    expect(est({ 'main.yaml': main }, { sizes: '{"web": [4, 6]}' }).resources['AWS::EC2::Instance']).toBe(4);
   });
 
   it('a count only known after deployment is a located error', () => {
@@ -223,5 +212,3 @@ resources:
     expect(e.warnings[0]).toMatch(/main\.yaml:5: resources\.s: condition not evaluated \(parameter "flag" has no default/);
   });
 });
-
-void readFileSync;
