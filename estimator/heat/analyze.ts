@@ -269,7 +269,7 @@ class Analyzer {
         if (!rd || typeof rd !== 'object') throw located(src, [...pp, 'resource_def'], `resources.${name}: ResourceGroup needs resource_def with a type`);
         const indexVar = typeof propsRaw.index_var === 'string' ? propsRaw.index_var : '%index%';
         const member = substitute(rd, indexVar, '0') as Record<string, unknown>;
-        this.resource(scope, `${name}[]`, member, [...pp, 'resource_def'], { expected: mult.expected * n, upper: mult.upper * n }, prefix ? `${prefix}/${name}` : name, depth);
+        this.resource(scope, `${name}[]`, member, [...pp, 'resource_def'], { expected: mult.expected * n, upper: mult.upper * n }, key, depth);
         return;
       }
       case 'OS::Heat::AutoScalingGroup': {

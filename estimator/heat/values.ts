@@ -63,7 +63,7 @@ export function evaluate(value: unknown, scope: Scope, path: YamlPath): unknown 
       case 'str_replace':
       case 'str_replace_strict':
       case 'str_replace_vstrict':
-        return strReplace(evaluate(arg, scope, at), scope);
+        return strReplace(evaluate(arg, scope, at));
       case 'list_join':
       case 'Fn::Join':
         return listJoin(evaluate(arg, scope, at));
@@ -112,7 +112,7 @@ function getParam(arg: unknown, scope: Scope, at: YamlPath): unknown {
   return v;
 }
 
-function strReplace(arg: unknown, scope: Scope): unknown {
+function strReplace(arg: unknown): unknown {
   if (!arg || typeof arg !== 'object' || Array.isArray(arg)) return new Unknown('malformed str_replace');
   const { template, params } = arg as { template?: unknown; params?: unknown };
   if (typeof template !== 'string') return template instanceof Unknown ? template : new Unknown('str_replace template is not a string');
@@ -123,7 +123,6 @@ function strReplace(arg: unknown, scope: Scope): unknown {
     if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') return new Unknown('str_replace with a non-scalar value');
     out = out.split(k).join(String(v));
   }
-  void scope;
   return out;
 }
 
