@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Sample } from '../pipeline/sample';
 import { signSample } from '../pipeline/ceilometer/sign';
+import { CEILOMETER_DEFAULT_SECRET } from '../pipeline/replay/encode';
 import type { ScheduledMeter } from './polling';
 import type { MeterScope } from './meters';
 import type { ServerUnit, StackInventory, Unit } from './heat/analyze';
@@ -36,8 +37,6 @@ export interface SeriesResource {
 
 /** Number of polls in [start, start + period): the first poll is at the window start. */
 export const pollsIn = (periodSeconds: number, intervalSeconds: number) => Math.ceil(periodSeconds / intervalSeconds);
-
-const DEFAULT_SECRET = 'change this for valid signing';
 
 function hex(seed: string, n = 40): string {
   let out = '';
@@ -182,7 +181,7 @@ function volumeFor(m: ScheduledMeter, r: SeriesResource, k: number): number {
 export function* iterateStackSamples(plan: StackPlan, periodSeconds: number, startTime: Date, opts: GenerateOptions = {}): Generator<Sample> {
   const projectId = opts.projectId ?? uuid(`project:${plan.inventory.stackName}`).replace(/-/g, '');
   const userId = opts.userId ?? uuid(`user:${plan.inventory.stackName}`).replace(/-/g, '');
-  const secret = opts.secret ?? DEFAULT_SECRET;
+  const secret = opts.secret ?? CEILOMETER_DEFAULT_SECRET;
   const resources = expandResources(plan.inventory, projectId);
   for (const m of plan.meters) {
     const rs = resources.filter((r) => r.scope === m.scope);

@@ -6,7 +6,8 @@ import { MongoClient } from 'mongodb';
 import { CliError, printJson } from '../../cli/registry';
 import { loadConfig } from '../../config/load';
 import { YamlValidationError } from '../../config/yaml-source';
-import { PERIOD_NAMES, type PeriodName } from '../onboarding/compare';
+import { CEILOMETER_DEFAULT_SECRET } from '../../pipeline/replay/encode';
+import { PERIOD_NAMES, periodSeconds, type PeriodName } from '../onboarding/compare';
 import { DEFAULT_INTERVALS, measureAccuracy } from './measure';
 import { accuracyMarkdown, writeAccuracyReport } from './report';
 
@@ -65,11 +66,11 @@ export function addAccuracyCommand(estimate: Command, program: Command): void {
           client,
           dbPrefix: `metering_accuracy_${randomBytes(4).toString('hex')}`,
           store: config.store,
-          ingest: { ...config.ingest, telemetrySecret: 'change this for valid signing', signaturePolicy: 'reject', deadLetter: 'mongo' },
+          ingest: { ...config.ingest, telemetrySecret: CEILOMETER_DEFAULT_SECRET, signaturePolicy: 'reject', deadLetter: 'mongo' },
           templates: templates.map((file) => ({ file })),
           periods,
           intervals,
-          periodSeconds: { day: config.estimator.periods.day_s, week: config.estimator.periods.week_s, month: config.estimator.periods.month_s },
+          periodSeconds: periodSeconds(config.estimator.periods),
           maxEvents: opts.maxEvents,
           keep: opts.keep,
           warmup: opts.warmup,

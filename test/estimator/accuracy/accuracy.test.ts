@@ -9,7 +9,8 @@ import { estimateStack } from '../../../estimator/estimate';
 import { connect, testIngestConfig, testStoreConfig } from '../../pipeline/ingest/helpers';
 import { isolation } from '../../support/isolation';
 import { mongoTier } from '../../support/services';
-import { sharedPath } from '../../support/paths';
+import { CEILOMETER_DEFAULT_SECRET } from '../../../pipeline/replay/encode';
+import { HOT } from '../helpers';
 
 /**
  * The measured accuracy check on real corpus templates, end to end through the ingestion path into
@@ -18,8 +19,7 @@ import { sharedPath } from '../../support/paths';
  */
 
 const iso = isolation(import.meta.url);
-const HOT = (f: string) => sharedPath('corpus', 'heat-templates', 'hot', f);
-const TEMPLATES = [HOT('hello_world.yaml'), HOT('vm_with_cinder.yaml')];
+const TEMPLATES = [HOT('hot/hello_world.yaml'), HOT('hot/vm_with_cinder.yaml')];
 const dir = mkdtempSync(path.join(tmpdir(), 'accuracy-'));
 
 let client: MongoClient;
@@ -31,7 +31,7 @@ beforeAll(async () => {
     client,
     dbPrefix: iso.dbName().slice(0, 40),
     store: testStoreConfig('unused'),
-    ingest: testIngestConfig({ telemetrySecret: 'change this for valid signing', signaturePolicy: 'reject' }),
+    ingest: testIngestConfig({ telemetrySecret: CEILOMETER_DEFAULT_SECRET, signaturePolicy: 'reject' }),
     templates: TEMPLATES.map((file) => ({ file })),
     periods: ['day', 'week'],
     intervals: { day: 3600, week: 3 * 3600, month: 3600 },
@@ -95,7 +95,7 @@ describe('estimate vs actual, measured through ingestion', () => {
         dbPrefix: iso.dbName('big').slice(0, 40),
         store: testStoreConfig('unused'),
         ingest: testIngestConfig(),
-        templates: [{ file: HOT('asg_of_servers.yaml') }],
+        templates: [{ file: HOT('hot/asg_of_servers.yaml') }],
         periods: ['month'],
         intervals: { day: 300, week: 300, month: 300 },
         maxEvents: 100_000,
