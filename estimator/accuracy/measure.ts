@@ -11,7 +11,8 @@ import { SizeTracker } from '../event-size';
 import { iterateStackSamples, generateStackSamples } from '../generator';
 import { MASTER_POLLING_YAML, parsePolling, type PollingConfig } from '../polling';
 import { collectedIn } from '../onboarding/collected';
-import { accuracy, round6, type PeriodName } from '../onboarding/compare';
+import { accuracy, periodSeconds, round6, type PeriodName } from '../onboarding/compare';
+import { periodsSchema } from '../config';
 
 /**
  * The measured estimate-vs-actual check: real Heat templates are estimated, their samples for a whole
@@ -114,7 +115,8 @@ export interface AccuracyReport {
 }
 
 export const DEFAULT_INTERVALS: Record<PeriodName, number> = { day: 300, week: 1800, month: 3600 };
-export const DEFAULT_PERIOD_SECONDS: Record<PeriodName, number> = { day: 86_400, week: 7 * 86_400, month: 30 * 86_400 };
+/** estimator.periods defaults (day, 7 days, 30 days). */
+export const DEFAULT_PERIOD_SECONDS: Record<PeriodName, number> = periodSeconds(periodsSchema.parse(undefined));
 export const TARGET_ACCURACY = 0.995;
 const WARMUP_POLLS = 3;
 

@@ -1,3 +1,4 @@
+import type { Periods } from '../config';
 import type { MeterEstimate } from '../estimate';
 import { pollsIn } from '../generator';
 import type { EstimateJson } from './store';
@@ -10,6 +11,9 @@ import type { EstimateJson } from './store';
 
 export const PERIOD_NAMES = ['day', 'week', 'month'] as const;
 export type PeriodName = (typeof PERIOD_NAMES)[number];
+
+/** The configured period lengths (estimator.periods) by period name. */
+export const periodSeconds = (p: Periods): Record<PeriodName, number> => ({ day: p.day_s, week: p.week_s, month: p.month_s });
 
 export function accuracy(estimated: number, actual: number): number {
   if (actual === 0) return estimated === 0 ? 1 : 0;

@@ -9,7 +9,7 @@ import { estimateJson } from '../estimate';
 import type { DbStats, SizeModel, SizeTracker } from '../event-size';
 import type { PollingConfig } from '../polling';
 import { collectedIn } from './collected';
-import { compare, expectedFor, PERIOD_NAMES, type PeriodName } from './compare';
+import { compare, expectedFor, PERIOD_NAMES, periodSeconds } from './compare';
 import type { Profiler } from '../../profiler/profiler';
 import { predictSetup, handToScaler, type OnboardingRecommendation } from './recommend';
 import { estimateOnboarding, onboardingBody, TemplateError, templateHash } from './request';
@@ -155,7 +155,7 @@ function summaryOf(p: PredictionRecord) {
 
 export function onboardingRoutes(deps: OnboardingRouteDeps): RoutePlugin {
   const { store, db, tracker, config } = deps;
-  const periodSeconds: Record<PeriodName, number> = { day: config.periods.day_s, week: config.periods.week_s, month: config.periods.month_s };
+  const periodLength = periodSeconds(config.periods);
 
   async function sizeModel(): Promise<SizeModel> {
     const model: SizeModel = { method: config.size_method, tracker, overrides: config.size_priors };
@@ -375,7 +375,7 @@ export function onboardingRoutes(deps: OnboardingRouteDeps): RoutePlugin {
         const p = await visible(req, reply);
         if (!p) return reply;
         const start = q.start ? new Date(q.start) : p.arrives_at;
-        const end = new Date(start.getTime() + periodSeconds[q.period] * 1000);
+        const end = new Date(start.getTime() + periodLength[q.period] * 1000);
         const until = new Date(Math.min(end.getTime(), Date.now()));
         const seconds = Math.max(0, (until.getTime() - start.getTime()) / 1000);
         let estimate = p.estimate;
