@@ -1,7 +1,7 @@
 import type { PolicyConfig } from './config';
 import type { Observation } from './metrics';
 import { ScalerPolicy, type Decision } from './policy';
-import { prng } from './synth';
+import { prng } from '../lib/random';
 
 /**
  * Closed-loop simulation: a demand series (CPU percent of ONE shard's capacity, e.g. the sum of

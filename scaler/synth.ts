@@ -1,6 +1,5 @@
 import type { Observation, OnboardingEstimate } from './metrics';
 import { prng } from '../lib/random';
-export { prng };
 
 export const SCENARIOS = ['spike', 'sustained', 'read-heavy', 'cool-down', 'onboarding', 'mixed'] as const;
 export type Scenario = (typeof SCENARIOS)[number];

@@ -1,4 +1,4 @@
-import { prng } from '../synth';
+import { prng } from '../../lib/random';
 
 export interface GenOptions {
   projects: number;

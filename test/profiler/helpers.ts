@@ -1,8 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { sharedPath } from '../support/paths';
 import { parseBitbrains, type BitbrainsRow } from '../../profiler/bitbrains';
-import { prng } from '../../lib/random';
-export { prng };
 
 export const trace = (vm: string): string => sharedPath('data', 'traces', 'bitbrains-rnd', `${vm}.csv`);
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { calibrate, loadCalibration } from '../../profiler/calibration';
 import { predictorCapsConfig, predictorTargetsConfig } from '../../profiler/config';
 import { predict, type PredictInput, type VmProfile } from '../../profiler/predictor';
-import { prng } from './helpers';
+import { prng } from '../../lib/random';
 
 const calibration = loadCalibration();
 

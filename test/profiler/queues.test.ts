@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { StoredSample } from '../../pipeline/sample';
 import { Profiler } from '../../profiler/profiler';
 import { UtilisationQueues } from '../../profiler/queues';
-import { prng } from './helpers';
+import { prng } from '../../lib/random';
 
 const NOW = new Date('2024-01-01T00:00:00Z');
 const gauge = (vm: string, name: string, v: number, vcpus: number, memoryMb: number): StoredSample => ({

@@ -1,7 +1,7 @@
 import { mean } from 'simple-statistics';
 import { describe, expect, it } from 'vitest';
 import { SlidingWindow } from '../../profiler/window';
-import { prng } from './helpers';
+import { prng } from '../../lib/random';
 
 describe('SlidingWindow', () => {
   it('moving average equals simple-statistics mean over the same last n values', () => {
