@@ -151,23 +151,12 @@ export class UtilisationQueues {
     const { k, minFreeMemoryGiB = 0, minFreeCpuCores = 0 } = query;
     if (!Number.isInteger(k) || k < 0) throw new RangeError(`k must be a non-negative integer, got ${k}`);
     if (k === 0) return [];
-    // Bounded selection: keep the best k seen so far in a small sorted array (O(V·log k) comparisons
-    // plus O(k) moves on insert, which is cheap for the small k a placement asks for).
     const best: VmHeadroom[] = [];
     for (const vm of this.profiler.states()) {
       const h = headroomOf(vm);
       if (h.free_memory_gib < minFreeMemoryGiB || h.free_cpu_cores < minFreeCpuCores) continue;
       if (!Number.isFinite(h.cpu_pct) || !Number.isFinite(h.memory_pct)) continue;
-      if (best.length === k && compareFree(h, best[k - 1]!) >= 0) continue;
-      let lo = 0;
-      let hi = best.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (compareFree(best[mid]!, h) <= 0) lo = mid + 1;
-        else hi = mid;
-      }
-      best.splice(lo, 0, h);
-      if (best.length > k) best.pop();
+      keepBest(best, h, k, compareFree);
     }
     return best;
   }
@@ -196,20 +185,29 @@ export function queue(profiler: Profiler, q: QueueQuery): QueueEntry[] {
       if (!Number.isFinite(e.cpu_pct) || !Number.isFinite(e.memory_pct)) continue;
       if (e.free_memory_gib < minFreeMemoryGiB || e.free_cpu_pct < minFreeCpuPct) continue;
     }
-    if (best.length === k && cmp(e, best[k - 1]!) >= 0) continue;
-    let lo = 0;
-    let hi = best.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (cmp(best[mid]!, e) <= 0) lo = mid + 1;
-      else hi = mid;
-    }
-    best.splice(lo, 0, e);
-    if (best.length > k) best.pop();
+    keepBest(best, e, k, cmp);
   }
   return best;
 }
 
-function compareFree(a: VmHeadroom, b: VmHeadroom): number {
+/**
+ * Bounded selection: `best` holds the best k seen so far, sorted by `cmp` (O(log k) comparisons plus
+ * O(k) moves per insert, which is cheap for the small k a placement asks for).
+ */
+function keepBest<T>(best: T[], x: T, k: number, cmp: (a: T, b: T) => number): void {
+  if (best.length === k && cmp(x, best[k - 1]!) >= 0) return;
+  let lo = 0;
+  let hi = best.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (cmp(best[mid]!, x) <= 0) lo = mid + 1;
+    else hi = mid;
+  }
+  best.splice(lo, 0, x);
+  if (best.length > k) best.pop();
+}
+
+/** Most free CPU cores first, then most free memory, then VM id (deterministic). */
+export function compareFree(a: VmHeadroom, b: VmHeadroom): number {
   return b.free_cpu_cores - a.free_cpu_cores || b.free_memory_gib - a.free_memory_gib || (a.vm < b.vm ? -1 : a.vm > b.vm ? 1 : 0);
 }

@@ -5,7 +5,7 @@ import { principalOf, type RoutePlugin } from '../controller/server';
 import type { Calibration } from './calibration';
 import type { ProfilerConfig } from './config';
 import type { Profiler, VmState, VmUtilisation } from './profiler';
-import { headroomOf, queue, QUEUE_RESOURCES, type VmHeadroom } from './queues';
+import { compareFree, headroomOf, queue, QUEUE_RESOURCES, type VmHeadroom } from './queues';
 import { recommendSetup } from './recommend';
 import { errorSchema, projectScope, refuseProject as forbidden, zodMessage as describeError } from '../controller/http';
 
@@ -135,7 +135,7 @@ export function profilerRoutes(opts: ProfilerRouteOptions): RoutePlugin {
           if (scope && !scope(vm)) continue;
           rows.push({ u: profiler.utilisation(vm.id)!, h: headroomOf(vm) });
         }
-        rows.sort((a, b) => b.h.free_cpu_cores - a.h.free_cpu_cores || b.h.free_memory_gib - a.h.free_memory_gib || (a.h.vm < b.h.vm ? -1 : 1));
+        rows.sort((a, b) => compareFree(a.h, b.h));
         return jsonSafe({ count: rows.length, vms: rows.map(({ u, h }) => withHeadroom(u, h)) });
       },
     );
