@@ -23,7 +23,7 @@ import { replayFile } from './replay';
 import { buildReport, reportMarkdown } from './shard-key/report';
 import { measureKeys } from './shard-key/runner';
 import { scoreKeys } from './shard-key/score';
-import { collectSignals, mergeObservations, osLoad, parseShardHost } from './signals';
+import { collectSignals, mergeObservations, osLoad } from './signals';
 import { demandFromObservations, simulate } from './simulate';
 import { SCENARIOS, synthesize, type Scenario } from './synth';
 import { loadTraces } from './trace';
@@ -246,8 +246,7 @@ function registerLive(program: Command, scaler: Command): void {
           const r = await collectSignals(deps, state);
           if (!opts.vmLoad) return r.observations;
           const load = JSON.parse(readFileSync(opts.vmLoad, 'utf8')) as Record<string, { cpu?: number; memory?: number }>;
-          const shardVms = Object.fromEntries((await mongos.db('admin').command({ listShards: 1 })).shards.map((s: { _id: string; host: string }) => [s._id, parseShardHost(s.host).hosts.map((h) => h.split(':')[0]!)]));
-          return mergeObservations([...r.observations, ...osLoad(load, shardVms, r.observations[0]?.t ?? new Date())]);
+          return mergeObservations([...r.observations, ...osLoad(load, r.shardHosts, r.observations[0]?.t ?? new Date())]);
         },
         record: async (d) => {
           await repo.record(d);

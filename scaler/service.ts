@@ -10,7 +10,7 @@ import { ScalerLoop } from './loop';
 import { MetricsLineError, parseMetricsJsonl, type Observation, type OnboardingEstimate } from './metrics';
 import { PredictiveSignals, toEstimate } from './onboarding';
 import { ACTIONS, runPolicy, type Action, type Decision } from './policy';
-import { collectSignals, diskPercent, mergeObservations, opRates, osLoad, parseShardHost } from './signals';
+import { collectSignals, diskPercent, mergeObservations, opRates, osLoad } from './signals';
 import { clusterView, detectTopology, notShardedReason, type ClusterView, type Topology } from './topology';
 
 /** A bad evaluate request (bad series line, bad policy); the message names what and where. */
@@ -145,8 +145,7 @@ export class ScalerService {
       );
       observations = r.observations;
       skipped = r.skipped;
-      const list = ((await this.d.mongo.db('admin').command({ listShards: 1 }).catch(() => ({ shards: [] }))).shards ?? []) as Document[];
-      shardVms = Object.fromEntries(list.map((s) => [String(s._id), parseShardHost(String(s.host)).hosts.map((h) => h.split(':')[0]!)]));
+      shardVms = r.shardHosts;
     } else {
       const r = await this.collectSingle(topology, t);
       observations = [r.observation];

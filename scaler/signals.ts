@@ -220,6 +220,8 @@ export interface Collected {
   observations: Observation[];
   distribution?: DataDistribution;
   storage?: ShardStorage[];
+  /** Member host names (without port) of every listed shard, whether or not it could be sampled. */
+  shardHosts: Record<string, string[]>;
   /** What the server did not support (logged). */
   skipped: string[];
 }
@@ -244,9 +246,11 @@ export async function collectSignals(deps: CollectorDeps, state: Map<string, Doc
   };
   const shards = ((await tryRun('listShards', () => admin.command({ listShards: 1 })))?.shards ?? []) as Document[];
   const observations: Observation[] = [];
+  const shardHosts: Record<string, string[]> = {};
   for (const s of shards) {
     const name = String(s._id);
     const { hosts } = parseShardHost(String(s.host));
+    shardHosts[name] = hosts.map((h) => h.split(':')[0]!);
     const client = await tryRun(`connect ${name}`, () => connectPrimary(deps.connect, hosts));
     if (!client) continue;
     try {
@@ -277,6 +281,7 @@ export async function collectSignals(deps: CollectorDeps, state: Map<string, Doc
     observations,
     distribution: dist ? dataDistribution(dist, ns, shards.map((s) => String(s._id))) : undefined,
     storage: storage ? collStatsPerShard(storage) : undefined,
+    shardHosts,
     skipped,
   };
 }
