@@ -4,7 +4,7 @@ import type { IngestConfig } from './config';
 import { BackpressureError, SubmissionTooLargeError } from './ingest/backpressure';
 import type { Ingestor } from './ingest/ingestor';
 import type { RejectInput } from './ingest/dead-letter';
-import { canAccessProject } from '../controller/auth';
+import { canAccessProject, type Principal } from '../controller/auth';
 import { principalOf, type RoutePlugin } from '../controller/server';
 import { errorSchema } from '../controller/http';
 
@@ -38,13 +38,14 @@ function bodyPositions(parsed: NormalizeResult): number[] {
 }
 
 /** Samples of a project the token is not scoped to become per-sample rejects (at their body position). */
-function applyProjectScope(parsed: NormalizeResult, positions: number[], project: string | undefined): { parsed: NormalizeResult; positions: number[] } {
+function applyProjectScope(parsed: NormalizeResult, positions: number[], principal: Principal): { parsed: NormalizeResult; positions: number[] } {
+  const { project } = principal;
   if (project === undefined) return { parsed, positions };
   const samples = [];
   const kept: number[] = [];
   const rejects = [...parsed.rejects];
   for (const [i, s] of parsed.samples.entries()) {
-    if (canAccessProject({ name: '', roles: new Set(), project }, s.project_id)) {
+    if (canAccessProject(principal, s.project_id)) {
       samples.push(s);
       kept.push(positions[i]!);
     } else {
@@ -79,7 +80,7 @@ export function ingestRoutes(ingestor: Ingestor, ingest: IngestConfig): RoutePlu
         async (req, reply) => {
           const body = Buffer.isBuffer(req.body) ? req.body : Buffer.from(typeof req.body === 'string' ? req.body : '');
           const all = parseHttpBody(body, { secret: ingest.telemetrySecret, signaturePolicy: ingest.signaturePolicy, maxBodyBytes: ingest.maxBodyBytes });
-          const { parsed, positions } = applyProjectScope(all, bodyPositions(all), principalOf(req).project);
+          const { parsed, positions } = applyProjectScope(all, bodyPositions(all), principalOf(req));
           const rejects: RejectInput[] = parsed.rejects;
           try {
             const result = await ingestor.submit(parsed.samples, rejects);
