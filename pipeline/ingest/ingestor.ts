@@ -105,6 +105,7 @@ export class Ingestor {
       inFlightBytes: this.inFlightBytes,
       storeUp: !this.health.down,
       writeLatencyAvgMs: this.health.latencyAvgMs,
+      observerFailures: this.hub.totalFailures,
     }));
   }
 
@@ -359,9 +360,7 @@ export class Ingestor {
       o.deadLetterWork = before.then(() => this.deadLetter(letters, o));
       o.deadLetterWork.catch(() => undefined);
     }
-    const before = this.hub.totalFailures;
     this.hub.publish(stored);
-    this.metrics.observerFailures += this.hub.totalFailures - before;
     for (const o of new Set(owners.values())) this.maybeFinish(o);
   }
 

@@ -15,10 +15,9 @@ export class IngestMetrics {
   backpressure503 = 0;
   writeLatencySumMs = 0;
   writeLatencyMaxMs = 0;
-  observerFailures = 0;
 
-  /** Gauges read when the snapshot is taken. */
-  constructor(private readonly gauges: () => { inFlightSamples: number; inFlightBytes: number; storeUp: boolean; writeLatencyAvgMs: number } = () => ({ inFlightSamples: 0, inFlightBytes: 0, storeUp: true, writeLatencyAvgMs: 0 })) {}
+  /** Values read from their owners when the snapshot is taken (observer failures are the hub's count). */
+  constructor(private readonly gauges: () => { inFlightSamples: number; inFlightBytes: number; storeUp: boolean; writeLatencyAvgMs: number; observerFailures: number }) {}
 
   recordBatch(latencyMs: number): void {
     this.batches++;
@@ -39,7 +38,7 @@ export class IngestMetrics {
       metering_ingest_batch_failures_total: this.batchFailures,
       metering_ingest_backpressure_429_total: this.backpressure429,
       metering_ingest_backpressure_503_total: this.backpressure503,
-      metering_ingest_observer_failures_total: this.observerFailures,
+      metering_ingest_observer_failures_total: g.observerFailures,
       metering_ingest_write_latency_seconds_sum: this.writeLatencySumMs / 1000,
       metering_ingest_write_latency_seconds_count: this.batches,
       metering_ingest_write_latency_seconds_max: this.writeLatencyMaxMs / 1000,

@@ -8,7 +8,7 @@ import type { EnsureIndexesReport } from '../store/indexes';
 import { KafkaDeadLetterSink, MongoDeadLetterSink, MultiDeadLetterSink, type DeadLetterSink } from './dead-letter';
 import { Ingestor } from './ingestor';
 import { BackpressureError } from './backpressure';
-import { ObserverHub } from './observer-hub';
+import type { ObserverHub } from './observer-hub';
 
 /**
  * One way to wire ingestion (controller, demo, benchmark, tests): store writer (indexes checked),
@@ -27,8 +27,6 @@ export interface IngestionDeps {
   kafka?: Kafka;
   startConsumer?: boolean;
   log?: Logger;
-  /** Observers to register before anything is ingested. */
-  hub?: ObserverHub;
 }
 
 export interface Ingestion {
@@ -72,8 +70,7 @@ export async function createIngestion(config: IngestionConfig, deps: IngestionDe
   }
   const deadLetters = sinks.length === 0 ? undefined : sinks.length === 1 ? sinks[0] : new MultiDeadLetterSink(sinks);
 
-  const hub = deps.hub ?? new ObserverHub(log);
-  const ingestor = new Ingestor({ config: config.ingest, writer, hub, deadLetters, log });
+  const ingestor = new Ingestor({ config: config.ingest, writer, deadLetters, log });
 
   let consumer: CeilometerConsumer | undefined;
   if (deps.kafka) {
@@ -83,7 +80,7 @@ export async function createIngestion(config: IngestionConfig, deps: IngestionDe
 
   return {
     ingestor,
-    hub,
+    hub: ingestor.hub,
     writer,
     consumer,
     topology,
