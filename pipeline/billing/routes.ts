@@ -69,13 +69,29 @@ function usageFilter(q: RangeQuery, projects: string[] | undefined, config: Mete
   return filter;
 }
 
-async function readUsageDocs(db: Db, config: MeteringConfig, filter: Document): Promise<UsageDoc[]> {
-  return db.collection<UsageDoc>(config.mediation.into).find(filter).sort({ period_start: 1, project_id: 1, meter: 1, resource_id: 1 }).limit(MAX_USAGE_DOCS).toArray();
-}
-
 export function billingRoutes(opts: { db: Db; config: MeteringConfig }): RoutePlugin {
   const { db, config } = opts;
   const repo = new MongoInvoiceRepository(db, config.rating.invoicePrefix);
+
+  /** The usage a range query may read, or undefined once it has answered 403 or 400. */
+  const scopedUsage = async (req: FastifyRequest<{ Querystring: RangeQuery }>, reply: FastifyReply): Promise<{ projects: string[] | undefined; docs: UsageDoc[] } | undefined> => {
+    const principal = principalOf(req);
+    const projects = scope(principal, req.query.project_id);
+    if (projects === 'forbidden') {
+      void forbidden(reply, principal, req.query.project_id!);
+      return undefined;
+    }
+    let filter: Document;
+    try {
+      filter = usageFilter(req.query, projects, config);
+    } catch (err) {
+      if (!(err instanceof BadQuery)) throw err;
+      void reply.code(400).send({ error: 'bad request', message: err.message });
+      return undefined;
+    }
+    const docs = await db.collection<UsageDoc>(config.mediation.into).find(filter).sort({ period_start: 1, project_id: 1, meter: 1, resource_id: 1 }).limit(MAX_USAGE_DOCS).toArray();
+    return { projects, docs };
+  };
   return (app: FastifyInstance) => {
     app.get(
       '/v1/usage',
@@ -93,17 +109,9 @@ export function billingRoutes(opts: { db: Db; config: MeteringConfig }): RoutePl
         },
       },
       async (req: FastifyRequest<{ Querystring: RangeQuery }>, reply) => {
-        const principal = principalOf(req);
-        const projects = scope(principal, req.query.project_id);
-        if (projects === 'forbidden') return forbidden(reply, principal, req.query.project_id!);
-        let filter: Document;
-        try {
-          filter = usageFilter(req.query, projects, config);
-        } catch (err) {
-          if (err instanceof BadQuery) return reply.code(400).send({ error: 'bad request', message: err.message });
-          throw err;
-        }
-        const docs = await readUsageDocs(db, config, filter);
+        const read = await scopedUsage(req, reply);
+        if (!read) return reply;
+        const { docs } = read;
         return { count: docs.length, truncated: docs.length === MAX_USAGE_DOCS, usage: docs, billable: billableUsage(docs) };
       },
     );
@@ -185,17 +193,10 @@ export function billingRoutes(opts: { db: Db; config: MeteringConfig }): RoutePl
         },
       },
       async (req: FastifyRequest<{ Querystring: RangeQuery & { format?: 'json' | 'csv' | 'html' } }>, reply) => {
-        const principal = principalOf(req);
-        const projects = scope(principal, req.query.project_id);
-        if (projects === 'forbidden') return forbidden(reply, principal, req.query.project_id!);
-        let filter: Document;
-        try {
-          filter = usageFilter(req.query, projects, config);
-        } catch (err) {
-          if (err instanceof BadQuery) return reply.code(400).send({ error: 'bad request', message: err.message });
-          throw err;
-        }
-        const report = usageTrends(billableUsage(await readUsageDocs(db, config, filter)));
+        const read = await scopedUsage(req, reply);
+        if (!read) return reply;
+        const { projects, docs } = read;
+        const report = usageTrends(billableUsage(docs));
         const format = req.query.format ?? 'json';
         if (format === 'csv') return reply.type('text/csv; charset=utf-8').send(trendsToCsv(report));
         if (format === 'html') return reply.type('text/html; charset=utf-8').send(trendsToHtml(report, projects ? `Usage trends: ${projects.join(', ')}` : 'Usage trends'));
