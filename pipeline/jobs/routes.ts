@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Job } from 'bullmq';
@@ -187,7 +188,7 @@ export function jobDataFor(kind: QueueName, raw: unknown, config: MeteringConfig
 
 const unavailable = (reply: FastifyReply, why: string) => reply.code(503).send({ error: 'unavailable', message: `job queues unavailable: ${why}` });
 
-export function jobRoutes(runtime: JobsRuntime, config: MeteringConfig, planExists: (f: string) => boolean = (f) => { try { loadPlanFile(f); return true; } catch { return false; } }): RoutePlugin {
+export function jobRoutes(runtime: JobsRuntime, config: MeteringConfig): RoutePlugin {
   const queuesOr = (reply: FastifyReply): QueueSet | undefined => {
     const q = runtime.queues;
     if (!q) void unavailable(reply, runtime.unavailable() ?? 'not started');
@@ -218,7 +219,7 @@ export function jobRoutes(runtime: JobsRuntime, config: MeteringConfig, planExis
         async (req: FastifyRequest<{ Body: unknown }>, reply) => {
           let data;
           try {
-            data = jobDataFor(kind, req.body, config, runtime, planExists);
+            data = jobDataFor(kind, req.body, config, runtime, existsSync);
           } catch (err) {
             if (err instanceof BadRequest) return reply.code(400).send({ error: 'bad request', message: err.message });
             throw err;
