@@ -1,4 +1,5 @@
 import { linearRegression } from 'simple-statistics';
+import { formatNumber } from '../../lib/plot';
 import { Dec } from '../rating/money';
 import type { UsageRecord } from '../rating/usage';
 
@@ -62,15 +63,6 @@ export function trendsToCsv(r: UsageTrendReport): string {
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
-/** Compact axis label: 1234567 → 1.23M. */
-function short(n: number): string {
-  const a = Math.abs(n);
-  if (a >= 1e9) return `${(n / 1e9).toPrecision(3)}G`;
-  if (a >= 1e6) return `${(n / 1e6).toPrecision(3)}M`;
-  if (a >= 1e3) return `${(n / 1e3).toPrecision(3)}k`;
-  return String(Number(n.toPrecision(3)));
-}
-
 /** An inline SVG line chart of one series (no scripts, no external resources). */
 export function seriesSvg(s: TrendSeries, width = 560, height = 200): string {
   const pad = { l: 56, r: 40, t: 12, b: 36 };
@@ -83,7 +75,7 @@ export function seriesSvg(s: TrendSeries, width = 560, height = 200): string {
   const pts = ys.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
   const grid = [0, 0.5, 1].map((f) => {
     const gy = pad.t + h - f * h;
-    return `<line x1="${pad.l}" x2="${pad.l + w}" y1="${gy}" y2="${gy}" stroke="#ddd"/><text x="${pad.l - 6}" y="${gy + 4}" text-anchor="end" font-size="11">${esc(short(f * max))}</text>`;
+    return `<line x1="${pad.l}" x2="${pad.l + w}" y1="${gy}" y2="${gy}" stroke="#ddd"/><text x="${pad.l - 6}" y="${gy + 4}" text-anchor="end" font-size="11">${esc(formatNumber(f * max))}</text>`;
   });
   const step = Math.max(1, Math.ceil(s.points.length / 6));
   const labels = s.points
