@@ -1,24 +1,13 @@
-import { MongoClient, type Db } from 'mongodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MongoInvoiceRepository } from '../../pipeline/billing/mongo-repository';
 import { InvoiceImmutableError, StaleDraftError } from '../../pipeline/billing/repository';
 import { parsePlan } from '../../pipeline/rating/plan';
 import { rateUsage } from '../../pipeline/rating/rate';
 import { parseUsage } from '../../pipeline/rating/usage';
 import { isolation } from '../support/isolation';
-import { mongoUri } from '../support/services';
+import { testDb } from './mongo';
 
-const iso = isolation(import.meta.url);
-let client: MongoClient;
-let db: Db;
-beforeAll(async () => {
-  client = await new MongoClient(mongoUri()).connect();
-  db = client.db(iso.dbName());
-});
-afterAll(async () => {
-  await db?.dropDatabase();
-  await client?.close();
-});
+const db = testDb(isolation(import.meta.url));
 
 const d = (s: string) => new Date(s);
 const book = parsePlan('currency: EUR\nplans:\n  - {id: std, projects: ["*"], effective_from: 2026-01-01, charges: [{meter: h, model: per_unit, unit_price: "0.10"}]}\n');

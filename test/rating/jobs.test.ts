@@ -2,7 +2,6 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { QueueEvents } from 'bullmq';
-import { MongoClient, type Db } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enqueue, jobId, openQueues, type QueueName, type QueueSet } from '../../pipeline/jobs/queues';
 import { startWorkers, type Workers } from '../../pipeline/jobs/workers';
@@ -10,18 +9,18 @@ import { enqueueRemediation } from '../../pipeline/jobs/remediate';
 import { LateSampleTracker } from '../../pipeline/mediation/late';
 import type { StoredSample } from '../../pipeline/sample';
 import { isolation } from '../support/isolation';
-import { mongoUri, redisConnection } from '../support/services';
+import { testDb } from './mongo';
+import { redisConnection } from '../support/services';
 import { series } from './samples';
 
 const iso = isolation(import.meta.url);
+const db = testDb(iso);
 const prefix = iso.queuePrefix();
 const dir = mkdtempSync(path.join(tmpdir(), 'rating-jobs-'));
 const planFile = path.join(dir, 'plan.yaml');
 writeFileSync(planFile, 'currency: EUR\nplans:\n  - {id: std, projects: ["*"], effective_from: 2026-01-01, charges: [{meter: instance, model: per_unit, unit_price: "0.05"}]}\n');
 const DAY = { from: '2026-01-01T00:00:00.000Z', to: '2026-01-02T00:00:00.000Z', granularity: 'day' as const, timezone: 'UTC' };
 
-let client: MongoClient;
-let db: Db;
 let queues: QueueSet;
 let workers: Workers;
 const events = {} as Record<QueueName, QueueEvents>;
@@ -48,8 +47,6 @@ function settled(kind: QueueName, id: string): Promise<unknown> {
 }
 
 beforeAll(async () => {
-  client = await new MongoClient(mongoUri()).connect();
-  db = client.db(iso.dbName());
   await db.collection('meter').insertMany(series('2026-01-01T00:00:00Z', 600, 144, () => 1, { counter_name: 'instance', counter_type: 'gauge', counter_unit: 'instance', project_id: 'p1' }));
   const connection = redisConnection();
   queues = openQueues(connection, prefix, { attempts: 2, backoff: { type: 'fixed', delay: 50 }, removeOnComplete: true, removeOnFail: { count: 100 } });
@@ -67,8 +64,6 @@ afterAll(async () => {
     for (const q of [queues.mediation, queues.rating, queues.invoice, queues.report]) await q.obliterate({ force: true });
     await queues.close();
   }
-  await db?.dropDatabase();
-  await client?.close();
 });
 
 describe('mediation → rating → report jobs on BullMQ (Redis) and MongoDB', () => {

@@ -1,14 +1,14 @@
-import { MongoClient, type Db } from 'mongodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { mediationOptions } from '../../pipeline/mediation/options';
 import { mediateSamples } from '../../pipeline/mediation/reference';
 import { readUsage, runMediation, runMediationInNode } from '../../pipeline/mediation/runner';
 import type { UsageDoc } from '../../pipeline/mediation/usage-doc';
 import { isolation } from '../support/isolation';
-import { mongoUri, requireRealMongo } from '../support/services';
+import { testDb } from './mongo';
+import { requireRealMongo } from '../support/services';
 import { series } from './samples';
 
-const iso = isolation(import.meta.url);
+const db = testDb(isolation(import.meta.url));
 const d = (s: string) => new Date(s);
 
 // Three days of two VMs (cumulative cpu with a reset, instance gauge) and a volume gauge.
@@ -22,16 +22,8 @@ const o = mediationOptions({ from: d('2026-01-01T00:00:00Z'), to: d('2026-01-04T
 const expected = mediateSamples(samples, o);
 const comparable = (docs: UsageDoc[]) => docs.map(({ mediated_at: _m, ...rest }) => rest);
 
-let client: MongoClient;
-let db: Db;
 beforeAll(async () => {
-  client = await new MongoClient(mongoUri()).connect();
-  db = client.db(iso.dbName());
   await db.collection('meter').insertMany(samples.map((s) => ({ ...s })));
-});
-afterAll(async () => {
-  await db?.dropDatabase();
-  await client?.close();
 });
 
 describe('mediation read into Node (baseline; any MongoDB)', () => {

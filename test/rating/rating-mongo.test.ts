@@ -1,5 +1,4 @@
-import { MongoClient, type Db } from 'mongodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { mediationOptions } from '../../pipeline/mediation/options';
 import { mediateSamples } from '../../pipeline/mediation/reference';
 import { parsePlan } from '../../pipeline/rating/plan';
@@ -7,20 +6,10 @@ import { rateUsage } from '../../pipeline/rating/rate';
 import { rateStoredUsage, saveRating, type RatedLineDoc } from '../../pipeline/rating/store';
 import { parseUsage } from '../../pipeline/rating/usage';
 import { isolation } from '../support/isolation';
-import { mongoUri } from '../support/services';
+import { testDb } from './mongo';
 import { series } from './samples';
 
-const iso = isolation(import.meta.url);
-let client: MongoClient;
-let db: Db;
-beforeAll(async () => {
-  client = await new MongoClient(mongoUri()).connect();
-  db = client.db(iso.dbName());
-});
-afterAll(async () => {
-  await db?.dropDatabase();
-  await client?.close();
-});
+const db = testDb(isolation(import.meta.url));
 
 const JAN = { period_start: '2026-01-01T00:00:00Z', period_end: '2026-02-01T00:00:00Z' };
 const plan = (charges: string) => parsePlan(`currency: EUR\nplans:\n  - id: std\n    projects: ["*"]\n    effective_from: 2026-01-01\n    charges:\n${charges}`);
