@@ -1,5 +1,6 @@
 import type { AppModule, AppServices, ModuleFactory } from '../controller/app';
-import type { Profiler } from '../profiler/profiler';
+import { RESOURCE_INDEX } from '../profiler/meters';
+import { resourceAvg, type Profiler, type VmState } from '../profiler/profiler';
 import { UtilisationQueues } from '../profiler/queues';
 import { queuesHeadroom } from './actuator';
 import type { OnboardingEstimate } from './metrics';
@@ -75,12 +76,14 @@ export function bridgeProfiler(modules: readonly AppModule[]): boolean {
   scaler.useHeadroom(queuesHeadroom(new UtilisationQueues(profiler)));
   scaler.useVmLoad(() => {
     const load = new Map<string, { cpu?: number; memory?: number }>();
+    const avg = (vm: VmState, r: number) => {
+      const x = resourceAvg(vm, r);
+      return Number.isNaN(x) ? undefined : x;
+    };
     for (const vm of profiler.states()) {
-      const u = profiler.utilisation(vm.id);
-      if (!u) continue;
-      const v = { cpu: u.resources.cpu?.avg, memory: u.resources.memory?.avg };
+      const v = { cpu: avg(vm, RESOURCE_INDEX.cpu), memory: avg(vm, RESOURCE_INDEX.memory) };
       load.set(vm.id, v);
-      if (u.name) load.set(u.name, v);
+      if (vm.name) load.set(vm.name, v);
     }
     return load;
   });
