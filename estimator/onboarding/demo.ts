@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { DemoStep } from '../../cli/demo-context';
 import { DEFAULT_INTERVALS, measureAccuracy } from '../accuracy/measure';
 import { writeAccuracyReport } from '../accuracy/report';
+import { periodSeconds } from './compare';
 
 /** Used when ../shared is not beside the checkout: two servers with a volume each. */
 const EMBEDDED_TEMPLATE = `heat_template_version: 2016-10-14
@@ -66,6 +67,7 @@ export const onboardingDemoStep: DemoStep = {
       templates: [{ file, params }],
       periods: ['day'],
       intervals: DEFAULT_INTERVALS,
+      periodSeconds: periodSeconds(ctx.config.estimator.periods),
     });
     for (const c of report.cases) {
       ctx.say(`  ${c.period}: events estimated ${c.events.estimated} vs stored ${c.events.actual} (${pct(c.events.accuracy)}); bytes ${c.bytes.estimated} vs ${c.bytes.actual} (${pct(c.bytes.accuracy)}; priors only ${pct(c.bytes_priors.accuracy)})`);
