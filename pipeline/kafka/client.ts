@@ -17,3 +17,21 @@ export function createKafka(config: Pick<KafkaConfig, 'brokers' | 'clientId'>, l
     },
   });
 }
+
+/**
+ * Create the topics that do not exist yet (idempotent; broker defaults for replication, and for
+ * partitions unless `numPartitions` is given), so a consumer can start before Ceilometer's first
+ * publish on a fresh deployment. Returns the topics it created.
+ */
+export async function ensureTopics(kafka: Kafka, topics: readonly string[], numPartitions?: number): Promise<string[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t));
+    if (missing.length > 0) await admin.createTopics({ topics: missing.map((topic) => ({ topic, ...(numPartitions !== undefined ? { numPartitions } : {}) })), waitForLeaders: true });
+    return missing;
+  } finally {
+    await admin.disconnect();
+  }
+}

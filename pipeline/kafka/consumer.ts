@@ -5,6 +5,7 @@ import type { IngestConfig, KafkaConfig } from '../config';
 import type { Sample } from '../sample';
 import { BackpressureError } from '../ingest/backpressure';
 import type { RejectInput } from '../ingest/dead-letter';
+import { ensureTopics } from './client';
 import type { Ingestor } from '../ingest/ingestor';
 
 /**
@@ -41,23 +42,6 @@ export interface ConsumerStats {
 }
 
 class ConsumerStopped extends Error {}
-
-/**
- * Create the topics that do not exist yet (broker defaults for partitions and replication), so the
- * consumer can start before Ceilometer's first publish on a fresh deployment.
- */
-export async function ensureTopics(kafka: Kafka, topics: readonly string[]): Promise<string[]> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const existing = new Set(await admin.listTopics());
-    const missing = topics.filter((t) => !existing.has(t));
-    if (missing.length > 0) await admin.createTopics({ topics: missing.map((topic) => ({ topic })), waitForLeaders: true });
-    return missing;
-  } finally {
-    await admin.disconnect();
-  }
-}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

@@ -30,25 +30,12 @@ export function osloEnvelope(messages: readonly Record<string, unknown>[], publi
 }
 
 /** Kafka message values for `samples` in the given form (`perEnvelope` samples per oslo message). */
-export function encodeSamples(samples: readonly Sample[], form: WireForm, secret: string, perEnvelope = 50): string[] {
+export function encodeSamples(samples: readonly Sample[], form: WireForm, secret: string, perEnvelope = 50, publisherHost?: string): string[] {
   const signed = samples.map((s) => signSample(s, secret));
   if (form === 'counter') return signed.map((m) => JSON.stringify(m));
   const out: string[] = [];
-  for (let i = 0; i < signed.length; i += perEnvelope) out.push(osloEnvelope(signed.slice(i, i + perEnvelope)));
+  for (let i = 0; i < signed.length; i += perEnvelope) out.push(osloEnvelope(signed.slice(i, i + perEnvelope), publisherHost));
   return out;
-}
-
-/** Create topics that do not exist yet (idempotent). */
-export async function ensureTopics(kafka: Kafka, topics: readonly string[], numPartitions = 1): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const existing = new Set(await admin.listTopics());
-    const missing = topics.filter((t) => !existing.has(t));
-    if (missing.length) await admin.createTopics({ waitForLeaders: true, topics: missing.map((topic) => ({ topic, numPartitions, replicationFactor: 1 })) });
-  } finally {
-    await admin.disconnect();
-  }
 }
 
 /** A connected idempotent-safe producer (acks from all in-sync replicas). */

@@ -8,7 +8,7 @@
  */
 import { signSample } from '../ceilometer/sign';
 import { formatCeilometerTimestamp } from '../ceilometer/timestamp';
-import { osloEnvelope } from '../kafka/producer';
+import { encodeSamples } from '../kafka/producer';
 import type { Sample } from '../sample';
 
 export type HttpForm = 'as_dict' | 'counter';
@@ -47,11 +47,7 @@ export function httpBody(samples: readonly Sample[], form: HttpForm, secret: str
 
 /** Kafka message values: one signed message each (`counter`), or envelopes of up to `perEnvelope` (`notifier`). */
 export function kafkaValues(samples: readonly Sample[], form: KafkaForm, secret: string, perEnvelope = 50): string[] {
-  const signed = samples.map((s) => signSample(s, secret));
-  if (form === 'counter') return signed.map((m) => JSON.stringify(m));
-  const out: string[] = [];
-  for (let i = 0; i < signed.length; i += perEnvelope) out.push(osloEnvelope(signed.slice(i, i + perEnvelope), 'metering-replay'));
-  return out;
+  return encodeSamples(samples, form === 'notifier' ? 'oslo' : 'counter', secret, perEnvelope, 'metering-replay');
 }
 
 /** The topic a form goes to: the notifier driver publishes to `<topic>.sample`. */
