@@ -5,7 +5,9 @@ import pino from 'pino';
 import type { RegisterCommands } from './registry';
 import { CliError } from './registry';
 import { loadConfig } from '../config/load';
-import { kafkaClient, startApplication } from '../controller/app';
+import { startApplication } from '../controller/app';
+import { createKafka } from '../pipeline/kafka/client';
+import { CEILOMETER_DEFAULT_SECRET } from '../pipeline/replay/encode';
 import { productModules } from '../controller/modules';
 import { ensureServices, type ServiceName } from '../services/manager';
 import type { DemoContext, DemoStep } from './demo-context';
@@ -19,7 +21,7 @@ const SERVICE_HELP: Record<ServiceName, string> = {
 
 /** The demo's own topics go when it ends (best effort: a broker that went away keeps them). */
 async function deleteTopics(brokers: string[], topics: string[]): Promise<void> {
-  const admin = kafkaClient(brokers, 'metering-demo').admin();
+  const admin = createKafka({ brokers, clientId: 'metering-demo' }).admin();
   try {
     await admin.connect();
     await admin.deleteTopics({ topics, timeout: 5000 });
@@ -51,7 +53,7 @@ export async function runDemo(opts: { configFile?: string; out: string }): Promi
   const config = loadConfig(opts.configFile, { ...process.env, MONGODB_URI: services.mongodbUri, ...(services.kafkaBrokers ? { KAFKA_BROKERS: services.kafkaBrokers.join(',') } : {}), ...(services.redisUrl ? { REDIS_URL: services.redisUrl } : {}) });
   const run = randomBytes(3).toString('hex');
   const token = `demo-${randomBytes(12).toString('hex')}`;
-  const secret = config.ingest.telemetrySecret || 'change this for valid signing';
+  const secret = config.ingest.telemetrySecret || CEILOMETER_DEFAULT_SECRET;
   config.ingest.telemetrySecret = secret;
   config.store.database = `metering_demo_${run}`;
   config.controller.port = 0;

@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify';
-import { Kafka, logLevel } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import type { MongoClient, Db } from 'mongodb';
 import type { Logger } from 'pino';
 import type { MeteringConfig } from '../config/schema';
 import { connectStore, createIngestion, type Ingestion } from '../pipeline/ingest/pipeline-factory';
+import { createKafka } from '../pipeline/kafka/client';
 import { ingestRoutes } from '../pipeline/http-route';
 import type { SampleObserver } from '../pipeline/sample';
 import { ProductMetrics } from './metrics';
@@ -56,10 +57,6 @@ export interface StartOptions {
   kafka?: boolean;
 }
 
-export function kafkaClient(brokers: string[], clientId: string): Kafka {
-  return new Kafka({ clientId, brokers, logLevel: logLevel.WARN, retry: { retries: 5 } });
-}
-
 /**
  * Start the product: connect the store, wire ingestion (HTTP route + optional Kafka consumer) with
  * every module's observers on the interception hook, mount every module's routes on the controller.
@@ -69,7 +66,7 @@ export async function startApplication(opts: StartOptions): Promise<Application>
   const metrics = new ProductMetrics();
   const { client: mongo, db } = await connectStore(config.store);
   const useKafka = opts.kafka ?? config.kafka.enabled;
-  const kafka = useKafka ? kafkaClient(config.kafka.brokers, config.kafka.clientId) : undefined;
+  const kafka = useKafka ? createKafka(config.kafka, log) : undefined;
   const services: AppServices = { config, log, mongo, db, kafka, metrics };
 
   const modules: AppModule[] = [];
