@@ -2,18 +2,14 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { ensureManaged, type Endpoint } from './managed';
+import { ensureManaged, launchDaemon, type Endpoint } from './managed';
 import { HOST, KAFKA_LIBS, serviceDir } from './paths';
 import {
   ServiceUnavailableError,
   choosePort,
   findExecutable,
   freePort,
-  pidAlive,
   runToCompletion,
-  spawnDaemon,
-  stopPid,
-  tailFile,
   waitUntil,
 } from './proc';
 import type { ServiceState } from './state';
@@ -188,32 +184,21 @@ async function startKafka(startedBy: string): Promise<ServiceState> {
     `-Dlog4j.configuration=file:${path.join(dir, 'log4j.properties')}`,
   ];
   const logFile = path.join(logsDir, 'server.log');
-  const pid = spawnDaemon(java, [...jvm, '-cp', classpath, 'kafka.Kafka', propsFile], logFile, dir);
   const timeoutMs = Number(process.env.METERING_KAFKA_START_TIMEOUT_MS ?? 180_000);
-  try {
-    await waitUntil(
-      `Kafka ${KAFKA_VERSION} on ${HOST}:${brokerPort}`,
-      async () => {
-        const log = fs.readFileSync(logFile, 'utf8');
-        if (!log.includes(STARTED_LINE)) return undefined;
-        return (await kafkaApiVersionsOk(brokerPort)) ? true : undefined;
-      },
-      timeoutMs,
-      () => (pidAlive(pid) ? undefined : `exited early:\n${tailFile(logFile, 25)}`),
-      300,
-    );
-  } catch (err) {
-    await stopPid(pid);
-    throw new ServiceUnavailableError('kafka', `${(err as Error).message}\n(log: ${logFile})`);
-  }
-  return {
-    service: 'kafka',
-    pid,
-    ports: [brokerPort, controllerPort],
-    address: `${HOST}:${brokerPort}`,
-    program: `java kafka.Kafka (${KAFKA_VERSION}, KRaft)`,
-    logFile,
-    startedAt: new Date().toISOString(),
-    startedBy,
-  };
+  return launchDaemon(
+    { cmd: java, args: [...jvm, '-cp', classpath, 'kafka.Kafka', propsFile], logFile, cwd: dir, tailLines: 25 },
+    (exited) =>
+      waitUntil(
+        `Kafka ${KAFKA_VERSION} on ${HOST}:${brokerPort}`,
+        async () => {
+          const log = fs.readFileSync(logFile, 'utf8');
+          if (!log.includes(STARTED_LINE)) return undefined;
+          return (await kafkaApiVersionsOk(brokerPort)) ? true : undefined;
+        },
+        timeoutMs,
+        exited,
+        300,
+      ),
+    { service: 'kafka', ports: [brokerPort, controllerPort], address: `${HOST}:${brokerPort}`, program: `java kafka.Kafka (${KAFKA_VERSION}, KRaft)`, startedBy },
+  );
 }

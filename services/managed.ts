@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { STATE_DIR } from './paths';
-import { pidAlive, stopPid, withLock } from './proc';
+import { ServiceUnavailableError, pidAlive, spawnDaemon, stopPid, tailFile, withLock } from './proc';
 import { clearState, readState, writeState, type MongoTier, type ServiceName, type ServiceState } from './state';
 
 /** How a caller reaches a service, and whether this call started it. */
@@ -64,6 +64,30 @@ export async function ensureManaged(
     writeState(state);
     return { service: name, address: state.address, tier: state.tier, external: false, started: true, pid: state.pid };
   });
+}
+
+/** What a started daemon is recorded as, besides what launchDaemon fills in (pid, log, start time). */
+export type DaemonState = Omit<ServiceState, 'pid' | 'logFile' | 'startedAt'>;
+
+/**
+ * Start `cmd args` as the service's daemon (output to `logFile`) and wait for `ready`; it gets
+ * `exited`, a fail-fast check for waitUntil that ends the wait with the log's tail once the process
+ * died. When `ready` throws, the process is stopped and a ServiceUnavailableError names the log.
+ */
+export async function launchDaemon(
+  daemon: { cmd: string; args: string[]; logFile: string; cwd: string; tailLines?: number },
+  ready: (exited: () => string | undefined) => Promise<unknown>,
+  state: DaemonState,
+): Promise<ServiceState> {
+  const { logFile } = daemon;
+  const pid = spawnDaemon(daemon.cmd, daemon.args, logFile, daemon.cwd);
+  try {
+    await ready(() => (pidAlive(pid) ? undefined : `exited early:\n${tailFile(logFile, daemon.tailLines)}`));
+  } catch (err) {
+    await stopPid(pid);
+    throw new ServiceUnavailableError(state.service, `${(err as Error).message}\n(log: ${logFile})`);
+  }
+  return { ...state, pid, logFile, startedAt: new Date().toISOString() };
 }
 
 /** Stop the instance recorded for `name` (if any) and forget it. Returns what was stopped. */

@@ -1,16 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { ensureManaged, type Endpoint } from './managed';
+import { ensureManaged, launchDaemon, type Endpoint } from './managed';
 import { HOST, MONGO_STANDIN_LIBS, MONGO_STANDIN_SOURCE, STATE_DIR, serviceDir } from './paths';
 import {
   ServiceUnavailableError,
   choosePort,
   findExecutable,
-  pidAlive,
   portOpen,
-  spawnDaemon,
-  stopPid,
-  tailFile,
   waitUntil,
 } from './proc';
 import { findJava } from './kafka';
@@ -165,43 +161,31 @@ async function startRealMongod(source: MongodSource, startedBy: string): Promise
     '--wiredTigerCacheSizeGB', '0.25',
     '--setParameter', 'diagnosticDataCollectionEnabled=false',
   ];
-  const pid = spawnDaemon(source.bin, args, logFile, dir);
   const address = `mongodb://${HOST}:${port}/?directConnection=true`;
-  try {
-    const alive = () => (pidAlive(pid) ? undefined : `mongod exited early:\n${tailFile(logFile)}`);
-    await waitUntil(`mongod on ${HOST}:${port}`, async () => ((await portOpen(port)) ? true : undefined), 60_000, alive);
-    const { MongoClient } = await import('mongodb');
-    const client = new MongoClient(address, { serverSelectionTimeoutMS: 10_000 });
-    try {
-      const admin = client.db('admin');
-      await admin.command({
-        replSetInitiate: { _id: MONGO_REPLSET, members: [{ _id: 0, host: `${HOST}:${port}` }] },
-      });
-      await waitUntil(
-        `replica set ${MONGO_REPLSET} primary`,
-        async () => ((await admin.command({ hello: 1 })).isWritablePrimary === true ? true : undefined),
-        60_000,
-        alive,
-        250,
-      );
-    } finally {
-      await client.close();
-    }
-  } catch (err) {
-    await stopPid(pid);
-    throw new ServiceUnavailableError('mongo', `${(err as Error).message}\n(log: ${logFile})`);
-  }
-  return {
-    service: 'mongo',
-    pid,
-    ports: [port],
-    address,
-    tier: 'real',
-    program: `${source.bin} (from ${source.from}, replica set ${MONGO_REPLSET})`,
-    logFile,
-    startedAt: new Date().toISOString(),
-    startedBy,
-  };
+  return launchDaemon(
+    { cmd: source.bin, args, logFile, cwd: dir },
+    async (exited) => {
+      await waitUntil(`mongod on ${HOST}:${port}`, async () => ((await portOpen(port)) ? true : undefined), 60_000, exited);
+      const { MongoClient } = await import('mongodb');
+      const client = new MongoClient(address, { serverSelectionTimeoutMS: 10_000 });
+      try {
+        const admin = client.db('admin');
+        await admin.command({
+          replSetInitiate: { _id: MONGO_REPLSET, members: [{ _id: 0, host: `${HOST}:${port}` }] },
+        });
+        await waitUntil(
+          `replica set ${MONGO_REPLSET} primary`,
+          async () => ((await admin.command({ hello: 1 })).isWritablePrimary === true ? true : undefined),
+          60_000,
+          exited,
+          250,
+        );
+      } finally {
+        await client.close();
+      }
+    },
+    { service: 'mongo', ports: [port], address, tier: 'real', program: `${source.bin} (from ${source.from}, replica set ${MONGO_REPLSET})`, startedBy },
+  );
 }
 
 async function startStandIn(startedBy: string): Promise<ServiceState> {
@@ -223,29 +207,17 @@ async function startStandIn(startedBy: string): Promise<ServiceState> {
   // server whose event loop died and that closes every connection.
   const heap = process.env.METERING_STANDIN_HEAP ?? '2g';
   const args = [`-Xmx${heap}`, '-XX:+ExitOnOutOfMemoryError', '-XX:TieredStopAtLevel=1', '-cp', path.join(MONGO_STANDIN_LIBS, '*'), MONGO_STANDIN_SOURCE, String(port), HOST];
-  const pid = spawnDaemon(java, args, logFile, dir);
   const address = `mongodb://${HOST}:${port}/?directConnection=true`;
-  try {
-    await waitUntil(
-      `MongoDB stand-in on ${HOST}:${port}`,
-      async () => (fs.readFileSync(logFile, 'utf8').includes('READY ') && (await mongoHealthy(address, 'standin')) ? true : undefined),
-      90_000,
-      () => (pidAlive(pid) ? undefined : `exited early:\n${tailFile(logFile)}`),
-      250,
-    );
-  } catch (err) {
-    await stopPid(pid);
-    throw new ServiceUnavailableError('mongo', `${(err as Error).message}\n(log: ${logFile})`);
-  }
-  return {
-    service: 'mongo',
-    pid,
-    ports: [port],
-    address,
-    tier: 'standin',
-    program: `java StandIn (mongo-java-server ${MONGO_STANDIN_VERSION}, memory backend)`,
-    logFile,
-    startedAt: new Date().toISOString(),
-    startedBy,
-  };
+  return launchDaemon(
+    { cmd: java, args, logFile, cwd: dir },
+    (exited) =>
+      waitUntil(
+        `MongoDB stand-in on ${HOST}:${port}`,
+        async () => (fs.readFileSync(logFile, 'utf8').includes('READY ') && (await mongoHealthy(address, 'standin')) ? true : undefined),
+        90_000,
+        exited,
+        250,
+      ),
+    { service: 'mongo', ports: [port], address, tier: 'standin', program: `java StandIn (mongo-java-server ${MONGO_STANDIN_VERSION}, memory backend)`, startedBy },
+  );
 }

@@ -1,17 +1,13 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { ensureManaged, type Endpoint } from './managed';
+import { ensureManaged, launchDaemon, type Endpoint } from './managed';
 import { HOST, serviceDir } from './paths';
 import {
   ServiceUnavailableError,
   choosePort,
   findExecutable,
-  pidAlive,
   portOpen,
-  spawnDaemon,
-  stopPid,
-  tailFile,
   waitUntil,
 } from './proc';
 import type { ServiceState } from './state';
@@ -89,26 +85,9 @@ async function startRedis(startedBy: string): Promise<ServiceState> {
     '--logfile', '',
     '--databases', '16',
   ];
-  const pid = spawnDaemon(bin, args, logFile, dir);
-  try {
-    await waitUntil(
-      `redis-server on ${HOST}:${port}`,
-      async () => ((await redisPing(port)) ? true : undefined),
-      15_000,
-      () => (pidAlive(pid) ? undefined : `exited early:\n${tailFile(logFile)}`),
-    );
-  } catch (err) {
-    await stopPid(pid);
-    throw new ServiceUnavailableError('redis', (err as Error).message);
-  }
-  return {
-    service: 'redis',
-    pid,
-    ports: [port],
-    address: `redis://${HOST}:${port}`,
-    program: bin,
-    logFile,
-    startedAt: new Date().toISOString(),
-    startedBy,
-  };
+  return launchDaemon(
+    { cmd: bin, args, logFile, cwd: dir },
+    (exited) => waitUntil(`redis-server on ${HOST}:${port}`, async () => ((await redisPing(port)) ? true : undefined), 15_000, exited),
+    { service: 'redis', ports: [port], address: `redis://${HOST}:${port}`, program: bin, startedBy },
+  );
 }
