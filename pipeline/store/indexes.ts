@@ -89,11 +89,13 @@ const emptyReport = (): EnsureIndexesReport => ({ created: [], kept: [], changed
  * options differ is changed (TTL via collMod, falling back to drop + create where collMod is missing).
  */
 export async function ensureIndexes(db: Db, store: StoreConfig): Promise<EnsureIndexesReport> {
-  const report = await applyIndexPlan(db, indexPlan(store));
+  const indexes = new IndexLists(db);
+  const report = await applyIndexPlan(db, indexPlan(store), indexes);
   if (store.ttlSeconds <= 0) {
     for (const ttl of TTL_INDEXES) {
-      const have = await listIndexes(db, ttl.collection);
+      const have = await indexes.of(ttl.collection);
       if (have.some((ix) => ix.name === ttl.name)) {
+        indexes.changed(ttl.collection);
         await db.collection(ttl.collection).dropIndex(ttl.name);
         report.dropped.push(`${ttl.collection}.${ttl.name}`);
       }
@@ -115,18 +117,33 @@ export async function ensureShardingIndexes(db: Db, shardKey: IndexKey): Promise
   return applyIndexPlan(db, plan);
 }
 
-async function listIndexes(db: Db, collection: string): Promise<IndexDescription[]> {
-  return (await db.collection(collection).listIndexes().toArray().catch((err: { code?: number }) => {
-    if (err.code === 26) return []; // NamespaceNotFound: collection not created yet
-    throw err;
-  })) as IndexDescription[];
+/** Each collection's indexes, listed once and again only after this run changed them. */
+class IndexLists {
+  private readonly lists = new Map<string, Promise<IndexDescription[]>>();
+  constructor(private readonly db: Db) {}
+
+  of(collection: string): Promise<IndexDescription[]> {
+    let list = this.lists.get(collection);
+    if (!list) {
+      list = this.db.collection(collection).listIndexes().toArray().catch((err: { code?: number }) => {
+        if (err.code === 26) return []; // NamespaceNotFound: collection not created yet
+        throw err;
+      }) as Promise<IndexDescription[]>;
+      this.lists.set(collection, list);
+    }
+    return list;
+  }
+
+  changed(collection: string): void {
+    this.lists.delete(collection);
+  }
 }
 
-async function applyIndexPlan(db: Db, plan: readonly PlannedIndex[]): Promise<EnsureIndexesReport> {
+async function applyIndexPlan(db: Db, plan: readonly PlannedIndex[], indexes = new IndexLists(db)): Promise<EnsureIndexesReport> {
   const report = emptyReport();
   for (const want of plan) {
     const coll = db.collection(want.collection);
-    const have = await listIndexes(db, want.collection);
+    const have = await indexes.of(want.collection);
     const sameOptions = (ix: IndexDescription) =>
       Boolean(ix.unique) === Boolean(want.unique) && (ix.expireAfterSeconds ?? undefined) === want.expireAfterSeconds;
     const byName = have.find((ix) => ix.name === want.name);
@@ -136,6 +153,7 @@ async function applyIndexPlan(db: Db, plan: readonly PlannedIndex[]): Promise<En
       report.kept.push(label);
       continue;
     }
+    indexes.changed(want.collection); // every path below changes this collection's indexes
     if (byName) {
       if (want.expireAfterSeconds !== undefined && sameKey(byName.key as Record<string, unknown>, want.key)) {
         try {
