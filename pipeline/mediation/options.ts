@@ -1,4 +1,4 @@
-import { GRANULARITIES, addPeriods, isValidTimeZone, periodStart, type Granularity } from './periods';
+import { GRANULARITIES, isValidTimeZone, periodStart, type Granularity } from './periods';
 
 /**
  * What one mediation run covers. Periods are [from, to) in `granularity` units of `timezone`;
@@ -43,10 +43,5 @@ export function mediationOptions(o: Partial<MediationOptions> & { from: Date; to
   }
   if (opts.to <= opts.from) throw new Error('to: must be after from');
   return opts;
-}
-
-/** One period's range, for re-mediating a single period. */
-export function singlePeriod(start: Date, granularity: Granularity, timezone: string): { from: Date; to: Date } {
-  return { from: start, to: addPeriods(start, granularity, 1, timezone) };
 }
 

@@ -33,10 +33,6 @@ function lookup(unit: string): UnitDef | undefined {
   return undefined;
 }
 
-export function knownUnit(unit: string): boolean {
-  return lookup(unit) !== undefined;
-}
-
 /** Exact factor f such that `quantity_in_from × f = quantity_in_to`; throws naming the bad unit. */
 export function conversionFactor(from: string, to: string): Dec {
   if (from === to) return new Dec(1);
