@@ -10,13 +10,14 @@
  *    {samples: [...]}); the inner notification un-enveloped is accepted as well.
  * Reject.index is the item's position in the body/payload list, or -1 for the whole body/value.
  */
+import type { SignaturePolicy } from '../config';
 import type { Sample } from '../sample';
 import { JsonSyntaxError, itemText, parseTaggedJson, type ParsedJson, type TaggedValue } from './json';
 import { verifySignature } from './signature';
 import { describeUtf8Problem, findInvalidUtf8 } from './utf8';
 import { AS_DICT_FIELDS, METER_FIELDS, describeValue, isObject, validateItem } from './validate';
 
-export type SignaturePolicy = 'reject' | 'flag' | 'off';
+export type { SignaturePolicy };
 
 export interface NormalizeOptions {
   /** Ceilometer's `[publisher] telemetry_secret`. Empty/absent: signatures are not checked (Ceilometer's rule). */
