@@ -36,6 +36,7 @@ import { resourceOperations } from '../pipeline/store/resource';
 import { MeterStoreWriter } from '../pipeline/store/writer';
 import { ensureServices, servicesStatus, type MongoTier } from '../services/manager';
 import { REPO } from '../services/paths';
+import { percentile } from '../lib/stats';
 
 export interface IngestBenchOptions {
   /** Samples per path (default 8,000 on the stand-in, 100,000 on a real mongod: about a minute on 2 shared cores). */
@@ -90,13 +91,6 @@ export interface IngestBenchResult {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const round = (x: number, d = 0) => Math.round(x * 10 ** d) / 10 ** d;
-
-/** Nearest-rank percentile of `xs` (p in 0..100). */
-export function percentile(xs: readonly number[], p: number): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
-}
 
 /** Run `jobs` with at most `width` at once. */
 async function pool<T>(jobs: readonly T[], width: number, run: (job: T) => Promise<void>): Promise<void> {

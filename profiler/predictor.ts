@@ -1,5 +1,6 @@
 import type { Calibration } from './calibration';
 import type { PredictorCaps, PredictorTargets } from './config';
+import { median } from '../lib/stats';
 
 /**
  * Offline resource predictor (paper §III-C), pure. From the profiled VMs, the estimator's expected data
@@ -150,13 +151,6 @@ function byHeadroom(a: VmProfile, b: VmProfile): number {
   const ma = (a.memory_mb * (100 - a.memory_pct)) / 100;
   const mb = (b.memory_mb * (100 - b.memory_pct)) / 100;
   return fb - fa || mb - ma || (a.vm < b.vm ? -1 : a.vm > b.vm ? 1 : 0);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 export function predict(input: PredictInput): Recommendation {

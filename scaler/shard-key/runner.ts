@@ -4,6 +4,7 @@ import type { ShardKey } from '../config';
 import { dataDistribution, num, connectPrimary, parseShardHost } from '../signals';
 import { DEFAULT_GEN, generateSamples } from './samples';
 import { keyLabel, type KeyMeasurement } from './score';
+import { median, percentile } from '../../lib/stats';
 
 /** How many shards an explain (find or aggregate, through mongos) says the query ran on. */
 export function shardsInExplain(explain: Document): number {
@@ -14,19 +15,6 @@ export function shardsInExplain(explain: Document): number {
   if (Array.isArray(es?.shards)) return es.shards.length;
   return 1;
 }
-
-export const median = (xs: readonly number[]): number => {
-  if (xs.length === 0) return 0;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-
-export const percentile = (xs: readonly number[], p: number): number => {
-  if (xs.length === 0) return 0;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
-};
 
 export interface AdvisorOptions {
   uri: string;

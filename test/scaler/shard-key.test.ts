@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildReport, reportMarkdown } from '../../scaler/shard-key/report';
-import { median, percentile, shardsInExplain } from '../../scaler/shard-key/runner';
+import { shardsInExplain } from '../../scaler/shard-key/runner';
 import { DEFAULT_GEN, generateSamples } from '../../scaler/shard-key/samples';
 import { keyLabel, scoreKeys, type KeyMeasurement } from '../../scaler/shard-key/score';
 
@@ -76,13 +76,6 @@ describe('explain targeting (recorded mongos explain shapes)', () => {
     expect(shardsInExplain({ queryPlanner: { winningPlan: { stage: 'SHARD_MERGE', shards: [{ shardName: 'sh0' }, { shardName: 'sh1' }, { shardName: 'sh2' }] } } })).toBe(3);
     expect(shardsInExplain({ mergeType: 'mongos', splitPipeline: { shardsPart: [], mergerPart: [] }, shards: { sh0: {}, sh1: {} } })).toBe(2);
     expect(shardsInExplain({ queryPlanner: { winningPlan: { stage: 'COLLSCAN' } } })).toBe(1);
-  });
-
-  it('median and percentile', () => {
-    expect(median([5, 1, 3])).toBe(3);
-    expect(median([4, 1, 3, 2])).toBe(2.5);
-    expect(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 95)).toBe(10);
-    expect(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 50)).toBe(5);
   });
 });
 

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { formatIngestTable, percentile, runIngestBench } from '../../../bench/ingest';
+import { formatIngestTable, runIngestBench } from '../../../bench/ingest';
 import { benchResultsOf } from '../../../profiler/calibration';
 import { mongoTier } from '../../support/services';
 import { sharedPath } from '../../support/paths';
@@ -11,12 +11,6 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-ingest-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('bench ingest (smoke run, no speed assertions)', () => {
-  it('percentile is nearest-rank', () => {
-    expect(percentile([5, 1, 4, 2, 3], 50)).toBe(3);
-    expect(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 99)).toBe(10);
-    expect(percentile([7], 1)).toBe(7);
-  });
-
   it('stores every sample on each path, names the tier, and writes results the profiler calibration reads', async () => {
     const out = path.join(dir, 'ingest.json');
     const r = await runIngestBench({ samples: 600, clients: 2, batch: 200, kafka: false, traces: sharedPath('data', 'traces', 'bitbrains-rnd'), out });
