@@ -10,7 +10,7 @@ import { createKafka } from '../pipeline/kafka/client';
 import { CEILOMETER_DEFAULT_SECRET } from '../pipeline/replay/encode';
 import { productModules } from '../controller/modules';
 import { ensureServices, type ServiceName } from '../services/manager';
-import type { DemoContext, DemoStep } from './demo-context';
+import { controllerCaller, type DemoContext, type DemoStep } from './demo-context';
 import { demoSteps } from './demo-steps';
 
 const SERVICE_HELP: Record<ServiceName, string> = {
@@ -73,7 +73,7 @@ export async function runDemo(opts: { configFile?: string; out: string }): Promi
   say(`   store: database ${config.store.database}, write concern ${config.store.writeConcern}, indexes ${app.ingestion.indexes ? 'ensured' : '?'}`);
 
   mkdirSync(opts.out, { recursive: true });
-  const ctx: DemoContext = { config, app, url: app.url!, token, secret, services, outDir: path.resolve(opts.out), shared: findShared(), say: (l) => say(`   ${l}`), state: new Map() };
+  const ctx: DemoContext = { config, app, url: app.url!, token, secret, services, outDir: path.resolve(opts.out), shared: findShared(), call: controllerCaller(app, token), say: (l) => say(`   ${l}`), state: new Map() };
   const failed: string[] = [];
   try {
     let n = 3;

@@ -26,11 +26,7 @@ const DEMO_ROWS = 144;
 const SAMPLES_PER_POLL = 9;
 const POLL_S = 300;
 
-async function call<T>(ctx: DemoContext, method: 'GET' | 'POST', url: string, payload?: object): Promise<T> {
-  const res = await ctx.app.app.inject({ method, url, payload, headers: { authorization: `Bearer ${ctx.token}` } });
-  if (res.statusCode !== 200) throw new Error(`${method} ${url} answered ${res.statusCode}: ${res.body}`);
-  return res.json() as T;
-}
+const call = async <T,>(ctx: DemoContext, method: 'GET' | 'POST', url: string, payload?: object): Promise<T> => (await ctx.call(method, url, payload)).json<T>();
 
 /** Feeds the last `rows` polled rows of each trace through ingestion; returns the average stored sample size. */
 async function feedTraces(ctx: DemoContext, dir: string, names: string[], rows: number): Promise<{ samples: number; avgBytes: number }> {

@@ -92,11 +92,7 @@ interface DecisionJson {
   count?: number;
 }
 
-async function post<T>(ctx: DemoContext, url: string, payload: unknown): Promise<T> {
-  const res = await ctx.app.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${ctx.token}` }, payload: payload as object });
-  if (res.statusCode >= 300) throw new Error(`POST ${url}: ${res.statusCode} ${res.body}`);
-  return res.json() as T;
-}
+const post = async <T,>(ctx: DemoContext, url: string, payload: unknown): Promise<T> => (await ctx.call('POST', url, payload as object)).json<T>();
 
 /** A caret line under an asciichart plot pointing at sample `index`. */
 function marker(chart: string, index: number, label: string): string {
@@ -175,7 +171,7 @@ export const scalerDemoStep: DemoStep = {
     writeFileSync(file, svg);
     ctx.say(`chart: ${path.relative(process.cwd(), file)}`);
 
-    const cluster = (await ctx.app.app.inject({ method: 'GET', url: '/v1/cluster', headers: { authorization: `Bearer ${ctx.token}` } })).json() as {
+    const cluster = (await ctx.call('GET', '/v1/cluster')).json() as {
       topology: { kind: string; server: string; version?: string };
       sharded: boolean;
       note?: string;

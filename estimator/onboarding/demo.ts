@@ -40,14 +40,8 @@ export const onboardingDemoStep: DemoStep = {
     const params = { key_name: 'demo-key', image: 'cirros-0.6' };
     ctx.say(`template: ${path.relative(process.cwd(), file)}`);
 
-    const res = await ctx.app.app.inject({
-      method: 'POST',
-      url: '/v1/onboarding/heat',
-      headers: { authorization: `Bearer ${ctx.token}` },
-      payload: { stack_id: 'demo-stack-0001', project_id: 'demo-project', template: readFileSync(file, 'utf8'), parameters: params },
-    });
-    if (res.statusCode !== 201) throw new Error(`POST /v1/onboarding/heat answered ${res.statusCode}: ${res.body.slice(0, 300)}`);
-    const body = res.json();
+    const res = await ctx.call('POST', '/v1/onboarding/heat', { stack_id: 'demo-stack-0001', project_id: 'demo-project', template: readFileSync(file, 'utf8'), parameters: params });
+    const body = res.json<{ prediction_id: string; estimate: any; recommendation: any }>();
     const est = body.estimate;
     ctx.state.set('estimate', est);
     ctx.say(`POST /v1/onboarding/heat → prediction ${body.prediction_id}`);

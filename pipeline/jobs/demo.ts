@@ -12,11 +12,7 @@ import type { JobsModule } from './module';
 export const EXAMPLE_PLAN = path.join(path.dirname(new URL(import.meta.url).pathname), '../rating/examples/plan.yaml');
 const MAX_DAYS = 2;
 
-async function call<T>(ctx: DemoContext, method: 'GET' | 'POST', url: string, payload?: object): Promise<T> {
-  const res = await ctx.app.app.inject({ method, url, headers: { authorization: `Bearer ${ctx.token}` }, ...(payload ? { payload } : {}) });
-  if (res.statusCode >= 300) throw new Error(`${method} ${url} answered ${res.statusCode}: ${res.body}`);
-  return res.json() as T;
-}
+const call = async <T,>(ctx: DemoContext, method: 'GET' | 'POST', url: string, payload?: object): Promise<T> => (await ctx.call(method, url, payload)).json<T>();
 
 interface JobView { id: string; state: string; result: Record<string, unknown> | null; failedReason: string | null; attempts: number; maxAttempts: number }
 
@@ -82,8 +78,7 @@ export const jobsDemoStep: DemoStep = {
     ctx.say(`POST /v1/jobs/invoice → ${drafted.number}; GET /v1/invoices/${drafted.number}:`);
     for (const line of formatInvoice(invoice).trimEnd().split('\n')) ctx.say(`  ${line}`);
 
-    const res = await ctx.app.app.inject({ method: 'GET', url: `/v1/reports/usage?format=html&from=${range.from}&to=${range.to}`, headers: { authorization: `Bearer ${ctx.token}` } });
-    if (res.statusCode !== 200) throw new Error(`GET /v1/reports/usage answered ${res.statusCode}: ${res.body}`);
+    const res = await ctx.call('GET', `/v1/reports/usage?format=html&from=${range.from}&to=${range.to}`);
     await mkdir(ctx.outDir, { recursive: true });
     const file = path.join(ctx.outDir, 'usage-report.html');
     await writeFile(file, res.body);

@@ -5,7 +5,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApplication, type Application } from '../../controller/app';
 import { meteringConfig } from '../../config/schema';
-import type { DemoContext } from '../../cli/demo-context';
+import { controllerCaller, type DemoContext } from '../../cli/demo-context';
 import { profilerDemoStep } from '../../profiler/demo';
 import { profilerModule } from '../../profiler/module';
 import { isolation } from '../support/isolation';
@@ -45,6 +45,7 @@ describe('profiler demo step', () => {
       services: {},
       outDir: path.join(dir, 'out'),
       shared: path.resolve(sharedPath('data'), '..'),
+      call: controllerCaller(app, ADMIN),
       say: (l: string) => lines.push(l),
       state,
     } as unknown as DemoContext;

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import pino from 'pino';
 import { startApplication, type Application } from '../../controller/app';
 import { meteringConfig } from '../../config/schema';
-import type { DemoContext } from '../../cli/demo-context';
+import { controllerCaller, type DemoContext } from '../../cli/demo-context';
 import { scalerDemoStep, syntheticSeries, traceSegments, traceSeries } from '../../scaler/demo';
 import { scalerModule } from '../../scaler/module';
 import { testIngestConfig, testStoreConfig } from '../pipeline/ingest/helpers';
@@ -40,7 +40,7 @@ async function runStep(opts: { shared?: string; estimate?: unknown }): Promise<s
   });
   const state = new Map<string, unknown>();
   if (opts.estimate) state.set('estimate', opts.estimate);
-  const ctx: DemoContext = { config: app.services.config, app, url: '', token: TOKEN, secret: '', services: { started: [], errors: {}, mongoTier: mongoTier() } as unknown as DemoContext['services'], outDir: out, shared: opts.shared, say: (l) => lines.push(l), state };
+  const ctx: DemoContext = { config: app.services.config, app, url: '', token: TOKEN, secret: '', services: { started: [], errors: {}, mongoTier: mongoTier() } as unknown as DemoContext['services'], outDir: out, shared: opts.shared, call: controllerCaller(app, TOKEN), say: (l) => lines.push(l), state };
   try {
     await scalerDemoStep.run(ctx);
   } finally {
