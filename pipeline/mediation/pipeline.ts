@@ -140,35 +140,3 @@ export function buildMediationPipeline(o: MediationOptions): Document[] {
     { $merge: { into: o.into, on: '_id', whenMatched: 'replace', whenNotMatched: 'insert' } },
   ];
 }
-
-/**
- * Statistics only (count/sum/avg/min/max/first/last/duration per period, resource, meter,
- * project, user): a plain `$match` + `$group`, so on a sharded cluster every shard computes
- * partial groups over its own samples and the merger only combines them. Ceilometer's
- * `get_meter_statistics` with `$dateTrunc` periods. Returns documents (no $merge).
- */
-export function buildStatisticsPipeline(o: MediationOptions): Document[] {
-  const match: Document = { timestamp: { $gte: o.from, $lt: o.to } };
-  if (o.meters) match.counter_name = { $in: o.meters };
-  if (o.projects) match.project_id = { $in: o.projects };
-  return [
-    { $match: match },
-    {
-      $group: {
-        _id: {
-          start: { $dateTrunc: { date: '$timestamp', unit: o.granularity, timezone: o.timezone } },
-          r: '$resource_id', m: '$counter_name', p: '$project_id', u: '$user_id',
-        },
-        count: { $sum: 1 },
-        sum: { $sum: '$counter_volume' },
-        avg: { $avg: '$counter_volume' },
-        min: { $min: '$counter_volume' },
-        max: { $max: '$counter_volume' },
-        first_timestamp: { $min: '$timestamp' },
-        last_timestamp: { $max: '$timestamp' },
-      },
-    },
-    { $set: { duration: { $divide: [{ $subtract: ['$last_timestamp', '$first_timestamp'] }, 1000] } } },
-    { $sort: { '_id.start': 1, '_id.r': 1, '_id.m': 1 } },
-  ];
-}
