@@ -7,7 +7,7 @@ import type { MeteringConfig } from '../../config/schema';
 import { decideMediationMode, type ModeDecision } from './capability';
 import { redactedRedisUrl, redisConnectionOptions } from './connection';
 import { QUEUES, enqueue, openQueues, type QueueName, type QueueSet } from './queues';
-import { jobDataFor, jobJson, queueOfJobId } from './routes';
+import { STATES, jobDataFor, jobJson, queueOfJobId, recentJobs } from './routes';
 
 /** Open the queues after checking Redis answers (ioredis would otherwise retry forever). */
 async function withQueues<T>(cfg: MeteringConfig, fn: (q: QueueSet) => Promise<T>): Promise<T> {
@@ -61,14 +61,8 @@ export function registerJobsCommands(program: Command): void {
       if (o.queue && !(QUEUES as readonly string[]).includes(o.queue)) throw new CliError(`--queue: expected one of ${QUEUES.join(', ')} (got "${o.queue}")`, 2);
       const limit = Number(o.limit);
       if (!Number.isInteger(limit) || limit < 1) throw new CliError(`--limit: expected a positive integer (got "${o.limit}")`, 2);
-      const rows = await withQueues(config(cmd), async (queues) => {
-        const out = [];
-        for (const q of o.queue ? [o.queue as QueueName] : QUEUES) {
-          const states = o.state ? [o.state] : ['waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed'];
-          for (const j of await queues[q].getJobs(states as never, 0, limit - 1)) if (j) out.push(await jobJson(q, j));
-        }
-        return out.sort((a, b) => (b.createdAt ?? '').localeCompare(a.createdAt ?? '')).slice(0, limit);
-      });
+      if (o.state && !(STATES as readonly string[]).includes(o.state)) throw new CliError(`--state: expected one of ${STATES.join(', ')} (got "${o.state}")`, 2);
+      const rows = await withQueues(config(cmd), (queues) => recentJobs(queues, { queue: o.queue as QueueName | undefined, state: o.state as (typeof STATES)[number] | undefined, limit }));
       if (o.json) return printJson(rows);
       if (rows.length === 0) return void process.stdout.write('no jobs\n');
       for (const j of rows) process.stdout.write(`${j.state.padEnd(10)} ${String(j.progress).padStart(3)}%  ${j.id}${j.failedReason ? `  (${j.failedReason})` : ''}\n`);

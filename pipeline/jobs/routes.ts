@@ -48,8 +48,19 @@ const jobSchema = {
   },
 } as const;
 
-const STATES = ['waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed'] as const;
+export const STATES = ['waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed'] as const;
 const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null);
+
+/** The most recent jobs of one queue or all, in one state or any, newest first (the API's and the CLI's job list). */
+export async function recentJobs(queues: QueueSet, o: { queue?: QueueName; state?: (typeof STATES)[number]; limit: number; visible?: (data: object) => boolean }) {
+  const out = [];
+  for (const name of o.queue ? [o.queue] : QUEUES) {
+    for (const j of await queues[name].getJobs(o.state ? [o.state] : [...STATES], 0, o.limit - 1)) {
+      if (j && (!o.visible || o.visible(j.data as object))) out.push(await jobJson(name, j));
+    }
+  }
+  return out.sort((a, b) => (b.createdAt ?? '').localeCompare(a.createdAt ?? '')).slice(0, o.limit);
+}
 
 export async function jobJson(queue: QueueName, job: Job) {
   return {
@@ -277,14 +288,7 @@ export function jobRoutes(runtime: JobsRuntime, config: MeteringConfig): RoutePl
         const queues = queuesOr(reply);
         if (!queues) return reply;
         const principal = principalOf(req);
-        const limit = req.query.limit ?? 100;
-        const out = [];
-        for (const name of req.query.queue ? [req.query.queue] : QUEUES) {
-          const jobs = await queues[name].getJobs(req.query.state ? [req.query.state] : [...STATES], 0, limit - 1);
-          for (const j of jobs) if (j && canSeeJob(principal, j.data as object)) out.push(await jobJson(name, j));
-        }
-        out.sort((a, b) => (b.createdAt ?? '').localeCompare(a.createdAt ?? ''));
-        const jobs = out.slice(0, limit);
+        const jobs = await recentJobs(queues, { ...req.query, limit: req.query.limit ?? 100, visible: (data) => canSeeJob(principal, data) });
         return { count: jobs.length, jobs };
       },
     );
