@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { Kafka } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import type { MongoClient, Db } from 'mongodb';
 import type { Logger } from 'pino';
 import type { MeteringConfig } from '../config/schema';
@@ -71,6 +71,7 @@ export async function startApplication(opts: StartOptions): Promise<Application>
 
   const modules: AppModule[] = [];
   let ingestion: Ingestion | undefined;
+  let kafkaAdmin: Admin | undefined;
   let app: FastifyInstance | undefined;
   try {
     for (const factory of opts.modules ?? []) modules.push(await factory(services));
@@ -88,13 +89,18 @@ export async function startApplication(opts: StartOptions): Promise<Application>
       },
     };
     if (kafka) {
+      // one admin connection for every probe (orchestrators probe every few seconds); dropped after a
+      // failure so the next probe connects afresh
       readiness.kafka = async () => {
-        const admin = kafka.admin();
-        await admin.connect();
+        kafkaAdmin ??= kafka.admin();
         try {
-          await admin.describeCluster();
-        } finally {
-          await admin.disconnect();
+          await kafkaAdmin.connect();
+          await kafkaAdmin.describeCluster();
+        } catch (err) {
+          const stale = kafkaAdmin;
+          kafkaAdmin = undefined;
+          await stale.disconnect().catch(() => undefined);
+          throw err;
         }
       };
     }
@@ -120,6 +126,7 @@ export async function startApplication(opts: StartOptions): Promise<Application>
         // together: in-flight HTTP requests wait on ingestion, which the grace period bounds
         await Promise.all([started.app.close(), started.ingestion.close()]);
         for (const m of [...modules].reverse()) await m.close?.();
+        await kafkaAdmin?.disconnect().catch(() => undefined);
         await mongo.close();
       },
     };

@@ -22,6 +22,7 @@ describe('metering demo (npm start)', () => {
     for (const chapter of ['Ingestion: real VM traces', 'Heat onboarding', 'Resource profiler', 'The autoscaler', 'Mediation, rating and an invoice']) {
       expect(story).toContain(chapter);
     }
+    expect(story).toMatch(/readiness ready: .*"kafka":\{"ok":true\}/);
     expect(story).toMatch(/redelivery\): stored 0, duplicates \d+: nothing stored twice/);
     expect(story).toMatch(/target ≥ 99\.500 %: met/);
     expect(story).toMatch(/exactly one add-shard/);
