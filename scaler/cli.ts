@@ -191,7 +191,7 @@ function registerSimulate(scaler: Command): void {
 function registerLive(program: Command, scaler: Command): void {
   scaler
     .command('collect')
-    .description('Sample a live cluster (serverStatus deltas, dbStats disk, data distribution) and print observation JSONL for replay')
+    .description('Sample a live cluster (serverStatus deltas, dbStats disk) and print observation JSONL for replay')
     .requiredOption('--uri <mongos>', 'mongos connection string')
     .option('--interval <duration>', 'time between samples', '60s')
     .option('--samples <n>', 'number of observation rounds (rates need two serverStatus snapshots, so n+1 are taken)', int, 1)

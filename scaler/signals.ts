@@ -207,6 +207,11 @@ export async function connectPrimary(connect: (host: string) => Promise<MongoCli
 }
 
 export interface CollectorDeps {
+  /**
+   * Also read `$shardedDataDistribution` and `$collStats` (per-shard data spread and storage). Off by
+   * default: the policy's observations do not use them, and the control loop runs every round.
+   */
+  withDistribution?: boolean;
   /** Connected to mongos. */
   mongos: MongoClient;
   /** Opens a direct connection to a shard member (`mongodb://host/?directConnection=true`). */
@@ -275,8 +280,8 @@ export async function collectSignals(deps: CollectorDeps, state: Map<string, Doc
     }
   }
   const ns = `${deps.database}.${deps.collection}`;
-  const dist = await tryRun('$shardedDataDistribution', () => admin.aggregate([{ $shardedDataDistribution: {} }]).toArray());
-  const storage = await tryRun('$collStats', () => deps.mongos.db(deps.database).collection(deps.collection).aggregate([{ $collStats: { storageStats: {} } }]).toArray());
+  const dist = deps.withDistribution ? await tryRun('$shardedDataDistribution', () => admin.aggregate([{ $shardedDataDistribution: {} }]).toArray()) : undefined;
+  const storage = deps.withDistribution ? await tryRun('$collStats', () => deps.mongos.db(deps.database).collection(deps.collection).aggregate([{ $collStats: { storageStats: {} } }]).toArray()) : undefined;
   return {
     observations,
     distribution: dist ? dataDistribution(dist, ns, shards.map((s) => String(s._id))) : undefined,

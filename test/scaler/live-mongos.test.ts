@@ -28,7 +28,7 @@ describe.skipIf(!uri)('signals and status from a live mongos (MONGODB_URI)', () 
   it('collects per-shard rates, disk and data distribution', async (ctx) => {
     if (!isMongos) ctx.skip();
     const log = createLogger('scaler-test', 'silent');
-    const deps = { mongos: client, connect: (h: string) => new MongoClient(`mongodb://${h}/?directConnection=true`).connect(), log, database: db, collection: 'meter' };
+    const deps = { mongos: client, connect: (h: string) => new MongoClient(`mongodb://${h}/?directConnection=true`).connect(), log, database: db, collection: 'meter', withDistribution: true };
     const state = new Map();
     await collectSignals(deps, state);
     await client.db(db).collection('meter').insertMany(Array.from({ length: 500 }, (_, i) => ({ i })));

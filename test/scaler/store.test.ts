@@ -33,7 +33,7 @@ describe('scaler_decisions repository and the collector on a non-sharded server'
 
   it('the collector skips what an unsharded server does not support instead of failing', async () => {
     const log = createLogger('scaler-test', 'silent');
-    const r = await collectSignals({ mongos: client, connect: async () => client, log, database: dbName, collection: 'meter' }, new Map());
+    const r = await collectSignals({ mongos: client, connect: async () => client, log, database: dbName, collection: 'meter', withDistribution: true }, new Map());
     expect(r.observations).toEqual([]); // listShards is not available, so no shard is known
     expect(r.skipped.some((s) => s.startsWith('listShards'))).toBe(true);
     expect(r.skipped.some((s) => s.startsWith('$shardedDataDistribution'))).toBe(true);
