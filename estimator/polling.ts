@@ -60,34 +60,20 @@ export interface PollingConfig {
 }
 
 const meterList = z.array(z.string()).min(1);
+/** What a polling source has in both the polling.yaml (8.0.0+) and the combined pipeline.yaml form. */
+const sourceFields = {
+  name: z.string(),
+  interval: z.number().int().positive(),
+  meters: meterList,
+  resources: z.array(z.string()).optional(),
+  discovery: z.array(z.string()).optional(),
+};
 const pollingSchema = z.strictObject({
-  sources: z
-    .array(
-      z.strictObject({
-        name: z.string(),
-        interval: z.number().int().positive(),
-        meters: meterList,
-        resources: z.array(z.string()).optional(),
-        discovery: z.array(z.string()).optional(),
-        group_id_coordination_expression: z.string().optional(),
-      }),
-    )
-    .min(1),
+  sources: z.array(z.strictObject({ ...sourceFields, group_id_coordination_expression: z.string().optional() })).min(1),
 });
 const transformer = z.strictObject({ name: z.string(), parameters: z.record(z.string(), z.unknown()).nullish() });
 const pipelineSchema = z.strictObject({
-  sources: z
-    .array(
-      z.strictObject({
-        name: z.string(),
-        interval: z.number().int().positive(),
-        meters: meterList,
-        sinks: z.array(z.string()).min(1),
-        resources: z.array(z.string()).optional(),
-        discovery: z.array(z.string()).optional(),
-      }),
-    )
-    .min(1),
+  sources: z.array(z.strictObject({ ...sourceFields, sinks: z.array(z.string()).min(1) })).min(1),
   sinks: z.array(
     z.strictObject({ name: z.string(), transformers: z.array(transformer).nullish(), publishers: z.array(z.string()) }),
   ),
