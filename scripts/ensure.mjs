@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Make a checkout ready to run: npm packages, redis-server, and the Kafka + MongoDB stand-in jars.
+// Make a checkout ready to run: npm packages, redis-server, the Kafka + MongoDB stand-in jars, and
+// Ceilometer from PyPI in a cached virtualenv (the real client of the interop tests).
 // Plain Node with no npm dependencies: it runs as `pretest` / `prestart` before node_modules may exist.
 // Idempotent; when everything is present it only looks at a few files (well under 2 s).
 //
@@ -8,6 +9,8 @@
 //
 // Environment: REDIS_URL / KAFKA_BROKERS / MONGODB_URI set → that service is external, nothing is
 // installed for it. METERING_SERVICES_DIR moves .services/. METERING_SKIP_NPM_CI=1 never runs npm ci.
+// METERING_CEILOMETER_VENV moves the virtualenv (default ~/.cache/metering/ceilometer-<hash>);
+// METERING_SKIP_CEILOMETER=1 skips it (the interop tests then fail saying so).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -166,11 +169,51 @@ function ensureJars(set) {
   }
 }
 
+// 4. Ceilometer from PyPI in a cached virtualenv ------------------------------------------------
+// Keyed by the requirements file's hash, so a changed pin builds a new one; shared between clones
+// of this machine (the cache is outside the checkout), built again on a fresh machine.
+const CEILOMETER_REQUIREMENTS = path.join(REPO, 'services/ceilometer/requirements.txt');
+function ceilometerVenvDir() {
+  if (process.env.METERING_CEILOMETER_VENV) return path.resolve(process.env.METERING_CEILOMETER_VENV);
+  const cache = process.env.XDG_CACHE_HOME ?? path.join(process.env.HOME ?? '/root', '.cache');
+  return path.join(cache, 'metering', `ceilometer-${pomHash(CEILOMETER_REQUIREMENTS)}`);
+}
+
+function ensureCeilometerVenv() {
+  if (process.env.METERING_SKIP_CEILOMETER === '1') return;
+  const dir = ceilometerVenvDir();
+  if (fs.existsSync(path.join(dir, '.complete'))) return;
+  missing += 1;
+  if (CHECK_ONLY) return say(`missing: Ceilometer virtualenv in ${dir}: run node scripts/ensure.mjs`);
+  const python = which('python3');
+  if (!python) throw new Error('python3 not found: apt-get install python3 python3-venv (needed for the Ceilometer interop tests)');
+  say(`installing Ceilometer from PyPI into ${dir} (services/ceilometer/requirements.txt)`);
+  const tmp = `${dir}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  try {
+    run(python, ['-m', 'venv', tmp], { capture: true });
+    run(path.join(tmp, 'bin/python'), ['-m', 'pip', 'install', '-q', '--disable-pip-version-check', '-r', CEILOMETER_REQUIREMENTS], { capture: true });
+    // built aside and moved in whole, so a half-built one is never taken for ready; used through
+    // bin/python (which finds its site-packages wherever the folder lives), never through bin/ scripts
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.renameSync(tmp, dir);
+    run(path.join(dir, 'bin/python'), ['-c', 'import ceilometer.publisher.http, ceilometer.publisher.udp, ceilometer.publisher.messaging, ceilometer.sample'], { capture: true });
+    fs.writeFileSync(path.join(dir, '.complete'), pomHash(CEILOMETER_REQUIREMENTS) + '\n');
+  } catch (err) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw err;
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 const started = Date.now();
 try {
   ensureNodeModules();
   ensureDebianPackages();
   for (const set of JAR_SETS) ensureJars(set);
+  ensureCeilometerVenv();
 } catch (err) {
   process.stderr.write(`[ensure] ERROR: ${err.message}\n`);
   process.exit(1);
