@@ -184,11 +184,27 @@ async function applyIndexPlan(db: Db, plan: readonly PlannedIndex[], indexes = n
   return report;
 }
 
+/**
+ * The store holds samples that repeat a message id (a database written by Ceilometer's old MongoDB
+ * driver, which never deduplicated): the unique index cannot be built until they are quarantined.
+ */
+export class LegacyDuplicatesError extends Error {
+  constructor(readonly database: string, index: PlannedIndex, serverMessage: string) {
+    super(
+      `cannot build the unique index ${index.name} ${JSON.stringify(index.key)} on ${index.collection}: samples in database ${database} already repeat ` +
+        `a message id (${serverMessage}). This is what Ceilometer's old MongoDB driver leaves behind (it never deduplicated). Take the database over with ` +
+        `\`metering store migrate --uri <store.uri> --database ${database} --dry-run\` to see what would move, then without --dry-run: it keeps the earliest ` +
+        `recorded copy of each sample, moves the others to meter_quarantine (nothing is deleted) and builds the indexes`,
+    );
+  }
+}
+
 async function createPlanned(coll: Collection, want: PlannedIndex): Promise<void> {
   try {
     await coll.createIndex(want.key, indexOptions(want));
   } catch (err) {
     if (want.unique && (err as { code?: number }).code === DUPLICATE_KEY_CODE) {
+      if (want.name === UNIQUE_MESSAGE_INDEX) throw new LegacyDuplicatesError(coll.dbName, want, (err as Error).message);
       throw new Error(
         `cannot build the unique index ${want.name} ${JSON.stringify(want.key)} on ${coll.collectionName}: documents already repeat that key ` +
           `(${(err as Error).message}); remove the duplicates (same ${Object.keys(want.key).join(', ')}) and start again`,
