@@ -26,7 +26,7 @@ export function readSecretFile(value: string): { value: string } | { error: stri
 
 /** Credentials inside a connection string (`scheme://user:password@host`) replaced by <redacted>. */
 export function redactUrlCredentials(text: string): string {
-  return text.replace(/\/\/([^/@:\s]+):([^/@\s]+)@/g, '//$1:<redacted>@');
+  return text.replace(/\/\/([^/@:\s]*):([^/@\s]+)@/g, '//$1:<redacted>@');
 }
 
 const isPlainObject = (v: object): boolean => {
