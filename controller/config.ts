@@ -103,8 +103,16 @@ export const controllerConfig = z
 /** Redis (BullMQ job queues). */
 export const redisConfig = z
   .strictObject({
-    /** Connection URL. Environment override: REDIS_URL. */
+    /** Connection URL: redis://[user:password@]host:port[/db], or rediss:// for TLS. Environment override: REDIS_URL. */
     url: z.string().default('redis://127.0.0.1:6379'),
+    /** PEM files for rediss://: `ca` (the CA the server's certificate chains to; default the system's), `cert` and `key` (client certificate, when the server asks for one). */
+    tls: z
+      .strictObject({
+        ca: z.string().min(1).optional(),
+        cert: z.string().min(1).optional(),
+        key: z.string().min(1).optional(),
+      })
+      .prefault({}),
     /** Prefix of every BullMQ key, so several deployments can share one Redis. */
     prefix: z.string().default('metering'),
   })
