@@ -1,6 +1,9 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TestCa, writePem } from '../lib/certs';
 import pino from 'pino';
 import type { RegisterCommands } from './registry';
 import { CliError } from './registry';
@@ -37,7 +40,17 @@ function findShared(): string | undefined {
   return candidates.find((c): c is string => !!c && existsSync(path.join(c, 'data')));
 }
 
-export async function runDemo(opts: { configFile?: string; out: string }): Promise<{ failed: string[] }> {
+/** The demo's TLS material: a CA made for this run and a certificate for 127.0.0.1/localhost signed by it. */
+function demoCertificates(dir: string): { ca: string; cert: string; key: string } {
+  const ca = new TestCa('metering demo CA');
+  mkdirSync(dir, { recursive: true });
+  const caFile = path.join(dir, 'ca.crt');
+  writeFileSync(caFile, ca.cert);
+  const server = writePem(dir, 'controller', ca.server('localhost'));
+  return { ca: caFile, ...server };
+}
+
+export async function runDemo(opts: { configFile?: string; out: string; tls?: boolean }): Promise<{ failed: string[] }> {
   const say = (line: string) => process.stdout.write(line + '\n');
   const t0 = Date.now();
   say('== Metering pipeline demo ==');
@@ -58,6 +71,10 @@ export async function runDemo(opts: { configFile?: string; out: string }): Promi
   config.store.database = `metering_demo_${run}`;
   config.controller.port = 0;
   config.controller.auth.tokens = [{ name: 'demo', token, roles: ['admin'] }];
+  const tlsDir = process.env.METERING_DEMO_TLS_DIR;
+  if (opts.tls && tlsDir) {
+    config.controller.tls = { ...config.controller.tls, cert: path.join(tlsDir, 'controller.crt'), key: path.join(tlsDir, 'controller.key'), clientAuth: 'none', watch: false };
+  }
   if (services.mongoTier === 'standin') config.store.writeConcern = 1; // a standalone has no majority; production default stays majority
   const useKafka = !!services.kafkaBrokers;
   if (useKafka) {
@@ -69,6 +86,7 @@ export async function runDemo(opts: { configFile?: string; out: string }): Promi
   say('2. Controller (HTTP ingestion, Kafka consumer, component APIs)');
   const app = await startApplication({ config, log: pino({ level: process.env.METERING_LOG_LEVEL ?? 'warn' }), modules: productModules, kafka: useKafka });
   const ready = await app.app.inject({ method: 'GET', url: '/readyz' });
+  if (opts.tls) say(`   TLS on: HTTPS only, certificate ${config.controller.tls.cert} from the demo's own CA ${path.join(tlsDir ?? '', 'ca.crt')} (clients trust it through NODE_EXTRA_CA_CERTS); Kafka and Redis over TLS are shown by the test suite (docs/security.md)`);
   say(`   listening on ${app.url}; readiness ${ready.statusCode === 200 ? 'ready' : 'NOT ready'}: ${JSON.stringify(ready.json().checks)}`);
   say(`   store: database ${config.store.database}, write concern ${config.store.writeConcern}, indexes ${app.ingestion.indexes ? 'ensured' : '?'}`);
 
@@ -107,8 +125,21 @@ export const register: RegisterCommands = (program) => {
     .command('demo')
     .description('end-to-end demo on embedded defaults: start the services and the controller, replay real VM traces through ingestion, profile, estimate a Heat stack and compare with what was stored, replay a load spike through the autoscaler, rate usage and print an invoice')
     .option('--out <dir>', 'where reports and plots go', 'out/demo')
-    .action(async (opts: { out: string }) => {
-      const { failed } = await runDemo({ configFile: program.opts<{ config?: string }>().config, out: opts.out });
+    .option('--tls', 'run the controller over HTTPS with a CA and certificate made for this run (written to <out>/tls)')
+    .action(async (opts: { out: string; tls?: boolean }) => {
+      if (opts.tls && !process.env.METERING_DEMO_TLS_DIR) {
+        // the demo's HTTP clients (fetch) must trust the run's CA: node reads NODE_EXTRA_CA_CERTS at start-up only,
+        // so the demo runs again in a child process that has it
+        const dir = path.resolve(opts.out, 'tls');
+        const files = demoCertificates(dir);
+        process.stdout.write(`TLS: made a CA and a controller certificate in ${path.relative(process.cwd(), dir)}; running the demo with HTTPS\n`);
+        const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bin/metering.mjs');
+        const args = [bin, ...(program.opts<{ config?: string }>().config ? ['--config', program.opts<{ config?: string }>().config!] : []), 'demo', '--tls', '--out', opts.out];
+        const child = spawnSync(process.execPath, args, { stdio: 'inherit', env: { ...process.env, NODE_EXTRA_CA_CERTS: files.ca, METERING_DEMO_TLS_DIR: dir } });
+        process.exitCode = child.status ?? 1;
+        return;
+      }
+      const { failed } = await runDemo({ configFile: program.opts<{ config?: string }>().config, out: opts.out, tls: opts.tls });
       if (failed.length) process.exitCode = 1;
     });
 };

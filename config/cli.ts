@@ -5,23 +5,10 @@ import { documentedConfig } from './document';
 import { loadConfig } from './load';
 import type { MeteringConfig } from './schema';
 import { YamlValidationError } from './yaml-source';
-
-/** Keys whose values are secrets: shown as <redacted> whenever configuration is printed. */
-const SECRET_KEYS = new Set(['token', 'telemetrySecret', 'password']);
-
-export function redactConfig(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(redactConfig);
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, SECRET_KEYS.has(k) && typeof v === 'string' && v !== '' ? '<redacted>' : redactConfig(v)]),
-    );
-  }
-  if (typeof value === 'string') return value.replace(/\/\/([^/@:]+):([^/@]+)@/, '//$1:<redacted>@');
-  return value;
-}
+import { redactSecrets } from './secrets';
 
 export function renderConfig(config: MeteringConfig): string {
-  return dump(redactConfig(config), { lineWidth: 120 });
+  return dump(redactSecrets(config), { lineWidth: 120 });
 }
 
 export const register: RegisterCommands = (program) => {
@@ -47,6 +34,6 @@ export const register: RegisterCommands = (program) => {
     .option('--commented', 'document every key with the comment from its schema')
     .action((opts: { commented?: boolean }) => {
       const defaults = loadConfig(undefined, {});
-      process.stdout.write(opts.commented ? documentedConfig(redactConfig(defaults) as Record<string, unknown>) : renderConfig(defaults));
+      process.stdout.write(opts.commented ? documentedConfig(redactSecrets(defaults) as Record<string, unknown>) : renderConfig(defaults));
     });
 };

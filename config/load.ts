@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { parseYaml, readYamlFile, validateYaml, YamlValidationError, type YamlIssue, type YamlSource } from './yaml-source';
 import { meteringConfig, type MeteringConfig } from './schema';
+import { FILE_PREFIX, readSecretFile, SECRET_KEYS } from './secrets';
 
 export const DEFAULT_CONFIG_FILE = 'metering.yaml';
 
@@ -23,7 +24,7 @@ function interpolate(src: YamlSource, env: NodeJS.ProcessEnv): { value: unknown;
   const issues: YamlIssue[] = [];
   const walk = (v: unknown, path: (string | number)[]): unknown => {
     if (typeof v === 'string') {
-      return v.replace(ENV_REF, (_m, name: string) => {
+      const expanded = v.replace(ENV_REF, (_m, name: string) => {
         const val = env[name];
         if (val === undefined) {
           issues.push(src.issue(path, `environment variable ${name} is not set`));
@@ -31,6 +32,17 @@ function interpolate(src: YamlSource, env: NodeJS.ProcessEnv): { value: unknown;
         }
         return val;
       });
+      // secret settings may name a file (mounted secrets): `file:/run/secrets/admin-token`
+      const key = path[path.length - 1];
+      if (typeof key === 'string' && SECRET_KEYS.has(key) && expanded.startsWith(FILE_PREFIX)) {
+        const read = readSecretFile(expanded);
+        if ('error' in read) {
+          issues.push(src.issue(path, read.error));
+          return '';
+        }
+        return read.value;
+      }
+      return expanded;
     }
     if (Array.isArray(v)) return v.map((x, i) => walk(x, [...path, i]));
     if (v && typeof v === 'object') {

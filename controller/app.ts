@@ -4,7 +4,10 @@ import type { MongoClient, Db } from 'mongodb';
 import type { Logger } from 'pino';
 import type { MeteringConfig } from '../config/schema';
 import { connectStore, createIngestion, type Ingestion } from '../pipeline/ingest/pipeline-factory';
-import { createKafka } from '../pipeline/kafka/client';
+import { checkKafkaConnection, createKafka } from '../pipeline/kafka/client';
+import { writeConcernOf } from '../pipeline/store/writer';
+import { AuditLog } from './audit';
+import { auditRoutes } from './audit-routes';
 import { ingestRoutes } from '../pipeline/http-route';
 import type { SampleObserver } from '../pipeline/sample';
 import { ProductMetrics } from './metrics';
@@ -68,12 +71,16 @@ export async function startApplication(opts: StartOptions): Promise<Application>
   const useKafka = opts.kafka ?? config.kafka.enabled;
   const kafka = useKafka ? createKafka(config.kafka, log) : undefined;
   const services: AppServices = { config, log, mongo, db, kafka, metrics };
+  const audit = new AuditLog(db, writeConcernOf(config.store));
 
   const modules: AppModule[] = [];
   let ingestion: Ingestion | undefined;
   let kafkaAdmin: Admin | undefined;
   let app: FastifyInstance | undefined;
   try {
+    // TLS and SASL problems surface here, once, as a sentence naming the setting (kafka.ssl / kafka.sasl)
+    if (kafka) await checkKafkaConnection(kafka, config.kafka);
+    await audit.ensureIndexes();
     for (const factory of opts.modules ?? []) modules.push(await factory(services));
     // Observers are registered before the consumer starts, so none misses a sample.
     ingestion = await createIngestion(
@@ -110,7 +117,8 @@ export async function startApplication(opts: StartOptions): Promise<Application>
       log,
       metrics,
       readiness,
-      routes: [ingestRoutes(ingestion.ingestor, config.ingest), ...modules.flatMap((m) => m.routes ?? [])],
+      audit,
+      routes: [ingestRoutes(ingestion.ingestor, config.ingest), auditRoutes(audit), ...modules.flatMap((m) => m.routes ?? [])],
     });
     for (const m of modules) m.started?.(modules);
     await ingestion.consumer?.start();

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Role, TokenConfig } from './config';
+import type { ClientPrincipalConfig, Role, TokenConfig } from './config';
 
 /** Who made a request, once their bearer token matched. */
 export interface Principal {
@@ -7,7 +7,12 @@ export interface Principal {
   roles: ReadonlySet<Role>;
   /** When set, the principal may only see and submit data of this project. */
   project?: string;
+  /** How it proved who it is: a bearer token, or a client certificate (mutual TLS). */
+  via?: 'token' | 'certificate';
 }
+
+/** A client certificate's subject attributes as node's TLS socket reports them (CN, OU, O…). */
+export type CertificateSubject = Record<string, string | string[] | undefined>;
 
 export type AuthResult =
   | { ok: true; principal: Principal }
@@ -20,27 +25,71 @@ const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').dig
  * timingSafeEqual, so neither the match position nor the token length leaks through timing.
  */
 export class Authenticator {
-  private readonly entries: Array<{ hash: Buffer; principal: Principal }>;
+  private readonly entries: Array<{ hash: Buffer; principal: Principal; expires?: number }>;
+  private readonly certificates: Array<{ subject: Array<[string, string]>; principal: Principal }>;
 
-  constructor(tokens: readonly TokenConfig[]) {
+  constructor(tokens: readonly TokenConfig[], clientPrincipals: readonly ClientPrincipalConfig[] = []) {
     this.entries = tokens.map((t) => ({
-      hash: digest(t.token),
-      principal: { name: t.name, roles: new Set(t.roles), ...(t.project ? { project: t.project } : {}) },
+      // `sha256:<hex>` is the digest itself: the configuration never held the token
+      hash: t.token.startsWith('sha256:') ? Buffer.from(t.token.slice('sha256:'.length), 'hex') : digest(t.token),
+      principal: { name: t.name, roles: new Set(t.roles), via: 'token' as const, ...(t.project ? { project: t.project } : {}) },
+      ...(t.expires ? { expires: parseUtcInstant(t.expires) } : {}),
+    }));
+    this.certificates = clientPrincipals.map((c) => ({
+      subject: parseSubject(c.subject),
+      principal: { name: c.name, roles: new Set(c.roles), via: 'certificate' as const, ...(c.project ? { project: c.project } : {}) },
     }));
   }
 
   /** Authenticate an Authorization header value and check it grants one of `anyOf` roles. */
-  check(authorization: string | undefined, anyOf: readonly Role[]): AuthResult {
+  check(authorization: string | undefined, anyOf: readonly Role[], now = Date.now()): AuthResult {
     if (!authorization) return { ok: false, status: 401, reason: 'missing bearer token' };
     const token = presentedToken(authorization);
     if (token === undefined) return { ok: false, status: 401, reason: 'malformed Authorization header (expected "Bearer <token>")' };
     const presented = digest(token);
-    let principal: Principal | undefined;
-    for (const e of this.entries) if (timingSafeEqual(e.hash, presented)) principal = e.principal;
-    if (!principal) return { ok: false, status: 401, reason: 'unknown token' };
-    if (principal.roles.has('admin') || anyOf.some((r) => principal!.roles.has(r))) return { ok: true, principal };
-    return { ok: false, status: 403, reason: `token "${principal.name}" lacks role ${anyOf.join(' or ')}` };
+    let match: (typeof this.entries)[number] | undefined;
+    for (const e of this.entries) if (timingSafeEqual(e.hash, presented)) match = e;
+    if (!match) return { ok: false, status: 401, reason: 'unknown token' };
+    if (match.expires !== undefined && now >= match.expires) return { ok: false, status: 401, reason: `token "${match.principal.name}" expired at ${new Date(match.expires).toISOString()}` };
+    return authorize(match.principal, anyOf);
   }
+
+  /** The principal a verified client certificate stands for (the first whose subject matches), checked against `anyOf`. */
+  checkCertificate(subject: CertificateSubject, anyOf: readonly Role[]): AuthResult {
+    const entry = this.certificates.find((c) => c.subject.every(([attr, value]) => subjectValues(subject, attr).includes(value)));
+    if (!entry) return { ok: false, status: 401, reason: `no principal configured for client certificate ${formatSubject(subject)} (controller.tls.clientPrincipals)` };
+    return authorize(entry.principal, anyOf);
+  }
+}
+
+/** An ISO 8601 date or date-time as epoch ms; UTC when it names no offset (JS would read a bare date-time as local time). */
+export function parseUtcInstant(text: string): number {
+  const t = text.trim().replace(' ', 'T');
+  return Date.parse(t.includes('T') && !/(Z|[+-]\d{2}:?\d{2})$/i.test(t) ? `${t}Z` : t);
+}
+
+function authorize(principal: Principal, anyOf: readonly Role[]): AuthResult {
+  if (principal.roles.has('admin') || anyOf.some((r) => principal.roles.has(r))) return { ok: true, principal };
+  return { ok: false, status: 403, reason: `${principal.via === 'certificate' ? 'certificate' : 'token'} "${principal.name}" lacks role ${anyOf.join(' or ')}` };
+}
+
+/** `CN=a, OU=b` → [['CN','a'], ['OU','b']] (attribute names upper-cased). */
+export function parseSubject(text: string): Array<[string, string]> {
+  return text.split(',').map((part) => {
+    const eq = part.indexOf('=');
+    return [part.slice(0, eq).trim().toUpperCase(), part.slice(eq + 1).trim()] as [string, string];
+  });
+}
+
+function subjectValues(subject: CertificateSubject, attr: string): string[] {
+  const v = subject[attr];
+  return v === undefined ? [] : Array.isArray(v) ? v : [v];
+}
+
+export function formatSubject(subject: CertificateSubject): string {
+  return Object.entries(subject)
+    .flatMap(([k, v]) => (v === undefined ? [] : (Array.isArray(v) ? v : [v]).map((x) => `${k}=${x}`)))
+    .join(',');
 }
 
 /**

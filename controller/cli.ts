@@ -1,5 +1,7 @@
-import type { RegisterCommands } from '../cli/registry';
+import { createHash } from 'node:crypto';
+import { CliError, type RegisterCommands } from '../cli/registry';
 import { loadConfig } from '../config/load';
+import { YamlValidationError } from '../config/yaml-source';
 import { log } from '../lib/log';
 import { startApplication } from './app';
 import { productModules } from './modules';
@@ -11,17 +13,47 @@ export const register: RegisterCommands = (program) => {
     .option('--port <port>', 'override controller.port', (v) => Number(v))
     .option('--kafka', 'run the Kafka consumer even if kafka.enabled is false')
     .action(async (opts: { port?: number; kafka?: boolean }) => {
-      const config = loadConfig(program.opts<{ config?: string }>().config);
+      let config;
+      try {
+        config = loadConfig(program.opts<{ config?: string }>().config);
+      } catch (err) {
+        if (err instanceof YamlValidationError) throw new CliError(err.message, 2);
+        throw err;
+      }
       if (opts.port !== undefined) config.controller.port = opts.port;
       const app = await startApplication({ config, log, modules: productModules, kafka: opts.kafka || config.kafka.enabled });
       log.info({ url: app.url, tokens: config.controller.auth.tokens.map((t) => t.name) }, 'controller listening');
       if (config.controller.auth.tokens.length === 0) log.warn('no tokens configured (controller.auth.tokens): every authenticated route answers 401');
+      // SIGHUP: rotate tokens, client principals and the TLS certificate from the (edited) file, no restart
+      const reload = () => {
+        try {
+          const next = loadConfig(program.opts<{ config?: string }>().config);
+          app.app.reloadSecurity(next, 'SIGHUP').catch((err: Error) => log.error({ err: err.message }, 'reload refused: keeping the previous security settings'));
+        } catch (err) {
+          log.error({ err: (err as Error).message }, 'reload refused: the configuration does not validate; keeping the previous settings');
+        }
+      };
+      process.on('SIGHUP', reload);
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
+      process.off('SIGHUP', reload);
       log.info('shutting down: finishing accepted work');
       await app.close();
+    });
+
+  program
+    .command('token')
+    .description('API token helpers')
+    .command('hash')
+    .description('print sha256:<hex> of a token read from stdin, for controller.auth.tokens[].token: the configuration then never holds the token itself')
+    .action(async () => {
+      const chunks: Buffer[] = [];
+      for await (const c of process.stdin) chunks.push(c as Buffer);
+      const token = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+      if (token.length < 16) throw new CliError('token hash: give the token on stdin (at least 16 characters), e.g. printf %s "$TOKEN" | metering token hash', 2);
+      process.stdout.write(`sha256:${createHash('sha256').update(token, 'utf8').digest('hex')}\n`);
     });
 };

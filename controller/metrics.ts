@@ -9,6 +9,7 @@ export class ProductMetrics {
   readonly httpRequests: Counter<'route' | 'method' | 'status'>;
   readonly httpDuration: Histogram<'route' | 'method'>;
   readonly authFailures: Counter<'status'>;
+  readonly auditFailures: Counter;
 
   constructor(withProcessMetrics = true) {
     if (withProcessMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'metering_process_' });
@@ -29,6 +30,11 @@ export class ProductMetrics {
       name: 'metering_http_auth_failures_total',
       help: 'Requests refused for a missing, unknown or insufficient token',
       labelNames: ['status'],
+      registers: [this.registry],
+    });
+    this.auditFailures = new Counter({
+      name: 'metering_audit_write_failures_total',
+      help: 'Audit log records that could not be written (admin actions are refused while the audit log is unavailable)',
       registers: [this.registry],
     });
   }

@@ -1,8 +1,12 @@
+import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Logger } from 'pino';
-import { Authenticator, type Principal } from './auth';
+import { Authenticator, formatSubject, type AuthResult, type Principal } from './auth';
+import { AuditLog, type AuditEvent } from './audit';
 import type { Role } from './config';
+import { httpsOptions, reloadCertificates, tlsEnabled, verifiedPeerSubject, watchCertificates } from './tls';
+import type { Server as HttpsServer } from 'node:https';
 import type { MeteringConfig } from '../config/schema';
 import { ProductMetrics } from './metrics';
 
@@ -12,10 +16,24 @@ declare module 'fastify' {
     roles?: Role[];
     /** No token needed (health, readiness, the OpenAPI description). */
     public?: boolean;
+    /** Record calls in the audit log even though the route is not admin-only (admin-only mutating routes always are). */
+    audit?: boolean;
   }
   interface FastifyRequest {
     principal?: Principal;
+    /** The audit record of this request, when it is an audited action. */
+    auditId?: string;
   }
+  interface FastifyInstance {
+    /** Apply the reloadable parts of a new configuration: tokens, client principals, TLS certificate/key/CA. */
+    reloadSecurity(config: MeteringConfig, who?: string): Promise<SecurityReloadReport>;
+  }
+}
+
+export interface SecurityReloadReport {
+  tokens: number;
+  clientPrincipals: number;
+  certificates: 'reloaded' | 'not in use';
 }
 
 /** A readiness check: resolves when the dependency answers, rejects with the reason otherwise. */
@@ -38,6 +56,17 @@ export interface ControllerOptions {
   metrics?: ProductMetrics;
   routes?: RoutePlugin[];
   readiness?: Record<string, ReadinessCheck>;
+  /** Where admin actions are recorded (see controller/audit.ts); without it nothing is audited. */
+  audit?: AuditLog;
+}
+
+const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** Audited: mutating calls of admin-only routes, and of routes that ask for it (`config.audit`). */
+function audited(method: string, rc: { roles?: Role[]; public?: boolean; audit?: boolean }): boolean {
+  if (rc.public) return false;
+  if (rc.audit) return true;
+  return MUTATING.has(method) && (rc.roles ?? ['admin']).every((r) => r === 'admin');
 }
 
 const CHECK_TIMEOUT_MS = 2000;
@@ -67,12 +96,15 @@ async function runCheck(check: ReadinessCheck): Promise<{ ok: boolean; error?: s
 export async function buildController(opts: ControllerOptions): Promise<FastifyInstance> {
   const { config, log } = opts;
   const metrics = opts.metrics ?? new ProductMetrics();
-  const auth = new Authenticator(config.controller.auth.tokens);
+  let auth = new Authenticator(config.controller.auth.tokens, config.controller.tls.clientPrincipals);
   const readiness = new Map(Object.entries(opts.readiness ?? {}));
+  const tls = config.controller.tls;
   const app = Fastify({ loggerInstance: log.child({ component: 'controller' }) as FastifyBaseLogger, bodyLimit: config.controller.bodyLimitBytes, logController: new LogController({ disableRequestLogging: true }),
     // job ids are deterministic (queue|granularity|tz|period|scope) and exceed the default 100
     routerOptions: { maxParamLength: 1000 },
-  });
+    // HTTPS only when configured: the server then speaks nothing but TLS (a plain HTTP request fails the handshake)
+    ...(tlsEnabled(tls) ? { https: httpsOptions(tls) } : {}),
+  }) as unknown as FastifyInstance;
 
   await app.register(swagger, {
     openapi: {
@@ -93,20 +125,92 @@ export async function buildController(opts: ControllerOptions): Promise<FastifyI
     if (!schema.description?.endsWith(who)) schema.description = schema.description ? `${schema.description} ${who}` : who;
   });
 
+  const auditEvent = (req: FastifyRequest, principal: Principal | undefined): AuditEvent => ({
+    who: principal?.name ?? null,
+    via: principal?.via ?? null,
+    action: `${req.method} ${req.routeOptions.url ?? req.url.split('?')[0]}`,
+    target: { ...((req.params as object) ?? {}), ...((req.query as object) ?? {}) },
+    remote: req.ip,
+  });
+
   // Secure by default: a route without `public` needs a token with one of its roles (admin if none given).
+  // A request without a token over mutual TLS is authenticated by its verified client certificate.
   app.addHook('onRequest', async (req, reply) => {
     const rc = req.routeOptions.config;
     if (rc.public || (rc.url === '/metrics' && config.controller.publicMetrics)) return;
-    const result = auth.check(req.headers.authorization, rc.roles ?? ['admin']);
+    const anyOf = rc.roles ?? ['admin'];
+    const subject = req.headers.authorization ? undefined : verifiedPeerSubject(req.raw.socket);
+    const result: AuthResult = subject ? auth.checkCertificate(subject, anyOf) : auth.check(req.headers.authorization, anyOf);
+    const isAudited = opts.audit !== undefined && audited(req.method, rc);
     if (!result.ok) {
       metrics.authFailures.inc({ status: String(result.status) });
       // Logged without the token: only method, path, remote address and the reason.
-      req.log.warn({ method: req.method, url: req.routeOptions.url ?? req.url, remote: req.ip, status: result.status, reason: result.reason }, 'request refused');
+      req.log.warn({ method: req.method, url: req.routeOptions.url ?? req.url, remote: req.ip, status: result.status, reason: result.reason, ...(subject ? { certificate: formatSubject(subject) } : {}) }, 'request refused');
+      if (isAudited) {
+        await opts.audit!.end(randomUUID(), { status: result.status, reason: result.reason }, auditEvent(req, undefined)).catch((err: Error) => {
+          metrics.auditFailures.inc();
+          req.log.error({ err: err.message }, 'audit log write failed (refused request)');
+        });
+      }
       await reply.code(result.status).header('www-authenticate', 'Bearer').send({ error: result.status === 401 ? 'unauthorized' : 'forbidden', reason: result.reason });
       return reply;
     }
     req.principal = result.principal;
+    if (isAudited) {
+      // the record is durable before the action runs: an admin action that cannot be audited does not run
+      try {
+        req.auditId = await opts.audit!.begin(auditEvent(req, result.principal));
+      } catch (err) {
+        metrics.auditFailures.inc();
+        req.log.error({ err: (err as Error).message }, 'audit log write failed: admin action refused');
+        await reply.code(503).header('retry-after', '5').send({ error: 'audit-unavailable', message: 'the audit log cannot be written: admin actions are refused until it is back' });
+        return reply;
+      }
+    }
   });
+
+  app.addHook('onResponse', async (req, reply) => {
+    if (req.auditId && opts.audit) {
+      await opts.audit.end(req.auditId, { status: reply.statusCode, durationMs: reply.elapsedTime }).catch((err: Error) => {
+        metrics.auditFailures.inc();
+        req.log.error({ err: err.message, request_id: req.auditId }, 'audit log write failed (outcome); the request record stays with outcome unknown');
+      });
+    }
+  });
+
+  app.decorate('reloadSecurity', async (next: MeteringConfig, who = 'SIGHUP'): Promise<SecurityReloadReport> => {
+    const requestId = await opts.audit?.begin({ who, via: null, action: 'reload security (tokens, client principals, certificates)', target: {} }).catch(() => undefined);
+    try {
+      const nextAuth = new Authenticator(next.controller.auth.tokens, next.controller.tls.clientPrincipals);
+      let certificates: SecurityReloadReport['certificates'] = 'not in use';
+      if (tlsEnabled(tls)) {
+        // the listening socket's mode cannot change without a restart; its certificate can
+        if (!tlsEnabled(next.controller.tls)) throw new Error('controller.tls: turning HTTPS off needs a restart (the certificate was not reloaded)');
+        reloadCertificates(app.server as unknown as HttpsServer, next.controller.tls);
+        certificates = 'reloaded';
+      }
+      auth = nextAuth;
+      const report = { tokens: next.controller.auth.tokens.length, clientPrincipals: next.controller.tls.clientPrincipals.length, certificates };
+      log.info(report, 'security settings reloaded');
+      if (requestId) await opts.audit?.end(requestId, { status: 200 }).catch(() => undefined);
+      return report;
+    } catch (err) {
+      if (requestId) await opts.audit?.end(requestId, { status: 500, reason: (err as Error).message }).catch(() => undefined);
+      throw err;
+    }
+  });
+
+  if (tlsEnabled(tls) && tls.watch) {
+    const stop = watchCertificates(tls, () => {
+      try {
+        reloadCertificates(app.server as unknown as HttpsServer, tls);
+        log.info({ cert: tls.cert }, 'controller certificate files changed: reloaded');
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'controller certificate files changed but are not usable: keeping the previous ones');
+      }
+    });
+    app.addHook('onClose', async () => stop());
+  }
 
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { z } from 'zod';
 
 /**
@@ -131,6 +132,42 @@ export const kafkaConfig = z
     fetchMaxWaitMs: z.number().int().min(0).default(1000),
     /** Topic receiving dead letters when ingest.deadLetter is kafka or both. Default `metering.dead-letter`. */
     deadLetterTopic: z.string().min(1).default('metering.dead-letter'),
+    /** TLS to the brokers (their SSL or SASL_SSL listener), for the consumer, producers and admin client alike. */
+    ssl: z
+      .strictObject({
+        /** Speak TLS to the brokers. Default false. */
+        enabled: z.boolean().default(false),
+        /** PEM CA bundle the brokers' certificates must chain to (default: the system's trusted CAs). */
+        ca: z.string().min(1).optional(),
+        /** PEM client certificate, for brokers with ssl.client.auth=required. */
+        cert: z.string().min(1).optional(),
+        /** PEM private key of `cert`. */
+        key: z.string().min(1).optional(),
+      })
+      .prefault({})
+      .superRefine((t, ctx) => {
+        if (Boolean(t.cert) !== Boolean(t.key)) ctx.addIssue({ code: 'custom', path: [t.cert ? 'key' : 'cert'], message: 'cert and key go together' });
+        for (const field of ['ca', 'cert', 'key'] as const) {
+          const file = t[field];
+          if (file && !existsSync(file)) ctx.addIssue({ code: 'custom', path: [field], message: `file not found: ${file}` });
+        }
+        if (!t.enabled && (t.ca || t.cert)) ctx.addIssue({ code: 'custom', path: ['enabled'], message: 'ca/cert are set but enabled is false: set enabled: true to use them' });
+      }),
+    /** SASL authentication (SASL_PLAINTEXT, or SASL_SSL together with ssl.enabled). */
+    sasl: z
+      .strictObject({
+        /** none, plain, scram-sha-256 or scram-sha-512. Default none. */
+        mechanism: z.enum(['none', 'plain', 'scram-sha-256', 'scram-sha-512']).default('none'),
+        /** SASL user name. */
+        username: z.string().default(''),
+        /** SASL password: a secret (`${ENV}` or `file:/path`; redacted when printed or logged). */
+        password: z.string().default(''),
+      })
+      .prefault({})
+      .superRefine((t, ctx) => {
+        if (t.mechanism !== 'none' && !t.username) ctx.addIssue({ code: 'custom', path: ['username'], message: `mechanism ${t.mechanism} needs a username` });
+        if (t.mechanism !== 'none' && !t.password) ctx.addIssue({ code: 'custom', path: ['password'], message: `mechanism ${t.mechanism} needs a password` });
+      }),
   })
   .prefault({});
 export type KafkaConfig = z.output<typeof kafkaConfig>;

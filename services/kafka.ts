@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { ensureManaged, launchDaemon, type Endpoint } from './managed';
+import { ensureManaged, launchDaemon, type DaemonState, type Endpoint } from './managed';
 import { HOST, KAFKA_LIBS, serviceDir } from './paths';
 import {
   ServiceUnavailableError,
@@ -132,7 +132,7 @@ const TOOLS_LOG4J = [
   '',
 ].join('\n');
 
-async function startKafka(startedBy: string): Promise<ServiceState> {
+function kafkaPrerequisites(): string {
   if (!kafkaJarsPresent()) {
     throw new ServiceUnavailableError(
       'kafka',
@@ -143,11 +143,24 @@ async function startKafka(startedBy: string): Promise<ServiceState> {
   if (!java) {
     throw new ServiceUnavailableError('kafka', 'java not found: apt-get install openjdk-17-jre-headless, or set KAFKA_BROKERS=host:port');
   }
-  const brokerPort = await choosePort('kafka', 'METERING_KAFKA_PORT', KAFKA_DEFAULT_PORT);
-  let controllerPort = await choosePort('kafka', 'METERING_KAFKA_CONTROLLER_PORT', KAFKA_DEFAULT_CONTROLLER_PORT);
-  while (controllerPort === brokerPort) controllerPort = await freePort();
+  return java;
+}
 
-  const dir = serviceDir('kafka');
+/**
+ * Format a fresh KRaft data folder under `dir` with `properties` (Kafka's own StorageTool, which also
+ * creates SCRAM credentials given as `--add-scram` arguments) and launch the broker; ready once it
+ * logs that it started and answers ApiVersions on the plaintext `checkPort`.
+ */
+export async function launchKafka(opts: {
+  dir: string;
+  properties: string;
+  checkPort: number;
+  state: DaemonState;
+  /** `SCRAM-SHA-256=[name=alice,password=…]` entries for StorageTool's --add-scram. */
+  scram?: string[];
+}): Promise<ServiceState> {
+  const java = kafkaPrerequisites();
+  const { dir } = opts;
   const dataDir = path.join(dir, 'data');
   const logsDir = path.join(dir, 'logs');
   // every start is a fresh cluster: no state leaks from one run into the next
@@ -155,7 +168,7 @@ async function startKafka(startedBy: string): Promise<ServiceState> {
   fs.mkdirSync(dataDir, { recursive: true });
   fs.mkdirSync(logsDir, { recursive: true });
   const propsFile = path.join(dir, 'server.properties');
-  fs.writeFileSync(propsFile, serverProperties(brokerPort, controllerPort, dataDir));
+  fs.writeFileSync(propsFile, opts.properties.replaceAll('${DATA_DIR}', dataDir));
   fs.writeFileSync(path.join(dir, 'log4j.properties'), LOG4J);
   fs.writeFileSync(path.join(dir, 'tools-log4j.properties'), TOOLS_LOG4J);
 
@@ -165,7 +178,8 @@ async function startKafka(startedBy: string): Promise<ServiceState> {
   const format = runToCompletion(
     java,
     ['-Xmx256M', ...common, `-Dlog4j.configuration=file:${path.join(dir, 'tools-log4j.properties')}`,
-      '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propsFile],
+      '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propsFile,
+      ...(opts.scram ?? []).flatMap((entry) => ['--add-scram', entry])],
     dir,
     120_000,
   );
@@ -189,16 +203,29 @@ async function startKafka(startedBy: string): Promise<ServiceState> {
     { cmd: java, args: [...jvm, '-cp', classpath, 'kafka.Kafka', propsFile], logFile, cwd: dir, tailLines: 25 },
     (exited) =>
       waitUntil(
-        `Kafka ${KAFKA_VERSION} on ${HOST}:${brokerPort}`,
+        `Kafka ${KAFKA_VERSION} on ${HOST}:${opts.checkPort}`,
         async () => {
           const log = fs.readFileSync(logFile, 'utf8');
           if (!log.includes(STARTED_LINE)) return undefined;
-          return (await kafkaApiVersionsOk(brokerPort)) ? true : undefined;
+          return (await kafkaApiVersionsOk(opts.checkPort)) ? true : undefined;
         },
         timeoutMs,
         exited,
         300,
       ),
-    { service: 'kafka', ports: [brokerPort, controllerPort], address: `${HOST}:${brokerPort}`, program: `java kafka.Kafka (${KAFKA_VERSION}, KRaft)`, startedBy },
+    opts.state,
   );
+}
+
+async function startKafka(startedBy: string): Promise<ServiceState> {
+  kafkaPrerequisites();
+  const brokerPort = await choosePort('kafka', 'METERING_KAFKA_PORT', KAFKA_DEFAULT_PORT);
+  let controllerPort = await choosePort('kafka', 'METERING_KAFKA_CONTROLLER_PORT', KAFKA_DEFAULT_CONTROLLER_PORT);
+  while (controllerPort === brokerPort) controllerPort = await freePort();
+  return launchKafka({
+    dir: serviceDir('kafka'),
+    properties: serverProperties(brokerPort, controllerPort, '${DATA_DIR}'),
+    checkPort: brokerPort,
+    state: { service: 'kafka', ports: [brokerPort, controllerPort], address: `${HOST}:${brokerPort}`, program: `java kafka.Kafka (${KAFKA_VERSION}, KRaft)`, startedBy },
+  });
 }

@@ -1,4 +1,5 @@
 import type { Kafka, Producer } from 'kafkajs';
+import { redactUrlCredentials } from '../../config/secrets';
 import { MongoClient, type Db } from 'mongodb';
 import type { Logger } from '../../lib/log';
 import { ingestConfig, kafkaConfig, storeConfig, type IngestConfig, type KafkaConfig, type StoreConfig } from '../config';
@@ -47,9 +48,32 @@ export function resolveIngestionConfig(partial: { store?: Partial<StoreConfig>; 
 
 /** Connect to the configured store (the client is the caller's to close). */
 export async function connectStore(store: StoreConfig): Promise<{ client: MongoClient; db: Db }> {
-  const client = new MongoClient(store.uri, { serverSelectionTimeoutMS: store.serverSelectionTimeoutMs });
-  await client.connect();
+  let client: MongoClient;
+  try {
+    client = new MongoClient(store.uri, { serverSelectionTimeoutMS: store.serverSelectionTimeoutMs });
+  } catch (err) {
+    throw new Error(`store.uri: ${redactUrlCredentials(store.uri)} is not a usable MongoDB connection string: ${(err as Error).message}`);
+  }
+  try {
+    await client.connect();
+    // connect() succeeds lazily on some topologies: one round trip proves TLS and credentials now
+    await client.db(store.database).command({ ping: 1 });
+  } catch (err) {
+    await client.close().catch(() => undefined);
+    throw new Error(explainMongoFailure(err, store.uri));
+  }
   return { client, db: client.db(store.database) };
+}
+
+/** Why connecting to MongoDB failed, naming the setting: TLS options and credentials live in store.uri. */
+export function explainMongoFailure(err: unknown, uri: string): string {
+  const e = err as { message?: string; cause?: { message?: string }; reason?: { servers?: Map<string, { error?: { message?: string } }> } };
+  const inner = [...(e.reason?.servers?.values() ?? [])].map((s) => s.error?.message).filter(Boolean).join('; ');
+  const text = [e.message ?? String(err), e.cause?.message, inner].filter(Boolean).join(': ');
+  const where = redactUrlCredentials(uri);
+  if (/Authentication failed|auth|SCRAM|Unauthorized/i.test(text)) return `store.uri: MongoDB at ${where} refused the credentials in the URI: ${text}`;
+  if (/certificate|self[- ]signed|SSL|TLS|handshake|CERT_/i.test(text)) return `store.uri: TLS handshake with MongoDB at ${where} failed: ${text} (check tls=true, tlsCAFile / tlsCertificateKeyFile in the URI)`;
+  return `store.uri: cannot connect to MongoDB at ${where}: ${text}`;
 }
 
 export async function createIngestion(config: IngestionConfig, deps: IngestionDeps): Promise<Ingestion> {

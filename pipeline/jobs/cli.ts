@@ -11,7 +11,7 @@ import { STATES, jobDataFor, jobJson, queueOfJobId, recentJobs } from './routes'
 
 /** Open the queues after checking Redis answers (ioredis would otherwise retry forever). */
 async function withQueues<T>(cfg: MeteringConfig, fn: (q: QueueSet) => Promise<T>): Promise<T> {
-  const connection = redisConnectionOptions(cfg.redis.url);
+  const connection = redisConnectionOptions(cfg.redis.url, cfg.redis.tls);
   const probe = new Redis({ ...connection, lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2000, retryStrategy: () => null });
   probe.on('error', () => undefined);
   try {

@@ -7,7 +7,7 @@ import { LateSampleTracker } from '../mediation/late';
 import { periodStart } from '../mediation/periods';
 import { billingRoutes } from '../billing/routes';
 import { decideMediationMode, type ModeDecision } from './capability';
-import { redactedRedisUrl, redisConnectionOptions } from './connection';
+import { explainRedisFailure, redactedRedisUrl, redisConnectionOptions } from './connection';
 import type { BillingCycleJob } from './cycle';
 import { QUEUES, openQueues, type QueueName, type QueueSet } from './queues';
 import { enqueueRemediation } from './remediate';
@@ -54,7 +54,7 @@ export const jobsModule: ModuleFactory = async (svc): Promise<JobsModule> => {
   const { mediation, rating, redis } = svc.config;
   const log = svc.log.child({ component: 'jobs' });
   const redisUrl = redactedRedisUrl(redis.url);
-  const connection = redisConnectionOptions(redis.url);
+  const connection = redisConnectionOptions(redis.url, redis.tls);
   const mode = await decideMediationMode(svc.db, mediation.mode);
   log.info({ mode: mode.mode }, `mediation runs ${mode.mode}: ${mode.reason}`);
 
@@ -81,7 +81,7 @@ export const jobsModule: ModuleFactory = async (svc): Promise<JobsModule> => {
   // One small client watches Redis: it reconnects in the background, and the queues start when it is ready.
   const monitor = new Redis({ ...connection, maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true, connectTimeout: 2000, retryStrategy: (n) => Math.min(n * 500, 5000) });
   monitor.on('error', (err: Error) => {
-    const msg = `redis at ${redisUrl} unreachable: ${err.message || err.name}`;
+    const msg = explainRedisFailure(err, redis.url);
     if (msg !== lastError) log.warn(msg);
     lastError = msg;
   });

@@ -1,12 +1,41 @@
-import { Kafka, logLevel, type LogEntry } from 'kafkajs';
+import { readFileSync } from 'node:fs';
+import { Kafka, logLevel, type KafkaConfig as KafkaJsConfig, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { Logger } from '../../lib/log';
 import type { KafkaConfig } from '../config';
 
+type KafkaClientSettings = Pick<KafkaConfig, 'brokers' | 'clientId'> & Partial<Pick<KafkaConfig, 'ssl' | 'sasl'>>;
+
+/** kafkajs' `ssl` and `sasl` options from kafka.ssl / kafka.sasl (PEM files read here, each failure naming its setting). */
+export function kafkaSecurity(config: KafkaClientSettings): Pick<KafkaJsConfig, 'ssl' | 'sasl'> {
+  const out: Pick<KafkaJsConfig, 'ssl' | 'sasl'> = {};
+  const ssl = config.ssl;
+  if (ssl?.enabled) {
+    const read = (file: string | undefined, setting: string) => {
+      if (!file) return undefined;
+      try {
+        return readFileSync(file, 'utf8');
+      } catch (err) {
+        throw new Error(`kafka.ssl.${setting}: cannot read ${file}: ${(err as Error).message}`);
+      }
+    };
+    const ca = read(ssl.ca, 'ca');
+    const cert = read(ssl.cert, 'cert');
+    const key = read(ssl.key, 'key');
+    out.ssl = { rejectUnauthorized: true, ...(ca ? { ca: [ca] } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
+  }
+  const sasl = config.sasl;
+  if (sasl && sasl.mechanism !== 'none') {
+    out.sasl = { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password } as SASLOptions;
+  }
+  return out;
+}
+
 /** A KafkaJS client whose log lines go to the product's pino logger (warnings and errors only). */
-export function createKafka(config: Pick<KafkaConfig, 'brokers' | 'clientId'>, log?: Logger): Kafka {
+export function createKafka(config: KafkaClientSettings, log?: Logger): Kafka {
   return new Kafka({
     clientId: config.clientId,
     brokers: config.brokers,
+    ...kafkaSecurity(config),
     logLevel: logLevel.WARN,
     retry: { retries: 5, initialRetryTime: 100 },
     logCreator: () => (entry: LogEntry) => {
@@ -16,6 +45,40 @@ export function createKafka(config: Pick<KafkaConfig, 'brokers' | 'clientId'>, l
       else log.warn({ kafka: entry.namespace, ...rest }, message);
     },
   });
+}
+
+/**
+ * Why a connection to the brokers failed, as one sentence naming the setting to look at: TLS
+ * handshake failures point at kafka.ssl, authentication failures at kafka.sasl.
+ */
+export function explainKafkaFailure(err: unknown, config: KafkaClientSettings): string {
+  const e = err as { name?: string; message?: string; cause?: { message?: string } };
+  const text = `${e.message ?? String(err)}${e.cause?.message ? ` (${e.cause.message})` : ''}`;
+  const brokers = config.brokers.join(',');
+  if (e.name === 'KafkaJSSASLAuthenticationError' || /SASL|authenticat/i.test(text)) {
+    return `kafka.sasl: the brokers (${brokers}) refused ${config.sasl?.mechanism ?? 'SASL'} authentication for user "${config.sasl?.username ?? ''}": ${text}`;
+  }
+  if (/certificate|self[- ]signed|SSL|TLS|handshake|CERT_|unable to verify/i.test(text)) {
+    const which = /expired/i.test(text) ? 'the broker certificate has expired (kafka.ssl)' : 'check kafka.ssl.ca (the CA the brokers\' certificates chain to) and kafka.ssl.enabled';
+    return `kafka.ssl: TLS handshake with ${brokers} failed: ${text}; ${which}`;
+  }
+  if (config.ssl?.enabled === false && /ECONNRESET|closed|disconnect/i.test(text)) {
+    return `kafka.brokers: ${brokers} closed the connection: ${text} (does the listener require TLS? set kafka.ssl.enabled)`;
+  }
+  return `kafka.brokers: cannot reach ${brokers}: ${text}`;
+}
+
+/** Connect an admin client once and describe the cluster: resolves, or throws an Error whose message names the setting at fault. */
+export async function checkKafkaConnection(kafka: Kafka, config: KafkaClientSettings): Promise<void> {
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    await admin.describeCluster();
+  } catch (err) {
+    throw new Error(explainKafkaFailure(err, config));
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
 }
 
 /**

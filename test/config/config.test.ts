@@ -33,7 +33,7 @@ describe('metering.yaml validation', () => {
   it('names unknown keys at any depth and lists what is allowed', () => {
     const issues = issuesOf('controler:\n  port: 1\nredis:\n  url: redis://x\n  prefx: a\n');
     expect(issues[0]).toMatch(/^metering\.yaml:1: controler: unknown key \(allowed: .*controller/);
-    expect(issues[1]).toMatch(/^metering\.yaml:5: redis\.prefx: unknown key \(allowed: url, prefix\)$/);
+    expect(issues[1]).toMatch(/^metering\.yaml:5: redis\.prefx: unknown key \(allowed: url, tls, prefix\)$/);
   });
 
   it('reports a YAML syntax error with its line', () => {
