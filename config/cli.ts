@@ -1,3 +1,4 @@
+import type { Command } from 'commander';
 import { dump } from 'js-yaml';
 import type { RegisterCommands } from '../cli/registry';
 import { CliError } from '../cli/registry';
@@ -37,3 +38,13 @@ export const register: RegisterCommands = (program) => {
       process.stdout.write(opts.commented ? documentedConfig(redactSecrets(defaults) as Record<string, unknown>) : renderConfig(defaults));
     });
 };
+
+/** The configuration named by the program's --config (or the default), or a CliError (exit 2) listing its located problems. */
+export function programConfig(program: Command): MeteringConfig {
+  try {
+    return loadConfig(program.opts<{ config?: string }>().config);
+  } catch (err) {
+    if (err instanceof YamlValidationError) throw new CliError(err.message, 2);
+    throw err;
+  }
+}

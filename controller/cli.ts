@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { CliError, type RegisterCommands } from '../cli/registry';
 import { loadConfig } from '../config/load';
-import { YamlValidationError } from '../config/yaml-source';
+import { programConfig } from '../config/cli';
 import { log } from '../lib/log';
 import { startApplication } from './app';
 import { productModules } from './modules';
@@ -13,13 +13,7 @@ export const register: RegisterCommands = (program) => {
     .option('--port <port>', 'override controller.port', (v) => Number(v))
     .option('--kafka', 'run the Kafka consumer even if kafka.enabled is false')
     .action(async (opts: { port?: number; kafka?: boolean }) => {
-      let config;
-      try {
-        config = loadConfig(program.opts<{ config?: string }>().config);
-      } catch (err) {
-        if (err instanceof YamlValidationError) throw new CliError(err.message, 2);
-        throw err;
-      }
+      const config = programConfig(program);
       if (opts.port !== undefined) config.controller.port = opts.port;
       const app = await startApplication({ config, log, modules: productModules, kafka: opts.kafka || config.kafka.enabled });
       log.info({ url: app.url, tokens: config.controller.auth.tokens.map((t) => t.name) }, 'controller listening');

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, type Command } from 'commander';
 import { MongoClient } from 'mongodb';
 import { CliError, printJson, type RegisterCommands } from '../cli/registry';
-import { loadConfig } from '../config/load';
+import { programConfig } from '../config/cli';
 import { YamlValidationError } from '../config/yaml-source';
 import { createLogger } from '../lib/log';
 import { textLineChart } from '../lib/plot';
@@ -30,14 +30,7 @@ import { loadTraces } from './trace';
 
 /** The `scaler:` section of the effective metering.yaml (defaults when the file has none). */
 function scalerSettings(program: Command): ScalerConfig {
-  const file = program.opts<{ config?: string }>().config;
-  try {
-    const all = loadConfig(file) as unknown as { scaler?: ScalerConfig };
-    return all.scaler ?? scalerConfig.parse(undefined);
-  } catch (err) {
-    if (err instanceof YamlValidationError) throw new CliError(err.message, 2);
-    throw err;
-  }
+  return programConfig(program).scaler;
 }
 
 const log = () => createLogger('scaler', process.env.METERING_LOG_LEVEL ?? 'warn');

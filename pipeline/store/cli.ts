@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import { MongoClient } from 'mongodb';
 import { CliError, printJson } from '../../cli/registry';
-import { loadConfig } from '../../config/load';
-import { YamlValidationError } from '../../config/yaml-source';
+import { programConfig } from '../../config/cli';
 import { QUARANTINE_COLLECTION, takeOverLegacyStore, type TakeoverReport } from './takeover';
 
 interface MigrateOptions {
@@ -45,13 +44,7 @@ export function registerStoreCommands(program: Command): void {
     .option('--json', 'print the report as JSON')
     .option('--no-progress', 'no progress line on stderr')
     .action(async (opts: MigrateOptions) => {
-      let config;
-      try {
-        config = loadConfig(program.opts<{ config?: string }>().config);
-      } catch (err) {
-        if (err instanceof YamlValidationError) throw new CliError(err.message, 2);
-        throw err;
-      }
+      const config = programConfig(program);
       const uri = opts.uri ?? config.store.uri;
       const database = opts.database ?? config.store.database;
       const client = new MongoClient(uri, { serverSelectionTimeoutMS: 10_000 });
