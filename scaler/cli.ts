@@ -13,7 +13,7 @@ import { findBinaries, NoBinariesError } from './cluster/binaries';
 import { clusterDown, clusterStatus, clusterUp, mongosUri, renderStatus } from './cluster/cluster';
 import { LocalProcessProvisioner } from './cluster/local';
 import { clusterDir, readState } from './cluster/state';
-import { defaultPolicy, loadPolicyFile, scalerConfig, type ScalerConfig, type ShardKey } from './config';
+import { defaultPolicy, loadPolicyFile, type ScalerConfig, type ShardKey } from './config';
 import { DecisionRepository } from './decisions';
 import { parseDuration } from './duration';
 import { ScalerLoop } from './loop';
