@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { launchKafka, KAFKA_VERSION } from './kafka';
+import { launchKafka, KAFKA_VERSION, SINGLE_NODE_PROPERTIES } from './kafka';
 import { HOST } from './paths';
 import { freePort, stopPid } from './proc';
 
@@ -62,14 +62,7 @@ export function secureServerProperties(ports: { client: number; internal: number
     // for SASL_SSL listeners Kafka applies ssl.client.auth only when listener-prefixed (KIP-684)
     `listener.name.sasl_ssl.ssl.client.auth=${clientAuth}`,
     'log.dirs=${DATA_DIR}',
-    'num.partitions=1',
-    'offsets.topic.replication.factor=1',
-    'offsets.topic.num.partitions=1',
-    'transaction.state.log.replication.factor=1',
-    'transaction.state.log.min.isr=1',
-    'transaction.state.log.num.partitions=1',
-    'group.initial.rebalance.delay.ms=0',
-    'auto.create.topics.enable=true',
+    ...SINGLE_NODE_PROPERTIES,
     '',
   ].join('\n');
 }

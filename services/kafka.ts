@@ -86,6 +86,21 @@ export async function ensureKafka(startedBy: string): Promise<Endpoint> {
   );
 }
 
+/** What every single-node broker the project starts needs besides its listeners. */
+export const SINGLE_NODE_PROPERTIES: readonly string[] = [
+  'num.partitions=1',
+  // one node: internal topics must have replication factor 1 or consumer groups never get a coordinator
+  'offsets.topic.replication.factor=1',
+  'offsets.topic.num.partitions=1',
+  'transaction.state.log.replication.factor=1',
+  'transaction.state.log.min.isr=1',
+  'transaction.state.log.num.partitions=1',
+  // no 3 s wait before the first rebalance of a group (tests join groups all the time)
+  'group.initial.rebalance.delay.ms=0',
+  'auto.create.topics.enable=true',
+  'delete.topic.enable=true',
+];
+
 export function serverProperties(brokerPort: number, controllerPort: number, dataDir: string): string {
   return [
     '# written by services/kafka.ts: single-node KRaft (combined broker+controller) on loopback',
@@ -98,17 +113,7 @@ export function serverProperties(brokerPort: number, controllerPort: number, dat
     'controller.listener.names=CONTROLLER',
     'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
     `log.dirs=${dataDir}`,
-    'num.partitions=1',
-    // one node: internal topics must have replication factor 1 or consumer groups never get a coordinator
-    'offsets.topic.replication.factor=1',
-    'offsets.topic.num.partitions=1',
-    'transaction.state.log.replication.factor=1',
-    'transaction.state.log.min.isr=1',
-    'transaction.state.log.num.partitions=1',
-    // no 3 s wait before the first rebalance of a group (tests join groups all the time)
-    'group.initial.rebalance.delay.ms=0',
-    'auto.create.topics.enable=true',
-    'delete.topic.enable=true',
+    ...SINGLE_NODE_PROPERTIES,
     '',
   ].join('\n');
 }
