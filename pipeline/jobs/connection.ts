@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readSettingFile } from '../../lib/setting-file';
 import type { ConnectionOptions } from 'node:tls';
 
 /** ioredis/BullMQ connection options for a redis:// or rediss:// (TLS) URL (workers need maxRetriesPerRequest: null). */
@@ -31,17 +31,9 @@ export function redisConnectionOptions(url: string, tlsFiles: RedisTlsFiles = {}
   if (db !== undefined && !Number.isInteger(db)) throw new Error(`redis.url: database "${u.pathname.slice(1)}" is not a number`);
   let tls: ConnectionOptions | undefined;
   if (u.protocol === 'rediss:') {
-    const read = (file: string | undefined, setting: string) => {
-      if (!file) return undefined;
-      try {
-        return readFileSync(file, 'utf8');
-      } catch (err) {
-        throw new Error(`redis.tls.${setting}: cannot read ${file}: ${(err as Error).message}`);
-      }
-    };
-    const ca = read(tlsFiles.ca, 'ca');
-    const cert = read(tlsFiles.cert, 'cert');
-    const key = read(tlsFiles.key, 'key');
+    const ca = readSettingFile(tlsFiles.ca, 'redis.tls.ca');
+    const cert = readSettingFile(tlsFiles.cert, 'redis.tls.cert');
+    const key = readSettingFile(tlsFiles.key, 'redis.tls.key');
     tls = { servername: u.hostname, rejectUnauthorized: true, ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
   }
   return {

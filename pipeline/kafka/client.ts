@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readSettingFile } from '../../lib/setting-file';
 import { Kafka, logLevel, type KafkaConfig as KafkaJsConfig, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { Logger } from '../../lib/log';
 import type { KafkaConfig } from '../config';
@@ -10,17 +10,9 @@ export function kafkaSecurity(config: KafkaClientSettings): Pick<KafkaJsConfig, 
   const out: Pick<KafkaJsConfig, 'ssl' | 'sasl'> = {};
   const ssl = config.ssl;
   if (ssl?.enabled) {
-    const read = (file: string | undefined, setting: string) => {
-      if (!file) return undefined;
-      try {
-        return readFileSync(file, 'utf8');
-      } catch (err) {
-        throw new Error(`kafka.ssl.${setting}: cannot read ${file}: ${(err as Error).message}`);
-      }
-    };
-    const ca = read(ssl.ca, 'ca');
-    const cert = read(ssl.cert, 'cert');
-    const key = read(ssl.key, 'key');
+    const ca = readSettingFile(ssl.ca, 'kafka.ssl.ca');
+    const cert = readSettingFile(ssl.cert, 'kafka.ssl.cert');
+    const key = readSettingFile(ssl.key, 'kafka.ssl.key');
     out.ssl = { rejectUnauthorized: true, ...(ca ? { ca: [ca] } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
   }
   const sasl = config.sasl;
