@@ -88,6 +88,11 @@ export async function startApplication(opts: StartOptions): Promise<Application>
         await db.command({ ping: 1 });
       },
     };
+    // not ready whenever ingestion refuses work (store unavailable, shutting down)
+    readiness.ingestion = async () => {
+      const why = ingestion!.ingestor.refusing();
+      if (why) throw new Error(why);
+    };
     if (kafka) {
       // one admin connection for every probe (orchestrators probe every few seconds); dropped after a
       // failure so the next probe connects afresh

@@ -104,6 +104,36 @@ export const ingestConfig = z
     maxBodyBytes: z.number().int().positive().default(10 * 1024 * 1024),
     /** Where invalid samples go: `mongo` (collection `dead_letter`), `kafka` (kafka.deadLetterTopic), `both`, `none`. Default mongo. */
     deadLetter: z.enum(DEAD_LETTER_DESTINATIONS).default('mongo'),
+    /** Most sample items one HTTP body (or one submission on any transport) may hold; a bigger body gets 413 and nothing of it is taken. Default 10000. */
+    maxItemsPerBody: z.number().int().positive().default(10_000),
+    /** Most rejects listed one by one in an HTTP answer; the rest are counted per reason (`rejectsNotListed`, `rejectReasons`). Default 100. */
+    maxRejectsListed: z.number().int().min(0).default(100),
+    /**
+     * Most dead-letter documents one submission writes one by one; the rest of its rejects go into one
+     * summary document (count per reason, their positions and payloads up to 1 MiB). Default 1000.
+     */
+    maxDeadLettersPerSubmission: z.number().int().positive().default(1000),
+    /**
+     * Longest an HTTP ingest request waits for its samples to be written, in ms. After it the caller gets
+     * 503 with Retry-After; sending the same body again is safe (what did land counts as duplicates).
+     * Default 30000.
+     */
+    requestTimeoutMs: z.number().int().positive().default(30_000),
+    /** Deepest resource_metadata nesting accepted (dotted keys count one level per part; MongoDB's own limit is 100). Default 32. */
+    maxMetadataDepth: z.number().int().min(1).max(90).default(32),
+    /** Plausibility of volumes and timestamps: samples breaking a rule are dead-lettered with the rule's name. */
+    plausibility: z
+      .strictObject({
+        /** Largest absolute volume accepted (0: no limit). Default 1e18. */
+        maxAbsVolume: z.number().nonnegative().default(1e18),
+        /** Refuse cumulative counters with a negative volume. Default true. */
+        rejectNegativeCumulative: z.boolean().default(true),
+        /** Oldest timestamp accepted, in seconds before arrival (0: no limit). Default 788923800 (25 years: replays of 2013 traces pass, year 0001 does not). */
+        maxPastSeconds: z.number().int().nonnegative().default(788_923_800),
+        /** Newest timestamp accepted, in seconds after arrival (0: no limit). Default 604800 (7 days). */
+        maxFutureSeconds: z.number().int().nonnegative().default(604_800),
+      })
+      .prefault({}),
   })
   .prefault({});
 export type IngestConfig = z.output<typeof ingestConfig>;
