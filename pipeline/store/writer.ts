@@ -3,6 +3,7 @@ import type { StoreConfig } from '../config';
 import type { Logger } from '../../lib/log';
 import { COLLECTIONS, type MeterDoc, type MeterFlagDoc, type PreparedSample, type ResourceDoc } from './layout';
 import { NOT_YOUR_RESOURCE, ownerKey, writeOwnedResources } from './ownership';
+import { CONFLICT_REASON, classifyDuplicates } from './duplicates';
 import { ensureIndexes, type EnsureIndexesReport } from './indexes';
 
 /**
@@ -217,13 +218,23 @@ export class MeterStoreWriter {
       const other = errors.filter((e) => e.code !== DUPLICATE_KEY && !PERMANENT_DOC_CODES.has(e.code ?? -1));
       if (other.length) throw new StoreWriteError(`meter insert failed: ${other.length} write error(s), first: ${other[0]!.errmsg ?? other[0]!.code}`, err);
       const failedAt = new Map(errors.map((e) => [e.index, e]));
+      const hits: PreparedSample[] = [];
       for (let i = 0; i < batch.length; i++) {
         const p = batch[i]!;
         const e = failedAt.get(i);
         if (!e) result.stored.push(p);
-        else if (e.code === DUPLICATE_KEY) (isOwnEarlierInsert(e) ? result.stored : result.duplicates).push(p);
+        else if (e.code === DUPLICATE_KEY) (isOwnEarlierInsert(e) ? result.stored : hits).push(p);
         else result.refused.push({ entry: p, reason: `store refused the sample (code ${e.code}): ${e.errmsg ?? ''}`.trim() });
       }
+      // a taken message id is a redelivery only when the stored sample is the same: otherwise a conflict
+      let classified;
+      try {
+        classified = await classifyDuplicates(this.db.collection<MeterDoc>(COLLECTIONS.meter), hits);
+      } catch (e) {
+        throw new StoreWriteError(`meter insert: reading the stored samples of duplicate message ids failed: ${(e as Error).message}`, e);
+      }
+      result.duplicates.push(...classified.duplicates);
+      for (const p of classified.conflicts) result.refused.push({ entry: p, reason: CONFLICT_REASON });
     }
   }
 }

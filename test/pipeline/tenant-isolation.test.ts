@@ -102,3 +102,31 @@ describe("resources are their project's (finding 2)", () => {
     expect((await post([asDict(makeSample({ project_id: 'projB', resource_id: vm }))], TOKENS.ingestB)).json()).toMatchObject({ stored: 0, rejected: 1 });
   });
 });
+
+describe('message ids: a taken id is a conflict unless the content is the same (finding 3)', () => {
+  it("projA taking an id first does not make projB's genuine sample vanish silently: projB is told, with a reason, and it is dead-lettered", async () => {
+    const genuine = makeSample({ project_id: 'projB', resource_id: `vm-b-ids-${iso.id}` });
+    const squat = makeSample({ project_id: 'projA', resource_id: `vm-a-ids-${iso.id}`, message_id: genuine.message_id });
+    expect((await post([asDict(squat)], TOKENS.ingestA)).json()).toMatchObject({ stored: 1 });
+    const res = await post([asDict(genuine)], TOKENS.ingestB);
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ stored: 0, duplicates: 0, rejected: 1 });
+    expect(res.json().rejects[0]).toMatchObject({ index: 0, message_id: genuine.message_id });
+    expect(res.json().rejects[0].reason).toMatch(/already stored with different content/);
+    const dead = await app.services.db.collection('dead_letter').findOne({ message_id: genuine.message_id });
+    expect(dead?.reason).toMatch(/already stored with different content/);
+    expect(dead?.payload).toContain('projB');
+    // projA's own sample is untouched
+    expect(await app.services.db.collection('meter').find({ message_id: genuine.message_id }).toArray()).toMatchObject([{ project_id: 'projA' }]);
+  });
+
+  it('the same id with a different volume in one body is a conflict; the very same sample twice is a duplicate; a resend is a duplicate', async () => {
+    const s = makeSample({ project_id: 'projA', resource_id: `vm-a-vol-${iso.id}` });
+    const res = await post([asDict(s), asDict({ ...s, counter_volume: s.counter_volume + 1 }), asDict(s)], TOKENS.ingestA);
+    expect(res.json()).toMatchObject({ accepted: 2, stored: 1, duplicates: 1, rejected: 1 });
+    expect(res.json().rejects).toMatchObject([{ index: 1, message_id: s.message_id }]);
+    expect(res.json().rejects[0].reason).toMatch(/different content/);
+    expect((await post([asDict(s)], TOKENS.ingestA)).json()).toMatchObject({ stored: 0, duplicates: 1, rejected: 0 });
+    expect(await app.services.db.collection('meter').find({ message_id: s.message_id }).toArray()).toMatchObject([{ counter_volume: s.counter_volume }]);
+  });
+});
