@@ -138,6 +138,8 @@ export async function startApplication(opts: StartOptions): Promise<Application>
   } catch (err) {
     await app?.close().catch(() => {});
     await ingestion?.close().catch(() => {});
+    // modules set up before the failure hold timers and connections: release them, or the process never exits
+    for (const m of [...modules].reverse()) await m.close?.().catch(() => {});
     await mongo.close().catch(() => {});
     throw err;
   }

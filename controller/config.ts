@@ -40,7 +40,10 @@ export const controllerConfig = z
 export const redisConfig = z
   .strictObject({
     /** Connection URL. Environment override: REDIS_URL. */
-    url: z.string().default('redis://127.0.0.1:6379'),
+    url: z
+      .string()
+      .refine((v) => /^rediss?:\/\/[^\s]*$/.test(v) && URL.canParse(v), 'expected a redis://host:port[/db] (or rediss://) URL')
+      .default('redis://127.0.0.1:6379'),
     /** Prefix of every BullMQ key, so several deployments can share one Redis. */
     prefix: z.string().default('metering'),
   })

@@ -18,7 +18,11 @@ export const DEFAULT_SHARD_KEY: Readonly<Record<string, 1 | -1 | 'hashed'>> = Ob
 export const storeConfig = z
   .strictObject({
     /** Connection string (a mongos for a sharded store). Default mongodb://127.0.0.1:27017. Environment override: MONGODB_URI. */
-    uri: z.string().min(1).default('mongodb://127.0.0.1:27017'),
+    uri: z
+      .string()
+      .min(1)
+      .regex(/^mongodb(\+srv)?:\/\/\S+$/, 'expected a mongodb:// or mongodb+srv:// connection string')
+      .default('mongodb://127.0.0.1:27017'),
     /** Database holding `meter`, `resource` and `dead_letter`. Default `ceilometer` (Ceilometer's own default database name). */
     database: z.string().min(1).default('ceilometer'),
     /**
@@ -144,7 +148,10 @@ export const kafkaConfig = z
     /** Whether the controller runs the consumer. Default false. */
     enabled: z.boolean().default(false),
     /** Bootstrap brokers, host:port. Default [127.0.0.1:9092]. Environment override: KAFKA_BROKERS (comma separated). */
-    brokers: z.array(z.string().min(1)).min(1).default(['127.0.0.1:9092']),
+    brokers: z
+      .array(z.string().regex(/^([^\s:/[\]]+|\[[0-9A-Fa-f:.]+\]):\d{1,5}$/, 'expected host:port'))
+      .min(1)
+      .default(['127.0.0.1:9092']),
     /** Client id. Default `metering`. */
     clientId: z.string().min(1).default('metering'),
     /** Consumer group; every consumer in it shares the partitions. Default `metering-ingest`. */

@@ -1,5 +1,17 @@
 import { z } from 'zod';
+import { CronExpressionParser } from 'cron-parser';
 import { GRANULARITIES } from '../mediation/periods';
+
+/** Why `pattern` is not a cron expression BullMQ's scheduler accepts (the same parser), or undefined. */
+export function cronProblem(pattern: string): string | undefined {
+  if (pattern.trim() === '') return undefined;
+  try {
+    CronExpressionParser.parse(pattern);
+    return undefined;
+  } catch (err) {
+    return `not a valid cron expression ("minute hour day-of-month month day-of-week", e.g. "0 3 * * *"): ${(err as Error).message}`;
+  }
+}
 
 /** The `rating` section of metering.yaml. */
 export const ratingConfig = z
@@ -17,7 +29,13 @@ export const ratingConfig = z
      * a cron pattern in mediation.timezone, e.g. "0 3 * * *" (03:00 daily). Empty = no schedule
      * (jobs only on request). Default empty.
      */
-    invoiceSchedule: z.string().default(''),
+    invoiceSchedule: z
+      .string()
+      .superRefine((v, ctx) => {
+        const problem = cronProblem(v);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .default(''),
     /** Issue the invoices the scheduled cycle drafts (true), or leave them drafts for review and POST /v1/invoices/:id/issue (false). Default false. */
     issueScheduledInvoices: z.boolean().default(false),
     /** Prefix of invoice numbers (PREFIX-000001). Default INV. */
