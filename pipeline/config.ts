@@ -76,7 +76,7 @@ export const ingestConfig = z
     maxInFlightSamples: z.number().int().positive().default(20_000),
     /** Most bytes (BSON) accepted but not yet written; beyond it submissions get 429. Default 64 MiB. */
     maxInFlightBytes: z.number().int().positive().default(64 * 1024 * 1024),
-    /** Consecutive failed batch writes after which the store counts as down (new submissions get 503). Default 3. */
+    /** Consecutive failed batch writes, each with a failed probe, after which the store counts as down (new submissions get 503, /readyz not ready). Default 3. */
     storeDownAfterFailures: z.number().int().positive().default(3),
     /** Average batch write latency (ms, moving average) above which the store counts as slow: new work gets 429 while a backlog exists. Default 2000. */
     slowWriteMs: z.number().int().positive().default(2000),
@@ -85,9 +85,10 @@ export const ingestConfig = z
     /** Largest retry delay, in ms. Default 5000. */
     retryMaxMs: z.number().int().positive().default(5000),
     /**
-     * After this many failed attempts of one batch the store is probed with a tiny write: if it answers,
-     * the batch itself is at fault, so it is split in halves, and a single sample that still fails is
-     * dead-lettered with the store's reason. While the store is down nothing is split or dropped. Default 5.
+     * Every failed batch write is followed by a probe (a tiny write): when the store takes it, the failure
+     * is the batch's own and does not count against store health. After this many such failures the batch
+     * is split in halves, and a single sample that still fails is dead-lettered with the store's reason.
+     * While the store is down (the probe fails too) nothing is split or dropped. Default 5.
      */
     isolateAfterFailures: z.number().int().positive().default(5),
     /**
