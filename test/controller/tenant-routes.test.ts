@@ -5,6 +5,7 @@ import { meteringConfig } from '../../config/schema';
 import { productModules } from '../../controller/modules';
 import { makeSample, testIngestConfig, testStoreConfig } from '../pipeline/ingest/helpers';
 import { isolation } from '../support/isolation';
+import { redisUrl } from '../support/services';
 import type { Sample } from '../../pipeline/sample';
 
 /**
@@ -43,7 +44,7 @@ beforeAll(async () => {
     },
     store: testStoreConfig(iso.dbName()),
     ingest: testIngestConfig(),
-    redis: { prefix: iso.queuePrefix() },
+    redis: { url: redisUrl(), prefix: iso.queuePrefix() },
     mediation: { lateDataCheckSeconds: 0 },
   });
   app = await startApplication({ config, log: pino({ level: 'silent' }), listen: false, kafka: false, modules: productModules });
