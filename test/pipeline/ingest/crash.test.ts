@@ -137,7 +137,10 @@ describe('kill -9 of the controller during ingestion', () => {
     expect(distinct).toBe(expected.size); // 0 lost
     expect(total).toBe(expected.size); // 0 duplicated
     for (const id of await meter.distinct('message_id')) expect(expected.has(id)).toBe(true);
+    // a graceful stop completes within ingest.shutdownGraceMs (2 s here) + the 10 s bound of serve
+    const t0 = Date.now();
     first.kill('SIGTERM');
     await new Promise((r) => first.once('exit', r));
+    expect(Date.now() - t0).toBeLessThan(12_000);
   }, 300_000);
 });
