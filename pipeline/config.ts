@@ -48,7 +48,7 @@ export const storeConfig = z
       .refine((k) => Object.keys(k).length > 0, 'shard key needs at least one field')
       .refine((k) => Object.values(k).filter((v) => v === 'hashed').length <= 1, 'a shard key may have at most one hashed field')
       .default({ ...DEFAULT_SHARD_KEY }),
-    /** Whether `meter` is (or will be) sharded on `shardKey`. Default false: plain unique {message_id: 1}. */
+    /** Whether `meter` is (or will be) sharded on `shardKey`. Default false: unique {project_id: 1, message_id: 1}. */
     sharded: z.boolean().default(false),
     /** How long to wait for a reachable server before a write fails, in ms. Default 5000. */
     serverSelectionTimeoutMs: z.number().int().positive().default(5000),

@@ -33,7 +33,7 @@ export function meterContent(doc: Partial<MeterDoc>): string {
 }
 
 export const CONFLICT_REASON =
-  'message_id: already stored with different content (another project, resource, time, volume or metadata); message ids must be unique, this sample was not stored';
+  'message_id: already stored with different content (another resource, time, volume or metadata); a message id names one sample of a project, this one was not stored';
 
 /**
  * Split samples that hit the unique message-id index into true duplicates (same content stored) and
@@ -42,8 +42,13 @@ export const CONFLICT_REASON =
 export async function classifyDuplicates(meter: Collection<MeterDoc>, hits: readonly PreparedSample[]): Promise<{ duplicates: PreparedSample[]; conflicts: PreparedSample[] }> {
   if (!hits.length) return { duplicates: [], conflicts: [] };
   const ids = [...new Set(hits.map((p) => p.sample.message_id))];
+  const projects = [...new Set(hits.map((p) => p.sample.project_id ?? null))];
+  const resources = [...new Set(hits.map((p) => p.sample.resource_id))];
+  // project and resource narrow the read to the unique index (unsharded {project_id, message_id};
+  // sharded {resource_id, …, message_id}): a stored sample that differs in either is a conflict anyway
   const storedById = new Map<string, Set<string>>();
-  for (const d of await meter.find({ message_id: { $in: ids } }, { projection: { _id: 0, recorded_at: 0 } }).toArray()) {
+  const filter = { message_id: { $in: ids }, project_id: { $in: projects }, resource_id: { $in: resources } };
+  for (const d of await meter.find(filter, { projection: { _id: 0, recorded_at: 0 } }).toArray()) {
     const set = storedById.get(d.message_id) ?? new Set<string>();
     set.add(meterContent(d));
     storedById.set(d.message_id, set);

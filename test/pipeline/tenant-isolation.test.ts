@@ -104,20 +104,30 @@ describe("resources are their project's (finding 2)", () => {
 });
 
 describe('message ids: a taken id is a conflict unless the content is the same (finding 3)', () => {
-  it("projA taking an id first does not make projB's genuine sample vanish silently: projB is told, with a reason, and it is dead-lettered", async () => {
+  it("ids cannot collide across projects: projA taking an id first does not touch projB's genuine sample with that id", async () => {
     const genuine = makeSample({ project_id: 'projB', resource_id: `vm-b-ids-${iso.id}` });
     const squat = makeSample({ project_id: 'projA', resource_id: `vm-a-ids-${iso.id}`, message_id: genuine.message_id });
     expect((await post([asDict(squat)], TOKENS.ingestA)).json()).toMatchObject({ stored: 1 });
     const res = await post([asDict(genuine)], TOKENS.ingestB);
     expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ stored: 1, duplicates: 0, rejected: 0 });
+    const docs = await app.services.db.collection('meter').find({ message_id: genuine.message_id }).sort({ project_id: 1 }).toArray();
+    expect(docs).toMatchObject([{ project_id: 'projA', resource_id: squat.resource_id }, { project_id: 'projB', resource_id: genuine.resource_id }]);
+    // and a resend by either is a duplicate of its own
+    expect((await post([asDict(genuine)], TOKENS.ingestB)).json()).toMatchObject({ stored: 0, duplicates: 1 });
+  });
+
+  it('a taken id of the same project with other content (another resource) is a conflict, reported and dead-lettered, never dropped silently', async () => {
+    const first = makeSample({ project_id: 'projB', resource_id: `vm-b-c1-${iso.id}` });
+    const other = makeSample({ project_id: 'projB', resource_id: `vm-b-c2-${iso.id}`, message_id: first.message_id });
+    expect((await post([asDict(first)], TOKENS.ingestB)).json()).toMatchObject({ stored: 1 });
+    const res = await post([asDict(other)], TOKENS.ingestB);
     expect(res.json()).toMatchObject({ stored: 0, duplicates: 0, rejected: 1 });
-    expect(res.json().rejects[0]).toMatchObject({ index: 0, message_id: genuine.message_id });
+    expect(res.json().rejects[0]).toMatchObject({ index: 0, message_id: first.message_id });
     expect(res.json().rejects[0].reason).toMatch(/already stored with different content/);
-    const dead = await app.services.db.collection('dead_letter').findOne({ message_id: genuine.message_id });
+    const dead = await app.services.db.collection('dead_letter').findOne({ message_id: first.message_id });
     expect(dead?.reason).toMatch(/already stored with different content/);
-    expect(dead?.payload).toContain('projB');
-    // projA's own sample is untouched
-    expect(await app.services.db.collection('meter').find({ message_id: genuine.message_id }).toArray()).toMatchObject([{ project_id: 'projA' }]);
+    expect(dead?.payload).toContain(other.resource_id);
   });
 
   it('the same id with a different volume in one body is a conflict; the very same sample twice is a duplicate; a resend is a duplicate', async () => {

@@ -110,7 +110,7 @@ describe('meter store writer', () => {
     expect(byName.meter_idx?.key).toEqual({ resource_id: 1, user_id: 1, counter_name: 1, timestamp: 1 });
     expect(byName.meter_project_idx?.key).toEqual({ resource_id: 1, project_id: 1, counter_name: 1, timestamp: 1 });
     expect(byName.timestamp_idx?.key).toEqual({ timestamp: -1 });
-    expect(byName[UNIQUE_MESSAGE_INDEX]?.key).toEqual({ message_id: 1 });
+    expect(byName[UNIQUE_MESSAGE_INDEX]?.key).toEqual({ project_id: 1, message_id: 1 });
     expect(byName[UNIQUE_MESSAGE_INDEX]?.unique).toBe(true);
     expect(byName.meter_ttl).toBeUndefined();
     const resource = await db.collection(COLLECTIONS.resource).listIndexes().toArray();
