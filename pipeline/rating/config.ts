@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { existsSync } from 'node:fs';
 import { CronExpressionParser } from 'cron-parser';
 import { GRANULARITIES } from '../mediation/periods';
 
@@ -42,6 +43,12 @@ export const ratingConfig = z
     invoicePrefix: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default('INV'),
     /** Directory report jobs write their files to (named after the job). Default out/reports. */
     reportDir: z.string().min(1).default('out/reports'),
+  })
+  .superRefine((r, ctx) => {
+    // the scheduled billing cycle rates with the plan: a schedule without its plan would fail every run
+    if (r.invoiceSchedule.trim() !== '' && !cronProblem(r.invoiceSchedule) && !existsSync(r.plan)) {
+      ctx.addIssue({ code: 'custom', path: ['plan'], message: `file not found: ${r.plan} (relative paths are resolved from ${process.cwd()}); rating.invoiceSchedule runs the billing cycle with this plan` });
+    }
   })
   .prefault({});
 export type RatingConfig = z.output<typeof ratingConfig>;

@@ -7,7 +7,7 @@ import { parseConfig } from '../../config/load';
 import { YamlValidationError } from '../../config/yaml-source';
 import { REPO } from '../support/paths';
 
-/** Issue 10, finding 6: cron expressions and URLs are checked by `config check` with file:line, and `serve` refuses them before starting anything. */
+/** Issue 10, finding 6: cron expressions, URLs and the files a schedule needs are checked by `config check` with file:line, and `serve` refuses them before starting anything. */
 
 const dir = mkdtempSync(path.join(tmpdir(), 'metering-config-full-'));
 const file = (name: string, text: string) => {
@@ -32,8 +32,17 @@ describe('configuration validated fully', () => {
     expect(issuesOf('rating:\n  invoiceSchedule: "99 99 * * *"\n')).toEqual([
       'metering.yaml:2: rating.invoiceSchedule: not a valid cron expression ("minute hour day-of-month month day-of-week", e.g. "0 3 * * *"): Constraint error, got value 99 expected range 0-59',
     ]);
-    expect(issuesOf('rating:\n  invoiceSchedule: "0 3 * * *"\n')).toEqual([]);
+    const plan = path.join(REPO, 'pipeline/rating/examples/plan.yaml');
+    expect(issuesOf(`rating:\n  plan: ${plan}\n  invoiceSchedule: "0 3 * * *"\n`)).toEqual([]);
     expect(issuesOf('rating:\n  invoiceSchedule: ""\n')).toEqual([]);
+  });
+
+  it('a schedule whose price plan file does not exist is an error at the plan line', () => {
+    expect(issuesOf('rating:\n  plan: /nonexistent/plans.yaml\n  invoiceSchedule: "0 3 * * *"\n')).toEqual([
+      `metering.yaml:2: rating.plan: file not found: /nonexistent/plans.yaml (relative paths are resolved from ${process.cwd()}); rating.invoiceSchedule runs the billing cycle with this plan`,
+    ]);
+    // without a schedule the plan is only needed when a rating job runs (it then fails with the located plan error)
+    expect(issuesOf('rating:\n  plan: /nonexistent/plans.yaml\n')).toEqual([]);
   });
 
   it('connection URLs and broker addresses are checked', () => {
