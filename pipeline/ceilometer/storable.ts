@@ -58,14 +58,19 @@ interface Walk {
   limits: StorableLimits;
 }
 
-function checkValue(v: unknown, where: string, w: Walk): void {
+/** Check a value at nesting level `depth` (a list counts one level, like an object). */
+function checkValue(v: unknown, where: string, w: Walk, depth: number): void {
   if (typeof v === 'string') {
     const at = loneSurrogateAt(v);
     if (at >= 0) w.problems.push(`${where}: a lone UTF-16 surrogate (${surrogateText(v, at)}) cannot be stored as UTF-8`);
   } else if (Array.isArray(v)) {
+    if (depth + 1 > w.limits.maxDepth) {
+      w.problems.push(`${where}: nests ${depth + 1} levels deep (lists count one level); the limit is ${w.limits.maxDepth}`);
+      return;
+    }
     v.forEach((x, i) => {
-      if (isDict(x)) walkDict(x, `${where}[${i}]`, [], 0, w, true);
-      else checkValue(x, `${where}[${i}]`, w);
+      if (isDict(x)) walkDict(x, `${where}[${i}]`, [], depth + 1, w, true);
+      else checkValue(x, `${where}[${i}]`, w, depth + 1);
     });
   }
 }
@@ -96,7 +101,7 @@ function walkDict(d: Record<string, unknown>, where: string, stored: string[], d
     }
     if (!inList && !noteStoredPath(full, path, isDict(value), w)) continue;
     if (isDict(value)) walkDict(value, path, full, level, w, inList);
-    else checkValue(value, path, w);
+    else checkValue(value, path, w, level);
   }
 }
 
@@ -129,7 +134,7 @@ export function storableProblems(sample: Sample, limits: StorableLimits = DEFAUL
   const w: Walk = { problems: [], leaves: new Map(), containers: new Map(), limits };
   for (const f of STRING_FIELDS) {
     const v = sample[f];
-    if (typeof v === 'string') checkValue(v, f, w);
+    if (typeof v === 'string') checkValue(v, f, w, 0);
   }
   walkDict(sample.resource_metadata ?? {}, 'resource_metadata', [], 0, w);
   return w.problems;

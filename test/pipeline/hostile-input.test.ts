@@ -85,6 +85,9 @@ describe('samples the store cannot hold as sent are refused before any write (fi
     await refusedAmidNeighbours({ ...asDict(makeSample({ project_id: 'p1' })), resource_metadata: deep }, /nests 33 levels deep.*limit is 32/);
     const dotted = { [Array.from({ length: 120 }, (_, i) => `k${i}`).join('.')]: 1 };
     await refusedAmidNeighbours({ ...asDict(makeSample({ project_id: 'p1' })), resource_metadata: dotted }, /nests 120 levels deep/);
+    let lists: unknown = 1;
+    for (let i = 0; i < 200; i++) lists = [lists];
+    await refusedAmidNeighbours({ ...asDict(makeSample({ project_id: 'p1' })), resource_metadata: { l: lists } }, /resource_metadata\.l(\[0\])+: nests 33 levels deep \(lists count one level\)/);
     await stillFlowing();
   });
 
