@@ -1,4 +1,4 @@
-import { MongoBulkWriteError, type AnyBulkWriteOperation, type Collection, type WriteConcernSettings } from 'mongodb';
+import { MongoBulkWriteError, type Collection, type WriteConcernSettings } from 'mongodb';
 import type { PreparedSample, ResourceDoc } from './layout';
 import { groupByResource, resourceOperations } from './resource';
 
@@ -38,32 +38,30 @@ export async function writeOwnedResources(coll: Collection<ResourceDoc>, batch: 
   const groups = groupByResource(batch);
   const ops = resourceOperations(batch);
   if (!ops.length) return new Set();
-  // ops come in pairs per group: [upsert, refresh]
-  const upserts = ops.filter((_, i) => i % 2 === 0);
-  const refreshes = ops.filter((_, i) => i % 2 === 1);
+  // ops come in pairs per group, [upsert, refresh]. One unordered bulkWrite (one round trip): the two of a
+  // group commute (they touch different fields, and on insert $setOnInsert writes what the refresh would),
+  // and a refresh of a resource owned by another project matches nothing (its filter has project_id).
   const conflicted = new Set<string>();
   let pending = groups.map((_, i) => i);
   for (let round = 0; round < 2 && pending.length; round++) {
     try {
-      await coll.bulkWrite(pending.map((i) => upserts[i]!), { ordered: false, writeConcern });
+      await coll.bulkWrite(pending.flatMap((i) => [ops[2 * i]!, ops[2 * i + 1]!]), { ordered: false, writeConcern });
       pending = [];
     } catch (err) {
       if (!(err instanceof MongoBulkWriteError)) throw err;
       const { dup, other } = failedIndexes(err);
       if (other || !dup.length || err.result?.getWriteConcernError?.()) throw err;
-      const failed = dup.map((k) => pending[k]!);
+      const failed = [...new Set(dup.map((k) => pending[Math.floor(k / 2)]!))];
       const ids = failed.map((i) => groups[i]!.resourceId);
       const owners = new Map((await coll.find({ _id: { $in: ids } }, { projection: { project_id: 1 } }).toArray()).map((d) => [d._id, d.project_id ?? null]));
       pending = [];
       for (const i of failed) {
         const g = groups[i]!;
         if (owners.has(g.resourceId) && owners.get(g.resourceId) !== (g.newest.doc.project_id ?? null)) conflicted.add(ownerKey(g.resourceId, g.newest.doc.project_id));
-        else pending.push(i); // an upsert race of the same project: the document exists now, run it again
+        else pending.push(i); // an upsert race of the same project: the document exists now, run the pair again
       }
       if (round === 1 && pending.length) throw err;
     }
   }
-  const keep: AnyBulkWriteOperation<ResourceDoc>[] = refreshes.filter((_, i) => !conflicted.has(ownerKey(groups[i]!.resourceId, groups[i]!.newest.doc.project_id)));
-  if (keep.length) await coll.bulkWrite(keep, { ordered: false, writeConcern });
   return conflicted;
 }

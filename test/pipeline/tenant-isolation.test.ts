@@ -94,6 +94,14 @@ describe("resources are their project's (finding 2)", () => {
     expect(await app.services.db.collection('resource').findOne({ _id: vm as never })).toMatchObject({ project_id: 'projB' });
   });
 
+  it('concurrent first samples of one project for a new resource are all stored (an upsert race is not a conflict)', async () => {
+    const vm = `vm-race-${iso.id}`;
+    const samples = Array.from({ length: 12 }, () => makeSample({ project_id: 'projA', resource_id: vm }));
+    const answers = await Promise.all(samples.map((s) => post([asDict(s)], TOKENS.ingestA)));
+    expect(answers.map((a) => a.json().stored)).toEqual(samples.map(() => 1));
+    expect(await app.services.db.collection('resource').findOne({ _id: vm as never })).toMatchObject({ project_id: 'projA' });
+  });
+
   it('a documented ownership move (the resource document re-assigned by an admin) lets the new project write and refuses the old one', async () => {
     const vm = `vm3-moved-${iso.id}`;
     expect((await post([asDict(makeSample({ project_id: 'projB', resource_id: vm }))], TOKENS.ingestB)).json()).toMatchObject({ stored: 1 });
