@@ -3,6 +3,7 @@ import { CliError, printJson, type RegisterCommands } from '../cli/registry';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { formatIngestTable, runIngestBench } from './ingest';
+import { formatRejectsTable, runRejectsBench } from './rejects';
 import { benchMediation, formatMediationTable } from './mediation';
 import { benchProfiler, type ProfilerBenchResult } from '../profiler/bench';
 
@@ -49,6 +50,29 @@ const ingest: Benchmark = {
         const r = await runIngestBench({ samples: o.samples, clients: o.clients, batch: o.batch, kafka: o.kafka, traces: o.traces, out: o.out, verbose: !o.json });
         if (o.json) printJson(r);
         else process.stdout.write(formatIngestTable(r));
+      });
+  },
+};
+
+const rejects: Benchmark = {
+  name: 'rejects',
+  description: 'cost of hostile HTTP bodies: CPU per rejected item, answer size and dead-letter documents of a body of {} items; a body over ingest.maxItemsPerBody (out/bench/rejects.json)',
+  runDefault: async (json) => {
+    const r = await runRejectsBench();
+    writeResult('out/bench/rejects.json', r);
+    return json ? JSON.stringify(r) + '\n' : formatRejectsTable(r);
+  },
+  register: (bench) => {
+    bench
+      .command('rejects')
+      .description(rejects.description)
+      .option('--items <n>', 'items in the all-rejected body (default ingest.maxItemsPerBody)', positiveInt('--items'))
+      .option('--json', 'print the results JSON instead of the table')
+      .action(async (o: { items?: number; json?: boolean }) => {
+        const r = await runRejectsBench({ items: o.items });
+        writeResult('out/bench/rejects.json', r);
+        if (o.json) printJson(r);
+        else process.stdout.write(formatRejectsTable(r));
       });
   },
 };
@@ -117,7 +141,7 @@ const mediation: Benchmark = {
 };
 
 /** Every benchmark, in the order `bench all` runs them. */
-const BENCHMARKS: Benchmark[] = [profiler, ingest, mediation];
+const BENCHMARKS: Benchmark[] = [profiler, ingest, mediation, rejects];
 
 export const register: RegisterCommands = (program) => {
   const bench = program.command('bench').description('benchmarks (results in out/bench/*.json): ' + BENCHMARKS.map((b) => b.name).join(', ') + ', all');

@@ -95,6 +95,11 @@ export async function startApplication(opts: StartOptions): Promise<Application>
         await db.command({ ping: 1 });
       },
     };
+    // not ready whenever ingestion refuses work (store unavailable, shutting down)
+    readiness.ingestion = async () => {
+      const why = ingestion!.ingestor.refusing();
+      if (why) throw new Error(why);
+    };
     if (kafka) {
       // one admin connection for every probe (orchestrators probe every few seconds); dropped after a
       // failure so the next probe connects afresh
@@ -141,6 +146,8 @@ export async function startApplication(opts: StartOptions): Promise<Application>
   } catch (err) {
     await app?.close().catch(() => {});
     await ingestion?.close().catch(() => {});
+    // modules set up before the failure hold timers and connections: release them, or the process never exits
+    for (const m of [...modules].reverse()) await m.close?.().catch(() => {});
     await mongo.close().catch(() => {});
     throw err;
   }

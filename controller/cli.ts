@@ -6,6 +6,9 @@ import { log } from '../lib/log';
 import { startApplication } from './app';
 import { productModules } from './modules';
 
+/** How long shutdown may take beyond ingest.shutdownGraceMs before the process exits regardless. */
+const SHUTDOWN_BOUND_MS = 10_000;
+
 export const register: RegisterCommands = (program) => {
   program
     .command('serve')
@@ -35,7 +38,16 @@ export const register: RegisterCommands = (program) => {
       });
       process.off('SIGHUP', reload);
       log.info('shutting down: finishing accepted work');
+      // Shutdown always completes: ingestion gives up after ingest.shutdownGraceMs; anything else that
+      // still hangs (a dependency that stopped answering) gets SHUTDOWN_BOUND_MS more, then the process exits.
+      const boundMs = config.ingest.shutdownGraceMs + SHUTDOWN_BOUND_MS;
+      const bound = setTimeout(() => {
+        log.error({ boundMs }, 'shutdown did not complete within ingest.shutdownGraceMs + 10 s: exiting anyway');
+        process.exit(1);
+      }, boundMs);
+      bound.unref();
       await app.close();
+      clearTimeout(bound);
     });
 
   program

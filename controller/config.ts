@@ -104,7 +104,10 @@ export const controllerConfig = z
 export const redisConfig = z
   .strictObject({
     /** Connection URL: redis://[user:password@]host:port[/db], or rediss:// for TLS. Environment override: REDIS_URL. */
-    url: z.string().default('redis://127.0.0.1:6379'),
+    url: z
+      .string()
+      .refine((v) => /^rediss?:\/\/[^\s]*$/.test(v) && URL.canParse(v), 'expected a redis://host:port[/db] (or rediss://) URL')
+      .default('redis://127.0.0.1:6379'),
     /** PEM files for rediss://: `ca` (the CA the server's certificate chains to; default the system's), `cert` and `key` (client certificate, when the server asks for one). */
     tls: z
       .strictObject({

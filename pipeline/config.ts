@@ -19,7 +19,11 @@ export const DEFAULT_SHARD_KEY: Readonly<Record<string, 1 | -1 | 'hashed'>> = Ob
 export const storeConfig = z
   .strictObject({
     /** Connection string (a mongos for a sharded store). Default mongodb://127.0.0.1:27017. Environment override: MONGODB_URI. */
-    uri: z.string().min(1).default('mongodb://127.0.0.1:27017'),
+    uri: z
+      .string()
+      .min(1)
+      .regex(/^mongodb(\+srv)?:\/\/\S+$/, 'expected a mongodb:// or mongodb+srv:// connection string')
+      .default('mongodb://127.0.0.1:27017'),
     /** Database holding `meter`, `resource` and `dead_letter`. Default `ceilometer` (Ceilometer's own default database name). */
     database: z.string().min(1).default('ceilometer'),
     /**
@@ -45,7 +49,7 @@ export const storeConfig = z
       .refine((k) => Object.keys(k).length > 0, 'shard key needs at least one field')
       .refine((k) => Object.values(k).filter((v) => v === 'hashed').length <= 1, 'a shard key may have at most one hashed field')
       .default({ ...DEFAULT_SHARD_KEY }),
-    /** Whether `meter` is (or will be) sharded on `shardKey`. Default false: plain unique {message_id: 1}. */
+    /** Whether `meter` is (or will be) sharded on `shardKey`. Default false: unique {project_id: 1, message_id: 1}. */
     sharded: z.boolean().default(false),
     /** How long to wait for a reachable server before a write fails, in ms. Default 5000. */
     serverSelectionTimeoutMs: z.number().int().positive().default(5000),
@@ -73,7 +77,7 @@ export const ingestConfig = z
     maxInFlightSamples: z.number().int().positive().default(20_000),
     /** Most bytes (BSON) accepted but not yet written; beyond it submissions get 429. Default 64 MiB. */
     maxInFlightBytes: z.number().int().positive().default(64 * 1024 * 1024),
-    /** Consecutive failed batch writes after which the store counts as down (new submissions get 503). Default 3. */
+    /** Consecutive failed batch writes, each with a failed probe, after which the store counts as down (new submissions get 503, /readyz not ready). Default 3. */
     storeDownAfterFailures: z.number().int().positive().default(3),
     /** Average batch write latency (ms, moving average) above which the store counts as slow: new work gets 429 while a backlog exists. Default 2000. */
     slowWriteMs: z.number().int().positive().default(2000),
@@ -82,9 +86,10 @@ export const ingestConfig = z
     /** Largest retry delay, in ms. Default 5000. */
     retryMaxMs: z.number().int().positive().default(5000),
     /**
-     * After this many failed attempts of one batch the store is probed with a tiny write: if it answers,
-     * the batch itself is at fault, so it is split in halves, and a single sample that still fails is
-     * dead-lettered with the store's reason. While the store is down nothing is split or dropped. Default 5.
+     * Every failed batch write is followed by a probe (a tiny write): when the store takes it, the failure
+     * is the batch's own and does not count against store health. After this many such failures the batch
+     * is split in halves, and a single sample that still fails is dead-lettered with the store's reason.
+     * While the store is down (the probe fails too) nothing is split or dropped. Default 5.
      */
     isolateAfterFailures: z.number().int().positive().default(5),
     /**
@@ -105,6 +110,36 @@ export const ingestConfig = z
     maxBodyBytes: z.number().int().positive().default(10 * 1024 * 1024),
     /** Where invalid samples go: `mongo` (collection `dead_letter`), `kafka` (kafka.deadLetterTopic), `both`, `none`. Default mongo. */
     deadLetter: z.enum(DEAD_LETTER_DESTINATIONS).default('mongo'),
+    /** Most sample items one HTTP body (or one submission on any transport) may hold; a bigger body gets 413 and nothing of it is taken. Default 10000. */
+    maxItemsPerBody: z.number().int().positive().default(10_000),
+    /** Most rejects listed one by one in an HTTP answer; the rest are counted per reason (`rejectsNotListed`, `rejectReasons`). Default 100. */
+    maxRejectsListed: z.number().int().min(0).default(100),
+    /**
+     * Most dead-letter documents one submission writes one by one; the rest of its rejects go into one
+     * summary document (count per reason, their positions and payloads up to 1 MiB). Default 1000.
+     */
+    maxDeadLettersPerSubmission: z.number().int().positive().default(1000),
+    /**
+     * Longest an HTTP ingest request waits for its samples to be written, in ms. After it the caller gets
+     * 503 with Retry-After; sending the same body again is safe (what did land counts as duplicates).
+     * Default 30000.
+     */
+    requestTimeoutMs: z.number().int().positive().default(30_000),
+    /** Deepest resource_metadata nesting accepted (dotted keys count one level per part; MongoDB's own limit is 100). Default 32. */
+    maxMetadataDepth: z.number().int().min(1).max(90).default(32),
+    /** Plausibility of volumes and timestamps: samples breaking a rule are dead-lettered with the rule's name. */
+    plausibility: z
+      .strictObject({
+        /** Largest absolute volume accepted (0: no limit). Default 1e18. */
+        maxAbsVolume: z.number().nonnegative().default(1e18),
+        /** Refuse cumulative counters with a negative volume. Default true. */
+        rejectNegativeCumulative: z.boolean().default(true),
+        /** Oldest timestamp accepted, in seconds before arrival (0: no limit). Default 788923800 (25 years: replays of 2013 traces pass, year 0001 does not). */
+        maxPastSeconds: z.number().int().nonnegative().default(788_923_800),
+        /** Newest timestamp accepted, in seconds after arrival (0: no limit). Default 604800 (7 days). */
+        maxFutureSeconds: z.number().int().nonnegative().default(604_800),
+      })
+      .prefault({}),
   })
   .prefault({});
 export type IngestConfig = z.output<typeof ingestConfig>;
@@ -115,7 +150,10 @@ export const kafkaConfig = z
     /** Whether the controller runs the consumer. Default false. */
     enabled: z.boolean().default(false),
     /** Bootstrap brokers, host:port. Default [127.0.0.1:9092]. Environment override: KAFKA_BROKERS (comma separated). */
-    brokers: z.array(z.string().min(1)).min(1).default(['127.0.0.1:9092']),
+    brokers: z
+      .array(z.string().regex(/^([^\s:/[\]]+|\[[0-9A-Fa-f:.]+\]):\d{1,5}$/, 'expected host:port'))
+      .min(1)
+      .default(['127.0.0.1:9092']),
     /** Client id. Default `metering`. */
     clientId: z.string().min(1).default('metering'),
     /** Consumer group; every consumer in it shares the partitions. Default `metering-ingest`. */

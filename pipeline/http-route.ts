@@ -21,9 +21,42 @@ const resultSchema = {
     stored: { type: 'integer', description: 'newly stored' },
     duplicates: { type: 'integer', description: 'already stored before (redelivery), not stored again' },
     rejected: { type: 'integer', description: 'invalid samples, dead-lettered with their reason' },
-    rejects: { type: 'array', items: rejectSchema },
+    rejects: { type: 'array', items: rejectSchema, description: 'the first ingest.maxRejectsListed rejects, by position' },
+    rejectsNotListed: { type: 'integer', description: 'rejects beyond ingest.maxRejectsListed, counted in rejectReasons' },
+    rejectReasons: {
+      type: 'array',
+      description: 'rejects not listed one by one, counted per reason (only when rejectsNotListed > 0)',
+      items: { type: 'object', properties: { reason: { type: 'string' }, count: { type: 'integer' } } },
+    },
   },
 } as const;
+
+type Listed = { index: number; reason: string; message_id?: string };
+
+/** The answer's reject list, bounded: the first `max` one by one, the rest counted per reason. */
+export function boundedRejects(all: Listed[], max: number): { rejects: Listed[]; rejectsNotListed?: number; rejectReasons?: Array<{ reason: string; count: number }> } {
+  if (all.length <= max) return { rejects: all };
+  const rest = all.slice(max);
+  const byReason = new Map<string, number>();
+  for (const r of rest) {
+    let key = r.reason.length > 200 ? r.reason.slice(0, 197) + '...' : r.reason;
+    if (!byReason.has(key) && byReason.size >= 50) key = '(other reasons)';
+    byReason.set(key, (byReason.get(key) ?? 0) + 1);
+  }
+  return { rejects: all.slice(0, max), rejectsNotListed: rest.length, rejectReasons: [...byReason].map(([reason, count]) => ({ reason, count })) };
+}
+
+class RequestDeadline extends Error {}
+
+/** `work`, or a RequestDeadline after `ms` (the work goes on: what it accepted is still written). */
+async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new RequestDeadline()), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 
 /**
@@ -80,21 +113,34 @@ export function ingestRoutes(ingestor: Ingestor, ingest: IngestConfig): RoutePlu
         async (req, reply) => {
           const body = Buffer.isBuffer(req.body) ? req.body : Buffer.from(typeof req.body === 'string' ? req.body : '');
           const all = parseHttpBody(body, { secret: ingest.telemetrySecret, signaturePolicy: ingest.signaturePolicy, maxBodyBytes: ingest.maxBodyBytes });
+          const items = all.samples.length + all.rejects.filter((r) => r.index >= 0).length;
+          if (items > ingest.maxItemsPerBody) {
+            return reply.code(413).send({ error: 'too large', message: `body holds ${items} sample items, over the limit of ${ingest.maxItemsPerBody} per request (ingest.maxItemsPerBody); nothing of it was taken, split it` });
+          }
           const { parsed, positions } = applyProjectScope(all, bodyPositions(all), principalOf(req));
           const rejects: RejectInput[] = parsed.rejects;
           try {
-            const result = await ingestor.submit(parsed.samples, rejects);
+            const submitted = ingestor.submit(parsed.samples, rejects);
+            submitted.catch(() => undefined); // still observed below; after a deadline nobody waits on it
+            const result = await withDeadline(submitted, ingest.requestTimeoutMs);
             const listed = [
               ...parsed.rejects.map((r) => ({ index: r.index, reason: r.reason, ...(r.message_id ? { message_id: r.message_id } : {}) })),
               ...result.refusals.map((r) => ({ ...r, index: positions[r.index] ?? r.index })),
             ].sort((a, b) => a.index - b.index);
             const status = parsed.samples.length === 0 && parsed.rejects.length > 0 ? 400 : 200;
-            return reply.code(status).send({ accepted: result.accepted, stored: result.stored, duplicates: result.duplicates, rejected: result.rejected, rejects: listed });
+            return reply.code(status).send({ accepted: result.accepted, stored: result.stored, duplicates: result.duplicates, rejected: result.rejected, ...boundedRejects(listed, ingest.maxRejectsListed) });
           } catch (err) {
             if (err instanceof BackpressureError) {
               return reply.code(err.status).header('retry-after', String(err.retryAfterSeconds)).send({ error: err.reason, message: err.message });
             }
             if (err instanceof SubmissionTooLargeError) return reply.code(413).send({ error: 'too large', message: err.message });
+            if (err instanceof RequestDeadline) {
+              const retry = Math.max(1, Math.ceil(ingest.retryMaxMs / 1000));
+              return reply
+                .code(503)
+                .header('retry-after', String(retry))
+                .send({ error: 'deadline', message: `the samples were not all written within ${ingest.requestTimeoutMs} ms (ingest.requestTimeoutMs); send the same body again: what did land counts as duplicates` });
+            }
             throw err;
           }
         },

@@ -5,7 +5,8 @@ import type { IngestConfig } from '../config';
  *  - 429 Too Many Requests: the in-flight buffer (accepted, not yet written) is full, or the store is
  *    slow (moving-average write latency above `slowWriteMs`) while a backlog exists.
  *  - 503 Service Unavailable: the store is down (`storeDownAfterFailures` consecutive failed batch
- *    writes); nothing new is accepted until a write succeeds again.
+ *    writes whose probe failed too); nothing new is accepted until a write succeeds again. A batch the
+ *    store refuses while it takes the probe never counts here (see Ingestor.writeUntilDone).
  * Both carry `retryAfterSeconds` (the HTTP Retry-After; the Kafka consumer pauses that long).
  */
 
@@ -49,6 +50,12 @@ export class StoreHealth {
     this.samples++;
   }
 
+  /** The store took a write (a probe): it is available, whatever a batch's own failure said. */
+  recordAvailable(): void {
+    this.consecutiveFailures = 0;
+  }
+
+  /** A write failed and the store did not take a probe either: the store is unavailable. */
   recordFailure(): void {
     this.consecutiveFailures++;
   }

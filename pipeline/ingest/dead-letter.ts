@@ -43,6 +43,12 @@ export interface DeadLetterDoc {
   /** Original payload text. */
   payload: string;
   message_id?: string;
+  /**
+   * On the one summary document of a submission with more rejects than
+   * ingest.maxDeadLettersPerSubmission: how many rejects it stands for, how many per reason, their
+   * positions, and whether `payload` (a JSON list of their payloads) was cut at 1 MiB.
+   */
+  summary?: { count: number; reasons: Array<{ reason: string; count: number }>; indexes: number[]; payloadsTruncated: boolean };
 }
 
 function payloadText(payload: unknown): string {
@@ -132,4 +138,48 @@ export class MultiDeadLetterSink implements DeadLetterSink {
   async write(letters: readonly DeadLetterDoc[]): Promise<void> {
     await Promise.all(this.sinks.map((s) => s.write(letters)));
   }
+}
+
+const SUMMARY_PAYLOAD_BYTES = 1024 * 1024;
+const SUMMARY_REASONS = 100;
+
+/**
+ * Bound the dead letters of one submission (pure): the first `max` stay one document each, the rest
+ * become one summary document (count per reason, positions, payloads as a JSON list cut at 1 MiB), so a
+ * body of 100,000 bad items costs `max` + 1 writes, not 100,000. The summary's id derives from the
+ * first folded letter's, so a redelivered Kafka batch rewrites the same document.
+ */
+export function foldDeadLetters(letters: readonly DeadLetterDoc[], max: number): DeadLetterDoc[] {
+  if (letters.length <= max) return [...letters];
+  const kept = letters.slice(0, max);
+  const rest = letters.slice(max);
+  const first = rest[0]!;
+  const byReason = new Map<string, number>();
+  for (const l of rest) {
+    let key = l.reason.length > 200 ? l.reason.slice(0, 197) + '...' : l.reason;
+    if (!byReason.has(key) && byReason.size >= SUMMARY_REASONS) key = '(other reasons)';
+    byReason.set(key, (byReason.get(key) ?? 0) + 1);
+  }
+  const reasons = [...byReason].map(([reason, count]) => ({ reason, count }));
+  const payloads: string[] = [];
+  let bytes = 2;
+  let truncated = false;
+  for (const l of rest) {
+    const text = JSON.stringify(l.payload);
+    if (bytes + text.length + 1 > SUMMARY_PAYLOAD_BYTES) {
+      truncated = true;
+      break;
+    }
+    payloads.push(text);
+    bytes += text.length + 1;
+  }
+  const summary: DeadLetterDoc = {
+    ...first,
+    _id: `${first._id}:summary`,
+    reason: `${rest.length} more rejects of this submission (beyond ingest.maxDeadLettersPerSubmission ${max}), summarised in one document`,
+    payload: `[${payloads.join(',')}]`,
+    summary: { count: rest.length, reasons, indexes: rest.map((l) => l.index), payloadsTruncated: truncated },
+  };
+  delete summary.message_id;
+  return [...kept, summary];
 }

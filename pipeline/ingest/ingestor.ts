@@ -4,7 +4,8 @@ import type { Sample, StoredSample } from '../sample';
 import { prepareSample, type PreparedSample } from '../store/layout';
 import type { BatchWriteResult } from '../store/writer';
 import { admission, BackpressureError, StoreHealth } from './backpressure';
-import { deadLetterDocument, type DeadLetterDoc, type DeadLetterSink, type RejectInput } from './dead-letter';
+import { deadLetterDocument, foldDeadLetters, type DeadLetterDoc, type DeadLetterSink, type KafkaPosition, type RejectInput } from './dead-letter';
+import { screenSamples } from './screen';
 import { IngestMetrics } from './metrics';
 import { ObserverHub } from './observer-hub';
 
@@ -38,7 +39,11 @@ export interface SubmitResult {
   rejected: number;
   /** Rejected samples written to the dead-letter destination. */
   deadLettered: number;
-  /** Samples the store refused (position in the submission, reason), beside the submitter's own rejects. */
+  /**
+   * Samples refused here (position in the submission, reason), beside the submitter's own rejects: the
+   * ones the store cannot hold or that break a plausibility rule (refused before any write), and the
+   * ones the store refused for good.
+   */
   refusals: Array<{ index: number; reason: string; message_id: string }>;
 }
 
@@ -65,10 +70,20 @@ interface Item {
   owner: Submission;
   /** Position of the sample in its submission. */
   index: number;
+  origin?: SampleOrigin;
+}
+
+/** Where a submitted sample came from on a transport with positions (Kafka): its dead letter says so. */
+export interface SampleOrigin {
+  kafka: KafkaPosition;
+  /** Position of the sample in its message's payload. */
+  index: number;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const DEAD_LETTER_ATTEMPTS = 5;
+/** MongoDB's largest document (16 MiB). */
+const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
 
 export class Ingestor {
   readonly config: IngestConfig;
@@ -119,12 +134,32 @@ export class Ingestor {
    * durably stored and the rejects dead-lettered; rejects at once with BackpressureError (429/503) or
    * SubmissionTooLargeError (413) without taking anything in.
    */
-  submit(samples: readonly Sample[], rejects: readonly RejectInput[] = []): Promise<SubmitResult> {
+  submit(samples: readonly Sample[], rejects: readonly RejectInput[] = [], origins?: readonly (SampleOrigin | undefined)[]): Promise<SubmitResult> {
     if (this.aborted || this.closing) {
       return Promise.reject(new BackpressureError(503, 1, 'closed', 'ingestion is shutting down'));
     }
     const recordedAt = new Date();
-    const prepared = samples.map((s) => prepareSample(s, recordedAt));
+    // Refused before any write: what the store cannot hold as sent, and implausible volumes/timestamps.
+    const screened = screenSamples(samples, this.config, recordedAt);
+    const prepared: PreparedSample[] = [];
+    const positions: number[] = [];
+    const refusals: SubmitResult['refusals'] = screened.refused.map((r) => ({ index: r.index, reason: r.reason, message_id: r.sample.message_id }));
+    const letterOf = (index: number, reason: string, payload: string, message_id: string): RejectInput => {
+      const o = origins?.[index];
+      return { index: o ? o.index : index, reason, payload, message_id, ...(o ? { kafka: o.kafka } : {}) };
+    };
+    const refusedLetters: RejectInput[] = screened.refused.map((r) => letterOf(r.index, r.reason, JSON.stringify(r.sample), r.sample.message_id));
+    for (const { sample, index } of screened.kept) {
+      const p = prepareSample(sample, recordedAt);
+      if (p.bsonSize > MAX_DOCUMENT_BYTES) {
+        const reason = `sample: its meter document is ${p.bsonSize} bytes of BSON, over MongoDB's ${MAX_DOCUMENT_BYTES}-byte document limit`;
+        refusals.push({ index, reason, message_id: sample.message_id });
+        refusedLetters.push(letterOf(index, reason, JSON.stringify(sample).slice(0, 64 * 1024), sample.message_id));
+        continue;
+      }
+      prepared.push(p);
+      positions.push(index);
+    }
     let bytes = 0;
     for (const p of prepared) bytes += p.bsonSize;
     const refusal = admission(
@@ -144,11 +179,11 @@ export class Ingestor {
     }
 
     this.metrics.samplesAccepted += prepared.length;
-    this.metrics.samplesRejected += rejects.length;
+    this.metrics.samplesRejected += rejects.length + refusals.length;
     return new Promise<SubmitResult>((resolve, reject) => {
       const sub: Submission = {
         pending: prepared.length,
-        result: { accepted: prepared.length, stored: 0, duplicates: 0, rejected: rejects.length, deadLettered: 0, refusals: [] },
+        result: { accepted: prepared.length, stored: 0, duplicates: 0, rejected: rejects.length + refusals.length, deadLettered: 0, refusals },
         deadLetterWork: Promise.resolve(),
         done: false,
         resolve: (r) => {
@@ -161,11 +196,15 @@ export class Ingestor {
         },
       };
       this.open.add(sub);
-      sub.deadLetterWork = this.deadLetter(rejects.map((r) => deadLetterDocument(r)), sub);
+      const letters = [...rejects, ...refusedLetters].map((r) => deadLetterDocument(r, recordedAt));
+      sub.deadLetterWork = this.deadLetter(foldDeadLetters(letters, this.config.maxDeadLettersPerSubmission), sub, letters.length);
       sub.deadLetterWork.catch(() => undefined); // observed in maybeFinish; avoid an unhandled-rejection report meanwhile
       this.inFlightSamples += prepared.length;
       this.inFlightBytes += bytes;
-      prepared.forEach((p, index) => this.queue.push({ prepared: p, owner: sub, index }));
+      prepared.forEach((p, i) => {
+        const origin = origins?.[positions[i]!];
+        this.queue.push({ prepared: p, owner: sub, index: positions[i]!, ...(origin ? { origin } : {}) });
+      });
       this.queuedBytes += bytes;
       this.maybeFinish(sub);
       this.pump();
@@ -203,6 +242,17 @@ export class Ingestor {
     this.queuedBytes = 0;
     for (const o of owners) this.fail(o, reason);
     for (const w of this.wakeups) w();
+  }
+
+  /**
+   * Why ingestion refuses new work right now (the readiness answer), or undefined while it takes work:
+   * shutting down, or the store down (only an unavailable store counts: a sample the store refuses
+   * while taking other writes is isolated without touching store health).
+   */
+  refusing(): string | undefined {
+    if (this.aborted || this.closing) return 'ingestion is shutting down';
+    if (this.health.down) return `metering store unavailable (${this.health.consecutiveFailures} consecutive failed writes, probe failing)`;
+    return undefined;
   }
 
   private drainPerSecond(): number {
@@ -265,13 +315,16 @@ export class Ingestor {
   }
 
   /**
-   * Write a batch, retrying with backoff until it is written. After `isolateAfterFailures` failures
-   * the store is probed: if it takes writes, the batch itself is at fault, so it is split in halves
-   * (each written the same way), and a single sample that still fails is refused and dead-lettered
-   * with the store's reason. While the probe fails too (the store is down) the batch stays whole.
+   * Write a batch, retrying with backoff until it is written. After every failure the store is probed
+   * with a tiny write: only when the probe fails too does the failure count against store health (the
+   * store is unavailable, the batch waits whole). When the store takes the probe, the batch itself is at
+   * fault: after `isolateAfterFailures` such faults it is split in halves (each written the same way),
+   * and a single sample that still fails is refused and dead-lettered with the store's reason. So one
+   * sample the store refuses for good never makes the store read as down.
    */
   private async writeUntilDone(batch: Item[]): Promise<void> {
     const prepared = batch.map((i) => i.prepared);
+    let faults = 0;
     for (let attempt = 1; ; attempt++) {
       if (this.aborted) {
         for (const o of new Set(batch.map((i) => i.owner))) this.fail(o, this.aborted);
@@ -281,20 +334,25 @@ export class Ingestor {
       try {
         res = await this.writer.writeBatch(prepared);
       } catch (err) {
-        this.health.recordFailure();
         this.metrics.batchFailures++;
-        if (attempt % this.config.isolateAfterFailures === 0 && (await this.storeTakesWrites())) {
-          if (batch.length > 1) {
-            const half = Math.ceil(batch.length / 2);
-            this.log?.warn({ err: (err as Error).message, attempt, samples: batch.length }, 'store takes writes but refuses this batch: splitting it to find the sample at fault');
-            await this.writeUntilDone(batch.slice(0, half));
-            await this.writeUntilDone(batch.slice(half));
+        if (!(await this.storeTakesWrites())) {
+          this.health.recordFailure();
+        } else {
+          this.health.recordAvailable();
+          faults++;
+          if (faults >= this.config.isolateAfterFailures) {
+            if (batch.length > 1) {
+              const half = Math.ceil(batch.length / 2);
+              this.log?.warn({ err: (err as Error).message, attempt, samples: batch.length }, 'store takes writes but refuses this batch: splitting it to find the sample at fault');
+              await this.writeUntilDone(batch.slice(0, half));
+              await this.writeUntilDone(batch.slice(half));
+              return;
+            }
+            const reason = `the store refused this sample ${faults} times while taking other writes: ${(err as Error).message}`;
+            this.log?.warn({ message_id: prepared[0]!.sample.message_id, err: (err as Error).message }, 'sample refused by the store; dead-lettered');
+            this.settle(batch, { stored: [], duplicates: [], refused: [{ entry: prepared[0]!, reason }], latencyMs: 0 });
             return;
           }
-          const reason = `the store refused this sample ${attempt} times while taking other writes: ${(err as Error).message}`;
-          this.log?.warn({ message_id: prepared[0]!.sample.message_id, err: (err as Error).message }, 'sample refused by the store; dead-lettered');
-          this.settle(batch, { stored: [], duplicates: [], refused: [{ entry: prepared[0]!, reason }], latencyMs: 0 });
-          return;
         }
         const delay = this.health.backoffMs(attempt);
         this.log?.warn({ err: (err as Error).message, attempt, samples: prepared.length, retryInMs: delay }, 'batch write failed; retrying');
@@ -328,6 +386,7 @@ export class Ingestor {
   private settle(batch: Item[], res: BatchWriteResult): void {
     const owners = new Map(batch.map((i) => [i.prepared, i.owner]));
     const positions = new Map(batch.map((i) => [i.prepared, i.index]));
+    const origins = new Map(batch.map((i) => [i.prepared, i.origin]));
     const stored: StoredSample[] = [];
     for (const p of res.stored) {
       stored.push({ ...p.sample, bson_size: p.bsonSize, recorded_at: p.doc.recorded_at });
@@ -352,7 +411,8 @@ export class Ingestor {
       o.result.rejected++;
       this.metrics.samplesRejected++;
       const letters = refusedBy.get(o) ?? [];
-      letters.push(deadLetterDocument({ index: positions.get(entry)!, reason, payload: JSON.stringify(entry.doc), message_id: entry.sample.message_id }));
+      const origin = origins.get(entry);
+      letters.push(deadLetterDocument({ index: origin ? origin.index : positions.get(entry)!, reason, payload: JSON.stringify(entry.doc), message_id: entry.sample.message_id, ...(origin ? { kafka: origin.kafka } : {}) }));
       refusedBy.set(o, letters);
     }
     for (const [o, letters] of refusedBy) {
@@ -364,14 +424,15 @@ export class Ingestor {
     for (const o of new Set(owners.values())) this.maybeFinish(o);
   }
 
-  private async deadLetter(letters: DeadLetterDoc[], owner: Submission): Promise<void> {
+  /** Write `letters` (standing for `count` rejects: a summary document stands for many). */
+  private async deadLetter(letters: DeadLetterDoc[], owner: Submission, count = letters.length): Promise<void> {
     if (!letters.length) return;
     if (!this.deadLetters) return;
     for (let attempt = 1; ; attempt++) {
       try {
         await this.deadLetters.write(letters);
-        owner.result.deadLettered += letters.length;
-        this.metrics.samplesDeadLettered += letters.length;
+        owner.result.deadLettered += count;
+        this.metrics.samplesDeadLettered += count;
         return;
       } catch (err) {
         if (attempt >= DEAD_LETTER_ATTEMPTS || this.aborted) {

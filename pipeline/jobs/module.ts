@@ -12,6 +12,7 @@ import type { BillingCycleJob } from './cycle';
 import { QUEUES, openQueues, type QueueName, type QueueSet } from './queues';
 import { enqueueRemediation } from './remediate';
 import { jobRoutes } from './routes';
+import { RateLimitedWarn } from './availability';
 import { BILLING_CYCLE, startWorkers, type Workers } from './workers';
 
 /** The running job machinery; `queues` is undefined while Redis cannot be reached. */
@@ -80,21 +81,38 @@ export const jobsModule: ModuleFactory = async (svc): Promise<JobsModule> => {
 
   // One small client watches Redis: it reconnects in the background, and the queues start when it is ready.
   const monitor = new Redis({ ...connection, maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true, connectTimeout: 2000, retryStrategy: (n) => Math.min(n * 500, 5000) });
+  // an outage makes every connection report the same error on every reconnect attempt: log each kind once per 30 s
+  const warn = new RateLimitedWarn(log);
   monitor.on('error', (err: Error) => {
     const msg = explainRedisFailure(err, redis.url);
-    if (msg !== lastError) log.warn(msg);
+    if (msg !== lastError) warn.warn('redis', {}, msg);
     lastError = msg;
   });
   const deps = { db: svc.db, collections: { source: 'meter', usage: mediation.into, rated: rating.into }, invoicePrefix: rating.invoicePrefix };
   const start = async () => {
     if (queues || closed) return;
     const q = openQueues(connection, redis.prefix);
-    for (const name of QUEUES) q[name].on('error', (err: Error) => log.warn({ queue: name, err: err.message }, 'queue connection error'));
+    for (const name of QUEUES) q[name].on('error', (err: Error) => warn.warn(`queue:${err.message}`, { queue: name, err: err.message }, 'queue connection error'));
     const onSettled = (name: QueueName, outcome: 'completed' | 'failed', job: Job | undefined) => {
       counters[outcome][name]++;
       if (outcome === 'failed') log.warn({ queue: name, job: job?.id, reason: job?.failedReason }, `${name} job failed for good`);
     };
-    workers = startWorkers(connection, q, deps, { prefix: redis.prefix, onSettled, onError: (name, err) => log.warn({ queue: name, err: err.message }, 'worker connection error') });
+    let w: Workers | undefined;
+    try {
+      w = startWorkers(connection, q, deps, { prefix: redis.prefix, onSettled, onError: (name, err) => warn.warn(`worker:${err.message}`, { queue: name, err: err.message }, 'worker connection error') });
+      await schedule(q);
+    } catch (err) {
+      // close what was opened, or the process could never exit (SIGTERM would wait on these connections)
+      await w?.close().catch(() => undefined);
+      await q.close().catch(() => undefined);
+      throw err;
+    }
+    workers = w;
+    queues = q;
+    lastError = undefined;
+    log.info({ redis: redisUrl, prefix: redis.prefix }, 'job queues and workers started');
+  };
+  const schedule = async (q: QueueSet) => {
     if (rating.invoiceSchedule) {
       const data: BillingCycleJob = {
         granularity: mediation.granularity, timezone: mediation.timezone, carrySeconds: mediation.carrySeconds,
@@ -107,13 +125,17 @@ export const jobsModule: ModuleFactory = async (svc): Promise<JobsModule> => {
     } else {
       await q.invoice.removeJobScheduler(BILLING_CYCLE).catch(() => undefined);
     }
-    queues = q;
-    lastError = undefined;
-    log.info({ redis: redisUrl, prefix: redis.prefix }, 'job queues and workers started');
   };
+  let startFailure: Error | undefined;
   monitor.on('ready', () => {
+    if (queues) {
+      lastError = undefined; // back after an outage
+      log.info({ redis: redisUrl }, 'redis reachable again: job routes answer');
+      return;
+    }
     starting ??= start()
       .catch((err: Error) => {
+        startFailure = err;
         lastError = `job queues on ${redisUrl} could not start: ${err.message}`;
         log.warn(lastError);
       })
@@ -121,6 +143,14 @@ export const jobsModule: ModuleFactory = async (svc): Promise<JobsModule> => {
   });
   await monitor.connect().catch(() => undefined); // unreachable: 'error' recorded the reason, retries continue
   await starting;
+  if (startFailure) {
+    // Redis answered, yet the queues could not start (e.g. a schedule BullMQ refuses): a component that
+    // cannot start fails `serve` with the reason, rather than running without it after one warning.
+    closed = true;
+    monitor.disconnect();
+    const why = startFailure.message;
+    throw new Error(`jobs: cannot start the job queues on ${redisUrl}${rating.invoiceSchedule ? ` (rating.invoiceSchedule "${rating.invoiceSchedule}")` : ''}: ${why}`);
+  }
 
   const checkLateData = async (): Promise<string[]> => {
     tracker.advanceWatermark(periodStart(new Date(), mediation.granularity, mediation.timezone));
@@ -146,7 +176,8 @@ export const jobsModule: ModuleFactory = async (svc): Promise<JobsModule> => {
       return queues;
     },
     mode, tracker, counters, checkLateData,
-    unavailable: () => (queues ? undefined : lastError ?? `redis at ${redisUrl}: not connected`),
+    // the queues exist once Redis answered; while the connection is down their commands would only wait
+    unavailable: () => (queues && monitor.status === 'ready' ? undefined : lastError ?? `redis at ${redisUrl}: not connected`),
   };
 
   svc.metrics.registerSnapshot('mediation/rating/invoice/report jobs (BullMQ): settled jobs per queue, late samples and the re-mediation jobs they caused', () => ({

@@ -14,6 +14,7 @@ import { isWholeBillingRange } from './cycle';
 import type { JobsRuntime } from './module';
 import { QUEUES, enqueue, jobId, type QueueName, type QueueSet } from './queues';
 import { errorSchema } from '../../controller/http';
+import { QueueDeadline, queuesUnavailable, withinDeadline } from './availability';
 
 /**
  * Batch job routes (BullMQ on Redis):
@@ -197,12 +198,24 @@ export function jobDataFor(kind: QueueName, raw: unknown, config: MeteringConfig
   }
 }
 
-const unavailable = (reply: FastifyReply, why: string) => reply.code(503).send({ error: 'unavailable', message: `job queues unavailable: ${why}` });
+/** Run a job route's queue work; a Redis that stops answering mid-request gives 503 + Retry-After, not a hang. */
+async function guarded(reply: FastifyReply, work: () => Promise<unknown>): Promise<unknown> {
+  try {
+    return await withinDeadline(work());
+  } catch (err) {
+    if (err instanceof QueueDeadline) return queuesUnavailable(reply, err.message);
+    throw err;
+  }
+}
 
 export function jobRoutes(runtime: JobsRuntime, config: MeteringConfig): RoutePlugin {
   const queuesOr = (reply: FastifyReply): QueueSet | undefined => {
     const q = runtime.queues;
-    if (!q) void unavailable(reply, runtime.unavailable() ?? 'not started');
+    const why = runtime.unavailable();
+    if (!q || why) {
+      void queuesUnavailable(reply, why ?? 'not started');
+      return undefined;
+    }
     return q;
   };
   return (app: FastifyInstance) => {
@@ -237,10 +250,12 @@ export function jobRoutes(runtime: JobsRuntime, config: MeteringConfig): RoutePl
           }
           const queues = queuesOr(reply);
           if (!queues) return reply;
-          const id = await enqueue(queues, kind, data as never);
-          runtime.counters.enqueued++;
-          const job = await queues[kind].getJob(id);
-          return reply.code(202).send({ id, queue: kind, state: job ? await job.getState() : 'unknown', ...(kind === 'mediation' ? { mode: runtime.mode.mode } : {}) });
+          return guarded(reply, async () => {
+            const id = await enqueue(queues, kind, data as never);
+            runtime.counters.enqueued++;
+            const job = await queues[kind].getJob(id);
+            return reply.code(202).send({ id, queue: kind, state: job ? await job.getState() : 'unknown', ...(kind === 'mediation' ? { mode: runtime.mode.mode } : {}) });
+          });
         },
       );
     }
@@ -259,10 +274,12 @@ export function jobRoutes(runtime: JobsRuntime, config: MeteringConfig): RoutePl
       async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
         const queues = queuesOr(reply);
         if (!queues) return reply;
-        const queue = queueOfJobId(req.params.id);
-        const job = queue ? await queues[queue].getJob(req.params.id) : undefined;
-        if (!queue || !job || !canSeeJob(principalOf(req), job.data as object)) return reply.code(404).send({ error: 'not found', message: `no job ${req.params.id}` });
-        return jobJson(queue, job);
+        return guarded(reply, async () => {
+          const queue = queueOfJobId(req.params.id);
+          const job = queue ? await queues[queue].getJob(req.params.id) : undefined;
+          if (!queue || !job || !canSeeJob(principalOf(req), job.data as object)) return reply.code(404).send({ error: 'not found', message: `no job ${req.params.id}` });
+          return jobJson(queue, job);
+        });
       },
     );
 
@@ -288,8 +305,10 @@ export function jobRoutes(runtime: JobsRuntime, config: MeteringConfig): RoutePl
         const queues = queuesOr(reply);
         if (!queues) return reply;
         const principal = principalOf(req);
-        const jobs = await recentJobs(queues, { ...req.query, limit: req.query.limit ?? 100, visible: (data) => canSeeJob(principal, data) });
-        return { count: jobs.length, jobs };
+        return guarded(reply, async () => {
+          const jobs = await recentJobs(queues, { ...req.query, limit: req.query.limit ?? 100, visible: (data) => canSeeJob(principal, data) });
+          return { count: jobs.length, jobs };
+        });
       },
     );
 
@@ -307,13 +326,15 @@ export function jobRoutes(runtime: JobsRuntime, config: MeteringConfig): RoutePl
       async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
         const queues = queuesOr(reply);
         if (!queues) return reply;
-        const queue = queueOfJobId(req.params.id);
-        const job = queue ? await queues[queue].getJob(req.params.id) : undefined;
-        if (!queue || !job) return reply.code(404).send({ error: 'not found', message: `no job ${req.params.id}` });
-        const state = await job.getState();
-        if (state !== 'failed') return reply.code(409).send({ error: 'conflict', message: `job ${job.id} is ${state}, only failed jobs can be retried` });
-        await job.retry('failed');
-        return reply.code(202).send(await jobJson(queue, (await queues[queue].getJob(req.params.id)) ?? job));
+        return guarded(reply, async () => {
+          const queue = queueOfJobId(req.params.id);
+          const job = queue ? await queues[queue].getJob(req.params.id) : undefined;
+          if (!queue || !job) return reply.code(404).send({ error: 'not found', message: `no job ${req.params.id}` });
+          const state = await job.getState();
+          if (state !== 'failed') return reply.code(409).send({ error: 'conflict', message: `job ${job.id} is ${state}, only failed jobs can be retried` });
+          await job.retry('failed');
+          return reply.code(202).send(await jobJson(queue, (await queues[queue].getJob(req.params.id)) ?? job));
+        });
       },
     );
   };

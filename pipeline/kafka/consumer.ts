@@ -6,7 +6,7 @@ import type { Sample } from '../sample';
 import { BackpressureError } from '../ingest/backpressure';
 import type { RejectInput } from '../ingest/dead-letter';
 import { ensureTopics } from './client';
-import type { Ingestor } from '../ingest/ingestor';
+import type { Ingestor, SampleOrigin } from '../ingest/ingestor';
 
 /**
  * The Kafka side of ingestion: a consumer group over the configured topics, each message either one
@@ -106,18 +106,23 @@ export class CeilometerConsumer {
     // the in-flight budget, which would be refused as too large every time the batch is redelivered.
     const size = this.chunkSize();
     const maxBytes = Math.max(1, Math.floor(this.opts.ingest.maxInFlightBytes / 2));
-    const chunks: Array<{ samples: Sample[]; rejects: RejectInput[]; bytes: number }> = [{ samples: [], rejects, bytes: 0 }];
+    const chunks: Array<{ samples: Sample[]; rejects: RejectInput[]; bytes: number; origins: SampleOrigin[] }> = [{ samples: [], rejects, bytes: 0, origins: [] }];
     for (const m of batch.messages) {
       const value = m.value ?? Buffer.alloc(0);
       const parsed = parseKafkaValue(value, this.parseOptions);
       const each = parsed.samples.length ? value.length / parsed.samples.length : 0;
+      // a sample's position in its message's payload: the parser keeps payload order, minus its rejects
+      const rejectedAt = new Set(parsed.rejects.map((r) => r.index));
+      let at = 0;
       for (const s of parsed.samples) {
+        while (rejectedAt.has(at)) at++;
         let last = chunks[chunks.length - 1]!;
         if (last.samples.length > 0 && (last.samples.length >= size || last.bytes + each > maxBytes)) {
-          last = { samples: [], rejects: [], bytes: 0 };
+          last = { samples: [], rejects: [], bytes: 0, origins: [] };
           chunks.push(last);
         }
         last.samples.push(s);
+        last.origins.push({ kafka: { topic, partition, offset: m.offset }, index: at++ });
         last.bytes += each;
       }
       for (const r of parsed.rejects) rejects.push({ ...r, kafka: { topic, partition, offset: m.offset } });
@@ -126,7 +131,7 @@ export class CeilometerConsumer {
 
     const live = () => !this.killed && isRunning() && !isStale();
     try {
-      await Promise.all(chunks.map((c) => this.submitWithBackoff(topic, c.samples, c.rejects, live, heartbeat)));
+      await Promise.all(chunks.map((c) => this.submitWithBackoff(topic, c.samples, c.rejects, live, heartbeat, c.origins)));
     } catch (err) {
       if (err instanceof ConsumerStopped || !live()) return; // abandoned uncommitted: redelivered later
       throw err; // KafkaJS restarts the consumer; the batch is redelivered from the last commit
@@ -142,11 +147,11 @@ export class CeilometerConsumer {
     await heartbeat();
   }
 
-  private async submitWithBackoff(topic: string, samples: Sample[], rejects: RejectInput[], live: () => boolean, heartbeat: () => Promise<void>): Promise<void> {
+  private async submitWithBackoff(topic: string, samples: Sample[], rejects: RejectInput[], live: () => boolean, heartbeat: () => Promise<void>, origins?: SampleOrigin[]): Promise<void> {
     for (;;) {
       if (!live()) throw new ConsumerStopped();
       try {
-        await this.opts.ingestor.submit(samples, rejects);
+        await this.opts.ingestor.submit(samples, rejects, origins);
         return;
       } catch (err) {
         if (!(err instanceof BackpressureError) || err.reason === 'closed') {

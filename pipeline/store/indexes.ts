@@ -35,10 +35,12 @@ export function checkShardKey(shardKey: IndexKey): void {
  * sharded collection when the shard key is a prefix of it, so when the store is sharded the index is
  * the shard key's fields (a hashed field as ascending, since a unique index cannot be hashed) followed
  * by `message_id`. A redelivered sample has the same resource_id, timestamp and message_id as the
- * original, so uniqueness on the longer key still rejects it. Unsharded: plain `{message_id: 1}`.
+ * original, so uniqueness on the longer key still rejects it. Unsharded: `{project_id: 1, message_id: 1}`,
+ * so one project's ids can never collide with another's (on a sharded store the key starts with
+ * `resource_id`, which resource ownership keeps within one project).
  */
 export function uniqueMessageKey(store: Pick<StoreConfig, 'sharded' | 'shardKey'>): IndexKey {
-  if (!store.sharded) return { message_id: 1 };
+  if (!store.sharded) return { project_id: 1, message_id: 1 };
   checkShardKey(store.shardKey);
   const key: IndexKey = {};
   for (const [field, dir] of Object.entries(store.shardKey)) key[field] = dir === 'hashed' ? 1 : dir;

@@ -12,9 +12,14 @@ import type { ResourceDoc, ResourceMeterRef, PreparedSample } from './layout';
  *     `$addToSet: {meter: {$each: meters}}`;
  *  2. where `last_sample_timestamp <= last`: `$set` metadata, last_sample_timestamp, project_id, user_id,
  *     source (the newest sample wins).
- * Ceilometer `$set` project/user/source unconditionally in step 1; here they follow the newest sample
- * like the metadata, so the document does not depend on arrival order and a redelivered old sample
+ * Ceilometer `$set` project/user/source unconditionally in step 1; here user and source follow the newest
+ * sample like the metadata, so the document does not depend on arrival order and a redelivered old sample
  * cannot roll them back. Every step is idempotent, so retrying a batch leaves the same document.
+ *
+ * Ownership: both steps match `{_id, project_id}`, and project_id is never `$set`, so a sample can only
+ * create or update a resource of its own project. For a resource owned by another project the upsert
+ * finds no match and tries to insert a second document with the same `_id`: the duplicate-key error
+ * (11000) tells the writer the samples are not this project's to write (see ownership.ts).
  */
 
 export interface ResourceGroup {
@@ -25,15 +30,19 @@ export interface ResourceGroup {
   meters: ResourceMeterRef[];
 }
 
-/** Group prepared samples by resource (Ceilometer sorts by (resource_id, timestamp)). */
+/**
+ * Group prepared samples by resource (Ceilometer sorts by (resource_id, timestamp)) and project: samples
+ * of two projects naming one resource are two groups, of which only the owner's can be written.
+ */
 export function groupByResource(samples: readonly PreparedSample[]): ResourceGroup[] {
   const groups = new Map<string, ResourceGroup & { meterKeys: Set<string> }>();
   for (const p of samples) {
     const s = p.sample;
-    let g = groups.get(s.resource_id);
+    const key = JSON.stringify([s.resource_id, s.project_id]);
+    let g = groups.get(key);
     if (!g) {
       g = { resourceId: s.resource_id, newest: p, first: s.timestamp, last: s.timestamp, meters: [], meterKeys: new Set() };
-      groups.set(s.resource_id, g);
+      groups.set(key, g);
     }
     const t = s.timestamp.getTime();
     if (t < g.first.getTime()) g.first = s.timestamp;
@@ -56,12 +65,12 @@ export function resourceOperations(samples: readonly PreparedSample[]): AnyBulkW
   const ops: AnyBulkWriteOperation<ResourceDoc>[] = [];
   for (const g of groupByResource(samples)) {
     const n = g.newest.doc;
-    const owner = { project_id: n.project_id, user_id: n.user_id, source: n.source };
+    const owner = { user_id: n.user_id, source: n.source };
     ops.push({
       updateOne: {
-        filter: { _id: g.resourceId },
+        filter: { _id: g.resourceId, project_id: n.project_id },
         update: {
-          $setOnInsert: { ...owner, metadata: n.resource_metadata, last_sample_timestamp: g.last },
+          $setOnInsert: { project_id: n.project_id, ...owner, metadata: n.resource_metadata, last_sample_timestamp: g.last },
           // on insert $min sets the field; afterwards it only ever lowers it
           $min: { first_sample_timestamp: g.first },
           $addToSet: { meter: { $each: g.meters } },
@@ -71,7 +80,7 @@ export function resourceOperations(samples: readonly PreparedSample[]): AnyBulkW
     });
     ops.push({
       updateOne: {
-        filter: { _id: g.resourceId, last_sample_timestamp: { $lte: g.last } },
+        filter: { _id: g.resourceId, project_id: n.project_id, last_sample_timestamp: { $lte: g.last } },
         update: { $set: { ...owner, metadata: n.resource_metadata, last_sample_timestamp: g.last } },
       },
     });

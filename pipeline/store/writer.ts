@@ -2,7 +2,8 @@ import { MongoBulkWriteError, type Db, type Document, type WriteConcernSettings 
 import type { StoreConfig } from '../config';
 import type { Logger } from '../../lib/log';
 import { COLLECTIONS, type MeterDoc, type MeterFlagDoc, type PreparedSample, type ResourceDoc } from './layout';
-import { resourceOperations } from './resource';
+import { NOT_YOUR_RESOURCE, ownerKey, writeOwnedResources } from './ownership';
+import { CONFLICT_REASON, classifyDuplicates } from './duplicates';
 import { ensureIndexes, type EnsureIndexesReport } from './indexes';
 
 /**
@@ -158,22 +159,27 @@ export class MeterStoreWriter {
     if (batch.length === 0) return result;
     // Resource first, then meter (as Ceilometer did): a sample is never visible in `meter` without its
     // resource, and a failed resource write leaves nothing of the batch behind to reason about.
+    let mine = batch;
     try {
-      await this.writeResources(batch);
+      const foreign = await this.writeResources(batch);
+      if (foreign.size) {
+        const isForeign = (p: PreparedSample) => foreign.has(ownerKey(p.sample.resource_id, p.sample.project_id));
+        mine = batch.filter((p) => !isForeign(p));
+        for (const p of batch) if (isForeign(p)) result.refused.push({ entry: p, reason: NOT_YOUR_RESOURCE });
+      }
     } catch (err) {
       throw new StoreWriteError(`resource upsert failed: ${(err as Error).message}`, err);
     }
-    await this.insertMeters(batch, result);
+    if (mine.length) await this.insertMeters(mine, result);
     result.latencyMs = performance.now() - started;
     return result;
   }
 
-  /** Ceilometer's resource upserts (and signature flags) for the batch. */
-  private async writeResources(batch: readonly PreparedSample[]): Promise<void> {
+  /** Ceilometer's resource upserts (and signature flags) for the batch; returns the resources owned by another project. */
+  private async writeResources(batch: readonly PreparedSample[]): Promise<Set<string>> {
     const writeConcern = this.writeConcern;
-    const resourceOps = resourceOperations(batch);
-    if (resourceOps.length) await this.db.collection<ResourceDoc>(COLLECTIONS.resource).bulkWrite(resourceOps, { ordered: true, writeConcern });
-    const flagged = batch.filter((p) => p.sample.signature_invalid);
+    const foreign = await writeOwnedResources(this.db.collection<ResourceDoc>(COLLECTIONS.resource), batch, writeConcern);
+    const flagged = batch.filter((p) => p.sample.signature_invalid && !foreign.has(ownerKey(p.sample.resource_id, p.sample.project_id)));
     if (flagged.length) {
       const flaggedAt = new Date();
       await this.db.collection<MeterFlagDoc>(COLLECTIONS.meterFlags).bulkWrite(
@@ -183,6 +189,7 @@ export class MeterStoreWriter {
         { ordered: false, writeConcern },
       );
     }
+    return foreign;
   }
 
   /**
@@ -211,13 +218,23 @@ export class MeterStoreWriter {
       const other = errors.filter((e) => e.code !== DUPLICATE_KEY && !PERMANENT_DOC_CODES.has(e.code ?? -1));
       if (other.length) throw new StoreWriteError(`meter insert failed: ${other.length} write error(s), first: ${other[0]!.errmsg ?? other[0]!.code}`, err);
       const failedAt = new Map(errors.map((e) => [e.index, e]));
+      const hits: PreparedSample[] = [];
       for (let i = 0; i < batch.length; i++) {
         const p = batch[i]!;
         const e = failedAt.get(i);
         if (!e) result.stored.push(p);
-        else if (e.code === DUPLICATE_KEY) (isOwnEarlierInsert(e) ? result.stored : result.duplicates).push(p);
+        else if (e.code === DUPLICATE_KEY) (isOwnEarlierInsert(e) ? result.stored : hits).push(p);
         else result.refused.push({ entry: p, reason: `store refused the sample (code ${e.code}): ${e.errmsg ?? ''}`.trim() });
       }
+      // a taken message id is a redelivery only when the stored sample is the same: otherwise a conflict
+      let classified;
+      try {
+        classified = await classifyDuplicates(this.db.collection<MeterDoc>(COLLECTIONS.meter), hits);
+      } catch (e) {
+        throw new StoreWriteError(`meter insert: reading the stored samples of duplicate message ids failed: ${(e as Error).message}`, e);
+      }
+      result.duplicates.push(...classified.duplicates);
+      for (const p of classified.conflicts) result.refused.push({ entry: p, reason: CONFLICT_REASON });
     }
   }
 }

@@ -8,9 +8,13 @@ import { mongoTier, mongoUri } from '../../support/services';
 
 let seq = 0;
 
-/** A valid sample; `over` replaces any field. Timestamps default to a fixed base + seq seconds. */
+/**
+ * A valid sample; `over` replaces any field. Timestamps default to a fixed base + seq seconds. Resources
+ * default to one of five VMs of the sample's project (a resource belongs to one project).
+ */
 export function makeSample(over: Partial<Sample> = {}): Sample {
   seq++;
+  const project = over.project_id === undefined ? 'project-1' : over.project_id;
   return {
     counter_name: 'cpu_util',
     counter_type: 'gauge',
@@ -18,7 +22,7 @@ export function makeSample(over: Partial<Sample> = {}): Sample {
     counter_volume: 10 + (seq % 50),
     user_id: 'user-1',
     project_id: 'project-1',
-    resource_id: `vm-${seq % 5}`,
+    resource_id: project === 'project-1' ? `vm-${seq % 5}` : `vm-${seq % 5}-${project}`,
     timestamp: new Date(Date.UTC(2024, 4, 1, 12, 0, 0) + seq * 1000),
     resource_metadata: { display_name: 'web', flavor: { name: 'm1.small', vcpus: 1 } },
     source: 'openstack',

@@ -63,6 +63,27 @@ describe('a sample the store keeps refusing', () => {
     await ingestor.close();
   });
 
+  it('never makes the store read as down (issue 10, finding 1): later submissions are taken, alone or amid a batch', async () => {
+    const { db, ingestor } = await setup('health', () => true);
+    // alone
+    const alone = await ingestor.submit([makeSample({ resource_id: 'poison' })]);
+    expect(alone).toMatchObject({ accepted: 0, stored: 0, rejected: 1, deadLettered: 1 });
+    expect(ingestor.health.down).toBe(false);
+    expect(ingestor.health.consecutiveFailures).toBe(0);
+    expect(ingestor.refusing()).toBeUndefined();
+    // first and last in a batch, while another submission runs beside it
+    const samples = [makeSample({ resource_id: 'poison' }), ...makeSamples(20), makeSample({ resource_id: 'poison' })];
+    const [mixed, beside] = await Promise.all([ingestor.submit(samples), ingestor.submit(makeSamples(30))]);
+    expect(mixed).toMatchObject({ stored: 20, rejected: 2 });
+    expect(beside).toMatchObject({ stored: 30, rejected: 0 });
+    expect(mixed.refusals.map((r) => r.index).sort((a, b) => a - b)).toEqual([0, 21]);
+    // every later submission is taken (no 503 store-down)
+    for (let i = 0; i < 5; i++) expect(await ingestor.submit(makeSamples(10))).toMatchObject({ stored: 10 });
+    expect(ingestor.health.down).toBe(false);
+    expect(await db.collection('meter').countDocuments()).toBe(100);
+    await ingestor.close();
+  });
+
   it('during an outage nothing is split or dropped: the batch waits whole and is stored once the store is back', async () => {
     let up = false;
     const { db, ingestor, writes } = await setup('outage', () => up);

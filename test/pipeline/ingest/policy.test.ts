@@ -52,7 +52,7 @@ describe('back-pressure policy', () => {
 
 describe('unique message-id index', () => {
   it('is plain {message_id} unsharded and shard-key-prefixed when sharded (hashed fields as ascending)', () => {
-    expect(uniqueMessageKey(store)).toEqual({ message_id: 1 });
+    expect(uniqueMessageKey(store)).toEqual({ project_id: 1, message_id: 1 });
     expect(uniqueMessageKey({ ...store, sharded: true })).toEqual({ resource_id: 1, timestamp: 1, message_id: 1 });
     expect(uniqueMessageKey({ sharded: true, shardKey: { timestamp: 1 } })).toEqual({ timestamp: 1, message_id: 1 });
     expect(uniqueMessageKey({ sharded: true, shardKey: { project_id: 1, message_id: 'hashed' } })).toEqual({ project_id: 1, message_id: 1 });

@@ -21,7 +21,7 @@ afterAll(async () => {
 
 describe('preparing a store that ran unsharded for sharding', () => {
   it('rebuilds the unique message-id index behind the shard key, keeps deduplicating, and is idempotent', async () => {
-    // the store as it runs before any scale-out: unsharded, unique {message_id: 1}
+    // the store as it runs before any scale-out: unsharded, unique {project_id: 1, message_id: 1}
     const writer = new MeterStoreWriter(db, testStoreConfig(db.databaseName));
     await writer.prepare();
     const samples = makeSamples(20);

@@ -85,12 +85,12 @@ describe('meter store writer', () => {
     // a later batch: an older sample (lowers first, must not roll metadata back), a newer one (moves last + metadata), a repeated meter
     await writer.writeBatch(
       [
-        makeSample({ ...base, timestamp: t(5), counter_name: 'cpu', counter_type: 'cumulative', counter_unit: 'ns', resource_metadata: { v: 5 }, project_id: 'p-old' }),
+        makeSample({ ...base, timestamp: t(5), counter_name: 'cpu', counter_type: 'cumulative', counter_unit: 'ns', resource_metadata: { v: 5 } }),
         makeSample({ ...base, timestamp: t(30), counter_name: 'disk.read.bytes', counter_type: 'cumulative', counter_unit: 'B', resource_metadata: { v: 30, 'x.y': 1 } }),
       ].map((s) => prepareSample(s)),
     );
     // an out-of-order older batch alone: neither last nor metadata move
-    await writer.writeBatch([prepareSample(makeSample({ ...base, timestamp: t(15), resource_metadata: { v: 15 }, project_id: 'p-older' }))]);
+    await writer.writeBatch([prepareSample(makeSample({ ...base, timestamp: t(15), resource_metadata: { v: 15 } }))]);
 
     const r = (await db.collection<ResourceDoc>(COLLECTIONS.resource).findOne({ _id: 'vm-r' }))!;
     expect(r.first_sample_timestamp.getTime()).toBe(t(5).getTime());
@@ -110,7 +110,7 @@ describe('meter store writer', () => {
     expect(byName.meter_idx?.key).toEqual({ resource_id: 1, user_id: 1, counter_name: 1, timestamp: 1 });
     expect(byName.meter_project_idx?.key).toEqual({ resource_id: 1, project_id: 1, counter_name: 1, timestamp: 1 });
     expect(byName.timestamp_idx?.key).toEqual({ timestamp: -1 });
-    expect(byName[UNIQUE_MESSAGE_INDEX]?.key).toEqual({ message_id: 1 });
+    expect(byName[UNIQUE_MESSAGE_INDEX]?.key).toEqual({ project_id: 1, message_id: 1 });
     expect(byName[UNIQUE_MESSAGE_INDEX]?.unique).toBe(true);
     expect(byName.meter_ttl).toBeUndefined();
     const resource = await db.collection(COLLECTIONS.resource).listIndexes().toArray();

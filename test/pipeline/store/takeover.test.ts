@@ -99,7 +99,7 @@ describe('legacy takeover: a database written by Ceilometer’s old MongoDB driv
     expect(dry.stderr).toBe('');
     expect(dry.code).toBe(0);
     const dryReport = JSON.parse(dry.stdout);
-    expect(dryReport).toMatchObject({ dry_run: true, unique_key: ['message_id'], documents: 19, duplicate_groups: 6, quarantined: 7, conflicting_groups: 1 });
+    expect(dryReport).toMatchObject({ dry_run: true, unique_key: ['project_id', 'message_id'], documents: 19, duplicate_groups: 6, quarantined: 7, conflicting_groups: 1 });
     expect(await db.collection('meter').countDocuments()).toBe(19);
     expect((await db.listCollections().toArray()).map((c) => c.name)).not.toContain(QUARANTINE_COLLECTION);
 

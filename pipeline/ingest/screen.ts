@@ -1,0 +1,29 @@
+import type { IngestConfig } from '../config';
+import type { Sample } from '../sample';
+import { plausibilityProblems } from '../ceilometer/plausibility';
+import { storableProblems } from '../ceilometer/storable';
+
+/**
+ * The last check every transport's samples pass before the ingestor takes them (pure): can the store
+ * hold the sample as sent (storable.ts) and is it plausible (plausibility.ts). Refused samples carry
+ * their position in the submission and every reason, joined with "; ".
+ */
+
+export type ScreenConfig = Pick<IngestConfig, 'maxMetadataDepth' | 'plausibility'>;
+
+export interface ScreenResult {
+  /** Samples that pass, with their position in the submission. */
+  kept: Array<{ sample: Sample; index: number }>;
+  refused: Array<{ sample: Sample; index: number; reason: string }>;
+}
+
+export function screenSamples(samples: readonly Sample[], cfg: ScreenConfig, now: Date = new Date()): ScreenResult {
+  const out: ScreenResult = { kept: [], refused: [] };
+  const limits = { maxDepth: cfg.maxMetadataDepth };
+  samples.forEach((sample, index) => {
+    const problems = [...storableProblems(sample, limits), ...plausibilityProblems(sample, cfg.plausibility, now)];
+    if (problems.length) out.refused.push({ sample, index, reason: problems.join('; ') });
+    else out.kept.push({ sample, index });
+  });
+  return out;
+}
