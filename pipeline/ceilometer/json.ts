@@ -455,6 +455,13 @@ export function itemText(parsed: ParsedJson, text: string, arr: TaggedValue[], i
 
 /** Render a float the way Python's repr()/str() does (shortest round-trip digits, Python layout). */
 export function pyFloatRepr(x: number): string {
+  const a = Math.abs(x);
+  // Between 1e-4 and 1e16 both languages write the shortest round-trip digits positionally;
+  // Python adds ".0" to an integral value.
+  if (a >= 1e-4 && a < 1e16) {
+    const s = String(x);
+    return Number.isInteger(x) ? s + '.0' : s;
+  }
   if (Number.isNaN(x)) return 'nan';
   if (x === Infinity) return 'inf';
   if (x === -Infinity) return '-inf';

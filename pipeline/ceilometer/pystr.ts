@@ -25,8 +25,14 @@ export function compareCodePoints(a: string, b: string): number {
   return a.length - b.length;
 }
 
+// eslint-disable-next-line no-control-regex
+const SURROGATE = /[\uD800-\uDFFF]/;
+
+/** Keys sorted by code point. The engine's sort (UTF-16 units) gives the same order unless a key holds an astral character. */
 export function sortedKeys(obj: object): string[] {
-  return Object.keys(obj).sort(compareCodePoints);
+  const keys = Object.keys(obj);
+  for (let i = 0; i < keys.length; i++) if (SURROGATE.test(keys[i]!)) return keys.sort(compareCodePoints);
+  return keys.sort();
 }
 
 function isPlainInt(x: number): boolean {
@@ -49,7 +55,8 @@ export function pyRepr(value: unknown, form: ListForm = 'master'): string {
     case 'bigint':
       return value.toString();
     case 'number':
-      return isPlainInt(value) ? BigInt(value).toString() : pyFloatRepr(value);
+      // String() writes every integer below 1e21 as plain digits, as Python's int does
+      return isPlainInt(value) ? (Object.is(value, -0) ? '0' : String(value)) : pyFloatRepr(value);
     case 'string':
       return form === 'master' ? pyBytesRepr(Buffer.from(value, 'utf8')) : pyStrRepr(value);
   }

@@ -31,13 +31,24 @@ function isDict(v: unknown): v is Record<string, unknown> {
  */
 export function computeSignature(message: Record<string, unknown>, secret: string, form: ListForm = 'master'): string {
   if (!secret) return '';
-  const hmac = createHmac('sha256', Buffer.from(secret, 'utf8'));
-  for (const [name, value] of recursiveKeypairs(message)) {
-    if (name === 'message_signature') continue;
-    hmac.update(Buffer.from(name, 'utf8'));
-    hmac.update(Buffer.from(pyStr(value, form), 'utf8'));
+  // The HMAC of the pairs run together equals that of one string holding them all: one update, no
+  // intermediate buffers (this is most of the ingestion hot path's own work).
+  return createHmac('sha256', secret).update(signedText(message, '', form), 'utf8').digest('hex');
+}
+
+/** `name1 value1 name2 value2 …` as recursive_keypairs yields them, run together (top-level message_signature left out). */
+function signedText(d: Record<string, unknown>, prefix: string, form: ListForm): string {
+  let out = '';
+  const keys = sortedKeys(d);
+  for (let i = 0; i < keys.length; i++) {
+    const name = keys[i]!;
+    if (prefix === '' && name === 'message_signature') continue;
+    const value = d[name];
+    const full = prefix === '' ? name : prefix + name;
+    if (isDict(value)) out += signedText(value, full + ':', form);
+    else out += full + pyStr(value, form);
   }
-  return hmac.digest('hex');
+  return out;
 }
 
 export type SignatureCheck =

@@ -2,6 +2,7 @@ import { BSON, type Db, type Document } from 'mongodb';
 import type { MediationOptions } from './options';
 import { buildMediationPipeline } from './pipeline';
 import { mediateSamples, type MediationSample } from './reference';
+import { volumeNumber } from '../ceilometer/bson-numbers';
 import type { UsageDoc } from './usage-doc';
 
 export interface MediationRun {
@@ -73,7 +74,10 @@ export async function runMediationInNode(db: Db, o: MediationOptions): Promise<M
   for await (const raw of db.collection(o.source).find(filter, { projection: SAMPLE_FIELDS, raw: true })) {
     const buf = raw as unknown as Uint8Array;
     bytesToClient += buf.byteLength;
-    samples.push(BSON.deserialize(buf) as unknown as MediationSample);
+    const s = BSON.deserialize(buf) as unknown as MediationSample;
+    // int64 volumes beyond 2^53 come back as Long (Ceilometer's types are kept in the store)
+    if (typeof s.counter_volume !== 'number') s.counter_volume = volumeNumber(s.counter_volume);
+    samples.push(s);
   }
   const usage = mediateSamples(samples, o);
   await clearRange(db, o);

@@ -1,6 +1,7 @@
-import { BSON, ObjectId } from 'mongodb';
+import { BSON, ObjectId, type Double, type Long } from 'mongodb';
 import type { Sample } from '../sample';
 import { escapeMetadataKeys } from '../ceilometer/keys';
+import { needsStoredRewrite, storedPlainNumber, widenIntegers } from '../ceilometer/bson-numbers';
 
 /**
  * The metering store's document shapes, byte-compatible with Ceilometer's legacy MongoDB driver
@@ -41,7 +42,8 @@ export interface MeterDoc {
   counter_name: string;
   counter_type: string;
   counter_unit: string;
-  counter_volume: number;
+  /** int32 (a JS number), int64 (Long) or double (a JS number, or Double when integral): see ceilometer/bson-numbers.ts. */
+  counter_volume: number | Double | Long;
   user_id: string | null;
   project_id: string | null;
   resource_id: string;
@@ -87,7 +89,17 @@ export interface PreparedSample {
   bsonSize: number;
 }
 
-/** The `meter` document for a sample: Ceilometer's fields only, metadata keys escaped (`improve_keys`). */
+/**
+ * `resource_metadata` as stored: keys escaped as Ceilometer's `improve_keys` did, integers beyond int32
+ * as int64, the parser's typed literals kept (ceilometer/bson-numbers.ts). The usual metadata needs none
+ * of it and is stored as it is, without a copy.
+ */
+export function storedMetadata(sample: Sample): Record<string, unknown> {
+  const m = sample.bson?.resource_metadata ?? sample.resource_metadata;
+  return needsStoredRewrite(m) ? (widenIntegers(escapeMetadataKeys(m)) as Record<string, unknown>) : m;
+}
+
+/** The `meter` document for a sample: Ceilometer's fields only, metadata keys escaped (`improve_keys`), Ceilometer's number types. */
 export function meterDocument(sample: Sample, recordedAt: Date, id: ObjectId = new ObjectId()): MeterDoc {
   return {
     _id: id,
@@ -95,12 +107,12 @@ export function meterDocument(sample: Sample, recordedAt: Date, id: ObjectId = n
     counter_name: sample.counter_name,
     counter_type: sample.counter_type,
     counter_unit: sample.counter_unit,
-    counter_volume: sample.counter_volume,
+    counter_volume: sample.bson?.counter_volume ?? storedPlainNumber(sample.counter_volume),
     user_id: sample.user_id,
     project_id: sample.project_id,
     resource_id: sample.resource_id,
     timestamp: sample.timestamp,
-    resource_metadata: escapeMetadataKeys(sample.resource_metadata),
+    resource_metadata: storedMetadata(sample),
     message_id: sample.message_id,
     message_signature: sample.message_signature,
     recorded_at: recordedAt,
