@@ -3,6 +3,7 @@ import type { StoreConfig } from '../config';
 import type { Logger } from '../../lib/log';
 import { COLLECTIONS, type MeterDoc, type MeterFlagDoc, type PreparedSample, type ResourceDoc } from './layout';
 import { resourceOperations } from './resource';
+import { ResourceTracker } from './resource-cache';
 import { ensureIndexes, type EnsureIndexesReport } from './indexes';
 
 /**
@@ -112,6 +113,8 @@ function hasWriteConcernError(err: MongoBulkWriteError): boolean {
 
 export class MeterStoreWriter {
   readonly writeConcern: WriteConcernSettings;
+  /** What this writer has durably written to each resource: upserts that would change nothing are skipped. */
+  readonly resources: ResourceTracker;
 
   constructor(
     readonly db: Db,
@@ -119,6 +122,7 @@ export class MeterStoreWriter {
     private readonly log?: Logger,
   ) {
     this.writeConcern = writeConcernOf(config);
+    this.resources = new ResourceTracker({ maxResources: config.resourceCacheSize ?? 100_000, granularityMs: (config.resourceGranularitySeconds ?? 600) * 1000 });
   }
 
   /** Check the write concern against the server, then create/adjust the indexes. */
@@ -168,11 +172,18 @@ export class MeterStoreWriter {
     return result;
   }
 
-  /** Ceilometer's resource upserts (and signature flags) for the batch. */
+  /**
+   * Ceilometer's resource upserts (and signature flags) for the batch: only for the resources the batch
+   * changes (ResourceTracker), recorded as written once the bulkWrite is acknowledged.
+   */
   private async writeResources(batch: readonly PreparedSample[]): Promise<void> {
     const writeConcern = this.writeConcern;
-    const resourceOps = resourceOperations(batch);
-    if (resourceOps.length) await this.db.collection<ResourceDoc>(COLLECTIONS.resource).bulkWrite(resourceOps, { ordered: true, writeConcern });
+    const due = this.resources.due(batch);
+    const resourceOps = resourceOperations(due);
+    if (resourceOps.length) {
+      await this.db.collection<ResourceDoc>(COLLECTIONS.resource).bulkWrite(resourceOps, { ordered: true, writeConcern });
+      this.resources.confirm(due);
+    }
     const flagged = batch.filter((p) => p.sample.signature_invalid);
     if (flagged.length) {
       const flaggedAt = new Date();
