@@ -10,6 +10,7 @@
  *    {samples: [...]}); the inner notification un-enveloped is accepted as well.
  * Reject.index is the item's position in the body/payload list, or -1 for the whole body/value.
  */
+import { isUtf8 } from 'node:buffer';
 import type { SignaturePolicy } from '../config';
 import type { Sample } from '../sample';
 import { JsonSyntaxError, itemText, parseTaggedJson, type ParsedJson, type TaggedValue } from './json';
@@ -74,7 +75,8 @@ function decodeJson(
   let text: string;
   if (typeof input === 'string') text = input;
   else {
-    const bad = findInvalidUtf8(input);
+    // the engine's check first; the byte-by-byte scan only to name the problem
+    const bad = isUtf8(input) ? null : findInvalidUtf8(input);
     if (bad) return whole(`${what}: ${describeUtf8Problem(bad)}`);
     text = input.toString('utf8');
   }

@@ -28,11 +28,38 @@ export function compareCodePoints(a: string, b: string): number {
 // eslint-disable-next-line no-control-regex
 const SURROGATE = /[\uD800-\uDFFF]/;
 
-/** Keys sorted by code point. The engine's sort (UTF-16 units) gives the same order unless a key holds an astral character. */
+/**
+ * Recently sorted key lists: [keys as found, keys sorted]. Samples of one producer share a few shapes
+ * (the message, the metadata of each resource kind), and property names of parsed objects are
+ * internalised strings, so recognising a known shape is a few pointer comparisons.
+ */
+const recentShapes: Array<[string[], string[]]> = [];
+const RECENT_SHAPES = 8;
+
+function sameKeys(a: string[], b: string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Keys sorted by code point (callers must not modify the array). The engine's sort (UTF-16 units)
+ * gives the same order unless a key holds an astral character.
+ */
 export function sortedKeys(obj: object): string[] {
   const keys = Object.keys(obj);
-  for (let i = 0; i < keys.length; i++) if (SURROGATE.test(keys[i]!)) return keys.sort(compareCodePoints);
-  return keys.sort();
+  if (keys.length < 2) return keys;
+  for (let i = 0; i < recentShapes.length; i++) {
+    const entry = recentShapes[i]!;
+    if (sameKeys(entry[0], keys)) return entry[1];
+  }
+  const found = keys.slice();
+  let sorted: string[] | undefined;
+  for (let i = 0; i < keys.length && !sorted; i++) if (SURROGATE.test(keys[i]!)) sorted = keys.sort(compareCodePoints);
+  sorted ??= keys.sort();
+  recentShapes.unshift([found, sorted]);
+  if (recentShapes.length > RECENT_SHAPES) recentShapes.pop();
+  return sorted;
 }
 
 function isPlainInt(x: number): boolean {

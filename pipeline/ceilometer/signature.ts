@@ -5,7 +5,8 @@
  * dicts flattened to `parent:child`, values rendered with Python str(), lists with Python repr
  * (strings as bytes on master, plain on 7.0.0/py3), the top-level `message_signature` skipped.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import * as nodeCrypto from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { PyFloat } from './json';
 import { pyStr, sortedKeys, type ListForm } from './pystr';
 
@@ -33,7 +34,50 @@ export function computeSignature(message: Record<string, unknown>, secret: strin
   if (!secret) return '';
   // The HMAC of the pairs run together equals that of one string holding them all: one update, no
   // intermediate buffers (this is most of the ingestion hot path's own work).
-  return createHmac('sha256', secret).update(signedText(message, '', form), 'utf8').digest('hex');
+  return hmacSha256Hex(secret, signedText(message, '', form));
+}
+
+/** One-shot hashing (Node ≥ 20.12): no Hash object per call. */
+const oneShotHash = (nodeCrypto as unknown as { hash?: (alg: string, data: Uint8Array, enc: string) => string | Buffer }).hash;
+const BLOCK = 64;
+/** The HMAC key blocks (key ⊕ ipad, key ⊕ opad) per secret; a deployment has one or two secrets. */
+const keyPads = new Map<string, { ipad: Buffer; opad: Buffer }>();
+let scratch = Buffer.allocUnsafe(16 * 1024);
+
+function padsFor(secret: string): { ipad: Buffer; opad: Buffer } {
+  let p = keyPads.get(secret);
+  if (!p) {
+    let key = Buffer.from(secret, 'utf8');
+    if (key.length > BLOCK) key = createHash('sha256').update(key).digest();
+    const ipad = Buffer.alloc(BLOCK, 0x36);
+    const opad = Buffer.alloc(BLOCK, 0x5c);
+    for (let i = 0; i < key.length; i++) {
+      ipad[i]! ^= key[i]!;
+      opad[i]! ^= key[i]!;
+    }
+    if (keyPads.size >= 16) keyPads.clear();
+    p = { ipad, opad };
+    keyPads.set(secret, p);
+  }
+  return p;
+}
+
+/**
+ * HMAC-SHA256 (RFC 2104) of `text` (UTF-8) as hex: H(K⊕opad ‖ H(K⊕ipad ‖ text)) with two one-shot
+ * hashes over a reused buffer, about three times cheaper than a crypto.Hmac object per message; the
+ * same digest (checked against createHmac in the tests).
+ */
+export function hmacSha256Hex(secret: string, text: string): string {
+  if (!oneShotHash) return createHmac('sha256', secret).update(text, 'utf8').digest('hex');
+  const { ipad, opad } = padsFor(secret);
+  const max = BLOCK + text.length * 3;
+  if (scratch.length < max) scratch = Buffer.allocUnsafe(Math.max(max, scratch.length * 2));
+  ipad.copy(scratch, 0);
+  const n = scratch.write(text, BLOCK, 'utf8');
+  const inner = oneShotHash('sha256', scratch.subarray(0, BLOCK + n), 'buffer') as Buffer;
+  opad.copy(scratch, 0);
+  inner.copy(scratch, BLOCK);
+  return oneShotHash('sha256', scratch.subarray(0, BLOCK + inner.length), 'hex') as string;
 }
 
 /** `name1 value1 name2 value2 …` as recursive_keypairs yields them, run together (top-level message_signature left out). */
