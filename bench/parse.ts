@@ -21,7 +21,7 @@ import path from 'node:path';
 import { parseHttpBody, parseKafkaValue, type NormalizeResult } from '../pipeline/ceilometer/normalize';
 import { CEILOMETER_DEFAULT_SECRET, httpBody, kafkaValues } from '../pipeline/replay/encode';
 import type { Sample, StoredSample } from '../pipeline/sample';
-import { prepareSample, type PreparedSample } from '../pipeline/store/layout';
+import { prepareSample, storedSample, type PreparedSample } from '../pipeline/store/layout';
 import { ResourceTracker } from '../pipeline/store/resource-cache';
 import { resourceOperations } from '../pipeline/store/resource';
 import { REPO } from '../services/paths';
@@ -108,7 +108,7 @@ function prepareAll(samples: readonly Sample[], tracker: ResourceTracker, record
   const due = tracker.due(prepared);
   const ops = due.length ? resourceOperations(due).length : 0;
   tracker.confirm(due);
-  const stored = prepared.map((p) => ({ ...p.sample, bson_size: p.bsonSize, recorded_at: recordedAt }));
+  const stored = prepared.map(storedSample);
   return { prepared, ops, stored };
 }
 

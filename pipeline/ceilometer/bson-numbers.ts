@@ -54,7 +54,8 @@ export function hasTaggedNumbers(v: unknown): boolean {
     for (let i = 0; i < v.length; i++) if (hasTaggedNumbers(v[i])) return true;
     return false;
   }
-  for (const k in v) if (Object.prototype.hasOwnProperty.call(v, k) && hasTaggedNumbers((v as Record<string, unknown>)[k])) return true;
+  const keys = Object.keys(v);
+  for (let i = 0; i < keys.length; i++) if (hasTaggedNumbers((v as Record<string, unknown>)[keys[i]!])) return true;
   return false;
 }
 
@@ -100,8 +101,9 @@ export function needsStoredRewrite(v: unknown): boolean {
     return false;
   }
   if (isBson(v) || v instanceof Date) return false;
-  for (const k in v) {
-    if (!Object.prototype.hasOwnProperty.call(v, k)) continue;
+  const keys = Object.keys(v);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
     if (k.charCodeAt(0) === 36 || k.includes('.')) return true;
     if (needsStoredRewrite((v as Record<string, unknown>)[k])) return true;
   }

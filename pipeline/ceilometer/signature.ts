@@ -89,7 +89,11 @@ function signedText(d: Record<string, unknown>, prefix: string, form: ListForm):
     if (prefix === '' && name === 'message_signature') continue;
     const value = d[name];
     const full = prefix === '' ? name : prefix + name;
-    if (isDict(value)) out += signedText(value, full + ':', form);
+    // the common scalars inline; everything else through pyStr
+    if (typeof value === 'string') out += full + value;
+    else if (value === null) out += full + 'None';
+    else if (typeof value === 'number' && Number.isSafeInteger(value) && !Object.is(value, -0)) out += full + value;
+    else if (isDict(value)) out += signedText(value, full + ':', form);
     else out += full + pyStr(value, form);
   }
   return out;
