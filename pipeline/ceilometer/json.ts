@@ -254,6 +254,7 @@ interface ScanResult {
   spans: Map<string, Array<[number, number]>>;
 }
 
+const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 const isWs = (c: number): boolean => c === 32 || c === 10 || c === 13 || c === 9;
 
 /** The string-aware scan in front of JSON.parse; undefined when the input needs the reference parser. */
@@ -375,12 +376,20 @@ function scan(text: string): ScanResult | undefined {
           break;
         }
       }
-      const second = text.charCodeAt(i + 1);
-      if (c === 45 && (second === 73 || second === 78)) specials.push([i, j, 'f']); // -Infinity (-NaN is invalid and fails below)
-      else if (float) {
-        if (Number.isInteger(Number(text.slice(i, j)))) specials.push([i, j, 'f']);
-      } else if (j - i > 15 && !Number.isSafeInteger(Number(text.slice(i, j)))) specials.push([i, j, 'i']);
-    } else if (c === 78 || c === 73) specials.push([i, j, 'f']); // NaN, Infinity
+      const tok = c === 45 && text.charCodeAt(i + 1) > 57 ? undefined : float || j - i > 15 ? text.slice(i, j) : undefined;
+      if (c === 45 && text.charCodeAt(i + 1) > 57) {
+        if (text.slice(i, j) !== '-Infinity') return undefined;
+        specials.push([i, j, 'f']);
+      } else if (tok !== undefined && (float ? Number.isInteger(Number(tok)) : !Number.isSafeInteger(Number(tok)))) {
+        // only well-formed literals are rewritten (JSON.parse never sees them); others go to the reference parser
+        if (!JSON_NUMBER.test(tok)) return undefined;
+        specials.push([i, j, float ? 'f' : 'i']);
+      }
+    } else if (c === 78 || c === 73) {
+      const tok = text.slice(i, j);
+      if (tok !== 'NaN' && tok !== 'Infinity') return undefined;
+      specials.push([i, j, 'f']);
+    }
     lastEnd = j;
     i = j;
   }
