@@ -144,6 +144,12 @@ export const kafkaConfig = z
     fetchMaxWaitMs: z.number().int().min(0).default(1000),
     /** Topic receiving dead letters when ingest.deadLetter is kafka or both. Default `metering.dead-letter`. */
     deadLetterTopic: z.string().min(1).default('metering.dead-letter'),
+    /**
+     * Pipelining bound: most message bytes fetched and parsed but not yet durably written and committed.
+     * The consumer parses the next batch while earlier ones are written, up to this many bytes; offsets are
+     * still committed in order and only after the durable write. Default 16 MiB; 0 = one batch at a time.
+     */
+    pipelineMaxBytes: z.number().int().min(0).default(16 * 1024 * 1024),
   })
   .prefault({});
 export type KafkaConfig = z.output<typeof kafkaConfig>;
