@@ -275,16 +275,6 @@ function scan(text: string): ScanResult | undefined {
   let keyStart = -1;
   let keyEnd = -1;
   let i = 0;
-  const childPath = (): string | undefined => {
-    if (depth === 0) return '';
-    const parent = paths[depth - 1];
-    if (parent === undefined) return undefined;
-    if (isArr[depth - 1]) return parent + PATH_SEP + '#' + count[depth - 1];
-    return pendingKey === undefined ? undefined : parent + PATH_SEP + pendingKey;
-  };
-  const valueStarts = (at: number): void => {
-    if (depth > 0 && isArr[depth - 1] && elemStart[depth - 1] === -1) elemStart[depth - 1] = at;
-  };
   while (i < n) {
     const c = text.charCodeAt(i);
     if (c === 34) {
@@ -297,7 +287,7 @@ function scan(text: string): ScanResult | undefined {
         if ((j - 1 - k) % 2 === 0) break;
         j = text.indexOf('"', j + 1);
       }
-      valueStarts(i);
+      if (depth > 0 && isArr[depth - 1] && elemStart[depth - 1] === -1) elemStart[depth - 1] = i;
       keyStart = i;
       keyEnd = j + 1;
       lastEnd = j + 1;
@@ -329,8 +319,14 @@ function scan(text: string): ScanResult | undefined {
       case 123: {
         // '{'
         if (depth >= MAX_DEPTH) return undefined;
-        valueStarts(i);
-        const path = depth < SPAN_DEPTH ? childPath() : undefined;
+        if (depth > 0 && isArr[depth - 1] && elemStart[depth - 1] === -1) elemStart[depth - 1] = i;
+        // key path of the new container (shallow ones only): '' at the top, then parent + key or #index
+        let path: string | undefined;
+        if (depth === 0) path = '';
+        else if (depth < SPAN_DEPTH) {
+          const parent = paths[depth - 1];
+          if (parent !== undefined) path = isArr[depth - 1] ? parent + PATH_SEP + '#' + count[depth - 1] : pendingKey === undefined ? undefined : parent + PATH_SEP + pendingKey;
+        }
         const arr = c === 91;
         isArr[depth] = arr;
         paths[depth] = path;
@@ -366,7 +362,7 @@ function scan(text: string): ScanResult | undefined {
       if (d === 44 || d === 93 || d === 125 || d === 58 || d === 34 || d === 91 || d === 123 || isWs(d)) break;
       j++;
     }
-    valueStarts(i);
+    if (depth > 0 && isArr[depth - 1] && elemStart[depth - 1] === -1) elemStart[depth - 1] = i;
     if ((c >= 48 && c <= 57) || c === 45) {
       let float = false;
       for (let k = i + 1; k < j; k++) {
@@ -420,6 +416,9 @@ function restore(value: unknown): unknown {
   return obj;
 }
 
+/** The span table of a text without shallow arrays (a single Kafka message): shared, never written. */
+const NO_SPANS = new WeakMap<TaggedValue[], Array<[number, number]>>();
+
 /** Parse one JSON text (surrounding whitespace allowed). Throws JsonSyntaxError. */
 export function parseTaggedJson(text: string): ParsedJson {
   const scanned = text.includes('\\u0000') ? undefined : scan(text);
@@ -441,6 +440,7 @@ export function parseTaggedJson(text: string): ParsedJson {
     return parseTaggedJsonStrict(text); // the exact syntax error (or a form JSON.parse refuses but the reader takes)
   }
   if (scanned.specials.length) value = restore(value) as TaggedValue;
+  if (scanned.spans.size === 0) return { value, itemSpans: NO_SPANS };
   const itemSpans = new WeakMap<TaggedValue[], Array<[number, number]>>();
   for (const [path, spans] of scanned.spans) {
     let node: unknown = value;
