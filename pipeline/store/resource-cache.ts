@@ -103,6 +103,25 @@ export class ResourceTracker {
     return false;
   }
 
+  /**
+   * Of the resources `due` returned for `batch`, those whose document exists with every meter of the
+   * batch and an early enough first timestamp: only the newest-sample update (step 2) is needed for them.
+   */
+  existing(due: readonly PreparedSample[]): Set<string> {
+    const out = new Set<string>();
+    const notOnly = new Set<string>();
+    for (const p of due) {
+      const id = p.sample.resource_id;
+      if (notOnly.has(id)) continue;
+      const e = this.entries.get(id);
+      if (!e || p.sample.timestamp.getTime() < e.first || !e.meters.has(meterKey(p))) {
+        notOnly.add(id);
+        out.delete(id);
+      } else out.add(id);
+    }
+    return out;
+  }
+
   /** The samples of `batch` whose resources need their upserts (every sample of such a resource). */
   due(batch: readonly PreparedSample[]): PreparedSample[] {
     if (this.maxResources <= 0) return batch as PreparedSample[];

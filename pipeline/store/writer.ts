@@ -176,12 +176,20 @@ export class MeterStoreWriter {
    * Ceilometer's resource upserts (and signature flags) for the batch: only for the resources the batch
    * changes (ResourceTracker), recorded as written once the bulkWrite is acknowledged.
    */
-  private async writeResources(batch: readonly PreparedSample[]): Promise<void> {
+  async writeResources(batch: readonly PreparedSample[]): Promise<void> {
     const writeConcern = this.writeConcern;
     const due = this.resources.due(batch);
-    const resourceOps = resourceOperations(due);
-    if (resourceOps.length) {
-      await this.db.collection<ResourceDoc>(COLLECTIONS.resource).bulkWrite(resourceOps, { ordered: true, writeConcern });
+    if (due.length) {
+      const resources = this.db.collection<ResourceDoc>(COLLECTIONS.resource);
+      // Resources known to exist with these meters need only the newest-sample update; if fewer of
+      // those matched than sent (document gone, e.g. by TTL, or a newer one written by another
+      // writer), both steps are written for every due resource (idempotent).
+      const existing = this.resources.existing(due);
+      const ops = resourceOperations(due, existing);
+      const res = await resources.bulkWrite(ops, { ordered: true, writeConcern });
+      if (existing.size > 0 && res.matchedCount + res.upsertedCount < ops.length) {
+        await resources.bulkWrite(resourceOperations(due), { ordered: true, writeConcern });
+      }
       this.resources.confirm(due);
     }
     const flagged = batch.filter((p) => p.sample.signature_invalid);

@@ -105,4 +105,20 @@ describe('resource upserts through the writer', () => {
     expect(cached.meter).toEqual(every.meter);
     expect((every.last_sample_timestamp.getTime() - cached.last_sample_timestamp.getTime()) / 1000).toBeLessThanOrEqual(granularity);
   });
+
+  it('a resource document removed behind the cache\'s back (TTL, an operator) is written again in full', async () => {
+    const db = client.db(iso.dbName('gone'));
+    dbs.push(db);
+    const writer = new MeterStoreWriter(db, testStoreConfig(db.databaseName, { resourceGranularitySeconds: 60 }));
+    await writer.prepare();
+    await writer.writeBatch([prep(0), prep(0, { counter_name: 'memory', counter_unit: 'MB' })]);
+    await db.collection(COLLECTIONS.resource).deleteOne({ _id: 'vm-1' as never });
+    await writer.writeBatch([prep(3600)]); // only last_sample_timestamp moves: the cache would send the update alone
+    const doc = (await db.collection<ResourceDoc>(COLLECTIONS.resource).findOne({ _id: 'vm-1' }))!;
+    expect(doc).not.toBeNull();
+    expect(doc.last_sample_timestamp).toEqual(at(3600));
+    expect(doc.first_sample_timestamp).toEqual(at(3600));
+    expect(doc.meter.map((m) => m.counter_name)).toEqual(['cpu_util']);
+    expect(doc.metadata).toEqual({ flavor: 'm1' });
+  });
 });
