@@ -106,7 +106,7 @@ function jsonFloor(inputs: readonly Buffer[], form: ParseForm): number {
 function prepareAll(samples: readonly Sample[], tracker: ResourceTracker, recordedAt: Date): { prepared: PreparedSample[]; ops: number; stored: StoredSample[] } {
   const prepared = samples.map((s) => prepareSample(s, recordedAt));
   const due = tracker.due(prepared);
-  const ops = due.length ? resourceOperations(due).length : 0;
+  const ops = due.length ? resourceOperations(due, tracker.existing(due)).length : 0;
   tracker.confirm(due);
   const stored = prepared.map(storedSample);
   return { prepared, ops, stored };
