@@ -122,7 +122,11 @@ function takeItem(
 
   const isMeter = Object.prototype.hasOwnProperty.call(item, 'counter_name');
   if (shape === 'meter' && !isMeter) {
-    return rejectItem(out, item, index, raw, 
+    return rejectItem(
+      out,
+      item,
+      index,
+      raw,
       Object.prototype.hasOwnProperty.call(item, 'name')
         ? 'counter_name: missing (this looks like an unsigned Sample.as_dict() item, which is only accepted on the HTTP route)'
         : 'counter_name: missing (required)',
