@@ -92,9 +92,18 @@ export async function runMediationInNode(db: Db, o: MediationOptions): Promise<M
 
 /** Read back the mediated usage of a range, in the reference order. */
 export async function readUsage(db: Db, o: Pick<MediationOptions, 'granularity' | 'timezone' | 'from' | 'to' | 'into'>): Promise<UsageDoc[]> {
-  return db
+  const docs = await db
     .collection<UsageDoc>(o.into)
     .find(rangeFilter(o as MediationOptions))
     .sort({ period_start: 1, resource_id: 1, meter: 1, project_id: 1, user_id: 1 })
     .toArray();
+  // In-place sums of int64 volumes are int64; beyond 2^53 the driver hands back a Long: rate with numbers.
+  for (const doc of docs) {
+    const d = doc as unknown as Record<string, unknown>;
+    for (const k of Object.keys(d)) {
+      const v = d[k];
+      if (v !== null && typeof v === 'object' && ['Long', 'Double', 'Int32', 'Decimal128'].includes((v as { _bsontype?: string })._bsontype ?? '')) d[k] = volumeNumber(v);
+    }
+  }
+  return docs;
 }

@@ -39,3 +39,16 @@ describe('mediation of int64 volumes', () => {
     for (const u of got) expect(Number.isFinite(u.sum)).toBe(true);
   });
 });
+
+describe('usage read back for rating', () => {
+  it('an int64 sum beyond 2^53 (as the in-place pipeline writes it) is read as a number', async () => {
+    const into = 'usage_long_sum';
+    await runMediationInNode(db, { ...o, into });
+    const [first] = await readUsage(db, { ...o, into });
+    await db.collection(into).updateOne({ _id: first!._id as never }, { $set: { sum: Long.fromString('90071992547409930') } });
+    const again = await readUsage(db, { ...o, into });
+    const doc = again.find((u) => JSON.stringify(u._id) === JSON.stringify(first!._id))!;
+    expect(typeof doc.sum).toBe('number');
+    expect(doc.sum).toBe(90071992547409930);
+  });
+});
