@@ -105,7 +105,8 @@ export class ResourceTracker {
 
   /**
    * Of the resources `due` returned for `batch`, those whose document exists with every meter of the
-   * batch and an early enough first timestamp: only the newest-sample update (step 2) is needed for them.
+   * batch, an early enough first timestamp and the same project, user and source: only the
+   * newest-sample update (step 2) is needed for them.
    */
   existing(due: readonly PreparedSample[]): Set<string> {
     const out = new Set<string>();
@@ -114,7 +115,8 @@ export class ResourceTracker {
       const id = p.sample.resource_id;
       if (notOnly.has(id)) continue;
       const e = this.entries.get(id);
-      if (!e || p.sample.timestamp.getTime() < e.first || !e.meters.has(meterKey(p))) {
+      // an owner change always takes both steps (and whatever ownership rule guards them)
+      if (!e || p.sample.timestamp.getTime() < e.first || !e.meters.has(meterKey(p)) || p.doc.project_id !== e.project_id || p.doc.user_id !== e.user_id || p.doc.source !== e.source) {
         notOnly.add(id);
         out.delete(id);
       } else out.add(id);

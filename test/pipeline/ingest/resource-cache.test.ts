@@ -34,6 +34,15 @@ describe('resource tracker (which resource upserts a batch still needs)', () => 
     expect(t.due([prep(900, { resource_metadata: { flavor: 'old' } })])).toHaveLength(0);
   });
 
+  it('sends only the newest-sample update for a known resource, both steps for a new meter or another owner', () => {
+    const t = new ResourceTracker({ granularityMs: 60_000 });
+    t.confirm([prep(0)]);
+    const later = [prep(3600)];
+    expect([...t.existing(t.due(later))]).toEqual(['vm-1']);
+    expect([...t.existing(t.due([prep(3600, { counter_name: 'memory', counter_unit: 'MB' })]))]).toEqual([]);
+    expect([...t.existing(t.due([prep(3600, { project_id: 'p-other' })]))]).toEqual([]);
+  });
+
   it('hands over every sample of a due resource, so the group\'s first/last/newest stay exact', () => {
     const t = new ResourceTracker();
     t.confirm([prep(0)]);
