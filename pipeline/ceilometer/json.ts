@@ -52,6 +52,8 @@ export interface ParsedJson {
   value: TaggedValue;
   /** [start, end) offsets in the text of each element of every array in the tree. */
   itemSpans: WeakMap<TaggedValue[], Array<[number, number]>>;
+  /** True when the tree holds no PyFloat or bigint anywhere (the fast reader found no such literal). */
+  plainNumbers?: boolean;
 }
 
 /**
@@ -440,7 +442,8 @@ export function parseTaggedJson(text: string): ParsedJson {
     return parseTaggedJsonStrict(text); // the exact syntax error (or a form JSON.parse refuses but the reader takes)
   }
   if (scanned.specials.length) value = restore(value) as TaggedValue;
-  if (scanned.spans.size === 0) return { value, itemSpans: NO_SPANS };
+  const plainNumbers = scanned.specials.length === 0;
+  if (scanned.spans.size === 0) return { value, itemSpans: NO_SPANS, plainNumbers };
   const itemSpans = new WeakMap<TaggedValue[], Array<[number, number]>>();
   for (const [path, spans] of scanned.spans) {
     let node: unknown = value;
@@ -453,7 +456,7 @@ export function parseTaggedJson(text: string): ParsedJson {
     }
     if (Array.isArray(node) && node.length === spans.length) itemSpans.set(node, spans);
   }
-  return { value, itemSpans };
+  return { value, itemSpans, plainNumbers };
 }
 
 /** The raw text of element `index` of an array produced by {@link parseTaggedJson}. */

@@ -115,6 +115,7 @@ function takeItem(
   shape: Shape,
   o: Required<NormalizeOptions>,
   out: NormalizeResult,
+  plainNumbers = false,
 ): void {
   if (!isObject(item)) return rejectItem(out, item, index, raw, `sample: expected an object, got ${describeValue(item)}`);
   const size = Buffer.byteLength(raw, 'utf8');
@@ -142,19 +143,20 @@ function takeItem(
       }
     }
     const sig = typeof item.message_signature === 'string' ? item.message_signature : '';
-    const v = validateItem(item, METER_FIELDS, sig, o.defaultSource);
+    const v = validateItem(item, METER_FIELDS, sig, o.defaultSource, plainNumbers);
     if (!v.ok) return rejectItem(out, item, index, raw, v.reason);
     if (flagged) v.sample.signature_invalid = true;
     out.samples.push(v.sample);
     return;
   }
-  const v = validateItem(item, AS_DICT_FIELDS, '', o.defaultSource);
+  const v = validateItem(item, AS_DICT_FIELDS, '', o.defaultSource, plainNumbers);
   if (!v.ok) return rejectItem(out, item, index, raw, v.reason);
   out.samples.push(v.sample);
 }
 
 function takeList(list: TaggedValue[], parsed: ParsedJson, text: string, shape: Shape, o: Required<NormalizeOptions>, out: NormalizeResult): void {
-  list.forEach((item, i) => takeItem(item, i, itemText(parsed, text, list, i) ?? JSON.stringify(item), shape, o, out));
+  const plain = parsed.plainNumbers === true;
+  list.forEach((item, i) => takeItem(item, i, itemText(parsed, text, list, i) ?? JSON.stringify(item), shape, o, out, plain));
 }
 
 /**
@@ -168,7 +170,7 @@ export function parseHttpBody(bodyText: string | Buffer, opts?: NormalizeOptions
   if ('reject' in d) return out.rejects.push(d.reject), out;
   const { value } = d.parsed;
   if (Array.isArray(value)) takeList(value, d.parsed, d.text, 'either', o, out);
-  else if (isObject(value)) takeItem(value, 0, d.text, 'either', o, out);
+  else if (isObject(value)) takeItem(value, 0, d.text, 'either', o, out, d.parsed.plainNumbers === true);
   else out.rejects.push({ index: -1, reason: `body: expected a JSON list of samples or one sample object, got ${describeValue(value)}`, payload: bodyText });
   return out;
 }
@@ -232,7 +234,7 @@ export function parseKafkaValue(value: Buffer, opts?: NormalizeOptions): Normali
     return out;
   }
   if (Object.prototype.hasOwnProperty.call(top, 'counter_name')) {
-    takeItem(top, 0, d.text, 'meter', o, out);
+    takeItem(top, 0, d.text, 'meter', o, out, d.parsed.plainNumbers === true);
     return out;
   }
   if (Object.prototype.hasOwnProperty.call(top, 'event_type')) {

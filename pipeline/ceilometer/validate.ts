@@ -59,13 +59,15 @@ export type ValidationResult = { ok: true; sample: Sample } | { ok: false; reaso
 /**
  * Validate one item (already parsed with the tagged JSON reader, or plain JS) against `fields`.
  * `signature` is stored as message_signature. `defaultSource` replaces a missing/empty source as
- * Ceilometer's Sample does (`source or 'openstack'`).
+ * Ceilometer's Sample does (`source or 'openstack'`). `plainNumbers`: the reader found no float or
+ * big-int literal needing a typed form anywhere in the input (skips looking for them in the metadata).
  */
 export function validateItem(
   item: Record<string, unknown>,
   fields: FieldNames,
   signature: string,
   defaultSource: string,
+  plainNumbers = false,
 ): ValidationResult {
   const problems: string[] = [];
   const missing = (f: string): boolean => {
@@ -147,7 +149,7 @@ export function validateItem(
   const meta = item.resource_metadata;
   if (meta !== undefined && meta !== null) {
     if (!isObject(meta)) problems.push(`resource_metadata: expected an object or null, got ${describeValue(meta)}`);
-    else if (!hasTaggedNumbers(meta)) resource_metadata = meta; // plain JSON values already: no copy
+    else if (plainNumbers || !hasTaggedNumbers(meta)) resource_metadata = meta; // plain JSON values already: no copy
     else {
       const typed = typedTree(meta, 'resource_metadata');
       if ('error' in typed) problems.push(typed.error);
