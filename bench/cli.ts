@@ -6,6 +6,7 @@ import { formatIngestTable, runIngestBench } from './ingest';
 import { formatRejectsTable, runRejectsBench } from './rejects';
 import { benchMediation, formatMediationTable } from './mediation';
 import { benchProfiler, type ProfilerBenchResult } from '../profiler/bench';
+import { formatParseTable, runParseBench } from './parse';
 
 /**
  * `metering bench <name>`: the product's benchmarks. Each writes its JSON results to out/bench/<name>.json
@@ -140,8 +141,34 @@ const mediation: Benchmark = {
   },
 };
 
+const parse: Benchmark = {
+  name: 'parse',
+  description: 'ingestion hot path per sample (parse, validation, signature verification, documents, resource upserts due) vs JSON.parse of the same bytes, for http bodies, Kafka messages and notification envelopes (out/bench/parse.json)',
+  runDefault: async (json) => {
+    const r = await runParseBench({ verbose: !json });
+    writeResult('out/bench/parse.json', r);
+    return json ? JSON.stringify(r) + '\n' : formatParseTable(r);
+  },
+  register: (bench) => {
+    bench
+      .command('parse')
+      .description(parse.description)
+      .option('--samples <n>', 'real Bitbrains trace samples per form (default 20000)', positiveInt('--samples'))
+      .option('--rounds <n>', 'timed rounds per form, the median counts (default 7)', positiveInt('--rounds'))
+      .option('--traces <dir>', 'Bitbrains trace directory (default <shared>/data/traces/bitbrains-rnd)')
+      .option('--out <file>', 'results file', 'out/bench/parse.json')
+      .option('--json', 'print the results JSON instead of the table')
+      .action(async (o: { samples?: number; rounds?: number; traces?: string; out: string; json?: boolean }) => {
+        const r = await runParseBench({ samples: o.samples, rounds: o.rounds, traces: o.traces, verbose: !o.json });
+        writeResult(o.out, r);
+        if (o.json) printJson(r);
+        else process.stdout.write(formatParseTable(r));
+      });
+  },
+};
+
 /** Every benchmark, in the order `bench all` runs them. */
-const BENCHMARKS: Benchmark[] = [profiler, ingest, mediation, rejects];
+const BENCHMARKS: Benchmark[] = [profiler, parse, ingest, mediation, rejects];
 
 export const register: RegisterCommands = (program) => {
   const bench = program.command('bench').description('benchmarks (results in out/bench/*.json): ' + BENCHMARKS.map((b) => b.name).join(', ') + ', all');

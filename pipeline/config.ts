@@ -53,6 +53,19 @@ export const storeConfig = z
     sharded: z.boolean().default(false),
     /** How long to wait for a reachable server before a write fails, in ms. Default 5000. */
     serverSelectionTimeoutMs: z.number().int().positive().default(5000),
+    /**
+     * Resources whose last written state each writer remembers (LRU), so that a sample changing nothing
+     * about its resource (same meter, same metadata, owner) costs no `resource` upsert. Default 100000
+     * (about 50 MB at most); 0 writes the upserts for every sample, as Ceilometer did.
+     */
+    resourceCacheSize: z.number().int().min(0).default(100_000),
+    /**
+     * Largest lag of `resource.last_sample_timestamp` behind the newest stored sample, in seconds, that
+     * the resource cache may leave to save writes (a newer sample within it, changing nothing else, is
+     * not written to `resource`). Default 600 (Ceilometer's default polling interval); 0 = write whenever
+     * the last timestamp moves.
+     */
+    resourceGranularitySeconds: z.number().int().min(0).default(600),
   })
   .prefault({});
 export type StoreConfig = z.output<typeof storeConfig>;
@@ -206,6 +219,12 @@ export const kafkaConfig = z
         if (t.mechanism !== 'none' && !t.username) ctx.addIssue({ code: 'custom', path: ['username'], message: `mechanism ${t.mechanism} needs a username` });
         if (t.mechanism !== 'none' && !t.password) ctx.addIssue({ code: 'custom', path: ['password'], message: `mechanism ${t.mechanism} needs a password` });
       }),
+    /**
+     * Pipelining bound: most message bytes fetched and parsed but not yet durably written and committed.
+     * The consumer parses the next batch while earlier ones are written, up to this many bytes; offsets are
+     * still committed in order and only after the durable write. Default 16 MiB; 0 = one batch at a time.
+     */
+    pipelineMaxBytes: z.number().int().min(0).default(16 * 1024 * 1024),
   })
   .prefault({});
 export type KafkaConfig = z.output<typeof kafkaConfig>;

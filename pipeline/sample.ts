@@ -1,3 +1,5 @@
+import type { Double, Long } from 'mongodb';
+
 /**
  * The one internal sample type every input form (HTTP `as_dict()` body, signed `counter_*` message,
  * oslo notifier envelope) normalises to. Field names follow Ceilometer's meter message / MongoDB
@@ -23,6 +25,18 @@ export interface Sample {
   message_signature: string;
   /** Set when the signature was checked and failed but policy is accept-and-flag. */
   signature_invalid?: boolean;
+  /**
+   * The stored BSON forms where the wire literal says more than the JS value above (an integral float
+   * literal such as `1.0` is a double, an integer beyond 2^53 keeps its digits): set by the parser only
+   * when needed, and non-enumerable, so copies of the sample (observers, logs) do not carry it.
+   */
+  bson?: SampleBsonForms;
+}
+
+/** See Sample.bson and pipeline/ceilometer/bson-numbers.ts. */
+export interface SampleBsonForms {
+  counter_volume?: Double | Long;
+  resource_metadata?: Record<string, unknown>;
 }
 
 /** A sample as it landed in the store, with the size the store holds it in. */

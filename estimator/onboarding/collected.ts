@@ -47,7 +47,8 @@ export async function collectedIn(db: Db, q: CollectedQuery): Promise<Collected>
   } catch {
     // No $bsonSize (e.g. the mongo-java-server stand-in): read the documents back and size them here.
   }
-  for await (const doc of meter.find(match)) {
+  // promoteValues off: each number keeps its stored BSON type (int32/int64/double), so the size is exact
+  for await (const doc of meter.find(match, { promoteValues: false })) {
     const name = String(doc.counter_name);
     out.per_meter[name] = (out.per_meter[name] ?? 0) + 1;
     out.events++;

@@ -7,7 +7,15 @@
  *
  * Values: objects → plain objects (last duplicate key wins, as in Python), arrays → arrays,
  * strings/booleans/null as usual, int literals → number (or bigint outside ±2^53), float literals
- * and the three special tokens → PyFloat.
+ * with a fractional value → number (a non-integral number can only be a float), float literals with
+ * an integral value (`1.0`, `1e16`, `-0.0`) and the three special tokens → PyFloat.
+ *
+ * Speed: {@link parseTaggedJson} lets the engine's JSON.parse build the tree. A string-aware scan
+ * in front of it finds the few literals JSON.parse would lose (integral float literals, integers
+ * beyond 2^53, NaN/Infinity), the nesting depth, and the element spans of the shallow arrays
+ * (the sample lists); only when such literals exist are they rewritten to marker strings and
+ * restored after the parse. Anything unusual (a syntax error, NUL escapes, nesting deeper than
+ * MAX_DEPTH) goes to the reference parser, which gives the exact error.
  */
 
 /** A number that was written as a float literal (or NaN/Infinity) in the source JSON. */
@@ -44,6 +52,8 @@ export interface ParsedJson {
   value: TaggedValue;
   /** [start, end) offsets in the text of each element of every array in the tree. */
   itemSpans: WeakMap<TaggedValue[], Array<[number, number]>>;
+  /** True when the tree holds no PyFloat or bigint anywhere (the fast reader found no such literal). */
+  plainNumbers?: boolean;
 }
 
 /**
@@ -60,8 +70,12 @@ const MAX_DEPTH = 512;
 // eslint-disable-next-line no-control-regex
 const STRING_RUN = /[^"\\\u0000-\u001f]*/y;
 
-/** Parse one JSON text (surrounding whitespace allowed). Throws JsonSyntaxError. */
-export function parseTaggedJson(text: string): ParsedJson {
+/**
+ * The reference reader: a character-by-character parser producing the same tree as
+ * {@link parseTaggedJson} (float literals as PyFloat throughout). Slow; used for the exact syntax
+ * error message, as the fallback for inputs the fast path does not take, and by the tests.
+ */
+export function parseTaggedJsonStrict(text: string): ParsedJson {
   const itemSpans = new WeakMap<TaggedValue[], Array<[number, number]>>();
   let pos = 0;
 
@@ -229,6 +243,222 @@ export function parseTaggedJson(text: string): ParsedJson {
   return { value, itemSpans };
 }
 
+/** Marker prefix of a rewritten literal ("\u0000f1.0" / "\u0000i123…"); inputs containing NUL escapes skip the fast path. */
+const MARK = '\\u0000';
+/** Arrays nested at most this deep get their element spans recorded (body list, payload, payload.samples). */
+const SPAN_DEPTH = 3;
+const PATH_SEP = '\u0001';
+
+interface ScanResult {
+  /** [start, end, kind] of literals JSON.parse would lose: 'f' integral float / NaN / Infinity, 'i' integer beyond 2^53. */
+  specials: Array<[number, number, 'f' | 'i']>;
+  /** Element spans of the arrays nested at most SPAN_DEPTH deep, by key path (last duplicate wins). */
+  spans: Map<string, Array<[number, number]>>;
+}
+
+const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
+const isWs = (c: number): boolean => c === 32 || c === 10 || c === 13 || c === 9;
+
+/** The string-aware scan in front of JSON.parse; undefined when the input needs the reference parser. */
+function scan(text: string): ScanResult | undefined {
+  const n = text.length;
+  const specials: ScanResult['specials'] = [];
+  const spans: ScanResult['spans'] = new Map();
+  // Per open container (index = depth - 1): whether it is an array, its key path (shallow ones only),
+  // the spans being collected, where the current element began and how many elements were seen.
+  const isArr: boolean[] = [];
+  const paths: Array<string | undefined> = [];
+  const open: Array<Array<[number, number]> | undefined> = [];
+  const elemStart: number[] = [];
+  const count: number[] = [];
+  let depth = 0;
+  let lastEnd = 0; // end of the last value token
+  let pendingKey: string | undefined; // key of the current member (shallow objects only)
+  let keyStart = -1;
+  let keyEnd = -1;
+  let i = 0;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === 34) {
+      // string: find the closing quote not escaped by an odd run of backslashes
+      let j = text.indexOf('"', i + 1);
+      for (;;) {
+        if (j === -1) return undefined;
+        let k = j - 1;
+        while (text.charCodeAt(k) === 92) k--;
+        if ((j - 1 - k) % 2 === 0) break;
+        j = text.indexOf('"', j + 1);
+      }
+      if (depth > 0 && isArr[depth - 1] && elemStart[depth - 1] === -1) elemStart[depth - 1] = i;
+      keyStart = i;
+      keyEnd = j + 1;
+      lastEnd = j + 1;
+      i = j + 1;
+      continue;
+    }
+    if (isWs(c)) {
+      i++;
+      continue;
+    }
+    switch (c) {
+      case 58: // ':' — the string just read was a key
+        if (depth > 0 && depth <= SPAN_DEPTH && paths[depth - 1] !== undefined) {
+          const raw = text.slice(keyStart + 1, keyEnd - 1);
+          pendingKey = raw.includes('\\') ? (JSON.parse(text.slice(keyStart, keyEnd)) as string) : raw;
+        } else pendingKey = undefined;
+        i++;
+        continue;
+      case 44: // ','
+        if (depth > 0 && isArr[depth - 1]) {
+          const s = open[depth - 1];
+          if (s) s.push([elemStart[depth - 1]!, lastEnd]);
+          elemStart[depth - 1] = -1;
+          count[depth - 1]!++;
+        }
+        i++;
+        continue;
+      case 91: // '['
+      case 123: {
+        // '{'
+        if (depth >= MAX_DEPTH) return undefined;
+        if (depth > 0 && isArr[depth - 1] && elemStart[depth - 1] === -1) elemStart[depth - 1] = i;
+        // key path of the new container (shallow ones only): '' at the top, then parent + key or #index
+        let path: string | undefined;
+        if (depth === 0) path = '';
+        else if (depth < SPAN_DEPTH) {
+          const parent = paths[depth - 1];
+          if (parent !== undefined) path = isArr[depth - 1] ? parent + PATH_SEP + '#' + count[depth - 1] : pendingKey === undefined ? undefined : parent + PATH_SEP + pendingKey;
+        }
+        const arr = c === 91;
+        isArr[depth] = arr;
+        paths[depth] = path;
+        open[depth] = arr && path !== undefined ? [] : undefined;
+        elemStart[depth] = -1;
+        count[depth] = 0;
+        depth++;
+        pendingKey = undefined;
+        i++;
+        continue;
+      }
+      case 93: // ']'
+      case 125: {
+        // '}'
+        if (depth === 0) return undefined;
+        depth--;
+        if (isArr[depth]) {
+          const s = open[depth];
+          if (s) {
+            if (elemStart[depth] !== -1) s.push([elemStart[depth]!, lastEnd]);
+            spans.set(paths[depth]!, s);
+          }
+        }
+        lastEnd = i + 1;
+        i++;
+        continue;
+      }
+    }
+    // a bare token: number, true/false/null, NaN/Infinity
+    let j = i + 1;
+    while (j < n) {
+      const d = text.charCodeAt(j);
+      if (d === 44 || d === 93 || d === 125 || d === 58 || d === 34 || d === 91 || d === 123 || isWs(d)) break;
+      j++;
+    }
+    if (depth > 0 && isArr[depth - 1] && elemStart[depth - 1] === -1) elemStart[depth - 1] = i;
+    if ((c >= 48 && c <= 57) || c === 45) {
+      let float = false;
+      for (let k = i + 1; k < j; k++) {
+        const d = text.charCodeAt(k);
+        if (d === 46 || d === 101 || d === 69) {
+          float = true;
+          break;
+        }
+      }
+      const tok = c === 45 && text.charCodeAt(i + 1) > 57 ? undefined : float || j - i > 15 ? text.slice(i, j) : undefined;
+      if (c === 45 && text.charCodeAt(i + 1) > 57) {
+        if (text.slice(i, j) !== '-Infinity') return undefined;
+        specials.push([i, j, 'f']);
+      } else if (tok !== undefined && (float ? Number.isInteger(Number(tok)) : !Number.isSafeInteger(Number(tok)))) {
+        // only well-formed literals are rewritten (JSON.parse never sees them); others go to the reference parser
+        if (!JSON_NUMBER.test(tok)) return undefined;
+        specials.push([i, j, float ? 'f' : 'i']);
+      }
+    } else if (c === 78 || c === 73) {
+      const tok = text.slice(i, j);
+      if (tok !== 'NaN' && tok !== 'Infinity') return undefined;
+      specials.push([i, j, 'f']);
+    }
+    lastEnd = j;
+    i = j;
+  }
+  return { specials, spans };
+}
+
+/** Replace the marker strings of a rewritten parse by PyFloat / bigint (in place). */
+function restore(value: unknown): unknown {
+  if (typeof value === 'string') {
+    if (value.charCodeAt(0) !== 0) return value;
+    const lit = value.slice(2);
+    if (value[1] === 'i') return BigInt(lit);
+    if (lit === 'NaN') return new PyFloat(NaN);
+    if (lit === 'Infinity') return new PyFloat(Infinity);
+    if (lit === '-Infinity') return new PyFloat(-Infinity);
+    return new PyFloat(Number(lit));
+  }
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = restore(value[i]);
+    return value;
+  }
+  const obj = value as Record<string, unknown>;
+  for (const k of Object.keys(obj)) {
+    const v = obj[k];
+    if (v !== null && (typeof v === 'object' || (typeof v === 'string' && v.charCodeAt(0) === 0))) setOwn(obj, k, restore(v));
+  }
+  return obj;
+}
+
+/** The span table of a text without shallow arrays (a single Kafka message): shared, never written. */
+const NO_SPANS = new WeakMap<TaggedValue[], Array<[number, number]>>();
+
+/** Parse one JSON text (surrounding whitespace allowed). Throws JsonSyntaxError. */
+export function parseTaggedJson(text: string): ParsedJson {
+  const scanned = text.includes('\\u0000') ? undefined : scan(text);
+  if (!scanned) return parseTaggedJsonStrict(text);
+  let source = text;
+  if (scanned.specials.length) {
+    let out = '';
+    let at = 0;
+    for (const [start, end, kind] of scanned.specials) {
+      out += text.slice(at, start) + '"' + MARK + kind + text.slice(start, end) + '"';
+      at = end;
+    }
+    source = out + text.slice(at);
+  }
+  let value: TaggedValue;
+  try {
+    value = JSON.parse(source) as TaggedValue;
+  } catch {
+    return parseTaggedJsonStrict(text); // the exact syntax error (or a form JSON.parse refuses but the reader takes)
+  }
+  if (scanned.specials.length) value = restore(value) as TaggedValue;
+  const plainNumbers = scanned.specials.length === 0;
+  if (scanned.spans.size === 0) return { value, itemSpans: NO_SPANS, plainNumbers };
+  const itemSpans = new WeakMap<TaggedValue[], Array<[number, number]>>();
+  for (const [path, spans] of scanned.spans) {
+    let node: unknown = value;
+    if (path !== '') {
+      for (const seg of path.split(PATH_SEP).slice(1)) {
+        if (Array.isArray(node)) node = seg.startsWith('#') ? node[Number(seg.slice(1))] : undefined;
+        else if (node !== null && typeof node === 'object') node = Object.prototype.hasOwnProperty.call(node, seg) ? (node as Record<string, unknown>)[seg] : undefined;
+        else node = undefined;
+      }
+    }
+    if (Array.isArray(node) && node.length === spans.length) itemSpans.set(node, spans);
+  }
+  return { value, itemSpans, plainNumbers };
+}
+
 /** The raw text of element `index` of an array produced by {@link parseTaggedJson}. */
 export function itemText(parsed: ParsedJson, text: string, arr: TaggedValue[], index: number): string | undefined {
   const span = parsed.itemSpans.get(arr)?.[index];
@@ -237,6 +467,13 @@ export function itemText(parsed: ParsedJson, text: string, arr: TaggedValue[], i
 
 /** Render a float the way Python's repr()/str() does (shortest round-trip digits, Python layout). */
 export function pyFloatRepr(x: number): string {
+  const a = Math.abs(x);
+  // Between 1e-4 and 1e16 both languages write the shortest round-trip digits positionally;
+  // Python adds ".0" to an integral value.
+  if (a >= 1e-4 && a < 1e16) {
+    const s = String(x);
+    return Number.isInteger(x) ? s + '.0' : s;
+  }
   if (Number.isNaN(x)) return 'nan';
   if (x === Infinity) return 'inf';
   if (x === -Infinity) return '-inf';

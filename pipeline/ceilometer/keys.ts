@@ -13,7 +13,7 @@
 type Dict = Record<string, unknown>;
 
 const isDict = (v: unknown): v is Dict =>
-  v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date) && !Buffer.isBuffer(v);
+  v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date) && !Buffer.isBuffer(v) && (v as { _bsontype?: unknown })._bsontype === undefined;
 
 /** Python urllib.parse.quote with its default safe set ('/' plus letters, digits and '_.-~'). */
 export function pyQuote(s: string): string {

@@ -10,6 +10,7 @@
  *    {samples: [...]}); the inner notification un-enveloped is accepted as well.
  * Reject.index is the item's position in the body/payload list, or -1 for the whole body/value.
  */
+import { isUtf8 } from 'node:buffer';
 import type { SignaturePolicy } from '../config';
 import type { Sample } from '../sample';
 import { JsonSyntaxError, itemText, parseTaggedJson, type ParsedJson, type TaggedValue } from './json';
@@ -69,29 +70,41 @@ function decodeJson(
   what: string,
 ): { text: string; parsed: ParsedJson } | { reject: Reject } {
   const size = typeof input === 'string' ? Buffer.byteLength(input, 'utf8') : input.length;
-  const whole = (reason: string): { reject: Reject } => ({ reject: { index: -1, reason, payload: input } });
-  if (size > limit) return whole(`${what}: ${size} bytes exceeds the limit of ${limit} bytes`);
+  // (no closures on the per-sample path: the TypeScript loader names every one it creates, at a cost)
+  if (size > limit) return wholeInput(input, `${what}: ${size} bytes exceeds the limit of ${limit} bytes`);
   let text: string;
   if (typeof input === 'string') text = input;
   else {
-    const bad = findInvalidUtf8(input);
-    if (bad) return whole(`${what}: ${describeUtf8Problem(bad)}`);
+    // the engine's check first; the byte-by-byte scan only to name the problem
+    const bad = isUtf8(input) ? null : findInvalidUtf8(input);
+    if (bad) return wholeInput(input, `${what}: ${describeUtf8Problem(bad)}`);
     text = input.toString('utf8');
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  if (text.trim() === '') return whole(`${what}: empty (expected JSON)`);
+  if (text.trim() === '') return wholeInput(input, `${what}: empty (expected JSON)`);
   try {
     return { text, parsed: parseTaggedJson(text) };
   } catch (err) {
-    if (err instanceof JsonSyntaxError) return whole(`${what}: ${err.message}`);
+    if (err instanceof JsonSyntaxError) return wholeInput(input, `${what}: ${err.message}`);
     throw err;
   }
+}
+
+function wholeInput(input: string | Buffer, reason: string): { reject: Reject } {
+  return { reject: { index: -1, reason, payload: input } };
 }
 
 function messageIdOf(item: unknown): string | undefined {
   if (!isObject(item)) return undefined;
   const id = item.message_id ?? item.id;
   return typeof id === 'string' && id !== '' ? id : undefined;
+}
+
+function rejectItem(out: NormalizeResult, item: TaggedValue, index: number, raw: string, reason: string): void {
+  const r: Reject = { index, reason, payload: raw };
+  const id = messageIdOf(item);
+  if (id !== undefined) r.message_id = id;
+  out.rejects.push(r);
 }
 
 /** Validate one item of a list (or a lone object) and push to samples or rejects. */
@@ -102,20 +115,19 @@ function takeItem(
   shape: Shape,
   o: Required<NormalizeOptions>,
   out: NormalizeResult,
+  plainNumbers = false,
 ): void {
-  const reject = (reason: string): void => {
-    const r: Reject = { index, reason, payload: raw };
-    const id = messageIdOf(item);
-    if (id !== undefined) r.message_id = id;
-    out.rejects.push(r);
-  };
-  if (!isObject(item)) return reject(`sample: expected an object, got ${describeValue(item)}`);
+  if (!isObject(item)) return rejectItem(out, item, index, raw, `sample: expected an object, got ${describeValue(item)}`);
   const size = Buffer.byteLength(raw, 'utf8');
-  if (size > o.maxSampleBytes) return reject(`sample: ${size} bytes of JSON exceeds the per-sample limit of ${o.maxSampleBytes} bytes`);
+  if (size > o.maxSampleBytes) return rejectItem(out, item, index, raw, `sample: ${size} bytes of JSON exceeds the per-sample limit of ${o.maxSampleBytes} bytes`);
 
   const isMeter = Object.prototype.hasOwnProperty.call(item, 'counter_name');
   if (shape === 'meter' && !isMeter) {
-    return reject(
+    return rejectItem(
+      out,
+      item,
+      index,
+      raw,
       Object.prototype.hasOwnProperty.call(item, 'name')
         ? 'counter_name: missing (this looks like an unsigned Sample.as_dict() item, which is only accepted on the HTTP route)'
         : 'counter_name: missing (required)',
@@ -126,24 +138,25 @@ function takeItem(
     if (o.signaturePolicy !== 'off') {
       const check = verifySignature(item, o.secret);
       if (!check.valid) {
-        if (o.signaturePolicy === 'reject') return reject(check.reason);
+        if (o.signaturePolicy === 'reject') return rejectItem(out, item, index, raw, check.reason);
         flagged = true;
       }
     }
     const sig = typeof item.message_signature === 'string' ? item.message_signature : '';
-    const v = validateItem(item, METER_FIELDS, sig, o.defaultSource);
-    if (!v.ok) return reject(v.reason);
+    const v = validateItem(item, METER_FIELDS, sig, o.defaultSource, plainNumbers);
+    if (!v.ok) return rejectItem(out, item, index, raw, v.reason);
     if (flagged) v.sample.signature_invalid = true;
     out.samples.push(v.sample);
     return;
   }
-  const v = validateItem(item, AS_DICT_FIELDS, '', o.defaultSource);
-  if (!v.ok) return reject(v.reason);
+  const v = validateItem(item, AS_DICT_FIELDS, '', o.defaultSource, plainNumbers);
+  if (!v.ok) return rejectItem(out, item, index, raw, v.reason);
   out.samples.push(v.sample);
 }
 
 function takeList(list: TaggedValue[], parsed: ParsedJson, text: string, shape: Shape, o: Required<NormalizeOptions>, out: NormalizeResult): void {
-  list.forEach((item, i) => takeItem(item, i, itemText(parsed, text, list, i) ?? JSON.stringify(item), shape, o, out));
+  const plain = parsed.plainNumbers === true;
+  list.forEach((item, i) => takeItem(item, i, itemText(parsed, text, list, i) ?? JSON.stringify(item), shape, o, out, plain));
 }
 
 /**
@@ -157,7 +170,7 @@ export function parseHttpBody(bodyText: string | Buffer, opts?: NormalizeOptions
   if ('reject' in d) return out.rejects.push(d.reject), out;
   const { value } = d.parsed;
   if (Array.isArray(value)) takeList(value, d.parsed, d.text, 'either', o, out);
-  else if (isObject(value)) takeItem(value, 0, d.text, 'either', o, out);
+  else if (isObject(value)) takeItem(value, 0, d.text, 'either', o, out, d.parsed.plainNumbers === true);
   else out.rejects.push({ index: -1, reason: `body: expected a JSON list of samples or one sample object, got ${describeValue(value)}`, payload: bodyText });
   return out;
 }
@@ -187,6 +200,11 @@ function takeNotification(
   takeList(list, parsed, text, 'meter', o, out);
 }
 
+function wholeValue(out: NormalizeResult, value: Buffer, reason: string): NormalizeResult {
+  out.rejects.push({ index: -1, reason, payload: value });
+  return out;
+}
+
 /**
  * Parse one Kafka message value: a signed counter_* meter message, an oslo notifier envelope, or
  * an un-enveloped sample notification.
@@ -197,35 +215,31 @@ export function parseKafkaValue(value: Buffer, opts?: NormalizeOptions): Normali
   const d = decodeJson(value, o.maxValueBytes, 'value');
   if ('reject' in d) return out.rejects.push(d.reject), out;
   const top = d.parsed.value;
-  const whole = (reason: string): NormalizeResult => {
-    out.rejects.push({ index: -1, reason, payload: value });
-    return out;
-  };
-  if (!isObject(top)) return whole(`value: expected one JSON object (a meter message or an oslo envelope), got ${describeValue(top)}`);
+  if (!isObject(top)) return wholeValue(out, value, `value: expected one JSON object (a meter message or an oslo envelope), got ${describeValue(top)}`);
 
   if (Object.prototype.hasOwnProperty.call(top, 'oslo.message')) {
     const version = top['oslo.version'];
-    if (version !== undefined && version !== '2.0') return whole(`oslo.version: expected "2.0", got ${describeValue(version)}`);
+    if (version !== undefined && version !== '2.0') return wholeValue(out, value, `oslo.version: expected "2.0", got ${describeValue(version)}`);
     const inner = top['oslo.message'];
-    if (typeof inner !== 'string') return whole(`oslo.message: expected a JSON-encoded string, got ${describeValue(inner)}`);
+    if (typeof inner !== 'string') return wholeValue(out, value, `oslo.message: expected a JSON-encoded string, got ${describeValue(inner)}`);
     let parsed: ParsedJson;
     try {
       parsed = parseTaggedJson(inner);
     } catch (err) {
-      if (err instanceof JsonSyntaxError) return whole(`oslo.message: ${err.message}`);
+      if (err instanceof JsonSyntaxError) return wholeValue(out, value, `oslo.message: ${err.message}`);
       throw err;
     }
-    if (!isObject(parsed.value)) return whole(`oslo.message: expected a notification object, got ${describeValue(parsed.value)}`);
+    if (!isObject(parsed.value)) return wholeValue(out, value, `oslo.message: expected a notification object, got ${describeValue(parsed.value)}`);
     takeNotification(parsed.value, parsed, inner, value, o, out);
     return out;
   }
   if (Object.prototype.hasOwnProperty.call(top, 'counter_name')) {
-    takeItem(top, 0, d.text, 'meter', o, out);
+    takeItem(top, 0, d.text, 'meter', o, out, d.parsed.plainNumbers === true);
     return out;
   }
   if (Object.prototype.hasOwnProperty.call(top, 'event_type')) {
     takeNotification(top, d.parsed, d.text, value, o, out);
     return out;
   }
-  return whole('value: neither a meter message (no counter_name) nor an oslo envelope (no oslo.message) nor a notification (no event_type)');
+  return wholeValue(out, value, 'value: neither a meter message (no counter_name) nor an oslo envelope (no oslo.message) nor a notification (no event_type)');
 }

@@ -25,8 +25,41 @@ export function compareCodePoints(a: string, b: string): number {
   return a.length - b.length;
 }
 
+// eslint-disable-next-line no-control-regex
+const SURROGATE = /[\uD800-\uDFFF]/;
+
+/**
+ * Recently sorted key lists: [keys as found, keys sorted]. Samples of one producer share a few shapes
+ * (the message, the metadata of each resource kind), and property names of parsed objects are
+ * internalised strings, so recognising a known shape is a few pointer comparisons.
+ */
+const recentShapes: Array<[string[], string[]]> = [];
+const RECENT_SHAPES = 8;
+
+function sameKeys(a: string[], b: string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Keys sorted by code point (callers must not modify the array). The engine's sort (UTF-16 units)
+ * gives the same order unless a key holds an astral character.
+ */
 export function sortedKeys(obj: object): string[] {
-  return Object.keys(obj).sort(compareCodePoints);
+  const keys = Object.keys(obj);
+  if (keys.length < 2) return keys;
+  for (let i = 0; i < recentShapes.length; i++) {
+    const entry = recentShapes[i]!;
+    if (sameKeys(entry[0], keys)) return entry[1];
+  }
+  const found = keys.slice();
+  let sorted: string[] | undefined;
+  for (let i = 0; i < keys.length && !sorted; i++) if (SURROGATE.test(keys[i]!)) sorted = keys.sort(compareCodePoints);
+  sorted ??= keys.sort();
+  recentShapes.unshift([found, sorted]);
+  if (recentShapes.length > RECENT_SHAPES) recentShapes.pop();
+  return sorted;
 }
 
 function isPlainInt(x: number): boolean {
@@ -49,7 +82,8 @@ export function pyRepr(value: unknown, form: ListForm = 'master'): string {
     case 'bigint':
       return value.toString();
     case 'number':
-      return isPlainInt(value) ? BigInt(value).toString() : pyFloatRepr(value);
+      // String() writes every integer below 1e21 as plain digits, as Python's int does
+      return isPlainInt(value) ? (Object.is(value, -0) ? '0' : String(value)) : pyFloatRepr(value);
     case 'string':
       return form === 'master' ? pyBytesRepr(Buffer.from(value, 'utf8')) : pyStrRepr(value);
   }

@@ -5,7 +5,8 @@
  * dicts flattened to `parent:child`, values rendered with Python str(), lists with Python repr
  * (strings as bytes on master, plain on 7.0.0/py3), the top-level `message_signature` skipped.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import * as nodeCrypto from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { PyFloat } from './json';
 import { pyStr, sortedKeys, type ListForm } from './pystr';
 
@@ -31,13 +32,71 @@ function isDict(v: unknown): v is Record<string, unknown> {
  */
 export function computeSignature(message: Record<string, unknown>, secret: string, form: ListForm = 'master'): string {
   if (!secret) return '';
-  const hmac = createHmac('sha256', Buffer.from(secret, 'utf8'));
-  for (const [name, value] of recursiveKeypairs(message)) {
-    if (name === 'message_signature') continue;
-    hmac.update(Buffer.from(name, 'utf8'));
-    hmac.update(Buffer.from(pyStr(value, form), 'utf8'));
+  // The HMAC of the pairs run together equals that of one string holding them all: one update, no
+  // intermediate buffers (this is most of the ingestion hot path's own work).
+  return hmacSha256Hex(secret, signedText(message, '', form));
+}
+
+/** One-shot hashing (Node ≥ 20.12): no Hash object per call. */
+const oneShotHash = (nodeCrypto as unknown as { hash?: (alg: string, data: Uint8Array, enc: string) => string | Buffer }).hash;
+const BLOCK = 64;
+/** The HMAC key blocks (key ⊕ ipad, key ⊕ opad) per secret; a deployment has one or two secrets. */
+const keyPads = new Map<string, { ipad: Buffer; opad: Buffer }>();
+let scratch = Buffer.allocUnsafe(16 * 1024);
+
+function padsFor(secret: string): { ipad: Buffer; opad: Buffer } {
+  let p = keyPads.get(secret);
+  if (!p) {
+    let key = Buffer.from(secret, 'utf8');
+    if (key.length > BLOCK) key = createHash('sha256').update(key).digest();
+    const ipad = Buffer.alloc(BLOCK, 0x36);
+    const opad = Buffer.alloc(BLOCK, 0x5c);
+    for (let i = 0; i < key.length; i++) {
+      ipad[i]! ^= key[i]!;
+      opad[i]! ^= key[i]!;
+    }
+    if (keyPads.size >= 16) keyPads.clear();
+    p = { ipad, opad };
+    keyPads.set(secret, p);
   }
-  return hmac.digest('hex');
+  return p;
+}
+
+/**
+ * HMAC-SHA256 (RFC 2104) of `text` (UTF-8) as hex: H(K⊕opad ‖ H(K⊕ipad ‖ text)) with two one-shot
+ * hashes over a reused buffer, about three times cheaper than a crypto.Hmac object per message; the
+ * same digest (checked against createHmac in the tests).
+ */
+export function hmacSha256Hex(secret: string, text: string): string {
+  if (!oneShotHash) return createHmac('sha256', secret).update(text, 'utf8').digest('hex');
+  const { ipad, opad } = padsFor(secret);
+  const max = BLOCK + text.length * 3;
+  if (scratch.length < max) scratch = Buffer.allocUnsafe(Math.max(max, scratch.length * 2));
+  ipad.copy(scratch, 0);
+  const n = scratch.write(text, BLOCK, 'utf8');
+  const inner = oneShotHash('sha256', scratch.subarray(0, BLOCK + n), 'buffer') as Buffer;
+  opad.copy(scratch, 0);
+  inner.copy(scratch, BLOCK);
+  return oneShotHash('sha256', scratch.subarray(0, BLOCK + inner.length), 'hex') as string;
+}
+
+/** `name1 value1 name2 value2 …` as recursive_keypairs yields them, run together (top-level message_signature left out). */
+function signedText(d: Record<string, unknown>, prefix: string, form: ListForm): string {
+  let out = '';
+  const keys = sortedKeys(d);
+  for (let i = 0; i < keys.length; i++) {
+    const name = keys[i]!;
+    if (prefix === '' && name === 'message_signature') continue;
+    const value = d[name];
+    const full = prefix === '' ? name : prefix + name;
+    // the common scalars inline; everything else through pyStr
+    if (typeof value === 'string') out += full + value;
+    else if (value === null) out += full + 'None';
+    else if (typeof value === 'number' && Number.isSafeInteger(value) && !Object.is(value, -0)) out += full + value;
+    else if (isDict(value)) out += signedText(value, full + ':', form);
+    else out += full + pyStr(value, form);
+  }
+  return out;
 }
 
 export type SignatureCheck =

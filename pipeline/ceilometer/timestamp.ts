@@ -11,8 +11,22 @@ const ISO =
 const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 const isLeap = (y: number): boolean => (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
 
+/** The last text parsed and its instant: the samples of one poll share their timestamp. */
+let lastText = '';
+let lastMs = NaN;
+
 /** Parse a Ceilometer timestamp to a Date (UTC), or return a sentence saying what is wrong. */
 export function parseCeilometerTimestamp(text: string): Date | { error: string } {
+  if (text === lastText) return new Date(lastMs);
+  const parsed = parseTimestampText(text);
+  if (parsed instanceof Date) {
+    lastText = text;
+    lastMs = parsed.getTime();
+  }
+  return parsed;
+}
+
+function parseTimestampText(text: string): Date | { error: string } {
   const m = ISO.exec(text.trim());
   if (!m) return { error: 'expected an ISO-8601 date-time such as "2016-10-06T12:00:00.123456" or "2016-10-06T12:00:00+00:00"' };
   const [year, month, day, hour, minute] = [m[1], m[2], m[3], m[4], m[5]].map(Number) as [number, number, number, number, number];

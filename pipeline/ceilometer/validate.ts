@@ -5,6 +5,8 @@
  */
 import { COUNTER_TYPES, type CounterType, type Sample } from '../sample';
 import { PyFloat, pyFloatRepr, untag } from './json';
+import { hasTaggedNumbers, int64Problem, storedNumber, typedTree } from './bson-numbers';
+import type { SampleBsonForms } from '../sample';
 import { parseCeilometerTimestamp } from './timestamp';
 
 /** Names of the fields in each wire shape. */
@@ -57,13 +59,15 @@ export type ValidationResult = { ok: true; sample: Sample } | { ok: false; reaso
 /**
  * Validate one item (already parsed with the tagged JSON reader, or plain JS) against `fields`.
  * `signature` is stored as message_signature. `defaultSource` replaces a missing/empty source as
- * Ceilometer's Sample does (`source or 'openstack'`).
+ * Ceilometer's Sample does (`source or 'openstack'`). `plainNumbers`: the reader found no float or
+ * big-int literal needing a typed form anywhere in the input (skips looking for them in the metadata).
  */
 export function validateItem(
   item: Record<string, unknown>,
   fields: FieldNames,
   signature: string,
   defaultSource: string,
+  plainNumbers = false,
 ): ValidationResult {
   const problems: string[] = [];
   const missing = (f: string): boolean => {
@@ -110,12 +114,19 @@ export function validateItem(
   }
 
   let volume = 0;
+  let bson: SampleBsonForms | undefined;
   if (!missing(fields.volume)) {
     const v = item[fields.volume];
     const n = v instanceof PyFloat ? v.value : typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : undefined;
+    const tooBig = typeof v === 'bigint' ? int64Problem(v) : undefined;
     if (n === undefined || !Number.isFinite(n)) {
       problems.push(`${fields.volume}: expected a finite number, got ${describeValue(v)}`);
-    } else volume = n;
+    } else if (tooBig) problems.push(`${fields.volume}: ${tooBig}`);
+    else {
+      volume = n;
+      // the literal's type where the JS number cannot say it: 1.0 is a double, 2^53+1 keeps its digits
+      if (typeof v === 'bigint' || (v instanceof PyFloat && Number.isInteger(n))) bson = { counter_volume: storedNumber(v) as NonNullable<SampleBsonForms['counter_volume']> };
+    }
   }
 
   const user_id = nullableString('user_id');
@@ -138,7 +149,15 @@ export function validateItem(
   const meta = item.resource_metadata;
   if (meta !== undefined && meta !== null) {
     if (!isObject(meta)) problems.push(`resource_metadata: expected an object or null, got ${describeValue(meta)}`);
-    else resource_metadata = untag(meta) as Record<string, unknown>;
+    else if (plainNumbers || !hasTaggedNumbers(meta)) resource_metadata = meta; // plain JSON values already: no copy
+    else {
+      const typed = typedTree(meta, 'resource_metadata');
+      if ('error' in typed) problems.push(typed.error);
+      else {
+        resource_metadata = untag(meta) as Record<string, unknown>;
+        bson = { ...bson, resource_metadata: typed.value as Record<string, unknown> };
+      }
+    }
   }
 
   let source = defaultSource;
@@ -151,21 +170,20 @@ export function validateItem(
   const message_id = nonEmptyString(fields.id);
 
   if (problems.length > 0) return { ok: false, reason: problems.join('; ') };
-  return {
-    ok: true,
-    sample: {
-      counter_name: name,
-      counter_type: type,
-      counter_unit: unit,
-      counter_volume: volume,
-      user_id,
-      project_id,
-      resource_id,
-      timestamp,
-      resource_metadata,
-      source,
-      message_id,
-      message_signature: signature,
-    },
+  const sample: Sample = {
+    counter_name: name,
+    counter_type: type,
+    counter_unit: unit,
+    counter_volume: volume,
+    user_id,
+    project_id,
+    resource_id,
+    timestamp,
+    resource_metadata,
+    source,
+    message_id,
+    message_signature: signature,
   };
+  if (bson) Object.defineProperty(sample, 'bson', { value: bson, enumerable: false, writable: true, configurable: true });
+  return { ok: true, sample };
 }

@@ -1,7 +1,7 @@
 import type { Logger } from '../../lib/log';
 import type { IngestConfig } from '../config';
 import type { Sample, StoredSample } from '../sample';
-import { prepareSample, type PreparedSample } from '../store/layout';
+import { prepareSample, storedSample, type PreparedSample } from '../store/layout';
 import type { BatchWriteResult } from '../store/writer';
 import { admission, BackpressureError, StoreHealth } from './backpressure';
 import { deadLetterDocument, foldDeadLetters, type DeadLetterDoc, type DeadLetterSink, type KafkaPosition, type RejectInput } from './dead-letter';
@@ -389,7 +389,7 @@ export class Ingestor {
     const origins = new Map(batch.map((i) => [i.prepared, i.origin]));
     const stored: StoredSample[] = [];
     for (const p of res.stored) {
-      stored.push({ ...p.sample, bson_size: p.bsonSize, recorded_at: p.doc.recorded_at });
+      stored.push(storedSample(p));
       this.metrics.bytesStored += p.bsonSize;
       const o = owners.get(p)!;
       o.result.stored++;

@@ -20,6 +20,17 @@ import type { Ingestor, SampleOrigin } from '../ingest/ingestor';
  *    stored come back as duplicates and are not stored again;
  *  - back-pressure from the Ingestor pauses the topic for `retryAfterSeconds` (heartbeating meanwhile)
  *    and then retries the same samples.
+ *
+ * Pipelining: `eachBatch` parses a batch, hands its samples to the Ingestor and returns at once (the
+ * offsets resolved locally, nothing committed), so KafkaJS fetches and the consumer parses the next
+ * batch while the previous one is being written. Per partition the batches form a chain: a batch's
+ * offset is committed only after its own samples are durably stored AND the previous batch of the
+ * partition is committed, so commits stay in order. The batches parsed but not yet committed are bounded
+ * by `kafka.pipelineMaxBytes` (message bytes): at the bound `eachBatch` waits for the oldest to finish.
+ * When a batch fails (the ingestor closed, a commit refused by a rebalance), the later batches of its
+ * partition never commit either, and the next `eachBatch` throws so that KafkaJS restarts the consumer
+ * from the last committed offsets: everything uncommitted is redelivered, and what was already stored
+ * comes back as duplicates.
  */
 
 export interface CeilometerConsumerOptions {
@@ -49,8 +60,18 @@ export class CeilometerConsumer {
   readonly stats: ConsumerStats = { messages: 0, batches: 0, commits: 0, pauses: 0, samples: 0, rejects: 0 };
   private consumer: Consumer | undefined;
   private killed = false;
+  private stopping = false;
   private pausedTopics = new Map<string, number>();
   private readonly parseOptions: NormalizeOptions;
+  /** Per `topic:partition`: the last batch handed on (its promise settles once it is committed or has failed). */
+  private chains = new Map<string, Promise<void>>();
+  /** Every batch parsed and not yet committed or failed, with its message bytes. */
+  private readonly inFlight = new Set<Promise<void>>();
+  private bufferedBytes = 0;
+  /** A failure of a pipelined batch: the next eachBatch throws it so KafkaJS restarts from the commits. */
+  private failure: Error | undefined;
+  /** Incremented at every group (re)join: failures of batches from an earlier generation need no restart. */
+  private generation = 0;
 
   constructor(private readonly opts: CeilometerConsumerOptions) {
     this.parseOptions = { secret: opts.ingest.telemetrySecret, signaturePolicy: opts.ingest.signaturePolicy, ...opts.parseOptions };
@@ -62,6 +83,12 @@ export class CeilometerConsumer {
     const consumer = kafka.consumer({ groupId: config.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: config.fetchMaxWaitMs, retry: { retries: 10 } });
     this.consumer = consumer;
     this.killed = false;
+    this.stopping = false;
+    // A (re)join may bring other partitions or restart from the commits: the old chains mean nothing then.
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      this.chains = new Map();
+      this.generation++;
+    });
     await consumer.connect();
     await ensureTopics(kafka, config.topics);
     await consumer.subscribe({ topics: config.topics, fromBeginning: config.fromBeginning });
@@ -77,6 +104,10 @@ export class CeilometerConsumer {
   async stop(): Promise<void> {
     if (!this.consumer) return;
     const c = this.consumer;
+    // take no new batches, let the ones in hand be written and committed, then leave
+    this.stopping = true;
+    c.pause(this.opts.config.topics.map((topic) => ({ topic })));
+    await Promise.allSettled([...this.inFlight]);
     this.consumer = undefined;
     await c.disconnect();
   }
@@ -98,8 +129,14 @@ export class CeilometerConsumer {
     return Math.max(1, Math.min(batchMaxSamples, Math.floor(maxInFlightSamples / 2)));
   }
 
-  private async onBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    if (batch.messages.length === 0) return;
+  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    if (this.failure) {
+      const err = this.failure;
+      this.failure = undefined;
+      this.chains = new Map();
+      throw err; // KafkaJS restarts the consumer; everything uncommitted is redelivered
+    }
+    if (batch.messages.length === 0 || this.stopping || this.killed) return;
     const { topic, partition } = batch;
     const rejects: RejectInput[] = [];
     // Chunks for the ingestor, capped by count and by (approximate) bytes so that no chunk can exceed
@@ -107,8 +144,10 @@ export class CeilometerConsumer {
     const size = this.chunkSize();
     const maxBytes = Math.max(1, Math.floor(this.opts.ingest.maxInFlightBytes / 2));
     const chunks: Array<{ samples: Sample[]; rejects: RejectInput[]; bytes: number; origins: SampleOrigin[] }> = [{ samples: [], rejects, bytes: 0, origins: [] }];
+    let batchBytes = 0;
     for (const m of batch.messages) {
       const value = m.value ?? Buffer.alloc(0);
+      batchBytes += value.length;
       const parsed = parseKafkaValue(value, this.parseOptions);
       const each = parsed.samples.length ? value.length / parsed.samples.length : 0;
       // a sample's position in its message's payload: the parser keeps payload order, minus its rejects
@@ -130,21 +169,45 @@ export class CeilometerConsumer {
     this.stats.messages += batch.messages.length;
 
     const live = () => !this.killed && isRunning() && !isStale();
-    try {
-      await Promise.all(chunks.map((c) => this.submitWithBackoff(topic, c.samples, c.rejects, live, heartbeat, c.origins)));
-    } catch (err) {
-      if (err instanceof ConsumerStopped || !live()) return; // abandoned uncommitted: redelivered later
-      throw err; // KafkaJS restarts the consumer; the batch is redelivered from the last commit
-    }
-    if (this.killed) return; // kill(): never commit after the decision to leave
     const last = batch.lastOffset();
+    const key = `${topic}:${partition}`;
+    const generation = this.generation;
+    const previous = this.chains.get(key) ?? Promise.resolve();
+    const written = Promise.all(chunks.map((c) => this.submitWithBackoff(topic, c.samples, c.rejects, live, heartbeat, c.origins)));
+    const committed = (async () => {
+      await written;
+      await previous; // in order: the previous batch of this partition is committed first (or this fails with it)
+      if (this.killed) throw new ConsumerStopped(); // kill(): never commit after the decision to leave
+      if (!this.consumer) throw new ConsumerStopped();
+      await this.consumer.commitOffsets([{ topic, partition, offset: (BigInt(last) + 1n).toString() }]);
+      this.stats.batches++;
+      this.stats.commits++;
+      for (const c of chunks) this.stats.samples += c.samples.length;
+      this.stats.rejects += rejects.length;
+    })();
+    this.chains.set(key, committed);
+    this.inFlight.add(committed);
+    this.bufferedBytes += batchBytes;
+    committed.then(
+      () => undefined,
+      (err: unknown) => {
+        // abandoned uncommitted (stopped, killed, or its partition reassigned since): redelivered later
+        if (err instanceof ConsumerStopped || this.killed || this.stopping || generation !== this.generation) return;
+        this.opts.log?.warn({ topic, partition, err: (err as Error).message }, 'pipelined batch failed: the consumer restarts from the last committed offsets');
+        this.failure ??= err instanceof Error ? err : new Error(String(err));
+      },
+    ).finally(() => {
+      this.inFlight.delete(committed);
+      this.bufferedBytes -= batchBytes;
+    });
+    // Consumed locally: KafkaJS fetches on from here while this batch is written (nothing is committed yet).
     resolveOffset(last);
-    await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: (BigInt(last) + 1n).toString() }] }] });
-    this.stats.batches++;
-    this.stats.commits++;
-    for (const c of chunks) this.stats.samples += c.samples.length;
-    this.stats.rejects += rejects.length;
-    await heartbeat();
+    // Bounded pipeline: past pipelineMaxBytes wait until enough of the batches in hand are done.
+    const limit = this.opts.config.pipelineMaxBytes ?? 16 * 1024 * 1024;
+    while (this.bufferedBytes > limit && this.inFlight.size > 0 && !this.killed) {
+      await Promise.race([...this.inFlight].map((p) => p.then(() => undefined, () => undefined)));
+      await heartbeat().catch(() => undefined);
+    }
   }
 
   private async submitWithBackoff(topic: string, samples: Sample[], rejects: RejectInput[], live: () => boolean, heartbeat: () => Promise<void>, origins?: SampleOrigin[]): Promise<void> {

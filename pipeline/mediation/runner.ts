@@ -2,6 +2,7 @@ import { BSON, type Db, type Document } from 'mongodb';
 import type { MediationOptions } from './options';
 import { buildMediationPipeline } from './pipeline';
 import { mediateSamples, type MediationSample } from './reference';
+import { volumeNumber } from '../ceilometer/bson-numbers';
 import type { UsageDoc } from './usage-doc';
 
 export interface MediationRun {
@@ -73,7 +74,10 @@ export async function runMediationInNode(db: Db, o: MediationOptions): Promise<M
   for await (const raw of db.collection(o.source).find(filter, { projection: SAMPLE_FIELDS, raw: true })) {
     const buf = raw as unknown as Uint8Array;
     bytesToClient += buf.byteLength;
-    samples.push(BSON.deserialize(buf) as unknown as MediationSample);
+    const s = BSON.deserialize(buf) as unknown as MediationSample;
+    // int64 volumes beyond 2^53 come back as Long (Ceilometer's types are kept in the store)
+    if (typeof s.counter_volume !== 'number') s.counter_volume = volumeNumber(s.counter_volume);
+    samples.push(s);
   }
   const usage = mediateSamples(samples, o);
   await clearRange(db, o);
@@ -88,9 +92,18 @@ export async function runMediationInNode(db: Db, o: MediationOptions): Promise<M
 
 /** Read back the mediated usage of a range, in the reference order. */
 export async function readUsage(db: Db, o: Pick<MediationOptions, 'granularity' | 'timezone' | 'from' | 'to' | 'into'>): Promise<UsageDoc[]> {
-  return db
+  const docs = await db
     .collection<UsageDoc>(o.into)
     .find(rangeFilter(o as MediationOptions))
     .sort({ period_start: 1, resource_id: 1, meter: 1, project_id: 1, user_id: 1 })
     .toArray();
+  // In-place sums of int64 volumes are int64; beyond 2^53 the driver hands back a Long: rate with numbers.
+  for (const doc of docs) {
+    const d = doc as unknown as Record<string, unknown>;
+    for (const k of Object.keys(d)) {
+      const v = d[k];
+      if (v !== null && typeof v === 'object' && ['Long', 'Double', 'Int32', 'Decimal128'].includes((v as { _bsontype?: string })._bsontype ?? '')) d[k] = volumeNumber(v);
+    }
+  }
+  return docs;
 }

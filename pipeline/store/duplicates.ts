@@ -22,6 +22,10 @@ function canonical(v: unknown): string {
   if (typeof v === 'object') {
     const o = v as Record<string, unknown>;
     if (typeof (o as { toHexString?: unknown }).toHexString === 'function') return `O${String(o)}`;
+    // BSON number wrappers of the prepared document (ceilometer/bson-numbers.ts) read back as plain numbers, or as Long beyond 2^53
+    const bsonType = (o as { _bsontype?: unknown })._bsontype;
+    if (bsonType === 'Double' || bsonType === 'Int32') return canonical((o as unknown as { value: number }).value);
+    if (bsonType === 'Long' || bsonType === 'Decimal128') return String(o);
     return `{${Object.keys(o).sort().map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(',')}}`;
   }
   return JSON.stringify(v);

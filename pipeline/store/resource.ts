@@ -60,13 +60,18 @@ export function groupByResource(samples: readonly PreparedSample[]): ResourceGro
     .map(({ meterKeys: _unused, ...g }) => g);
 }
 
-/** The ordered bulkWrite operations upserting every resource touched by the batch. */
-export function resourceOperations(samples: readonly PreparedSample[]): AnyBulkWriteOperation<ResourceDoc>[] {
+/**
+ * The ordered bulkWrite operations upserting every resource touched by the batch. For the resources in
+ * `existing` (known to exist, with every meter of the batch already listed and first_sample_timestamp no
+ * later than the batch's: see ResourceTracker) only step 2 is needed; its filter matching nothing is how
+ * the caller learns the knowledge was stale (then it writes both steps).
+ */
+export function resourceOperations(samples: readonly PreparedSample[], existing?: ReadonlySet<string>): AnyBulkWriteOperation<ResourceDoc>[] {
   const ops: AnyBulkWriteOperation<ResourceDoc>[] = [];
   for (const g of groupByResource(samples)) {
     const n = g.newest.doc;
     const owner = { user_id: n.user_id, source: n.source };
-    ops.push({
+    if (!existing?.has(g.resourceId)) ops.push({
       updateOne: {
         filter: { _id: g.resourceId, project_id: n.project_id },
         update: {

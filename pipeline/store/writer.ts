@@ -4,6 +4,7 @@ import type { Logger } from '../../lib/log';
 import { COLLECTIONS, type MeterDoc, type MeterFlagDoc, type PreparedSample, type ResourceDoc } from './layout';
 import { NOT_YOUR_RESOURCE, ownerKey, writeOwnedResources } from './ownership';
 import { CONFLICT_REASON, classifyDuplicates } from './duplicates';
+import { ResourceTracker } from './resource-cache';
 import { ensureIndexes, type EnsureIndexesReport } from './indexes';
 
 /**
@@ -113,6 +114,8 @@ function hasWriteConcernError(err: MongoBulkWriteError): boolean {
 
 export class MeterStoreWriter {
   readonly writeConcern: WriteConcernSettings;
+  /** What this writer has durably written to each resource: upserts that would change nothing are skipped. */
+  readonly resources: ResourceTracker;
 
   constructor(
     readonly db: Db,
@@ -120,6 +123,7 @@ export class MeterStoreWriter {
     private readonly log?: Logger,
   ) {
     this.writeConcern = writeConcernOf(config);
+    this.resources = new ResourceTracker({ maxResources: config.resourceCacheSize ?? 100_000, granularityMs: (config.resourceGranularitySeconds ?? 600) * 1000 });
   }
 
   /** Check the write concern against the server, then create/adjust the indexes. */
@@ -175,10 +179,17 @@ export class MeterStoreWriter {
     return result;
   }
 
-  /** Ceilometer's resource upserts (and signature flags) for the batch; returns the resources owned by another project. */
-  private async writeResources(batch: readonly PreparedSample[]): Promise<Set<string>> {
+  /**
+   * Ceilometer's resource upserts (and signature flags) for the batch, only for the resources the batch
+   * changes (ResourceTracker), with ownership kept (ownership.ts); returns the (resource, project) pairs
+   * owned by another project. What was written is recorded in the tracker once acknowledged; a foreign
+   * pair never is, so its next sample is checked again.
+   */
+  async writeResources(batch: readonly PreparedSample[]): Promise<Set<string>> {
     const writeConcern = this.writeConcern;
-    const foreign = await writeOwnedResources(this.db.collection<ResourceDoc>(COLLECTIONS.resource), batch, writeConcern);
+    const due = this.resources.due(batch);
+    const foreign = due.length ? await writeOwnedResources(this.db.collection<ResourceDoc>(COLLECTIONS.resource), due, writeConcern) : new Set<string>();
+    this.resources.confirm(foreign.size ? due.filter((p) => !foreign.has(ownerKey(p.sample.resource_id, p.sample.project_id))) : due);
     const flagged = batch.filter((p) => p.sample.signature_invalid && !foreign.has(ownerKey(p.sample.resource_id, p.sample.project_id)));
     if (flagged.length) {
       const flaggedAt = new Date();
