@@ -17,6 +17,7 @@ const SERVICE_HELP: Record<ServiceName, string> = {
   mongo: 'set MONGODB_URI=mongodb://host:port (or MONGO_BIN_DIR=/path/to/mongodb/bin) or run `node scripts/ensure.mjs` to fetch the stand-in',
   kafka: 'set KAFKA_BROKERS=host:port or run `node scripts/ensure.mjs` (needs Java 17 and Maven)',
   redis: 'set REDIS_URL=redis://host:port or `apt-get install redis-server`',
+  rabbitmq: 'set AMQP_URL=amqp://user:password@host:port or `apt-get install rabbitmq-server`',
 };
 
 /** The demo's own topics go when it ends (best effort: a broker that went away keeps them). */

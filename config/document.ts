@@ -9,6 +9,7 @@ export const SECTION_SOURCES: Record<string, string> = {
   store: 'pipeline/config.ts',
   ingest: 'pipeline/config.ts',
   kafka: 'pipeline/config.ts',
+  amqp: 'pipeline/amqp/config.ts',
   redis: 'controller/config.ts',
   estimator: 'estimator/config.ts',
   profiler: 'profiler/config.ts',

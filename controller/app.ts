@@ -55,6 +55,8 @@ export interface StartOptions {
   listen?: boolean;
   /** Run the Kafka consumer (default: config.kafka.enabled). */
   kafka?: boolean;
+  /** Run the RabbitMQ notification consumer (default: config.amqp.enabled). */
+  amqp?: boolean;
 }
 
 /**
@@ -77,8 +79,8 @@ export async function startApplication(opts: StartOptions): Promise<Application>
     for (const factory of opts.modules ?? []) modules.push(await factory(services));
     // Observers are registered before the consumer starts, so none misses a sample.
     ingestion = await createIngestion(
-      { store: config.store, ingest: config.ingest, kafka: config.kafka },
-      { db, kafka, log, startConsumer: false },
+      { store: config.store, ingest: config.ingest, kafka: config.kafka, amqp: config.amqp },
+      { db, kafka, log, startConsumer: false, amqp: opts.amqp ?? config.amqp.enabled },
     );
     for (const m of modules) for (const o of m.observers ?? []) ingestion.hub.register(o);
     metrics.registerSnapshot('ingestion counters', () => ingestion!.ingestor.metrics.snapshot());
@@ -104,6 +106,12 @@ export async function startApplication(opts: StartOptions): Promise<Application>
         }
       };
     }
+    const amqpConsumer = ingestion.amqpConsumer;
+    if (amqpConsumer) {
+      readiness.amqp = async () => {
+        if (!amqpConsumer.connected) throw new Error('not connected to RabbitMQ (reconnecting)');
+      };
+    }
     for (const m of modules) Object.assign(readiness, m.readiness ?? {});
     app = await buildController({
       config,
@@ -114,6 +122,7 @@ export async function startApplication(opts: StartOptions): Promise<Application>
     });
     for (const m of modules) m.started?.(modules);
     await ingestion.consumer?.start();
+    await ingestion.amqpConsumer?.start();
     let url: string | undefined;
     if (opts.listen !== false) url = await app.listen({ host: config.controller.host, port: config.controller.port });
     const started = { app, ingestion };

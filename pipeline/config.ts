@@ -104,6 +104,13 @@ export const ingestConfig = z
     maxBodyBytes: z.number().int().positive().default(10 * 1024 * 1024),
     /** Where invalid samples go: `mongo` (collection `dead_letter`), `kafka` (kafka.deadLetterTopic), `both`, `none`. Default mongo. */
     deadLetter: z.enum(DEAD_LETTER_DESTINATIONS).default('mongo'),
+    /**
+     * Ceilometer's `[publisher_notifier] metering_topic` values: a notification (Kafka or AMQP) whose
+     * event_type is one of them, or `<topic>.<meter>` (the notifier's per_meter_topic), carries samples.
+     * amqp.topics and the `<topic>` of every kafka.topics entry named `<topic>.sample` are accepted too.
+     * Default [metering].
+     */
+    meteringTopics: z.array(z.string().min(1)).min(1).default(['metering']),
   })
   .prefault({});
 export type IngestConfig = z.output<typeof ingestConfig>;

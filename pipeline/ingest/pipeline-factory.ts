@@ -3,6 +3,9 @@ import { MongoClient, type Db } from 'mongodb';
 import type { Logger } from '../../lib/log';
 import { ingestConfig, kafkaConfig, storeConfig, type IngestConfig, type KafkaConfig, type StoreConfig } from '../config';
 import { CeilometerConsumer } from '../kafka/consumer';
+import { AmqpNotificationConsumer } from '../amqp/consumer';
+import { amqpConfig, type AmqpConfig } from '../amqp/config';
+import { acceptedMeteringTopics } from '../amqp/topics';
 import { MeterStoreWriter, type ServerTopology } from '../store/writer';
 import type { EnsureIndexesReport } from '../store/indexes';
 import { KafkaDeadLetterSink, MongoDeadLetterSink, MultiDeadLetterSink, type DeadLetterSink } from './dead-letter';
@@ -19,6 +22,8 @@ export interface IngestionConfig {
   store: StoreConfig;
   ingest: IngestConfig;
   kafka?: KafkaConfig;
+  /** With `amqp.enabled` (or deps.amqp) the RabbitMQ notification consumer is created. */
+  amqp?: AmqpConfig;
 }
 
 export interface IngestionDeps {
@@ -26,6 +31,8 @@ export interface IngestionDeps {
   /** With a Kafka client the Ceilometer consumer is created (and started unless startConsumer is false). */
   kafka?: Kafka;
   startConsumer?: boolean;
+  /** Create the RabbitMQ consumer (default: config.amqp.enabled); started with the Kafka one (startConsumer). */
+  amqp?: boolean;
   log?: Logger;
 }
 
@@ -34,6 +41,7 @@ export interface Ingestion {
   hub: ObserverHub;
   writer: MeterStoreWriter;
   consumer?: CeilometerConsumer;
+  amqpConsumer?: AmqpNotificationConsumer;
   topology: ServerTopology;
   indexes: EnsureIndexesReport;
   /** Stop the consumer (finishing its batch in hand), write everything accepted, release producers. */
@@ -41,8 +49,8 @@ export interface Ingestion {
 }
 
 /** Fill every default of the three sections (handy for callers holding partial objects). */
-export function resolveIngestionConfig(partial: { store?: Partial<StoreConfig>; ingest?: Partial<IngestConfig>; kafka?: Partial<KafkaConfig> } = {}): Required<IngestionConfig> {
-  return { store: storeConfig.parse(partial.store ?? {}), ingest: ingestConfig.parse(partial.ingest ?? {}), kafka: kafkaConfig.parse(partial.kafka ?? {}) };
+export function resolveIngestionConfig(partial: { store?: Partial<StoreConfig>; ingest?: Partial<IngestConfig>; kafka?: Partial<KafkaConfig>; amqp?: Partial<AmqpConfig> } = {}): Required<IngestionConfig> {
+  return { store: storeConfig.parse(partial.store ?? {}), ingest: ingestConfig.parse(partial.ingest ?? {}), kafka: kafkaConfig.parse(partial.kafka ?? {}), amqp: amqpConfig.parse(partial.amqp ?? {}) };
 }
 
 /** Connect to the configured store (the client is the caller's to close). */
@@ -72,10 +80,16 @@ export async function createIngestion(config: IngestionConfig, deps: IngestionDe
 
   const ingestor = new Ingestor({ config: config.ingest, writer, deadLetters, log });
 
+  const parseOptions = { meteringTopics: acceptedMeteringTopics({ ingest: config.ingest, amqp: config.amqp, kafka: kafkaCfg }) };
   let consumer: CeilometerConsumer | undefined;
   if (deps.kafka) {
-    consumer = new CeilometerConsumer({ kafka: deps.kafka, config: kafkaCfg, ingest: config.ingest, ingestor, log });
+    consumer = new CeilometerConsumer({ kafka: deps.kafka, config: kafkaCfg, ingest: config.ingest, ingestor, log, parseOptions });
     if (deps.startConsumer !== false) await consumer.start();
+  }
+  let amqpConsumer: AmqpNotificationConsumer | undefined;
+  if (config.amqp && (deps.amqp ?? config.amqp.enabled)) {
+    amqpConsumer = new AmqpNotificationConsumer({ config: config.amqp, ingest: config.ingest, ingestor, log, parseOptions });
+    if (deps.startConsumer !== false) await amqpConsumer.start();
   }
 
   return {
@@ -83,6 +97,7 @@ export async function createIngestion(config: IngestionConfig, deps: IngestionDe
     hub: ingestor.hub,
     writer,
     consumer,
+    amqpConsumer,
     topology,
     indexes,
     async close() {
@@ -93,7 +108,7 @@ export async function createIngestion(config: IngestionConfig, deps: IngestionDe
         ingestor.abort(new BackpressureError(503, 5, 'closed', 'ingestion shut down before these samples reached the store; send them again'));
       }, config.ingest.shutdownGraceMs);
       try {
-        if (consumer) await consumer.stop();
+        await Promise.all([consumer?.stop(), amqpConsumer?.stop()]);
         await ingestor.close();
       } finally {
         clearTimeout(grace);
