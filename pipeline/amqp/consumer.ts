@@ -154,6 +154,9 @@ export class AmqpNotificationConsumer {
       await ch.assertExchange(config.exchange, 'topic', { durable: isDurable, autoDelete: config.autoDelete });
       await ch.prefetch(config.prefetch);
       this.consumerTags = [];
+      // deliveries start as soon as the first consume is issued: they must find this channel current
+      this.connection = connection;
+      this.channel = ch;
       for (const topic of config.topics) {
         const queue = notificationQueue(topic);
         try {
@@ -167,11 +170,13 @@ export class AmqpNotificationConsumer {
         const { consumerTag } = await ch.consume(queue, (msg) => msg && this.onMessage(ch, msg), { noAck: false });
         this.consumerTags.push(consumerTag);
       }
-      this.connection = connection;
-      this.channel = ch;
       if (this.connects++ > 0) this.stats.reconnects++;
       log?.info({ exchange: config.exchange, queues: config.topics.map(notificationQueue), prefetch: config.prefetch }, 'consuming Ceilometer notifications from RabbitMQ');
     } catch (err) {
+      if (this.connection === connection) {
+        this.connection = undefined;
+        this.channel = undefined;
+      }
       await connection.close().catch(() => undefined);
       throw err;
     }
