@@ -41,6 +41,8 @@ export interface Application {
   /** Base URL once listening (undefined with listen: false). */
   url?: string;
   ingestion: Ingestion;
+  /** Bound ports of the Ceilometer udp:// and tcp:// listeners (when enabled). */
+  listeners: { udpPort?: number; tcpPort?: number };
   services: AppServices;
   modules: AppModule[];
   close(): Promise<void>;
@@ -80,10 +82,15 @@ export async function startApplication(opts: StartOptions): Promise<Application>
     // Observers are registered before the consumer starts, so none misses a sample.
     ingestion = await createIngestion(
       { store: config.store, ingest: config.ingest, kafka: config.kafka, amqp: config.amqp },
-      { db, kafka, log, startConsumer: false, amqp: opts.amqp ?? config.amqp.enabled },
+      { db, kafka, kafkaEnabled: useKafka, log, startConsumer: false, amqp: opts.amqp ?? config.amqp.enabled },
     );
     for (const m of modules) for (const o of m.observers ?? []) ingestion.hub.register(o);
     metrics.registerSnapshot('ingestion counters', () => ingestion!.ingestor.metrics.snapshot());
+    for (const l of [ingestion.udp, ingestion.tcp]) if (l) metrics.registerSnapshot(`Ceilometer ${l === ingestion.udp ? 'udp' : 'tcp'}:// listener counters`, () => l.intake.snapshot());
+    if (ingestion.durableLog) {
+      const dl = ingestion.durableLog;
+      metrics.registerSnapshot('durable ingest log (Kafka) appends', () => ({ metering_ingest_log_appended_total: dl.appended, metering_ingest_log_append_failures_total: dl.failures }));
+    }
 
     const readiness: Record<string, ReadinessCheck> = {
       store: async () => {
@@ -118,17 +125,17 @@ export async function startApplication(opts: StartOptions): Promise<Application>
       log,
       metrics,
       readiness,
-      routes: [ingestRoutes(ingestion.ingestor, config.ingest), ...modules.flatMap((m) => m.routes ?? [])],
+      routes: [ingestRoutes(ingestion.ingestor, config.ingest, ingestion.durableLog), ...modules.flatMap((m) => m.routes ?? [])],
     });
     for (const m of modules) m.started?.(modules);
-    await ingestion.consumer?.start();
-    await ingestion.amqpConsumer?.start();
+    const listeners = await ingestion.start();
     let url: string | undefined;
     if (opts.listen !== false) url = await app.listen({ host: config.controller.host, port: config.controller.port });
     const started = { app, ingestion };
     return {
       ...started,
       url,
+      listeners,
       services,
       modules,
       async close() {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { tcpListenerConfig, udpListenerConfig } from './listeners/config';
 
 /**
  * Configuration sections of the ingestion path: `store` (the MongoDB metering store), `ingest`
@@ -111,6 +112,19 @@ export const ingestConfig = z
      * Default [metering].
      */
     meteringTopics: z.array(z.string().min(1)).min(1).default(['metering']),
+    /**
+     * When a sample sent over HTTP, UDP or TCP counts as accepted (HTTP 200): `log` once it is durable in
+     * the Kafka ingest topic (kafka.ingestTopic, acknowledged by all in-sync replicas; the store writer
+     * drains it behind, exactly once by message id), so a slow or down store never makes a sender that
+     * does not retry (Ceilometer's http:// publisher drops a batch on any HTTP error) lose data; `store`
+     * once written to MongoDB (429/503 while the store is slow or down); `auto` (default): `log` when
+     * kafka.enabled, else `store`. See docs/ingestion.md for the trade-off.
+     */
+    acceptance: z.enum(['auto', 'log', 'store']).default('auto'),
+    /** Listener for Ceilometer's udp:// publisher (msgpack datagrams). */
+    udp: udpListenerConfig,
+    /** Listener for Ceilometer's tcp:// publisher (length-prefixed msgpack). */
+    tcp: tcpListenerConfig,
   })
   .prefault({});
 export type IngestConfig = z.output<typeof ingestConfig>;
@@ -138,6 +152,12 @@ export const kafkaConfig = z
     fetchMaxWaitMs: z.number().int().min(0).default(1000),
     /** Topic receiving dead letters when ingest.deadLetter is kafka or both. Default `metering.dead-letter`. */
     deadLetterTopic: z.string().min(1).default('metering.dead-letter'),
+    /**
+     * The durable ingest log (ingest.acceptance `log`): HTTP bodies and UDP/TCP messages are appended
+     * here before they are acknowledged; the consumer drains it into the store. Created on start-up with
+     * max.message.bytes large enough for ingest.maxBodyBytes. Default `metering.ingest`.
+     */
+    ingestTopic: z.string().min(1).default('metering.ingest'),
   })
   .prefault({});
 export type KafkaConfig = z.output<typeof kafkaConfig>;

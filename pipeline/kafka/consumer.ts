@@ -1,6 +1,7 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from '../../lib/log';
-import { parseKafkaValue, type NormalizeOptions } from '../ceilometer/normalize';
+import type { NormalizeOptions } from '../ceilometer/normalize';
+import { parseRecord } from '../durable/record';
 import type { IngestConfig, KafkaConfig } from '../config';
 import type { Sample } from '../sample';
 import { BackpressureError } from '../ingest/backpressure';
@@ -109,7 +110,7 @@ export class CeilometerConsumer {
     const chunks: Array<{ samples: Sample[]; rejects: RejectInput[]; bytes: number }> = [{ samples: [], rejects, bytes: 0 }];
     for (const m of batch.messages) {
       const value = m.value ?? Buffer.alloc(0);
-      const parsed = parseKafkaValue(value, this.parseOptions);
+      const parsed = parseRecord(value, m.headers, this.parseOptions);
       const each = parsed.samples.length ? value.length / parsed.samples.length : 0;
       for (const s of parsed.samples) {
         let last = chunks[chunks.length - 1]!;
