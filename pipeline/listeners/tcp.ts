@@ -44,7 +44,8 @@ export class TcpListener {
     socket.on('error', () => undefined);
     let buffered: Buffer = Buffer.alloc(0);
     let busy = false;
-    const live = () => !this.stopping && !socket.destroyed;
+    // frames already received are taken even after the publisher hung up (it sends and closes at once)
+    const live = () => !this.stopping;
     const drain = async (): Promise<void> => {
       busy = true;
       socket.pause();
@@ -72,7 +73,7 @@ export class TcpListener {
       } finally {
         busy = false;
       }
-      if (live()) socket.resume();
+      if (live() && !socket.destroyed) socket.resume();
     };
     socket.on('data', (chunk: Buffer) => {
       buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
