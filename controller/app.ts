@@ -87,6 +87,15 @@ export async function startApplication(opts: StartOptions): Promise<Application>
     for (const m of modules) for (const o of m.observers ?? []) ingestion.hub.register(o);
     metrics.registerSnapshot('ingestion counters', () => ingestion!.ingestor.metrics.snapshot());
     for (const l of [ingestion.udp, ingestion.tcp]) if (l) metrics.registerSnapshot(`Ceilometer ${l === ingestion.udp ? 'udp' : 'tcp'}:// listener counters`, () => l.intake.snapshot());
+    if (ingestion.amqpConsumer) {
+      const st = ingestion.amqpConsumer.stats;
+      metrics.registerSnapshot('RabbitMQ notification consumer', () => ({
+        metering_ingest_amqp_messages_total: st.messages,
+        metering_ingest_amqp_messages_redelivered_total: st.redelivered,
+        metering_ingest_amqp_messages_acked_total: st.acked,
+        metering_ingest_amqp_reconnects_total: st.reconnects,
+      }));
+    }
     if (ingestion.durableLog) {
       const dl = ingestion.durableLog;
       metrics.registerSnapshot('durable ingest log (Kafka) appends', () => ({ metering_ingest_log_appended_total: dl.appended, metering_ingest_log_append_failures_total: dl.failures }));
