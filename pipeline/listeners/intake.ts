@@ -78,6 +78,14 @@ export class MeterMessageIntake {
     this.counters.accepted += d.samples.length;
   }
 
+  /** Count and dead-letter a message refused before decoding (e.g. longer than the limit). */
+  async refuse(reason: string, head: Buffer): Promise<void> {
+    this.counters.arrived++;
+    this.counters.malformed++;
+    const origin: MessageOrigin = { source: this.opts.transport, key: createHash('sha256').update(head).digest('hex').slice(0, 32) };
+    await this.deadLetter([{ index: -1, reason, payload: head.subarray(0, 1024).toString('base64'), origin }]);
+  }
+
   /** Count a valid message given up under back-pressure (UDP). */
   drop(): void {
     this.counters.dropped++;

@@ -54,7 +54,7 @@ export class TcpListener {
           const length = buffered.readBigUInt64LE(0);
           if (length > BigInt(MAX_MESSAGE_BYTES)) {
             // the stream cannot be trusted past a length like this: count it and hang up
-            await this.intake.decode(Buffer.alloc(0));
+            await this.intake.refuse(`frame length ${length} exceeds the limit of ${MAX_MESSAGE_BYTES} bytes (not Ceilometer's tcp:// framing?)`, buffered.subarray(0, 8));
             this.log?.warn({ length: length.toString() }, 'tcp:// frame longer than the limit: connection closed');
             socket.destroy();
             return;

@@ -42,7 +42,7 @@ export class UdpListener {
   private onDatagram(msg: Buffer): void {
     const work = (async () => {
       if (msg.length > MAX_MESSAGE_BYTES) {
-        await this.intake.decode(Buffer.alloc(0)); // counted as arrived + malformed
+        await this.intake.refuse(`datagram of ${msg.length} bytes exceeds the limit of ${MAX_MESSAGE_BYTES} bytes`, msg);
         return;
       }
       const decoded = await this.intake.decode(msg);
