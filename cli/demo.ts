@@ -43,7 +43,8 @@ export async function runDemo(opts: { configFile?: string; out: string }): Promi
   const t0 = Date.now();
   say('== Metering pipeline demo ==');
   say('1. Services (real Kafka, Redis and MongoDB on 127.0.0.1; started if not running)');
-  const services = await ensureServices(undefined, { startedBy: 'demo', tolerateFailures: true });
+  // the demo's chapters use these three (RabbitMQ is for deployments on the notifier; its tests start it)
+  const services = await ensureServices({ mongo: true, kafka: true, redis: true }, { startedBy: 'demo', tolerateFailures: true });
   for (const name of ['mongo', 'kafka', 'redis'] as const) {
     const err = services.errors[name];
     const where = name === 'mongo' ? `${services.mongodbUri} (tier: ${services.mongoTier === 'real' ? 'real mongod' : 'wire-protocol stand-in'})` : name === 'kafka' ? services.kafkaBrokers?.join(',') : services.redisUrl;

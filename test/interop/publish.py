@@ -9,7 +9,8 @@ Reads a JSON plan on stdin:
               "pause": seconds between calls (optional)}…]}
 Each step builds a fresh Ceilometer configuration (its telemetry_secret and metering_topic), makes the
 publisher Ceilometer's pipeline would make for that URL (ceilometer.publisher entry points) and calls
-publish_samples. Prints one JSON line per step: {"step": i, "published": n}.
+publish_samples. A batch whose publish raises (e.g. an HTTP read timeout) is dropped and the run goes on,
+as Ceilometer's pipeline does. Prints one JSON line per step: {"step": i, "published": n, "failed": m}.
 """
 import json
 import os
@@ -57,11 +58,16 @@ def main():
         publisher = PUBLISHERS[url.scheme](conf, url)
         samples = [sample_mod.Sample(**s) for s in step['samples']]
         batch = step.get('batch') or len(samples) or 1
+        failed = 0
         for at in range(0, len(samples), batch):
-            publisher.publish_samples(samples[at:at + batch])
+            try:
+                publisher.publish_samples(samples[at:at + batch])
+            except Exception as e:  # as Ceilometer's pipeline does: log, drop the batch, go on
+                failed += len(samples[at:at + batch])
+                print(json.dumps({'failed_batch': len(samples[at:at + batch]), 'error': repr(e)[:200]}), flush=True)
             if step.get('pause'):
                 time.sleep(step['pause'])
-        print(json.dumps({'step': i, 'published': len(samples)}), flush=True)
+        print(json.dumps({'step': i, 'published': len(samples), 'failed': failed}), flush=True)
 
 
 if __name__ == '__main__':
