@@ -69,13 +69,16 @@ export class MeterMessageIntake {
   }
 
   /**
-   * Accept decoded samples: append them to the durable log, or write them through the Ingestor.
-   * Resolves once durable there; throws BackpressureError when ingestion pushes back.
+   * Accept decoded messages (one, or several at once: one log append / one submission): append them to
+   * the durable log, or write them through the Ingestor. Resolves once durable there; throws
+   * BackpressureError when ingestion pushes back.
    */
-  async accept(d: Decoded): Promise<void> {
-    if (this.opts.log) await this.opts.log.append([{ value: d.value }]);
-    else await this.opts.ingestor.submit(d.samples);
-    this.counters.accepted += d.samples.length;
+  async accept(d: Decoded | readonly Decoded[]): Promise<void> {
+    const all = Array.isArray(d) ? (d as readonly Decoded[]) : [d as Decoded];
+    if (all.length === 0) return;
+    if (this.opts.log) await this.opts.log.append(all.map((x) => ({ value: x.value })));
+    else await this.opts.ingestor.submit(all.flatMap((x) => x.samples));
+    for (const x of all) this.counters.accepted += x.samples.length;
   }
 
   /** Count and dead-letter a message refused before decoding (e.g. longer than the limit). */
@@ -111,7 +114,7 @@ export class MeterMessageIntake {
 }
 
 /** Accept, retrying while ingestion pushes back (TCP holds the connection meanwhile); gives up when `live` turns false. */
-export async function acceptHolding(intake: MeterMessageIntake, decoded: Decoded, live: () => boolean): Promise<void> {
+export async function acceptHolding(intake: MeterMessageIntake, decoded: Decoded | readonly Decoded[], live: () => boolean): Promise<void> {
   for (;;) {
     try {
       await intake.accept(decoded);

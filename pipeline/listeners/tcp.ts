@@ -2,12 +2,16 @@ import net from 'node:net';
 import type { Logger } from '../../lib/log';
 import type { ListenerConfig } from './config';
 import { MAX_MESSAGE_BYTES } from './config';
-import { acceptHolding, type MeterMessageIntake } from './intake';
+import { acceptHolding, type Decoded, type MeterMessageIntake } from './intake';
+
+/** Most frames accepted in one go (bounds one log append / submission). */
+const MAX_GROUP = 500;
 
 /**
  * The target of Ceilometer's tcp:// publisher: on a long-lived connection, each sample is its msgpack
  * meter message prefixed with its length as 8 bytes little-endian (ceilometer/publisher/tcp.py).
- * Frames of one connection are taken in order, one at a time; while ingestion pushes back the socket
+ * Frames of one connection are taken in order, every complete frame received so far in one go (one log
+ * append or one submission, at most 500); while ingestion pushes back the socket
  * is paused, so TCP flow control slows the publisher instead of anything being dropped. The protocol has
  * no acknowledgement: what the publisher wrote before a connection broke may be lost (docs/ingestion.md).
  */
@@ -51,20 +55,31 @@ export class TcpListener {
       socket.pause();
       try {
         while (buffered.length >= 8 && live()) {
-          const length = buffered.readBigUInt64LE(0);
-          if (length > BigInt(MAX_MESSAGE_BYTES)) {
+          // every complete frame received so far is accepted in one go (one log append), in order
+          const group: Decoded[] = [];
+          let oversized: bigint | undefined;
+          while (buffered.length >= 8) {
+            const length = buffered.readBigUInt64LE(0);
+            if (length > BigInt(MAX_MESSAGE_BYTES)) {
+              oversized = length;
+              break;
+            }
+            const n = Number(length);
+            if (buffered.length < 8 + n || group.length >= MAX_GROUP) break;
+            const frame = Buffer.from(buffered.subarray(8, 8 + n));
+            buffered = buffered.subarray(8 + n);
+            const decoded = await this.intake.decode(frame);
+            if (decoded) group.push(decoded);
+          }
+          if (group.length > 0) await acceptHolding(this.intake, group, live);
+          if (oversized !== undefined) {
             // the stream cannot be trusted past a length like this: count it and hang up
-            await this.intake.refuse(`frame length ${length} exceeds the limit of ${MAX_MESSAGE_BYTES} bytes (not Ceilometer's tcp:// framing?)`, buffered.subarray(0, 8));
-            this.log?.warn({ length: length.toString() }, 'tcp:// frame longer than the limit: connection closed');
+            await this.intake.refuse(`frame length ${oversized} exceeds the limit of ${MAX_MESSAGE_BYTES} bytes (not Ceilometer's tcp:// framing?)`, buffered.subarray(0, 8));
+            this.log?.warn({ length: oversized.toString() }, 'tcp:// frame longer than the limit: connection closed');
             socket.destroy();
             return;
           }
-          const n = Number(length);
-          if (buffered.length < 8 + n) break;
-          const frame = buffered.subarray(8, 8 + n);
-          buffered = buffered.subarray(8 + n);
-          const decoded = await this.intake.decode(Buffer.from(frame));
-          if (decoded) await acceptHolding(this.intake, decoded, live);
+          if (group.length === 0 && (buffered.length < 8 || buffered.length < 8 + Number(buffered.readBigUInt64LE(0)))) break;
         }
       } catch (err) {
         this.log?.warn({ err: (err as Error).message }, 'tcp:// sample not accepted: connection closed (the publisher reconnects)');

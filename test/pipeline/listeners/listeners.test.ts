@@ -91,6 +91,7 @@ describe('udp:// listener', () => {
     expect(intake.counters).toEqual({ arrived: 24, malformed: 2, rejected: 2, accepted: 20, dropped: 0 });
     expect(await db.collection(COLLECTIONS.meter).countDocuments({ resource_id: 'udp-vm' })).toBe(20);
     expect(await db.collection(COLLECTIONS.meter).countDocuments({ resource_id: 'udp-forged' })).toBe(0);
+    await waitFor('4 dead letters', async () => (await db.collection(COLLECTIONS.deadLetter).countDocuments({ source: 'udp' })) === 4);
     const letters = await db.collection(COLLECTIONS.deadLetter).find({ source: 'udp' }).toArray();
     expect(letters.map((l) => String(l.reason).split(':')[0]).sort()).toEqual(['message_signature', 'message_signature', 'msgpack', 'msgpack']);
   });
