@@ -42,12 +42,11 @@ export async function runDemo(opts: { configFile?: string; out: string }): Promi
   const say = (line: string) => process.stdout.write(line + '\n');
   const t0 = Date.now();
   say('== Metering pipeline demo ==');
-  say('1. Services (real Kafka, Redis and MongoDB on 127.0.0.1; started if not running)');
-  // the demo's chapters use these three (RabbitMQ is for deployments on the notifier; its tests start it)
-  const services = await ensureServices({ mongo: true, kafka: true, redis: true }, { startedBy: 'demo', tolerateFailures: true });
-  for (const name of ['mongo', 'kafka', 'redis'] as const) {
+  say('1. Services (real Kafka, Redis, MongoDB and RabbitMQ on 127.0.0.1; started if not running)');
+  const services = await ensureServices(undefined, { startedBy: 'demo', tolerateFailures: true });
+  for (const name of ['mongo', 'kafka', 'redis', 'rabbitmq'] as const) {
     const err = services.errors[name];
-    const where = name === 'mongo' ? `${services.mongodbUri} (tier: ${services.mongoTier === 'real' ? 'real mongod' : 'wire-protocol stand-in'})` : name === 'kafka' ? services.kafkaBrokers?.join(',') : services.redisUrl;
+    const where = name === 'mongo' ? `${services.mongodbUri} (tier: ${services.mongoTier === 'real' ? 'real mongod' : 'wire-protocol stand-in'})` : name === 'kafka' ? services.kafkaBrokers?.join(',') : name === 'rabbitmq' ? services.amqpUrl : services.redisUrl;
     say(err ? `   ✗ ${name}: ${err}\n     → ${SERVICE_HELP[name]}` : `   ✓ ${name}: ${where}`);
   }
   if (!services.mongodbUri) throw new CliError(`the demo needs MongoDB: ${SERVICE_HELP.mongo}`, 1);
@@ -69,6 +68,10 @@ export async function runDemo(opts: { configFile?: string; out: string }): Promi
     // the HTTP chapter reports what each request stored (and that a resend stores nothing twice), so the
     // demo writes to the store before answering; `log` acceptance is covered by docs/ingestion.md and the tests
     config.ingest.acceptance = 'store';
+  }
+  if (services.amqpUrl) {
+    // Ceilometer's notifier:// over RabbitMQ: a topic of this run's own (queue demo-<run>.sample)
+    config.amqp = { ...config.amqp, enabled: true, url: services.amqpUrl, topics: [`demo-${run}`] };
   }
 
   say('2. Controller (HTTP ingestion, Kafka consumer, component APIs)');
