@@ -13,6 +13,7 @@ export const ENV_OVERRIDES: ReadonlyArray<{ env: string; path: readonly string[]
   { env: 'MONGODB_URI', path: ['store', 'uri'] },
   { env: 'KAFKA_BROKERS', path: ['kafka', 'brokers'], parse: (v) => v.split(',').map((s) => s.trim()).filter(Boolean) },
   { env: 'REDIS_URL', path: ['redis', 'url'] },
+  { env: 'AMQP_URL', path: ['amqp', 'url'] },
   { env: 'METERING_TELEMETRY_SECRET', path: ['ingest', 'telemetrySecret'] },
   { env: 'METERING_PORT', path: ['controller', 'port'], parse: (v) => Number(v) },
 ];

@@ -6,6 +6,7 @@ import { profilerConfig } from '../profiler/config';
 import { scalerConfig } from '../scaler/config';
 import { mediationConfig } from '../pipeline/mediation/config';
 import { ratingConfig } from '../pipeline/rating/config';
+import { amqpConfig } from '../pipeline/amqp/config';
 
 const asObject = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
 
@@ -25,6 +26,7 @@ const sections = z
     store: storeConfig,
     ingest: ingestConfig,
     kafka: kafkaConfig,
+    amqp: amqpConfig,
     redis: redisConfig,
     estimator: estimatorConfig,
     profiler: profilerConfig,

@@ -44,6 +44,8 @@ export interface Application {
   /** Base URL once listening (undefined with listen: false). */
   url?: string;
   ingestion: Ingestion;
+  /** Bound ports of the Ceilometer udp:// and tcp:// listeners (when enabled). */
+  listeners: { udpPort?: number; tcpPort?: number };
   services: AppServices;
   modules: AppModule[];
   close(): Promise<void>;
@@ -58,6 +60,8 @@ export interface StartOptions {
   listen?: boolean;
   /** Run the Kafka consumer (default: config.kafka.enabled). */
   kafka?: boolean;
+  /** Run the RabbitMQ notification consumer (default: config.amqp.enabled). */
+  amqp?: boolean;
 }
 
 /**
@@ -84,11 +88,25 @@ export async function startApplication(opts: StartOptions): Promise<Application>
     for (const factory of opts.modules ?? []) modules.push(await factory(services));
     // Observers are registered before the consumer starts, so none misses a sample.
     ingestion = await createIngestion(
-      { store: config.store, ingest: config.ingest, kafka: config.kafka },
-      { db, kafka, log, startConsumer: false },
+      { store: config.store, ingest: config.ingest, kafka: config.kafka, amqp: config.amqp },
+      { db, kafka, kafkaEnabled: useKafka, log, startConsumer: false, amqp: opts.amqp ?? config.amqp.enabled },
     );
     for (const m of modules) for (const o of m.observers ?? []) ingestion.hub.register(o);
     metrics.registerSnapshot('ingestion counters', () => ingestion!.ingestor.metrics.snapshot());
+    for (const l of [ingestion.udp, ingestion.tcp]) if (l) metrics.registerSnapshot(`Ceilometer ${l === ingestion.udp ? 'udp' : 'tcp'}:// listener counters`, () => l.intake.snapshot());
+    if (ingestion.amqpConsumer) {
+      const st = ingestion.amqpConsumer.stats;
+      metrics.registerSnapshot('RabbitMQ notification consumer', () => ({
+        metering_ingest_amqp_messages_total: st.messages,
+        metering_ingest_amqp_messages_redelivered_total: st.redelivered,
+        metering_ingest_amqp_messages_acked_total: st.acked,
+        metering_ingest_amqp_reconnects_total: st.reconnects,
+      }));
+    }
+    if (ingestion.durableLog) {
+      const dl = ingestion.durableLog;
+      metrics.registerSnapshot('durable ingest log (Kafka) appends', () => ({ metering_ingest_log_appended_total: dl.appended, metering_ingest_log_append_failures_total: dl.failures }));
+    }
 
     const readiness: Record<string, ReadinessCheck> = {
       store: async () => {
@@ -116,6 +134,12 @@ export async function startApplication(opts: StartOptions): Promise<Application>
         }
       };
     }
+    const amqpConsumer = ingestion.amqpConsumer;
+    if (amqpConsumer) {
+      readiness.amqp = async () => {
+        if (!amqpConsumer.connected) throw new Error('not connected to RabbitMQ (reconnecting)');
+      };
+    }
     for (const m of modules) Object.assign(readiness, m.readiness ?? {});
     app = await buildController({
       config,
@@ -123,16 +147,17 @@ export async function startApplication(opts: StartOptions): Promise<Application>
       metrics,
       readiness,
       audit,
-      routes: [ingestRoutes(ingestion.ingestor, config.ingest), auditRoutes(audit), ...modules.flatMap((m) => m.routes ?? [])],
+      routes: [ingestRoutes(ingestion.ingestor, config.ingest, ingestion.durableLog), auditRoutes(audit), ...modules.flatMap((m) => m.routes ?? [])],
     });
     for (const m of modules) m.started?.(modules);
-    await ingestion.consumer?.start();
+    const listeners = await ingestion.start();
     let url: string | undefined;
     if (opts.listen !== false) url = await app.listen({ host: config.controller.host, port: config.controller.port });
     const started = { app, ingestion };
     return {
       ...started,
       url,
+      listeners,
       services,
       modules,
       async close() {

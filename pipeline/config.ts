@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
+import { tcpListenerConfig, udpListenerConfig } from './listeners/config';
 
 /**
  * Configuration sections of the ingestion path: `store` (the MongoDB metering store), `ingest`
@@ -153,6 +154,26 @@ export const ingestConfig = z
         maxFutureSeconds: z.number().int().nonnegative().default(604_800),
       })
       .prefault({}),
+    /**
+     * Ceilometer's `[publisher_notifier] metering_topic` values: a notification (Kafka or AMQP) whose
+     * event_type is one of them, or `<topic>.<meter>` (the notifier's per_meter_topic), carries samples.
+     * amqp.topics and the `<topic>` of every kafka.topics entry named `<topic>.sample` are accepted too.
+     * Default [metering].
+     */
+    meteringTopics: z.array(z.string().min(1)).min(1).default(['metering']),
+    /**
+     * When a sample sent over HTTP, UDP or TCP counts as accepted (HTTP 200): `log` once it is durable in
+     * the Kafka ingest topic (kafka.ingestTopic, acknowledged by all in-sync replicas; the store writer
+     * drains it behind, exactly once by message id), so a slow or down store never makes a sender that
+     * does not retry (Ceilometer's http:// publisher drops a batch on any HTTP error) lose data; `store`
+     * once written to MongoDB (429/503 while the store is slow or down); `auto` (default): `log` when
+     * kafka.enabled, else `store`. See docs/ingestion.md for the trade-off.
+     */
+    acceptance: z.enum(['auto', 'log', 'store']).default('auto'),
+    /** Listener for Ceilometer's udp:// publisher (msgpack datagrams). */
+    udp: udpListenerConfig,
+    /** Listener for Ceilometer's tcp:// publisher (length-prefixed msgpack). */
+    tcp: tcpListenerConfig,
   })
   .prefault({});
 export type IngestConfig = z.output<typeof ingestConfig>;
@@ -225,6 +246,12 @@ export const kafkaConfig = z
      * still committed in order and only after the durable write. Default 16 MiB; 0 = one batch at a time.
      */
     pipelineMaxBytes: z.number().int().min(0).default(16 * 1024 * 1024),
+    /**
+     * The durable ingest log (ingest.acceptance `log`): HTTP bodies and UDP/TCP messages are appended
+     * here before they are acknowledged; the consumer drains it into the store. Created on start-up with
+     * max.message.bytes large enough for ingest.maxBodyBytes. Default `metering.ingest`.
+     */
+    ingestTopic: z.string().min(1).default('metering.ingest'),
   })
   .prefault({});
 export type KafkaConfig = z.output<typeof kafkaConfig>;

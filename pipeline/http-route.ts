@@ -7,6 +7,8 @@ import type { RejectInput } from './ingest/dead-letter';
 import { canAccessProject, type Principal } from '../controller/auth';
 import { principalOf, type RoutePlugin } from '../controller/server';
 import { errorSchema } from '../controller/http';
+import { appendHttpBody } from './durable/http';
+import type { DurableLog } from './durable/log';
 
 const rejectSchema = {
   type: 'object',
@@ -28,6 +30,7 @@ const resultSchema = {
       description: 'rejects not listed one by one, counted per reason (only when rejectsNotListed > 0)',
       items: { type: 'object', properties: { reason: { type: 'string' }, count: { type: 'integer' } } },
     },
+    acceptance: { type: 'string', enum: ['log', 'store'], description: 'log: durable in the Kafka ingest log (stored shortly after; stored/duplicates are then 0); store: written to MongoDB' },
   },
 } as const;
 
@@ -91,10 +94,11 @@ function applyProjectScope(parsed: NormalizeResult, positions: number[], princip
 /**
  * POST /v1/samples: the target of Ceilometer's `http://` publisher (a JSON list of `Sample.as_dict()`,
  * or one object with batch=False) and of signed `counter_*` messages. Answers 200 only after every
- * valid sample is durably stored; invalid ones are dead-lettered and listed with their reason.
+ * valid sample is durably stored (acceptance `store`: in MongoDB; `log`: in the Kafka ingest log, from
+ * which the consumer stores it); invalid ones are dead-lettered and listed with their reason.
  * 400 when nothing in the body is usable, 413 too large, 429/503 with Retry-After under back-pressure.
  */
-export function ingestRoutes(ingestor: Ingestor, ingest: IngestConfig): RoutePlugin {
+export function ingestRoutes(ingestor: Ingestor, ingest: IngestConfig, log?: DurableLog): RoutePlugin {
   return async (app: FastifyInstance) => {
     await app.register(async (scope) => {
       // Keep the raw bytes: invalid UTF-8 must be detected and float literals kept for signatures.
@@ -120,6 +124,8 @@ export function ingestRoutes(ingestor: Ingestor, ingest: IngestConfig): RoutePlu
           const { parsed, positions } = applyProjectScope(all, bodyPositions(all), principalOf(req));
           const rejects: RejectInput[] = parsed.rejects;
           try {
+            // acceptance `log`: 200 once the body is durable in the ingest log; the consumer stores it
+            if (log) return reply.code(parsed.samples.length === 0 && parsed.rejects.length > 0 ? 400 : 200).send(await appendHttpBody(log, body, parsed, principalOf(req).project));
             const submitted = ingestor.submit(parsed.samples, rejects);
             submitted.catch(() => undefined); // still observed below; after a deadline nobody waits on it
             const result = await withDeadline(submitted, ingest.requestTimeoutMs);

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Make a checkout ready to run: npm packages, redis-server, the Kafka + MongoDB stand-in jars, and
+// Make a checkout ready to run: npm packages, redis-server, rabbitmq-server, the Kafka + MongoDB stand-in jars, and
 // Ceilometer from PyPI in a cached virtualenv (the real client of the interop tests).
 // Plain Node with no npm dependencies: it runs as `pretest` / `prestart` before node_modules may exist.
 // Idempotent; when everything is present it only looks at a few files (well under 2 s).
@@ -7,7 +7,7 @@
 //   node scripts/ensure.mjs            do what is missing
 //   node scripts/ensure.mjs --check    only report what is missing (exit 1 if anything is)
 //
-// Environment: REDIS_URL / KAFKA_BROKERS / MONGODB_URI set → that service is external, nothing is
+// Environment: REDIS_URL / KAFKA_BROKERS / MONGODB_URI / AMQP_URL set → that service is external, nothing is
 // installed for it. METERING_SERVICES_DIR moves .services/. METERING_SKIP_NPM_CI=1 never runs npm ci.
 // METERING_CEILOMETER_VENV moves the virtualenv (default ~/.cache/metering/ceilometer-<hash>);
 // METERING_SKIP_CEILOMETER=1 skips it (the interop tests then fail saying so).
@@ -113,6 +113,8 @@ function ensureDebianPackages() {
   const needJava = JAR_SETS.some((s) => !s.skip);
   const wanted = [];
   if (!process.env.REDIS_URL && !which('redis-server')) wanted.push(['redis-server', 'redis-server']);
+  // RabbitMQ (Ceilometer's notifier over oslo.messaging's default rabbit driver), run by services/rabbitmq.ts
+  if (!process.env.AMQP_URL && !fs.existsSync('/usr/lib/rabbitmq/bin/rabbitmq-server')) wanted.push(['rabbitmq-server', 'rabbitmq-server']);
   if (needJava && !which('java') && !(process.env.JAVA_HOME && fs.existsSync(path.join(process.env.JAVA_HOME, 'bin/java')))) {
     wanted.push(['java', 'openjdk-17-jre-headless']);
   }

@@ -22,12 +22,12 @@ function parseOnly(value: string | undefined): ServiceName[] {
 export const register: RegisterCommands = (program) => {
   const services = program
     .command('services')
-    .description('Local Kafka (KRaft), Redis and MongoDB on 127.0.0.1 for tests and the demo (state in .services/)');
+    .description('Local Kafka (KRaft), Redis, MongoDB and RabbitMQ on 127.0.0.1 for tests and the demo (state in .services/)');
 
   services
     .command('up')
     .description('start (or reuse) the services and print how to reach them')
-    .option('--only <names>', 'comma-separated subset: kafka,redis,mongo')
+    .option('--only <names>', 'comma-separated subset: kafka,redis,mongo,rabbitmq')
     .option('--json', 'print the connection info as JSON')
     .action(async (opts: { only?: string; json?: boolean }) => {
       const names = parseOnly(opts.only);
@@ -41,6 +41,7 @@ export const register: RegisterCommands = (program) => {
         if (info.mongodbUri) process.stdout.write(`MONGODB_URI=${info.mongodbUri}   (tier: ${info.mongoTier})\n`);
         if (info.kafkaBrokers) process.stdout.write(`KAFKA_BROKERS=${info.kafkaBrokers.join(',')}\n`);
         if (info.redisUrl) process.stdout.write(`REDIS_URL=${info.redisUrl}\n`);
+        if (info.amqpUrl) process.stdout.write(`AMQP_URL=${info.amqpUrl}\n`);
         process.stdout.write(info.started.length > 0 ? `started: ${info.started.join(', ')}\n` : 'all already running\n');
       } catch (err) {
         if (err instanceof ServiceUnavailableError) throw new CliError(err.message, 1);
@@ -51,7 +52,7 @@ export const register: RegisterCommands = (program) => {
   services
     .command('down')
     .description('stop the services this checkout started (external ones are left alone)')
-    .option('--only <names>', 'comma-separated subset: kafka,redis,mongo')
+    .option('--only <names>', 'comma-separated subset: kafka,redis,mongo,rabbitmq')
     .option('--json', 'print the stopped services as JSON')
     .action(async (opts: { only?: string; json?: boolean }) => {
       const stopped = await stopServices(parseOnly(opts.only));

@@ -22,6 +22,7 @@ const PROCESS_MARKS: Record<ServiceName, string[]> = {
   kafka: ['kafka.Kafka'],
   redis: ['redis-server'],
   mongo: ['mongod', 'StandIn'],
+  rabbitmq: ['rabbitmq-server'],
 };
 
 /**
@@ -75,12 +76,12 @@ export type DaemonState = Omit<ServiceState, 'pid' | 'logFile' | 'startedAt'>;
  * died. When `ready` throws, the process is stopped and a ServiceUnavailableError names the log.
  */
 export async function launchDaemon(
-  daemon: { cmd: string; args: string[]; logFile: string; cwd: string; tailLines?: number },
+  daemon: { cmd: string; args: string[]; logFile: string; cwd: string; tailLines?: number; env?: NodeJS.ProcessEnv },
   ready: (exited: () => string | undefined) => Promise<unknown>,
   state: DaemonState,
 ): Promise<ServiceState> {
   const { logFile } = daemon;
-  const pid = spawnDaemon(daemon.cmd, daemon.args, logFile, daemon.cwd);
+  const pid = spawnDaemon(daemon.cmd, daemon.args, logFile, daemon.cwd, daemon.env);
   try {
     await ready(() => (pidAlive(pid) ? undefined : `exited early:\n${tailFile(logFile, daemon.tailLines)}`));
   } catch (err) {

@@ -7,12 +7,13 @@ import { detectMongoTier, ensureMongo } from './mongo';
 import { STATE_DIR } from './paths';
 import { ServiceUnavailableError, pidAlive, portOpen } from './proc';
 import { ensureRedis, redisPing } from './redis';
+import { amqpHandshakeOk, ensureRabbitMq } from './rabbitmq';
 import { SERVICE_NAMES, readState, type MongoTier, type ServiceName } from './state';
 
 export { ServiceUnavailableError } from './proc';
 export type { MongoTier, ServiceName } from './state';
 
-/** Which services to have; omitted means all three. */
+/** Which services to have; omitted means all of them. */
 export type ServicesRequest = Partial<Record<ServiceName, boolean>>;
 
 /** How to reach the services (only those requested and available are set). */
@@ -21,6 +22,8 @@ export interface ConnectionInfo {
   mongoTier?: MongoTier;
   kafkaBrokers?: string[];
   redisUrl?: string;
+  /** amqp://… of the RabbitMQ broker (Ceilometer's notifier over oslo.messaging's rabbit driver). */
+  amqpUrl?: string;
   /** Services this call started (the others were reused or external). */
   started: ServiceName[];
   /** Services that could not be had, with the reason and how to get them (only with `tolerateFailures`). */
@@ -38,6 +41,7 @@ const starters: Record<ServiceName, (startedBy: string) => Promise<Endpoint>> = 
   kafka: ensureKafka,
   redis: ensureRedis,
   mongo: ensureMongo,
+  rabbitmq: ensureRabbitMq,
 };
 
 function requested(request: ServicesRequest | undefined): ServiceName[] {
@@ -66,6 +70,7 @@ export async function ensureServices(request?: ServicesRequest, options: EnsureO
     if (endpoint.started) info.started.push(name);
     if (name === 'kafka') info.kafkaBrokers = endpoint.address.split(',');
     if (name === 'redis') info.redisUrl = endpoint.address;
+    if (name === 'rabbitmq') info.amqpUrl = endpoint.address;
     if (name === 'mongo') {
       info.mongodbUri = endpoint.address;
       info.mongoTier = endpoint.tier;
@@ -104,7 +109,7 @@ export interface ServiceStatus {
   logFile?: string;
 }
 
-const externalEnv: Record<ServiceName, string> = { kafka: 'KAFKA_BROKERS', redis: 'REDIS_URL', mongo: 'MONGODB_URI' };
+const externalEnv: Record<ServiceName, string> = { kafka: 'KAFKA_BROKERS', redis: 'REDIS_URL', mongo: 'MONGODB_URI', rabbitmq: 'AMQP_URL' };
 
 async function externalHealthy(name: ServiceName, address: string): Promise<{ healthy: boolean; tier?: MongoTier }> {
   try {
@@ -112,6 +117,10 @@ async function externalHealthy(name: ServiceName, address: string): Promise<{ he
     if (name === 'redis') {
       const url = new URL(address);
       return { healthy: await portOpen(Number(url.port || 6379), url.hostname) };
+    }
+    if (name === 'rabbitmq') {
+      const url = new URL(address);
+      return { healthy: await amqpHandshakeOk(Number(url.port || 5672), url.hostname) };
     }
     const [host, port] = address.split(',')[0]!.trim().split(':');
     return { healthy: await kafkaApiVersionsOk(Number(port), host) };
@@ -133,6 +142,7 @@ export async function servicesStatus(): Promise<ServiceStatus[]> {
       if (alive) {
         if (service === 'redis') healthy = await redisPing(st.ports[0]!);
         else if (service === 'kafka') healthy = await kafkaApiVersionsOk(st.ports[0]!);
+        else if (service === 'rabbitmq') healthy = await amqpHandshakeOk(st.ports[0]!);
         else healthy = await detectMongoTier(st.address).then(() => true, () => false);
       }
       return {

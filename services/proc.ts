@@ -27,13 +27,13 @@ export function pidAlive(pid: number | undefined): boolean {
 
 /**
  * Start `cmd args` as a detached daemon (own process group, survives the caller) with stdout and
- * stderr appended to `logFile`. Returns its pid.
+ * stderr appended to `logFile` (environment `env`, default the caller's). Returns its pid.
  */
-export function spawnDaemon(cmd: string, args: string[], logFile: string, cwd: string): number {
+export function spawnDaemon(cmd: string, args: string[], logFile: string, cwd: string, env?: NodeJS.ProcessEnv): number {
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   const fd = fs.openSync(logFile, 'w');
   try {
-    const child = spawn(cmd, args, { cwd, detached: true, stdio: ['ignore', fd, fd] });
+    const child = spawn(cmd, args, { cwd, detached: true, stdio: ['ignore', fd, fd], ...(env ? { env } : {}) });
     if (!child.pid) throw new Error(`could not start ${cmd}`);
     child.unref();
     return child.pid;

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { STATE_DIR } from './paths';
 
-export type ServiceName = 'kafka' | 'redis' | 'mongo';
-export const SERVICE_NAMES: readonly ServiceName[] = ['kafka', 'redis', 'mongo'];
+export type ServiceName = 'kafka' | 'redis' | 'mongo' | 'rabbitmq';
+export const SERVICE_NAMES: readonly ServiceName[] = ['kafka', 'redis', 'mongo', 'rabbitmq'];
 
 /** MongoDB tier: a real mongod (or an external URI to one), or the Java wire-protocol stand-in. */
 export type MongoTier = 'real' | 'standin';
@@ -14,7 +14,7 @@ export interface ServiceState {
   pid: number;
   /** Ports it listens on, first is the client port (Kafka: broker then controller). */
   ports: number[];
-  /** Client address: redis://…, mongodb://…, or host:port for Kafka. */
+  /** Client address: redis://…, mongodb://…, amqp://…, or host:port for Kafka. */
   address: string;
   /** Which MongoDB implementation (mongo only). */
   tier?: MongoTier;

@@ -33,6 +33,11 @@ export interface NormalizeOptions {
   maxSampleBytes?: number;
   /** Source given to samples that carry none (Ceilometer's sample_source default). */
   defaultSource?: string;
+  /**
+   * Ceilometer's `[publisher_notifier] metering_topic` values: a notification whose event_type is one of
+   * them, or `<topic>.<meter>` (per_meter_topic), is a sample notification. Default [metering].
+   */
+  meteringTopics?: readonly string[];
 }
 
 export const DEFAULT_NORMALIZE_OPTIONS: Required<NormalizeOptions> = {
@@ -42,6 +47,7 @@ export const DEFAULT_NORMALIZE_OPTIONS: Required<NormalizeOptions> = {
   maxValueBytes: 1024 * 1024,
   maxSampleBytes: 256 * 1024,
   defaultSource: 'openstack',
+  meteringTopics: ['metering'],
 };
 
 export interface Reject {
@@ -175,7 +181,12 @@ export function parseHttpBody(bodyText: string | Buffer, opts?: NormalizeOptions
   return out;
 }
 
-const SAMPLE_EVENT_TYPES = ['metering', 'telemetry.polling', 'telemetry.api'];
+const SAMPLE_EVENT_TYPES = ['telemetry.polling', 'telemetry.api'];
+
+/** A sample notification's event_type: a metering topic, `<topic>.<meter>`, or a telemetry one. */
+function isSampleEventType(et: string, topics: readonly string[]): boolean {
+  return SAMPLE_EVENT_TYPES.includes(et) || topics.some((t) => et === t || (et.startsWith(`${t}.`) && et.length > t.length + 1));
+}
 
 function takeNotification(
   note: Record<string, unknown>,
@@ -189,8 +200,9 @@ function takeNotification(
     out.rejects.push({ index: -1, reason, payload: raw });
   };
   const et = note.event_type;
-  if (typeof et !== 'string' || !SAMPLE_EVENT_TYPES.includes(et)) {
-    return whole(`event_type: expected one of ${SAMPLE_EVENT_TYPES.join(', ')} (a sample notification), got ${describeValue(et)}`);
+  if (typeof et !== 'string' || !isSampleEventType(et, o.meteringTopics)) {
+    const topics = o.meteringTopics.map((t) => `${t}, ${t}.<meter>`);
+    return whole(`event_type: expected one of ${[...topics, ...SAMPLE_EVENT_TYPES].join(', ')} (a sample notification; configured metering topics: ingest.meteringTopics, amqp.topics), got ${describeValue(et)}`);
   }
   const payload = note.payload;
   let list: TaggedValue[] | undefined;

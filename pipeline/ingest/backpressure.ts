@@ -10,7 +10,7 @@ import type { IngestConfig } from '../config';
  * Both carry `retryAfterSeconds` (the HTTP Retry-After; the Kafka consumer pauses that long).
  */
 
-export type BackpressureReason = 'buffer-full' | 'store-slow' | 'store-down' | 'closed';
+export type BackpressureReason = 'buffer-full' | 'store-slow' | 'store-down' | 'closed' | 'log-down';
 
 export class BackpressureError extends Error {
   constructor(

@@ -28,13 +28,23 @@ export interface KafkaPosition {
   offset: string;
 }
 
-/** A reject handed to the ingestor; Kafka rejects carry their message position. */
-export type RejectInput = Reject & { kafka?: KafkaPosition };
+/**
+ * Where a reject from another transport came from: the transport and a key that is the same when the
+ * same message is delivered again (AMQP: a digest of the message body), so redelivery does not
+ * dead-letter a sample twice.
+ */
+export interface MessageOrigin {
+  source: 'amqp' | 'udp' | 'tcp';
+  key: string;
+}
+
+/** A reject handed to the ingestor; Kafka rejects carry their message position, other transports their origin. */
+export type RejectInput = Reject & { kafka?: KafkaPosition; origin?: MessageOrigin };
 
 export interface DeadLetterDoc {
   _id: string;
   received_at: Date;
-  source: 'http' | 'kafka';
+  source: 'http' | 'kafka' | MessageOrigin['source'];
   topic?: string;
   partition?: number;
   offset?: string;
@@ -78,7 +88,9 @@ export function deadLetterDocument(r: RejectInput, receivedAt = new Date()): Dea
         reason: r.reason,
         payload: payloadText(r.payload),
       }
-    : { _id: `http:${randomUUID()}`, received_at: receivedAt, source: 'http', index: r.index, reason: r.reason, payload: payloadText(r.payload) };
+    : r.origin
+      ? { _id: `${r.origin.source}:${r.origin.key}:${r.index}`, received_at: receivedAt, source: r.origin.source, index: r.index, reason: r.reason, payload: payloadText(r.payload) }
+      : { _id: `http:${randomUUID()}`, received_at: receivedAt, source: 'http', index: r.index, reason: r.reason, payload: payloadText(r.payload) };
   if (r.message_id) doc.message_id = r.message_id;
   return doc;
 }

@@ -4,6 +4,14 @@ import { MongoClient, type Db } from 'mongodb';
 import type { Logger } from '../../lib/log';
 import { ingestConfig, kafkaConfig, storeConfig, type IngestConfig, type KafkaConfig, type StoreConfig } from '../config';
 import { CeilometerConsumer } from '../kafka/consumer';
+import { AmqpNotificationConsumer } from '../amqp/consumer';
+import { amqpConfig, type AmqpConfig } from '../amqp/config';
+import { acceptedMeteringTopics } from '../amqp/topics';
+import { DurableLog } from '../durable/log';
+import { ensureIngestTopic, resolveAcceptance, type Acceptance } from '../durable/acceptance';
+import { MeterMessageIntake } from '../listeners/intake';
+import { TcpListener } from '../listeners/tcp';
+import { UdpListener } from '../listeners/udp';
 import { MeterStoreWriter, type ServerTopology } from '../store/writer';
 import type { EnsureIndexesReport } from '../store/indexes';
 import { KafkaDeadLetterSink, MongoDeadLetterSink, MultiDeadLetterSink, type DeadLetterSink } from './dead-letter';
@@ -20,6 +28,8 @@ export interface IngestionConfig {
   store: StoreConfig;
   ingest: IngestConfig;
   kafka?: KafkaConfig;
+  /** With `amqp.enabled` (or deps.amqp) the RabbitMQ notification consumer is created. */
+  amqp?: AmqpConfig;
 }
 
 export interface IngestionDeps {
@@ -27,6 +37,13 @@ export interface IngestionDeps {
   /** With a Kafka client the Ceilometer consumer is created (and started unless startConsumer is false). */
   kafka?: Kafka;
   startConsumer?: boolean;
+  /**
+   * Kafka is enabled in the product's configuration (the controller passes kafka.enabled): then
+   * ingest.acceptance `auto` means `log`. Without it `auto` means `store` (tests, benchmarks).
+   */
+  kafkaEnabled?: boolean;
+  /** Create the RabbitMQ consumer (default: config.amqp.enabled); started with the Kafka one (startConsumer). */
+  amqp?: boolean;
   log?: Logger;
 }
 
@@ -35,6 +52,16 @@ export interface Ingestion {
   hub: ObserverHub;
   writer: MeterStoreWriter;
   consumer?: CeilometerConsumer;
+  amqpConsumer?: AmqpNotificationConsumer;
+  /** How HTTP, UDP and TCP input is acknowledged (ingest.acceptance resolved). */
+  acceptance: Acceptance;
+  /** The Kafka ingest log (acceptance `log`). */
+  durableLog?: DurableLog;
+  /** Ceilometer udp:// and tcp:// publisher listeners (ingest.udp / ingest.tcp enabled). */
+  udp?: UdpListener;
+  tcp?: TcpListener;
+  /** Start the consumers and listeners created with startConsumer: false; returns the listeners' bound ports. */
+  start(): Promise<{ udpPort?: number; tcpPort?: number }>;
   topology: ServerTopology;
   indexes: EnsureIndexesReport;
   /** Stop the consumer (finishing its batch in hand), write everything accepted, release producers. */
@@ -42,8 +69,8 @@ export interface Ingestion {
 }
 
 /** Fill every default of the three sections (handy for callers holding partial objects). */
-export function resolveIngestionConfig(partial: { store?: Partial<StoreConfig>; ingest?: Partial<IngestConfig>; kafka?: Partial<KafkaConfig> } = {}): Required<IngestionConfig> {
-  return { store: storeConfig.parse(partial.store ?? {}), ingest: ingestConfig.parse(partial.ingest ?? {}), kafka: kafkaConfig.parse(partial.kafka ?? {}) };
+export function resolveIngestionConfig(partial: { store?: Partial<StoreConfig>; ingest?: Partial<IngestConfig>; kafka?: Partial<KafkaConfig>; amqp?: Partial<AmqpConfig> } = {}): Required<IngestionConfig> {
+  return { store: storeConfig.parse(partial.store ?? {}), ingest: ingestConfig.parse(partial.ingest ?? {}), kafka: kafkaConfig.parse(partial.kafka ?? {}), amqp: amqpConfig.parse(partial.amqp ?? {}) };
 }
 
 /** Connect to the configured store (the client is the caller's to close). */
@@ -96,17 +123,45 @@ export async function createIngestion(config: IngestionConfig, deps: IngestionDe
 
   const ingestor = new Ingestor({ config: config.ingest, writer, deadLetters, log });
 
-  let consumer: CeilometerConsumer | undefined;
-  if (deps.kafka) {
-    consumer = new CeilometerConsumer({ kafka: deps.kafka, config: kafkaCfg, ingest: config.ingest, ingestor, log });
-    if (deps.startConsumer !== false) await consumer.start();
+  const parseOptions = { meteringTopics: acceptedMeteringTopics({ ingest: config.ingest, amqp: config.amqp, kafka: kafkaCfg }) };
+  const acceptance = resolveAcceptance(config.ingest.acceptance, deps.kafka !== undefined && deps.kafkaEnabled === true);
+  let durableLog: DurableLog | undefined;
+  let logProducer: Producer | undefined;
+  let consumerCfg = kafkaCfg;
+  if (acceptance === 'log') {
+    await ensureIngestTopic(deps.kafka!, kafkaCfg.ingestTopic, config.ingest.maxBodyBytes);
+    logProducer = deps.kafka!.producer({ allowAutoTopicCreation: false });
+    await logProducer.connect();
+    durableLog = new DurableLog(logProducer, kafkaCfg.ingestTopic);
+    if (!kafkaCfg.topics.includes(kafkaCfg.ingestTopic)) consumerCfg = { ...kafkaCfg, topics: [...kafkaCfg.topics, kafkaCfg.ingestTopic] };
   }
+  let consumer: CeilometerConsumer | undefined;
+  if (deps.kafka) consumer = new CeilometerConsumer({ kafka: deps.kafka, config: consumerCfg, ingest: config.ingest, ingestor, log, parseOptions });
+  let amqpConsumer: AmqpNotificationConsumer | undefined;
+  if (config.amqp && (deps.amqp ?? config.amqp.enabled)) {
+    amqpConsumer = new AmqpNotificationConsumer({ config: config.amqp, ingest: config.ingest, ingestor, log, parseOptions });
+  }
+  const listenerParse = { secret: config.ingest.telemetrySecret, signaturePolicy: config.ingest.signaturePolicy, ...parseOptions };
+  const udp = config.ingest.udp.enabled ? new UdpListener(config.ingest.udp, new MeterMessageIntake({ transport: 'udp', ingestor, log: durableLog, parseOptions: listenerParse }), log) : undefined;
+  const tcp = config.ingest.tcp.enabled ? new TcpListener(config.ingest.tcp, new MeterMessageIntake({ transport: 'tcp', ingestor, log: durableLog, parseOptions: listenerParse }), log) : undefined;
+  const start = async () => {
+    await consumer?.start();
+    await amqpConsumer?.start();
+    return { udpPort: await udp?.start(), tcpPort: await tcp?.start() };
+  };
+  if (deps.startConsumer !== false) await start();
 
   return {
     ingestor,
     hub: ingestor.hub,
     writer,
     consumer,
+    amqpConsumer,
+    acceptance,
+    durableLog,
+    udp,
+    tcp,
+    start,
     topology,
     indexes,
     async close() {
@@ -117,12 +172,14 @@ export async function createIngestion(config: IngestionConfig, deps: IngestionDe
         ingestor.abort(new BackpressureError(503, 5, 'closed', 'ingestion shut down before these samples reached the store; send them again'));
       }, config.ingest.shutdownGraceMs);
       try {
-        if (consumer) await consumer.stop();
+        await Promise.all([udp?.stop(), tcp?.stop()]);
+        await Promise.all([consumer?.stop(), amqpConsumer?.stop()]);
         await ingestor.close();
       } finally {
         clearTimeout(grace);
       }
       if (producer) await producer.disconnect();
+      if (logProducer) await logProducer.disconnect();
     },
   };
 }

@@ -1,6 +1,7 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from '../../lib/log';
-import { parseKafkaValue, type NormalizeOptions } from '../ceilometer/normalize';
+import type { NormalizeOptions } from '../ceilometer/normalize';
+import { parseRecord } from '../durable/record';
 import type { IngestConfig, KafkaConfig } from '../config';
 import type { Sample } from '../sample';
 import { BackpressureError } from '../ingest/backpressure';
@@ -148,7 +149,7 @@ export class CeilometerConsumer {
     for (const m of batch.messages) {
       const value = m.value ?? Buffer.alloc(0);
       batchBytes += value.length;
-      const parsed = parseKafkaValue(value, this.parseOptions);
+      const parsed = parseRecord(value, m.headers, this.parseOptions);
       const each = parsed.samples.length ? value.length / parsed.samples.length : 0;
       // a sample's position in its message's payload: the parser keeps payload order, minus its rejects
       const rejectedAt = new Set(parsed.rejects.map((r) => r.index));

@@ -43,6 +43,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       mongoTier: info.mongoTier,
       kafkaBrokers: info.kafkaBrokers,
       redisUrl: info.redisUrl,
+      amqpUrl: info.amqpUrl,
       errors: info.errors,
     });
     const secs = ((Date.now() - started) / 1000).toFixed(1);

@@ -7,6 +7,7 @@ export interface ProvidedServices {
   mongoTier?: MongoTier;
   kafkaBrokers?: string[];
   redisUrl?: string;
+  amqpUrl?: string;
   /** Services requested by the run (METERING_TEST_SERVICES). */
   requested: ServiceName[];
   /** Why a service could not be had, and how to get it. */
@@ -48,6 +49,11 @@ export function kafkaBrokers(): string[] {
 /** redis://host:port for ioredis / BullMQ. */
 export function redisUrl(): string {
   return provided().redisUrl ?? unavailable('redis');
+}
+
+/** amqp://user:password@host:port of the run's RabbitMQ (AMQP_URL, or the managed rabbitmq-server). */
+export function amqpUrl(): string {
+  return provided().amqpUrl ?? unavailable('rabbitmq');
 }
 
 /** ioredis/BullMQ connection options for redisUrl() (BullMQ workers need maxRetriesPerRequest: null). */

@@ -200,10 +200,28 @@ describe('Kafka value shapes', () => {
     ['{"oslo.version": "1.0", "oslo.message": "{}"}', 'oslo.version: expected "2.0", got "1.0"'],
     ['{"oslo.version": "2.0", "oslo.message": "{nope"}', 'oslo.message: invalid JSON at line 1 column 2: expected a string key, got "n"'],
     ['{"oslo.version": "2.0", "oslo.message": {}}', 'oslo.message: expected a JSON-encoded string, got an object'],
-    ['{"event_type": "compute.instance.exists", "payload": {}}', 'event_type: expected one of metering, telemetry.polling, telemetry.api (a sample notification), got "compute.instance.exists"'],
+    ['{"event_type": "compute.instance.exists", "payload": {}}', 'event_type: expected one of metering, metering.<meter>, telemetry.polling, telemetry.api (a sample notification; configured metering topics: ingest.meteringTopics, amqp.topics), got "compute.instance.exists"'],
     ['{"event_type": "telemetry.polling", "payload": {"samples": 3}}', 'payload: expected a list of meter messages or {"samples": [...]}, got an object'],
   ])('%s', (text, reason) => {
     expect(parseKafkaValue(Buffer.from(text), opts).rejects).toEqual([{ index: -1, reason, payload: Buffer.from(text) }]);
+  });
+
+  it("accepts a configured metering topic and its per-meter form (<topic>.<meter>) as event_type, and no other", () => {
+    const signed = JSON.parse(f.kafka_values[0]!) as Record<string, unknown>;
+    const note = (event_type: string) => Buffer.from(JSON.stringify({ 'oslo.version': '2.0', 'oslo.message': JSON.stringify({ event_type, priority: 'SAMPLE', payload: [signed] }) }));
+    const custom = { ...opts, meteringTopics: ['billing_meters'] };
+    for (const et of ['billing_meters', 'billing_meters.cpu', 'telemetry.polling']) {
+      const r = parseKafkaValue(note(et), custom);
+      expect([et, r.rejects]).toEqual([et, []]);
+      expect(r.samples.map((s) => s.message_id)).toEqual([signed.message_id]);
+    }
+    for (const et of ['metering', 'billing_metersx', 'billing_meters.', 'other.billing_meters']) {
+      const r = parseKafkaValue(note(et), custom);
+      expect(r.samples).toEqual([]);
+      expect(r.rejects[0]!.reason).toMatch(/^event_type: expected one of billing_meters, billing_meters\.<meter>, /);
+    }
+    // the default topic is metering, per meter too
+    expect(parseKafkaValue(note('metering.cpu'), opts).samples).toHaveLength(1);
   });
 
   it('accepts signed traffic produced by signSample', () => {

@@ -16,7 +16,7 @@ const topic = iso.topic('ceilometer');
 
 beforeAll(async () => {
   const kafka = resolveIngestionConfig({
-    kafka: { brokers: kafkaBrokers(), groupId: iso.groupId(), topics: [topic, `${topic}.sample`], fromBeginning: true, fetchMaxWaitMs: 100, clientId: iso.id },
+    kafka: { brokers: kafkaBrokers(), groupId: iso.groupId(), topics: [topic, `${topic}.sample`], ingestTopic: `${topic}.ingest`, fromBeginning: true, fetchMaxWaitMs: 100, clientId: iso.id },
   }).kafka;
   a = await startApplication({ config: appConfig(iso.dbName(), { telemetrySecret: SECRET, signaturePolicy: 'reject' }, kafka), log, listen: false, kafka: true });
 });

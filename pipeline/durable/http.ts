@@ -1,0 +1,19 @@
+import type { IHeaders } from 'kafkajs';
+import type { NormalizeResult } from '../ceilometer/normalize';
+import { FORM_HEADER, HTTP_BODY_FORM, PROJECT_HEADER, type DurableLog } from './log';
+
+/**
+ * Acceptance `log` for an HTTP publisher body: the body goes whole into the ingest log (with the token's
+ * project scope as a header) and the sender is answered once the log holds it. The consumer parses it
+ * again with the same parser and scope, stores the samples and dead-letters the rejects, so the answer
+ * listed here (valid count, per-item reasons) is what happens to the body.
+ */
+export async function appendHttpBody(log: DurableLog, body: Buffer, parsed: NormalizeResult, project: string | undefined) {
+  const headers: IHeaders = { [FORM_HEADER]: HTTP_BODY_FORM };
+  if (project !== undefined) headers[PROJECT_HEADER] = project;
+  if (parsed.samples.length > 0 || parsed.rejects.length > 0) await log.append([{ value: body, headers }]);
+  const rejects = parsed.rejects
+    .map((r) => ({ index: r.index, reason: r.reason, ...(r.message_id ? { message_id: r.message_id } : {}) }))
+    .sort((a, b) => a.index - b.index);
+  return { accepted: parsed.samples.length, stored: 0, duplicates: 0, rejected: parsed.rejects.length, rejects, acceptance: 'log' as const };
+}

@@ -1,0 +1,116 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pino from 'pino';
+import type { MongoClient } from 'mongodb';
+import { startApplication, type Application } from '../../../controller/app';
+import { meteringConfig } from '../../../config/schema';
+import { connect, CuttableProxy, makeSample, testIngestConfig, testStoreConfig } from '../ingest/helpers';
+import { isolation } from '../../support/isolation';
+import { kafkaBrokers, mongoUri } from '../../support/services';
+import type { Sample } from '../../../pipeline/sample';
+import { createKafka } from '../../../pipeline/kafka/client';
+import { DurableLog } from '../../../pipeline/durable/log';
+import { ingestRoutes } from '../../../pipeline/http-route';
+import { buildController } from '../../../controller/server';
+import { ProductMetrics } from '../../../controller/metrics';
+
+// acceptance `log`: POST /v1/samples answers 200 once the body is in the Kafka ingest log; the consumer
+// stores it behind, exactly once, with the token's project scope; the store being down does not matter.
+
+const iso = isolation(import.meta.url);
+const INGEST = 'ingest-token-durable';
+const SCOPED = 'ingest-token-durable-p2';
+
+const asDict = (s: Sample) => ({
+  name: s.counter_name, type: s.counter_type, unit: s.counter_unit, volume: s.counter_volume,
+  user_id: s.user_id, project_id: s.project_id, resource_id: s.resource_id,
+  timestamp: s.timestamp.toISOString().replace('Z', ''), resource_metadata: s.resource_metadata, source: s.source, id: s.message_id,
+});
+
+let app: Application;
+let proxy: CuttableProxy;
+let direct: MongoClient;
+const post = (body: string, token = INGEST) =>
+  app.app.inject({ method: 'POST', url: '/v1/samples', payload: body, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } });
+const count = (ids: string[]) => direct.db(iso.dbName()).collection('meter').countDocuments({ message_id: { $in: ids } });
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+beforeAll(async () => {
+  proxy = CuttableProxy.forUri(mongoUri());
+  await proxy.up();
+  direct = await connect();
+  const config = meteringConfig.parse({
+    controller: { auth: { tokens: [{ name: 'ceilometer', token: INGEST, roles: ['ingest'] }, { name: 'tenant-p2', token: SCOPED, roles: ['ingest'], project: 'p2' }] } },
+    store: testStoreConfig(iso.dbName(), { uri: proxy.uri(), serverSelectionTimeoutMs: 800 }),
+    ingest: { ...testIngestConfig({ storeDownAfterFailures: 2 }), acceptance: 'auto' },
+    kafka: { enabled: true, brokers: kafkaBrokers(), groupId: iso.groupId(), topics: [iso.topic('unused')], ingestTopic: iso.topic('ingest'), fetchMaxWaitMs: 100, clientId: iso.id },
+  });
+  app = await startApplication({ config, log: pino({ level: 'silent' }), listen: false });
+});
+afterAll(async () => {
+  await app?.close();
+  await direct?.db(iso.dbName()).dropDatabase().catch(() => undefined);
+  await direct?.close();
+  await proxy?.down();
+});
+
+describe('acceptance log (default with kafka.enabled)', () => {
+  it('is what auto means with Kafka enabled', () => {
+    expect(app.ingestion.acceptance).toBe('log');
+  });
+
+  it('answers 200 while MongoDB is unreachable and stores everything exactly once when it is back', async () => {
+    const samples = Array.from({ length: 30 }, () => makeSample({ project_id: 'p1' }));
+    const ids = samples.map((s) => s.message_id);
+    await waitFor('the consumer running', async () => (await post('[]')).statusCode === 200);
+    await proxy.down();
+    const body = JSON.stringify(samples.map(asDict));
+    const first = await post(body);
+    const resent = await post(body); // the same batch again (a sender's retry): nothing twice
+    expect([first.statusCode, resent.statusCode]).toEqual([200, 200]);
+    expect(first.json()).toMatchObject({ accepted: 30, rejected: 0, acceptance: 'log' });
+    await new Promise((r) => setTimeout(r, 1500));
+    await proxy.up();
+    await waitFor('30 samples stored', async () => (await count(ids)) >= 30);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await count(ids)).toBe(30);
+  }, 60_000);
+
+  it("keeps a token's project scope: samples of another project are refused in the answer and never stored", async () => {
+    const mine = Array.from({ length: 3 }, () => makeSample({ project_id: 'p2' }));
+    const theirs = makeSample({ project_id: 'p1' });
+    const res = await post(JSON.stringify([...mine, theirs].map(asDict)), SCOPED);
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ accepted: 3, rejected: 1, rejects: [{ index: 3, reason: expect.stringMatching(/^project_id: "p1" is outside this token's project scope/) }] });
+    await waitFor('3 samples stored', async () => (await count(mine.map((s) => s.message_id))) === 3);
+    await waitFor('the refused sample dead-lettered', async () => (await direct.db(iso.dbName()).collection('dead_letter').countDocuments({ message_id: theirs.message_id })) === 1);
+    expect(await count([theirs.message_id])).toBe(0);
+  });
+});
+
+describe('acceptance log when the log cannot take the body', () => {
+  it('answers 503 with Retry-After (and nothing was acknowledged)', async () => {
+    const kafka = createKafka({ brokers: kafkaBrokers(), clientId: `${iso.id}-closed` });
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.disconnect(); // a producer that can no longer reach the log
+    const controller = await buildController({
+      config: app.services.config,
+      log: pino({ level: 'silent' }),
+      metrics: new ProductMetrics(false),
+      readiness: {},
+      routes: [ingestRoutes(app.ingestion.ingestor, app.services.config.ingest, new DurableLog(producer, iso.topic('ingest')))],
+    });
+    const res = await controller.inject({ method: 'POST', url: '/v1/samples', payload: JSON.stringify([asDict(makeSample())]), headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST}` } });
+    expect(res.statusCode).toBe(503);
+    expect(res.headers['retry-after']).toBe('2');
+    expect(res.json().message).toMatch(/^the ingest log \(Kafka topic .*\) did not take the samples/);
+    await controller.close();
+  });
+});
