@@ -102,48 +102,30 @@ const SAMPLE_FIELDS = { counter_name: 1, counter_type: 1, counter_unit: 1, count
 const WRITE_BATCH = 1000;
 
 /**
- * The baseline the paper argues against, and what runs on a store without the pipeline operators:
- * read the samples into Node and mediate there (reference.ts). Streaming with bounded memory: the
- * samples arrive sorted by series (resource, meter, time), one series is mediated at a time, and
- * usage documents are written in batches; memory is one series plus one batch, not the range.
+ * Mediate a range in Node, streaming with bounded memory: the samples arrive sorted by series
+ * (resource, meter, time), one series is mediated at a time (reference.ts) and its usage documents go
+ * to `onDocs`; memory is one series, not the range. Returns the bytes read from the server.
  */
-export async function runMediationInNode(db: Db, o: MediationOptions, ctx: RunContext = {}): Promise<MediationRun & { usage: UsageDoc[] }> {
-  const t0 = performance.now();
-  const run = newRunId();
-  const startedAt = new Date();
+export async function streamMediation(db: Db, o: MediationOptions, onDocs: (docs: UsageDoc[]) => Promise<void>): Promise<{ bytesToClient: number; samples: number }> {
   const carryMs = o.carrySeconds * 1000;
   const filter: Document = { timestamp: { $gte: new Date(o.from.getTime() - carryMs), $lt: new Date(o.to.getTime() + carryMs) } };
   if (o.meters) filter.counter_name = { $in: o.meters };
   if (o.projects) filter.project_id = { $in: o.projects };
   let bytesToClient = 0;
-  let bytesFromClient = 0;
-  let usageDocs = 0;
-  const keepSample: UsageDoc[] = []; // the first batch, returned for callers that print it (bounded)
-  let batch: UsageDoc[] = [];
-  const ro: MediationOptions = { ...o, run, exact: true };
-  const flush = async () => {
-    if (batch.length === 0) return;
-    const ops = batch.map((u) => ({ replaceOne: { filter: { _id: u._id }, replacement: u, upsert: true } }));
-    for (const op of ops) bytesFromClient += BSON.calculateObjectSize(op.replaceOne.replacement);
-    await db.collection<UsageDoc>(o.into).bulkWrite(ops as never, { ordered: false });
-    usageDocs += batch.length;
-    batch = [];
-  };
+  let samples = 0;
   let series: MediationSample[] = [];
   let seriesKey: string | undefined;
   const mediateSeries = async () => {
     if (series.length === 0) return;
-    for (const u of mediateSamples(series, ro)) {
-      batch.push(u);
-      if (keepSample.length < WRITE_BATCH) keepSample.push(u);
-    }
+    const docs = mediateSamples(series, o);
     series = [];
-    if (batch.length >= WRITE_BATCH) await flush();
+    if (docs.length) await onDocs(docs);
   };
   const cursor = db.collection(o.source).find(filter, { projection: SAMPLE_FIELDS, raw: true, sort: { resource_id: 1, counter_name: 1, timestamp: 1, message_id: 1 }, allowDiskUse: true, batchSize: 2000 });
   for await (const raw of cursor) {
     const buf = raw as unknown as Uint8Array;
     bytesToClient += buf.byteLength;
+    samples++;
     const s = BSON.deserialize(buf) as unknown as MediationSample;
     const key = `${s.resource_id}\u0000${s.counter_name}`;
     if (key !== seriesKey) {
@@ -153,6 +135,37 @@ export async function runMediationInNode(db: Db, o: MediationOptions, ctx: RunCo
     series.push(s);
   }
   await mediateSeries();
+  return { bytesToClient, samples };
+}
+
+/**
+ * The baseline the paper argues against, and what runs on a store without the pipeline operators:
+ * read the samples into Node and mediate there (streamMediation: bounded memory), writing the usage
+ * documents in batches under a new run id, then switch the range to it.
+ */
+export async function runMediationInNode(db: Db, o: MediationOptions, ctx: RunContext = {}): Promise<MediationRun & { usage: UsageDoc[] }> {
+  const t0 = performance.now();
+  const run = newRunId();
+  const startedAt = new Date();
+  let bytesFromClient = 0;
+  let usageDocs = 0;
+  const keepSample: UsageDoc[] = []; // the first batch, returned for callers that print it (bounded)
+  let batch: UsageDoc[] = [];
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const ops = batch.map((u) => ({ replaceOne: { filter: { _id: u._id }, replacement: u, upsert: true } }));
+    for (const op of ops) bytesFromClient += BSON.calculateObjectSize(op.replaceOne.replacement);
+    await db.collection<UsageDoc>(o.into).bulkWrite(ops as never, { ordered: false });
+    usageDocs += batch.length;
+    batch = [];
+  };
+  const { bytesToClient } = await streamMediation(db, { ...o, run, exact: true }, async (docs) => {
+    for (const u of docs) {
+      batch.push(u);
+      if (keepSample.length < WRITE_BATCH) keepSample.push(u);
+    }
+    if (batch.length >= WRITE_BATCH) await flush();
+  });
   await flush();
   await copyUntouched(db, o, run);
   await switchAndClean(db, o, run, startedAt, ctx);
