@@ -156,8 +156,8 @@ export class MongoInvoiceRepository {
     }
   }
 
-  /** Issue a draft; it can never change afterwards. */
-  async issue(number: string, at = new Date()): Promise<Invoice> {
+  /** Issue a draft; it can never change afterwards. `hooks.afterCommit` is a test seam (a throw there is a crash after the commit point). */
+  async issue(number: string, at = new Date(), hooks: { afterCommit?: () => void } = {}): Promise<Invoice> {
     const found = await this.invoices.findOne({ _id: number });
     if (!found) throw new Error(`no invoice ${number}`);
     const key = found.account_key;
@@ -191,6 +191,7 @@ export class MongoInvoiceRepository {
       if ((await this.invoices.findOne({ _id: number }))?.status === 'issued') throw new InvoiceImmutableError(number);
       throw new StaleDraftError(number);
     }
+    hooks.afterCommit?.();
     await this.finishIssuing(key);
     return this.strip(await this.invoices.findOne({ _id: number }))!;
   }
