@@ -14,8 +14,7 @@ import { MongoInvoiceRepository } from '../billing/mongo-repository';
 import { InvoiceImmutableError } from '../billing/repository';
 import { readRatedLines } from '../rating/store';
 import { settleBillingPeriods, type SettleOptions } from '../billing/settle';
-import { LeaseLocks } from '../mediation/lock';
-import { monthsOf } from '../mediation/runs';
+import { LeaseLocks, billingLockKeys, mediationLockKeys } from '../mediation/lock';
 import type { RunHooks } from '../mediation/runner';
 
 /** What a processor may touch. */
@@ -38,13 +37,7 @@ export interface JobDeps {
 
 const locksOf = (deps: JobDeps) => deps.locks ?? new LeaseLocks(deps.db);
 
-/**
- * Lock keys: mediation of any range takes one lock per calendar month (of the zone) it touches,
- * billing work (rating, settling, drafting, the cycle's invoices) one per month too, so the billing
- * cycle and late-data re-mediation of the same month never interleave, while other months run in parallel.
- */
-export const mediationLockKeys = (r: { from: Date; to: Date; granularity: Granularity; timezone: string }) => monthsOf(r.from, r.to, r.timezone).map((m) => `mediation|${r.granularity}|${r.timezone}|${m.toISOString()}`);
-export const billingLockKeys = (r: { from: Date; to: Date; timezone: string }) => monthsOf(r.from, r.to, r.timezone).map((m) => `billing|${r.timezone}|${m.toISOString()}`);
+export { billingLockKeys, mediationLockKeys } from '../mediation/lock';
 
 /** The job's progress callback (BullMQ's job.updateProgress) and a way to chain work. */
 export interface JobContext {

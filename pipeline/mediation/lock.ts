@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { MongoServerError, type Db } from 'mongodb';
+import type { Granularity } from './periods';
+import { monthsOf } from './runs';
 
 /** A lock document: who holds the key and until when (a lease: a crashed holder's lock expires). */
 interface LockDoc {
@@ -101,3 +103,11 @@ export class LeaseLocks {
     }
   }
 }
+
+/**
+ * Lock keys: mediation of any range takes one lock per calendar month (of the zone) it touches,
+ * billing work (rating, settling, drafting, the cycle's invoices) one per month too, so the billing
+ * cycle and late-data re-mediation of the same month never interleave, while other months run in parallel.
+ */
+export const mediationLockKeys = (r: { from: Date; to: Date; granularity: Granularity; timezone: string }) => monthsOf(r.from, r.to, r.timezone).map((m) => `mediation|${r.granularity}|${r.timezone}|${m.toISOString()}`);
+export const billingLockKeys = (r: { from: Date; to: Date; timezone: string }) => monthsOf(r.from, r.to, r.timezone).map((m) => `billing|${r.timezone}|${m.toISOString()}`);

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,8 @@ import { QUEUES } from '../../pipeline/jobs/queues';
 import { BILLING_CYCLE } from '../../pipeline/jobs/workers';
 import { testIngestConfig, testStoreConfig } from '../pipeline/ingest/helpers';
 import { isolation } from '../support/isolation';
-import { redisUrl } from '../support/services';
+import { redisUrl, servicesEnv } from '../support/services';
+import { REPO } from '../support/paths';
 
 /**
  * The operator's scenario of issue 11, through the public API only (samples in through
@@ -232,5 +234,20 @@ describe('money stays right under late data, concurrency and crashes (public API
     expect(rec.rows.every((r: { difference: string }) => r.difference === '0.00')).toBe(true);
     console.log(`[billing-scenario] ${sent.length} samples; billed ${euros(billedCents)} EUR on 6 issued invoices; independent ${euros(expectedTotal)} EUR; reconciliation ${JSON.stringify(rec.totals)}`);
     for (const r of rec.rows) console.log(`[billing-scenario] ${r.project_id} ${r.period_start.slice(0, 7)} recomputed ${r.recomputed} invoiced ${r.invoiced} corrections ${r.corrections} difference ${r.difference} (${r.invoice} ${r.status})`);
+  });
+
+  it('the operator\'s commands say the same: `metering ledger` and `metering reconcile` (exit 0, difference 0.00)', () => {
+    const cfg = path.join(dir, 'metering.yaml');
+    writeFileSync(cfg, `store:\n  database: ${iso.dbName()}\nrating:\n  plan: ${planFile}\n`);
+    const cli = (...args: string[]) => spawnSync('node', [path.join(REPO, 'bin/metering.mjs'), '--config', cfg, ...args], { encoding: 'utf8', env: { ...process.env, ...servicesEnv() } });
+    const rec = cli('reconcile', '--from', '2026-09-01', '--to', '2026-11-01');
+    expect(rec.status, rec.stderr).toBe(0);
+    const total = euros(sumCents(expectedCents(sent), () => true));
+    expect(rec.stdout).toContain(`${sent.length} samples; recomputed ${total}, billed ${total}, difference 0.00 EUR`);
+    const ledger = cli('ledger', '--project', 'p1');
+    expect(ledger.status, ledger.stderr).toBe(0);
+    expect(ledger.stdout).toMatch(/^project:p1 {2}issued \d+\.\d{2} {2}drafts 0\.00 {2}pending 0\.00 EUR$/m);
+    const p1Late = euros(expectedCents(sent).get('p1|2026-09')! - onTimeSepCents.get('p1|2026-09')!);
+    expect(ledger.stdout).toMatch(new RegExp(`correction +2026-09-01 → 2026-10-01 +${p1Late.replace('.', '\\.')} +correction of ${invoices.p1!.sep}`));
   });
 });
