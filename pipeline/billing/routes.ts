@@ -95,7 +95,7 @@ export function billingRoutes(opts: { db: Db; config: MeteringConfig }): RoutePl
     }
     // only the current mediation runs (pointers in `runs`), read consistently
     const range = filter.period_start as { $gte?: Date; $lt?: Date } | undefined;
-    const docs = await readCurrent(db, { kind: 'usage', granularity: filter.granularity, timezone: filter.timezone }, range?.$gte, range?.$lt && range.$gte ? range.$lt : undefined, (runs) =>
+    const docs = await readCurrent(db, { kind: config.mediation.into, granularity: filter.granularity, timezone: filter.timezone }, range?.$gte, range?.$lt && range.$gte ? range.$lt : undefined, (runs) =>
       db.collection<UsageDoc>(config.mediation.into).find({ ...filter, run: { $in: runs } }).sort({ period_start: 1, project_id: 1, meter: 1, resource_id: 1 }).limit(MAX_USAGE_DOCS).toArray(),
     );
     return { projects, docs };

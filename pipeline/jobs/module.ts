@@ -65,7 +65,7 @@ export const jobsModule: ModuleFactory = async (svc): Promise<JobsModule> => {
   const tracker = new LateSampleTracker(
     svc.db,
     { granularity: mediation.granularity, timezone: mediation.timezone, carrySeconds: mediation.carrySeconds },
-    { onError: (err) => log.warn({ err: err.message }, 'late-data marks could not be written') },
+    { usage: mediation.into, onError: (err) => log.warn({ err: err.message }, 'late-data marks could not be written') },
   );
   const observer: SampleObserver = {
     name: tracker.name,

@@ -89,7 +89,7 @@ export class LateSampleTracker implements SampleObserver {
   constructor(
     private readonly db: Db,
     private readonly policy: LateDataPolicy,
-    private readonly opts: { collection?: string; marginMs?: number; onError?: (err: Error) => void } = {},
+    private readonly opts: { collection?: string; usage?: string; marginMs?: number; onError?: (err: Error) => void } = {},
   ) {}
 
   private get marks() {
@@ -144,7 +144,7 @@ export class LateSampleTracker implements SampleObserver {
     this.lateSamples = 0;
     const { granularity, timezone } = this.policy;
     const marks = await this.marks.find({ granularity, timezone }).toArray();
-    const { current } = await currentRuns(this.db, { kind: 'usage', granularity, timezone });
+    const { current } = await currentRuns(this.db, { kind: this.opts.usage ?? 'usage', granularity, timezone });
     const margin = this.opts.marginMs ?? 5000;
     const periods = marks
       .filter((m) => {

@@ -39,7 +39,7 @@ export interface RunContext {
   hooks?: RunHooks;
 }
 
-const usageScope = (o: MediationOptions) => ({ kind: 'usage' as const, granularity: o.granularity, timezone: o.timezone });
+const usageScope = (o: MediationOptions) => ({ kind: o.into, granularity: o.granularity, timezone: o.timezone });
 
 /**
  * A run limited to some meters or projects replaces only those: the current run's other documents are
@@ -177,7 +177,7 @@ export async function runMediationInNode(db: Db, o: MediationOptions, ctx: RunCo
  * consistently: see runs.ts), in the reference order. `extra` narrows it (projects, meter).
  */
 export async function readUsage(db: Db, o: Pick<MediationOptions, 'granularity' | 'timezone' | 'from' | 'to' | 'into'>, extra: Document = {}, limit?: number): Promise<UsageDoc[]> {
-  return readCurrent(db, { kind: 'usage', granularity: o.granularity, timezone: o.timezone }, o.from, o.to, async (runs) => {
+  return readCurrent(db, { kind: o.into, granularity: o.granularity, timezone: o.timezone }, o.from, o.to, async (runs) => {
     const cursor = db
       .collection<UsageDoc>(o.into)
       .find({ ...rangeFilter(o), ...extra, run: { $in: runs } })

@@ -18,7 +18,8 @@ import { addPeriods, periodStart, type Granularity } from './periods';
  * A run that crashes before step 2 leaves the previous results current; its orphans are removed by the
  * next run of the range.
  */
-export type RunKind = 'usage' | 'rated';
+/** The collection the runs' documents live in (`usage`, `rated`, or another `mediation.into`/`rating.into`). */
+export type RunKind = string;
 
 export interface RunPointer {
   run: string;

@@ -22,7 +22,7 @@ export interface RatedRange {
   into?: string;
 }
 
-const ratedScope = (r: RatedRange): RunScope => ({ kind: 'rated', granularity: r.granularity, timezone: r.timezone });
+const ratedScope = (r: RatedRange): RunScope => ({ kind: r.into ?? 'rated', granularity: r.granularity, timezone: r.timezone });
 
 /**
  * Store a rating so that re-rating replaces it atomically: the lines are written under a new run id,
