@@ -66,7 +66,7 @@ export class MongoInvoiceRepository {
 
   async ensureIndexes(): Promise<void> {
     await this.invoices.createIndex({ account_key: 1, period_start: 1, period_end: 1 }, { unique: true, name: 'invoice_account_period' });
-    await this.invoices.createIndex({ status: 1, period_start: 1 }, { name: 'invoice_status_period' });
+    await this.invoices.createIndex({ period_start: 1, period_end: 1 }, { name: 'invoice_period' });
   }
 
   private async nextNumber(): Promise<string> {

@@ -12,7 +12,7 @@ import type { MediationJob, PeriodRange, RatingJob, ReportJob, InvoiceJob } from
 import { accountProjects } from '../billing/invoice';
 import { MongoInvoiceRepository } from '../billing/mongo-repository';
 import { InvoiceImmutableError } from '../billing/repository';
-import { readRatedLines } from '../rating/store';
+import { ensureRatedIndexes, readRatedLines } from '../rating/store';
 import { settleBillingPeriods, type SettleOptions } from '../billing/settle';
 import { LeaseLocks, billingLockKeys, mediationLockKeys } from '../mediation/lock';
 import type { RunHooks } from '../mediation/runner';
@@ -111,6 +111,7 @@ export async function rateAndSettle(deps: JobDeps, data: RatingJob, book: PriceB
   const billing = data.billingPeriod ?? data.granularity;
   const repo = new MongoInvoiceRepository(deps.db, deps.invoicePrefix);
   await repo.ensureIndexes();
+  await ensureRatedIndexes(deps.db, deps.collections?.rated);
   return locksOf(deps).withLocks(billingLockKeys(r), async ({ assertHeld }) => {
     const rating = await rateStoredUsage(deps.db, book, { ...r, usage: deps.collections?.usage, into: deps.collections?.rated, ...(data.billingPeriod ? { billingPeriod: data.billingPeriod } : {}), assertHeld });
     const invoices = await settleBillingPeriods(deps.db, repo, { granularity: billing, timezone: r.timezone, from: r.from, to: r.to, ...(deps.collections?.rated ? { rated: deps.collections.rated } : {}) }, opts);

@@ -63,6 +63,11 @@ export async function saveRating(
 }
 
 /** The current rated lines of a range (optionally only some projects), read consistently. */
+/** The index rated lines are read and replaced by (range of a billing period, run). */
+export async function ensureRatedIndexes(db: Db, into = 'rated'): Promise<void> {
+  await db.collection(into).createIndex({ period_start_at: 1, period_end_at: 1, run: 1 }, { name: 'rated_period_run' });
+}
+
 export async function readRatedLines(db: Db, range: RatedRange & { projects?: string[] }): Promise<LineItem[]> {
   return readCurrent(db, ratedScope(range), range.from, range.to, async (runs) => {
     const filter: Document = { run: { $in: runs }, period_start_at: { $gte: range.from }, period_end_at: { $lte: range.to } };
