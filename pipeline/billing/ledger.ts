@@ -63,8 +63,8 @@ function entryEntry(invoice: string | null, status: LedgerEntry['status'], e: In
 export function buildLedger(invoices: readonly Invoice[], pending: ReadonlyMap<string, { account?: Account; currency?: string; entries: readonly InvoiceEntry[] }>): AccountLedger[] {
   const byAccount = new Map<string, Invoice[]>();
   const projectsOf = new Map<string, string[]>();
-  for (const inv of invoices) projectsOf.set(accountKey(inv.account), accountProjects(inv.account));
   for (const [k, p] of pending) if (p.account) projectsOf.set(k, accountProjects(p.account));
+  for (const inv of invoices) projectsOf.set(accountKey(inv.account), accountProjects(inv.account));
   for (const inv of invoices) byAccount.set(accountKey(inv.account), [...(byAccount.get(accountKey(inv.account)) ?? []), inv]);
   for (const k of pending.keys()) if (!byAccount.has(k)) byAccount.set(k, []);
   const out: AccountLedger[] = [];

@@ -65,6 +65,7 @@ export class MongoInvoiceRepository {
   }
 
   async ensureIndexes(): Promise<void> {
+    await this.migrateLegacyPending();
     await this.invoices.createIndex({ account_key: 1, period_start: 1, period_end: 1 }, { unique: true, name: 'invoice_account_period' });
     await this.invoices.createIndex({ period_start: 1, period_end: 1 }, { name: 'invoice_period' });
   }
@@ -80,6 +81,28 @@ export class MongoInvoiceRepository {
     if (!d) return undefined;
     const { _id: _i, account_key: _a, pending_ids: _p, account_version: _v, ...inv } = d;
     return inv;
+  }
+
+  /**
+   * Before issue 11, pending entries were one document each in `invoice_pending`. Move any left there
+   * into their account's document (each at most once: guarded by its id), then remove the old one, so
+   * an upgrade forgets no correction or carried credit.
+   */
+  private async migrateLegacyPending(): Promise<void> {
+    if (this.names.pending === 'invoice_pending') return;
+    const legacy = this.db.collection<{ _id: string; account_key: string; entry: InvoiceEntry; created_at: Date }>('invoice_pending');
+    for await (const p of legacy.find({})) {
+      const [kind, a, b] = p.account_key.split(':');
+      const account: Account = kind === 'group' ? { kind: 'group', group: a ?? '', projects: [] } : kind === 'user' ? { kind: 'user', project_id: a ?? '', user_id: b ?? '' } : { kind: 'project', project_id: a ?? '' };
+      await this.accounts.updateOne(
+        { _id: p.account_key, 'pending.id': { $ne: p._id } },
+        { $push: { pending: { id: p._id, entry: p.entry, created_at: p.created_at } }, $inc: { version: 1 }, $setOnInsert: { account, corrections: [], issuing: null } },
+        { upsert: true },
+      ).catch((err: unknown) => {
+        if (!isDuplicate(err)) throw err; // already moved (the $ne guard made the upsert collide)
+      });
+      await legacy.deleteOne({ _id: p._id });
+    }
   }
 
   /** Finish an issue whose commit happened but whose invoice document was not yet updated (a crash). */

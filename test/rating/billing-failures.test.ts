@@ -103,6 +103,15 @@ describe('issuing is one atomic step, crash-safe at every point', () => {
     expect((await repo.draft({ ...period(3), account: acct })).adjustments).toBe('0.00'); // not applied twice
   });
 
+  it('an upgrade moves pending entries of the old one-document-each layout into the account, once', async () => {
+    await db.collection('invoice_pending').insertOne({ _id: 'OLD-1:corr:1:0' as never, account_key: 'project:legacy', entry: { kind: 'adjustment', description: 'refund', amount: '-2.00', corrects: 'OLD-1' }, created_at: new Date() });
+    const repo = new MongoInvoiceRepository(db);
+    await repo.ensureIndexes();
+    await repo.ensureIndexes();
+    expect(await repo.pendingEntries({ kind: 'project', project_id: 'legacy' })).toEqual([{ kind: 'adjustment', description: 'refund', amount: '-2.00', corrects: 'OLD-1' }]);
+    expect(await db.collection('invoice_pending').countDocuments()).toBe(0);
+  });
+
   it('two drafts carrying the same correction issued at once: one is issued, the other is stale; the refund is given once', async () => {
     const repo = new MongoInvoiceRepository(db, 'TW', { invoices: 'tw_invoices', pending: 'tw_accounts', counters: 'tw_counters' });
     await repo.ensureIndexes();
