@@ -146,17 +146,17 @@ export class LateSampleTracker implements SampleObserver {
     const marks = await this.marks.find({ granularity, timezone }).toArray();
     const { current } = await currentRuns(this.db, { kind: this.opts.usage ?? 'usage', granularity, timezone });
     const margin = this.opts.marginMs ?? 5000;
-    const periods = marks
-      .filter((m) => {
-        const run = current.get(m.period_start.getTime());
-        return run !== undefined && m.stored_at.getTime() >= run.started_at.getTime() - margin;
-      })
+    // a period without a run yet keeps its mark: a first mediation may be reading right now, and if
+    // it started before the sample was stored the next drain (once the run exists) must see it
+    const decided = marks.filter((m) => current.has(m.period_start.getTime()));
+    const periods = decided
+      .filter((m) => m.stored_at.getTime() >= current.get(m.period_start.getTime())!.started_at.getTime() - margin)
       .map((m) => m.period_start)
       .sort((a, b) => a.getTime() - b.getTime());
     return {
       periods,
       ack: async () => {
-        if (marks.length) await this.marks.bulkWrite(marks.map((m) => ({ deleteOne: { filter: { _id: m._id, stored_at: m.stored_at } } })), { ordered: false });
+        if (decided.length) await this.marks.bulkWrite(decided.map((m) => ({ deleteOne: { filter: { _id: m._id, stored_at: m.stored_at } } })), { ordered: false });
       },
     };
   }

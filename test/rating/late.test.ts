@@ -67,7 +67,13 @@ describe('late samples through the ingestion hook (marks persisted in MongoDB)',
     expect(iso((await restarted.drain()).periods)).toEqual(['2026-01-02']);
     // once the day is re-mediated (a new run started after the samples were stored) it is clean
     await runMediationInNode(db, mediationOptions({ from: d('2026-01-02T00:00:00Z'), to: d('2026-01-03T00:00:00Z') }));
+    await (await restarted.drain()).ack();
     expect((await restarted.drain()).periods).toEqual([]);
+    // 3 January's mark was kept while it had no run: a first mediation that started before that sample was stored is caught
+    const before = new Date(Date.now() - 60_000);
+    await runMediationInNode(db, mediationOptions({ from: d('2026-01-03T00:00:00Z'), to: d('2026-01-04T00:00:00Z') }));
+    await db.collection('runs').updateOne({ 'periods.p1767398400000': { $exists: true } }, { $set: { 'periods.p1767398400000.started_at': before } }); // as if it had started reading a minute ago
+    expect(iso((await restarted.drain()).periods)).toEqual(['2026-01-03']);
   });
 
   it('re-mediating the drained periods brings the usage store to what a full run on all data gives', () => {
