@@ -6,7 +6,7 @@ import { streamMediation } from '../mediation/runner';
 import type { UsageDoc } from '../mediation/usage-doc';
 import type { PriceBook } from '../rating/plan';
 import { rateUsage } from '../rating/rate';
-import { rollUpUsage } from '../rating/usage';
+import { rollUpUsage, type UsageRecord } from '../rating/usage';
 import { accountKey, type Account, type InvoiceEntry } from './invoice';
 import { buildLedger, type AccountLedger } from './ledger';
 import { MongoInvoiceRepository } from './mongo-repository';
@@ -54,12 +54,17 @@ export interface ReconcileOptions {
  */
 export async function reconcileFromSamples(db: Db, o: ReconcileOptions): Promise<Reconciliation & { samples: number }> {
   const mo = mediationOptions({ from: o.from, to: o.to, granularity: o.granularity, timezone: o.timezone, carrySeconds: o.carrySeconds, source: o.source ?? 'meter', exact: true, ...(o.projects ? { projects: o.projects } : {}) });
-  const usage: UsageDoc[] = [];
-  const { samples } = await streamMediation(db, mo, async (docs) => {
-    usage.push(...docs);
-    o.onProgress?.(usage.length);
+  // billable quantities rolled up per project, user, meter and billing period as the series stream by:
+  // memory is one record per (project, user, meter, billing period), not one per usage document
+  let records: UsageRecord[] = [];
+  let docs = 0;
+  const { samples } = await streamMediation(db, mo, async (batch: UsageDoc[]) => {
+    records.push(...rollUpUsage(billableUsage(batch), o.billingPeriod, o.timezone));
+    if (records.length > 10_000) records = rollUpUsage(records, o.billingPeriod, o.timezone);
+    docs += batch.length;
+    o.onProgress?.(docs);
   });
-  const lines = rateUsage(o.book, rollUpUsage(billableUsage(usage), o.billingPeriod, o.timezone)).projects.flatMap((p) => p.lines);
+  const lines = rateUsage(o.book, rollUpUsage(records, o.billingPeriod, o.timezone)).projects.flatMap((p) => p.lines);
   const repo = new MongoInvoiceRepository(db, o.invoicePrefix);
   const invoices = (await repo.list({ ...(o.projects ? { projects: o.projects } : {}), limit: 100_000 })).filter((i) => i.period_start >= o.from.toISOString() && i.period_end <= o.to.toISOString());
   const pending = [...(await pendingByAccount(db, o.projects)).values()].flatMap((p) => p.entries);

@@ -213,7 +213,8 @@ export function billingRoutes(opts: { db: Db; config: MeteringConfig }): RoutePl
     app.get(
       '/v1/ledger/reconciliation',
       {
-        config: { roles: ['read'] },
+        // it reads every raw sample of the range: an operator's tool, not something any reader may start at will
+        config: { roles: ['admin'] },
         schema: {
           summary: 'Recompute whole billing periods from the raw samples with the price plan and compare with what was billed for them (difference per project and period; zero is the goal)',
           tags: ['rating'],
