@@ -30,6 +30,7 @@ import { REPO } from '../support/paths';
 const iso = isolation(import.meta.url);
 const ADMIN = 'admin-token-for-billing-scenario';
 const INGEST = 'ingest-token-for-billing-scenario';
+const TENANT_P2 = 'read-token-of-p2-for-billing-scenario';
 const dir = mkdtempSync(path.join(tmpdir(), 'billing-scenario-'));
 const planFile = path.join(dir, 'plan.yaml');
 // graduated per GB: the first 100 GB of a month at 0.10, the rest at 0.05 (half-even to the cent)
@@ -112,7 +113,7 @@ const PROJECTS = { p1: '1.75', p2: '0.5', p3: '2.25' } as const;
 
 beforeAll(async () => {
   const config = meteringConfig.parse({
-    controller: { auth: { tokens: [{ name: 'ops', token: ADMIN, roles: ['admin'] }, { name: 'ceilometer', token: INGEST, roles: ['ingest'] }] } },
+    controller: { auth: { tokens: [{ name: 'ops', token: ADMIN, roles: ['admin'] }, { name: 'ceilometer', token: INGEST, roles: ['ingest'] }, { name: 'tenant-p2', token: TENANT_P2, roles: ['read'], project: 'p2' }] } },
     store: testStoreConfig(iso.dbName()),
     ingest: { ...testIngestConfig(), signaturePolicy: 'off' },
     redis: { url: redisUrl(), prefix: iso.queuePrefix() },
@@ -232,6 +233,10 @@ describe('money stays right under late data, concurrency and crashes (public API
     const rec = (await call('GET', '/v1/ledger/reconciliation?from=2026-09-01&to=2026-11-01')).json();
     expect(rec.totals).toEqual({ recomputed: euros(expectedTotal), billed: euros(expectedTotal), difference: '0.00', currency: 'EUR' });
     expect(rec.rows.every((r: { difference: string }) => r.difference === '0.00')).toBe(true);
+    // a tenant sees only its own ledger, and cannot start a reconciliation (it reads every raw sample)
+    expect((await call('GET', '/v1/ledger', TENANT_P2)).json().accounts.map((a: { account: string }) => a.account)).toEqual(['project:p2']);
+    expect((await call('GET', '/v1/ledger?project_id=p1', TENANT_P2)).statusCode).toBe(403);
+    expect((await call('GET', '/v1/ledger/reconciliation?from=2026-09-01&to=2026-11-01', TENANT_P2)).statusCode).toBe(403);
     console.log(`[billing-scenario] ${sent.length} samples; billed ${euros(billedCents)} EUR on 6 issued invoices; independent ${euros(expectedTotal)} EUR; reconciliation ${JSON.stringify(rec.totals)}`);
     for (const r of rec.rows) console.log(`[billing-scenario] ${r.project_id} ${r.period_start.slice(0, 7)} recomputed ${r.recomputed} invoiced ${r.invoiced} corrections ${r.corrections} difference ${r.difference} (${r.invoice} ${r.status})`);
   });
