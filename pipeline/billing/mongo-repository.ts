@@ -1,4 +1,4 @@
-import { MongoServerError, type Db } from 'mongodb';
+import { MongoServerError, type ClientSession, type Db } from 'mongodb';
 import { Dec } from '../rating/money';
 import type { LineItem } from '../rating/rate';
 import { correctionsFor, type RecordedCorrection } from './corrections';
@@ -105,6 +105,25 @@ export class MongoInvoiceRepository {
     }
   }
 
+  private transactions?: boolean;
+
+  /**
+   * Does the server run multi-document transactions (a replica set or a mongos)? Asked once. The
+   * issue is crash-safe without them (the account's compare-and-set is the commit point and the rest
+   * is finished by the next operation); with them the whole issue is one transaction.
+   */
+  private async hasTransactions(): Promise<boolean> {
+    if (this.transactions === undefined) {
+      try {
+        const hello = await this.db.admin().command({ isMaster: 1 });
+        this.transactions = (typeof hello.setName === 'string' || hello.msg === 'isdbgrid') && hello.logicalSessionTimeoutMinutes != null && (hello.maxWireVersion ?? 0) >= 8;
+      } catch {
+        this.transactions = false;
+      }
+    }
+    return this.transactions;
+  }
+
   /** Finish an issue whose commit happened but whose invoice document was not yet updated (a crash). */
   private async finishIssuing(key: string): Promise<AccountDoc | null> {
     const acc = await this.accounts.findOne({ _id: key });
@@ -197,16 +216,33 @@ export class MongoInvoiceRepository {
       pending.push({ id: `${number}:carry`, created_at: at, entry: { kind: 'credit', description: `credit carried forward from ${number}`, amount: draft.credit_carried_forward } });
     }
     let committed = false;
-    try {
+    const commit = async (session?: ClientSession) => {
       // the commit point: one compare-and-set of the account document
       const r = await this.accounts.updateOne(
         { _id: key, version, issuing: null },
         { $set: { pending, issuing: { number, at } }, $inc: { version: 1 }, $setOnInsert: { account: draft.account, corrections: [] } },
-        { upsert: version === 0 },
+        { upsert: version === 0, ...(session ? { session } : {}) },
       );
-      committed = r.matchedCount + r.upsertedCount > 0;
+      return r.matchedCount + r.upsertedCount > 0;
+    };
+    try {
+      if (await this.hasTransactions()) {
+        // where the server has transactions, the commit and the invoice's status change are one transaction
+        const session = this.db.client.startSession();
+        try {
+          await session.withTransaction(async () => {
+            committed = await commit(session);
+            if (!committed) return;
+            await this.invoices.updateOne({ _id: number, status: 'draft' }, { $set: { status: 'issued', issued_at: at.toISOString() } }, { session });
+            await this.accounts.updateOne({ _id: key }, { $set: { issuing: null } }, { session });
+          });
+        } finally {
+          await session.endSession();
+        }
+      } else committed = await commit();
     } catch (err) {
       if (!isDuplicate(err)) throw err;
+      committed = false;
     }
     if (!committed) {
       // lost the compare-and-set: to an issue of this same draft (409 already issued) or of another one (stale)
