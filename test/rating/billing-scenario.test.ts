@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +13,7 @@ import { QUEUES } from '../../pipeline/jobs/queues';
 import { BILLING_CYCLE } from '../../pipeline/jobs/workers';
 import { testIngestConfig, testStoreConfig } from '../pipeline/ingest/helpers';
 import { isolation } from '../support/isolation';
-import { redisUrl, servicesEnv } from '../support/services';
+import { mongoUri, redisUrl, servicesEnv } from '../support/services';
 import { REPO } from '../support/paths';
 
 /**
@@ -126,7 +126,9 @@ beforeAll(async () => {
   app = await startApplication({ config, log: pino({ level: 'silent' }), listen: false, kafka: false, modules: [jobsModule] });
   jobs = app.modules.find((m) => m.name === 'jobs') as JobsModule;
 });
+let killAfter: (() => void) | undefined;
 afterAll(async () => {
+  killAfter?.();
   for (const q of QUEUES) await jobs?.runtime.queues?.[q].obliterate({ force: true }).catch(() => undefined);
   await app?.services.db.dropDatabase().catch(() => undefined);
   await app?.close();
@@ -240,6 +242,36 @@ describe('money stays right under late data, concurrency and crashes (public API
     console.log(`[billing-scenario] ${sent.length} samples; billed ${euros(billedCents)} EUR on 6 issued invoices; independent ${euros(expectedTotal)} EUR; reconciliation ${JSON.stringify(rec.totals)}`);
     for (const r of rec.rows) console.log(`[billing-scenario] ${r.project_id} ${r.period_start.slice(0, 7)} recomputed ${r.recomputed} invoiced ${r.invoiced} corrections ${r.corrections} difference ${r.difference} (${r.invoice} ${r.status})`);
   });
+
+  it('a worker process killed mid-job (after writing its run, before the switch) changes nothing anyone reads; the retry converges and the money is unchanged', async () => {
+    const usage = async () => {
+      const u = (await call('GET', '/v1/usage?from=2026-09-01&to=2026-10-01')).json();
+      return { docs: u.count as number, billable: (u.billable as Array<{ project_id: string; quantity: string }>).map((b) => `${b.project_id}:${b.quantity}`).sort().join(',') };
+    };
+    const before = await usage();
+    const child = spawn('node', ['--import', 'tsx', path.join(REPO, 'test/rating/support/killable-mediation.ts'), mongoUri(), iso.dbName(), '2026-09-01T00:00:00.000Z', '2026-10-01T00:00:00.000Z'], { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO }); // one process (tsx as a loader), so SIGKILL kills the worker itself
+    killAfter = () => child.kill('SIGKILL');
+    let err = '';
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the worker did not write its run in time: ${err}`)), 90_000);
+      child.stdout.on('data', (b: Buffer) => b.toString().includes('written') && (clearTimeout(timer), resolve()));
+      child.on('exit', (code) => reject(new Error(`the worker exited (${code}) before writing: ${err}`)));
+    });
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    expect(await usage()).toEqual(before); // the previous result, whole
+    expect(await app.services.db.collection('usage').countDocuments({ period_start: { $gte: day(9, 1, 0), $lt: day(10, 1, 0) } })).toBeGreaterThan(before.docs); // the dead run's orphans, unread
+
+    // the retry waits for the dead worker's lease to expire, then converges: same usage, orphans gone, nothing to correct
+    expect((await call('POST', '/v1/jobs/mediation', ADMIN, { from: '2026-09-01', to: '2026-10-01' })).statusCode).toBe(202);
+    await idle();
+    expect(await usage()).toEqual(before);
+    expect(await app.services.db.collection('usage').countDocuments({ period_start: { $gte: day(9, 1, 0), $lt: day(10, 1, 0) } })).toBe(before.docs);
+    const total = euros(sumCents(expectedCents(sent), () => true));
+    expect((await call('GET', '/v1/ledger/reconciliation?from=2026-09-01&to=2026-11-01')).json().totals).toEqual({ recomputed: total, billed: total, difference: '0.00', currency: 'EUR' });
+    expect((await call('GET', '/v1/ledger')).json().accounts.every((a: { totals: { pending: string } }) => a.totals.pending === '0.00')).toBe(true);
+  }, 180_000);
 
   it('the operator\'s commands say the same: `metering ledger` and `metering reconcile` (exit 0, difference 0.00)', () => {
     const cfg = path.join(dir, 'metering.yaml');
