@@ -18,7 +18,7 @@ export function accountProjects(a: Account): string[] {
   return a.kind === 'group' ? a.projects : [a.project_id];
 }
 
-function accountHasLine(a: Account, projects: Set<string>, l: LineItem): boolean {
+export function accountHasLine(a: Account, projects: Set<string>, l: LineItem): boolean {
   if (!projects.has(l.project_id)) return false;
   return a.kind === 'user' ? l.user_id === a.user_id : true;
 }
@@ -33,6 +33,12 @@ export interface InvoiceEntry {
   description: string;
   amount: string;
   corrects?: string;
+  /** A correction of late usage: the period and rated line of the corrected invoice it re-bills. */
+  period_start?: string;
+  period_end?: string;
+  line_id?: string;
+  meter?: string;
+  project_id?: string;
 }
 
 export interface Invoice {

@@ -11,6 +11,10 @@ import { MongoInvoiceRepository } from './mongo-repository';
 import { trendsToCsv, trendsToHtml, usageTrends } from './report';
 import { InvoiceImmutableError, StaleDraftError } from './repository';
 import { errorSchema, projectScope, refuseProject as forbidden } from '../../controller/http';
+import { loadPlanFile } from '../rating/plan';
+import { isWholeBillingRange } from '../jobs/cycle';
+import { readLedger, reconcileFromSamples } from './audit';
+import { readCurrent } from '../mediation/runs';
 
 /**
  * Read-side routes over mediated usage, invoices and reports (role read, project-scoped: a token
@@ -89,7 +93,11 @@ export function billingRoutes(opts: { db: Db; config: MeteringConfig }): RoutePl
       void reply.code(400).send({ error: 'bad request', message: err.message });
       return undefined;
     }
-    const docs = await db.collection<UsageDoc>(config.mediation.into).find(filter).sort({ period_start: 1, project_id: 1, meter: 1, resource_id: 1 }).limit(MAX_USAGE_DOCS).toArray();
+    // only the current mediation runs (pointers in `runs`), read consistently
+    const range = filter.period_start as { $gte?: Date; $lt?: Date } | undefined;
+    const docs = await readCurrent(db, { kind: config.mediation.into, granularity: filter.granularity, timezone: filter.timezone }, range?.$gte, range?.$lt && range.$gte ? range.$lt : undefined, (runs) =>
+      db.collection<UsageDoc>(config.mediation.into).find({ ...filter, run: { $in: runs } }).sort({ period_start: 1, project_id: 1, meter: 1, resource_id: 1 }).limit(MAX_USAGE_DOCS).toArray(),
+    );
     return { projects, docs };
   };
   return (app: FastifyInstance) => {
@@ -178,6 +186,62 @@ export function billingRoutes(opts: { db: Db; config: MeteringConfig }): RoutePl
           if (/^no invoice /.test((err as Error).message)) return reply.code(404).send({ error: 'not found', message: (err as Error).message });
           throw err;
         }
+      },
+    );
+
+    app.get(
+      '/v1/ledger',
+      {
+        config: { roles: ['read'] },
+        schema: {
+          summary: 'Billing ledger per account: every invoice, line, correction, credit and debit with the usage period it bills, and what waits for the next invoice',
+          tags: ['rating'],
+          querystring: { type: 'object', properties: { project_id: rangeQuery.project_id } },
+          response: { 200: { type: 'object', properties: { accounts: { type: 'array', items: anyObject } } }, 403: errorSchema },
+        },
+      },
+      async (req: FastifyRequest<{ Querystring: { project_id?: string } }>, reply) => {
+        const principal = principalOf(req);
+        const projects = scope(principal, req.query.project_id);
+        if (projects === 'forbidden') return forbidden(reply, principal, req.query.project_id!);
+        const accounts = await readLedger(db, { ...(projects ? { projects } : {}), invoicePrefix: config.rating.invoicePrefix });
+        // a group account is visible only to tokens that may see every project of it
+        return { accounts: accounts.filter((a) => a.projects.every((p) => canAccessProject(principal, p))) };
+      },
+    );
+
+    app.get(
+      '/v1/ledger/reconciliation',
+      {
+        // it reads every raw sample of the range: an operator's tool, not something any reader may start at will
+        config: { roles: ['admin'] },
+        schema: {
+          summary: 'Recompute whole billing periods from the raw samples with the price plan and compare with what was billed for them (difference per project and period; zero is the goal)',
+          tags: ['rating'],
+          querystring: { type: 'object', required: ['from', 'to'], properties: { project_id: rangeQuery.project_id, from: rangeQuery.from, to: rangeQuery.to } },
+          response: { 200: anyObject, 400: errorSchema, 403: errorSchema },
+        },
+      },
+      async (req: FastifyRequest<{ Querystring: { project_id?: string; from: string; to: string } }>, reply) => {
+        const principal = principalOf(req);
+        const projects = scope(principal, req.query.project_id);
+        if (projects === 'forbidden') return forbidden(reply, principal, req.query.project_id!);
+        const tz = config.mediation.timezone;
+        let from: Date;
+        let to: Date;
+        let book;
+        try {
+          from = parseDateInZone(req.query.from, tz);
+          to = parseDateInZone(req.query.to, tz);
+          if (!isWholeBillingRange(from, to, config.rating.billingPeriod, tz) || to <= from) throw new Error(`from/to: ${from.toISOString()} → ${to.toISOString()} is not a whole number of ${config.rating.billingPeriod} billing periods in ${tz}`);
+          book = loadPlanFile(config.rating.plan);
+        } catch (err) {
+          return reply.code(400).send({ error: 'bad request', message: (err as Error).message });
+        }
+        return reconcileFromSamples(db, {
+          from, to, granularity: config.mediation.granularity, timezone: tz, carrySeconds: config.mediation.carrySeconds,
+          billingPeriod: config.rating.billingPeriod, book, invoicePrefix: config.rating.invoicePrefix, ...(projects ? { projects } : {}),
+        });
       },
     );
 

@@ -1,7 +1,8 @@
 import type { Db } from 'mongodb';
 import { dueInvoicePeriods } from '../billing/schedule';
 import { addPeriods, periodStart, type Granularity } from '../mediation/periods';
-import { processInvoice, processMediation, processRating, type JobContext, type JobDeps } from './processors';
+import { loadPlanFile } from '../rating/plan';
+import { checkPlanZone, processMediation, rateAndSettle, type JobContext, type JobDeps } from './processors';
 
 /** A scheduled billing cycle: mediate, rate and invoice every billing period that is due. */
 export interface BillingCycleJob {
@@ -45,14 +46,12 @@ export async function processBillingCycle(deps: JobDeps, data: BillingCycleJob, 
   for (const [i, p] of due.entries()) {
     const range = { from: p.start.toISOString(), to: p.end.toISOString(), timezone: tz };
     const m = await processMediation(deps, { ...range, granularity: data.granularity, carrySeconds: data.carrySeconds, ...(data.inNode ? { inNode: true } : {}) }, quiet);
-    const r = await processRating(deps, { ...range, granularity: data.granularity, planFile: data.planFile, billingPeriod: data.billingPeriod }, quiet);
-    const invoices = [];
-    for (const project of r.projects) {
-      invoices.push({
-        project_id: project.project_id,
-        ...(await processInvoice(deps, { ...range, granularity: data.billingPeriod, account: { kind: 'project', project_id: project.project_id }, currency: data.currency ?? project.currency, ...(data.issue ? { issue: true } : {}) }, quiet)),
-      });
-    }
+    const book = loadPlanFile(data.planFile);
+    checkPlanZone(book, data.planFile, tz);
+    // rate, then draft (and issue) every project's invoice, all under the period's billing lock
+    const { invoices } = await rateAndSettle(deps, { ...range, granularity: data.granularity, planFile: data.planFile, billingPeriod: data.billingPeriod }, book, {
+      draftNew: true, ...(data.issue ? { issue: true } : {}), ...(data.currency ? { currency: data.currency } : {}),
+    });
     await state.updateOne({ _id: STATE_ID }, { $set: { last_end: p.end } }, { upsert: true });
     periods.push({ ...range, usageDocs: m.usageDocs, invoices });
     await ctx.progress(Math.round(((i + 1) / due.length) * 100));

@@ -4,9 +4,8 @@ import type { Job } from 'bullmq';
 import type { AppModule, ModuleFactory } from '../../controller/app';
 import type { SampleObserver } from '../sample';
 import { LateSampleTracker } from '../mediation/late';
-import { periodStart } from '../mediation/periods';
 import { billingRoutes } from '../billing/routes';
-import { decideMediationMode, type ModeDecision } from './capability';
+import { MediationModeResolver, type ModeDecision } from './capability';
 import { explainRedisFailure, redactedRedisUrl, redisConnectionOptions } from './connection';
 import type { BillingCycleJob } from './cycle';
 import { QUEUES, openQueues, type QueueName, type QueueSet } from './queues';
@@ -56,13 +55,18 @@ export const jobsModule: ModuleFactory = async (svc): Promise<JobsModule> => {
   const log = svc.log.child({ component: 'jobs' });
   const redisUrl = redactedRedisUrl(redis.url);
   const connection = redisConnectionOptions(redis.url, redis.tls);
-  const mode = await decideMediationMode(svc.db, mediation.mode);
-  log.info({ mode: mode.mode }, `mediation runs ${mode.mode}: ${mode.reason}`);
+  const resolver = new MediationModeResolver(svc.db, mediation.mode);
+  await resolver.resolve().then(
+    (mode) => log.info({ mode: mode.mode }, `mediation runs ${mode.mode}: ${mode.reason}`),
+    (err: Error) => log.warn(`${err.message}; each mediation job probes again`),
+  );
+  const currentMode = (): ModeDecision => resolver.decision ?? { mode: 'in-place', reason: `undecided (${resolver.undecidedReason}); each job probes the store when it runs` };
 
   const counters: JobCounters = { enqueued: 0, completed: zero(), failed: zero(), lateSamples: 0, remediationJobs: 0 };
   const tracker = new LateSampleTracker(
+    svc.db,
     { granularity: mediation.granularity, timezone: mediation.timezone, carrySeconds: mediation.carrySeconds },
-    periodStart(new Date(), mediation.granularity, mediation.timezone),
+    { usage: mediation.into, onError: (err) => log.warn({ err: err.message }, 'late-data marks could not be written') },
   );
   const observer: SampleObserver = {
     name: tracker.name,
@@ -88,7 +92,10 @@ export const jobsModule: ModuleFactory = async (svc): Promise<JobsModule> => {
     if (msg !== lastError) warn.warn('redis', {}, msg);
     lastError = msg;
   });
-  const deps = { db: svc.db, collections: { source: 'meter', usage: mediation.into, rated: rating.into }, invoicePrefix: rating.invoicePrefix };
+  const deps = {
+    db: svc.db, collections: { source: 'meter', usage: mediation.into, rated: rating.into }, invoicePrefix: rating.invoicePrefix,
+    mediationMode: async () => (await resolver.resolve()).mode,
+  };
   const start = async () => {
     if (queues || closed) return;
     const q = openQueues(connection, redis.prefix);
@@ -116,7 +123,6 @@ export const jobsModule: ModuleFactory = async (svc): Promise<JobsModule> => {
     if (rating.invoiceSchedule) {
       const data: BillingCycleJob = {
         granularity: mediation.granularity, timezone: mediation.timezone, carrySeconds: mediation.carrySeconds,
-        ...(mode.mode === 'in-node' ? { inNode: true } : {}),
         billingPeriod: rating.billingPeriod, graceSeconds: rating.invoiceGraceSeconds, planFile: rating.plan,
         ...(rating.issueScheduledInvoices ? { issue: true } : {}),
       };
@@ -153,12 +159,10 @@ export const jobsModule: ModuleFactory = async (svc): Promise<JobsModule> => {
   }
 
   const checkLateData = async (): Promise<string[]> => {
-    tracker.advanceWatermark(periodStart(new Date(), mediation.granularity, mediation.timezone));
-    if (!queues || tracker.pendingSamples === 0) return [];
+    if (!queues) return [];
     const ids = await enqueueRemediation(tracker, queues, {
       granularity: mediation.granularity, timezone: mediation.timezone, carrySeconds: mediation.carrySeconds,
-      ...(existsSync(rating.plan) ? { planFile: rating.plan } : {}),
-      ...(mode.mode === 'in-node' ? { inNode: true } : {}),
+      ...(existsSync(rating.plan) ? { planFile: rating.plan, billingPeriod: rating.billingPeriod } : {}),
     });
     counters.remediationJobs += ids.length;
     counters.enqueued += ids.length;
@@ -175,7 +179,10 @@ export const jobsModule: ModuleFactory = async (svc): Promise<JobsModule> => {
     get queues() {
       return queues;
     },
-    mode, tracker, counters, checkLateData,
+    get mode() {
+      return currentMode();
+    },
+    tracker, counters, checkLateData,
     // the queues exist once Redis answered; while the connection is down their commands would only wait
     unavailable: () => (queues && monitor.status === 'ready' ? undefined : lastError ?? `redis at ${redisUrl}: not connected`),
   };

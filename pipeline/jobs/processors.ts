@@ -6,14 +6,16 @@ import { billableUsage } from '../mediation/billable';
 import { mediationOptions } from '../mediation/options';
 import { addPeriods, periodStart, type Granularity } from '../mediation/periods';
 import { readUsage, runMediation, runMediationInNode } from '../mediation/runner';
-import { loadPlanFile } from '../rating/plan';
+import { loadPlanFile, type PriceBook } from '../rating/plan';
 import { rateStoredUsage } from '../rating/store';
 import type { MediationJob, PeriodRange, RatingJob, ReportJob, InvoiceJob } from './queues';
 import { accountProjects } from '../billing/invoice';
 import { MongoInvoiceRepository } from '../billing/mongo-repository';
 import { InvoiceImmutableError } from '../billing/repository';
-import type { LineItem } from '../rating/rate';
-import type { RatedLineDoc } from '../rating/store';
+import { ensureRatedIndexes, readRatedLines } from '../rating/store';
+import { settleBillingPeriods, type SettleOptions } from '../billing/settle';
+import { LeaseLocks, billingLockKeys, mediationLockKeys } from '../mediation/lock';
+import type { RunHooks } from '../mediation/runner';
 
 /** What a processor may touch. */
 export interface JobDeps {
@@ -22,7 +24,20 @@ export interface JobDeps {
   collections?: { source?: string; usage?: string; rated?: string };
   /** Invoice number prefix (default INV). */
   invoicePrefix?: string;
+  /** The locks per (range, kind); default: leases in the `locks` collection of `db`. */
+  locks?: LeaseLocks;
+  /**
+   * How mediation runs when the job does not say `inNode`: decided from the store's answer to the
+   * operators (capability.ts), re-probed after a transient error. Default in place.
+   */
+  mediationMode?: () => Promise<'in-place' | 'in-node'>;
+  /** Test seams inside a mediation run (runner.ts RunHooks). */
+  hooks?: RunHooks;
 }
+
+const locksOf = (deps: JobDeps) => deps.locks ?? new LeaseLocks(deps.db);
+
+export { billingLockKeys, mediationLockKeys } from '../mediation/lock';
 
 /** The job's progress callback (BullMQ's job.updateProgress) and a way to chain work. */
 export interface JobContext {
@@ -42,7 +57,10 @@ export async function processMediation(deps: JobDeps, data: MediationJob, ctx: J
     source: deps.collections?.source ?? 'meter', into: deps.collections?.usage ?? 'usage',
   });
   await ctx.progress(5);
-  const run = data.inNode ? await runMediationInNode(deps.db, o) : await runMediation(deps.db, o);
+  const mode = data.inNode ? 'in-node' : deps.mediationMode ? await deps.mediationMode() : 'in-place';
+  const run = await locksOf(deps).withLocks(mediationLockKeys(o), ({ assertHeld }) =>
+    mode === 'in-node' ? runMediationInNode(deps.db, o, { assertHeld, ...(deps.hooks ? { hooks: deps.hooks } : {}) }) : runMediation(deps.db, o, { assertHeld, ...(deps.hooks ? { hooks: deps.hooks } : {}) }),
+  );
   await ctx.progress(90);
   if (data.thenRate && ctx.enqueueRating) await ctx.enqueueRating(chainedRating(data, data.thenRate));
   await ctx.progress(100);
@@ -59,20 +77,46 @@ export function chainedRating(data: PeriodRange, then: { planFile: string; billi
   return { ...job, from: from.toISOString(), to: to.toISOString(), billingPeriod: then.billingPeriod };
 }
 
-/** Rate a mediated range and store its lines (re-rating replaces them). */
-export async function processRating(deps: JobDeps, data: RatingJob, ctx: JobContext) {
-  const book = loadPlanFile(data.planFile); // a YamlValidationError fails the job with the located message
-  if (book.timezone !== data.timezone) {
+/** A plan must cut its effective dates in the zone the periods are cut in. */
+export function checkPlanZone(book: PriceBook, planFile: string, timezone: string): void {
+  if (book.timezone !== timezone) {
     // effective_from dates are local midnights in the plan's zone; periods are cut in the mediation zone
     throw new Error(
-      `${data.planFile}: timezone is ${book.timezone} but usage is mediated in ${data.timezone} (mediation.timezone): ` +
-        `effective_from dates would start plan versions at another midnight than the billing periods; set "timezone: ${data.timezone}" in the plan`,
+      `${planFile}: timezone is ${book.timezone} but usage is mediated in ${timezone} (mediation.timezone): ` +
+        `effective_from dates would start plan versions at another midnight than the billing periods; set "timezone: ${timezone}" in the plan`,
     );
   }
+}
+
+/** Rate a mediated range and store its lines (re-rating replaces them), then settle its invoices. */
+export async function processRating(deps: JobDeps, data: RatingJob, ctx: JobContext) {
+  const book = loadPlanFile(data.planFile); // a YamlValidationError fails the job with the located message
+  checkPlanZone(book, data.planFile, data.timezone);
   await ctx.progress(10);
-  const r = await rateStoredUsage(deps.db, book, { ...range(data), usage: deps.collections?.usage, into: deps.collections?.rated, ...(data.billingPeriod ? { billingPeriod: data.billingPeriod } : {}) });
+  const r = await rateAndSettle(deps, data, book);
   await ctx.progress(100);
-  return { projects: r.projects.map((p) => ({ project_id: p.project_id, total: p.total, currency: p.currency })), unrated: r.unrated.length };
+  return {
+    projects: r.rating.projects.map((p) => ({ project_id: p.project_id, total: p.total, currency: p.currency })),
+    unrated: r.rating.unrated.length,
+    ...(r.invoices.some((i) => i.action !== 'unchanged') ? { invoices: r.invoices.filter((i) => i.action !== 'unchanged') } : {}),
+  };
+}
+
+/**
+ * Under the billing lock of the range: rate it (replacing its lines atomically), then settle its
+ * invoices (settle.ts: redraft drafts, correct issued ones; with `draftNew` draft new ones).
+ */
+export async function rateAndSettle(deps: JobDeps, data: RatingJob, book: PriceBook, opts: SettleOptions = {}) {
+  const r = range(data);
+  const billing = data.billingPeriod ?? data.granularity;
+  const repo = new MongoInvoiceRepository(deps.db, deps.invoicePrefix);
+  await repo.ensureIndexes();
+  await ensureRatedIndexes(deps.db, deps.collections?.rated);
+  return locksOf(deps).withLocks(billingLockKeys(r), async ({ assertHeld }) => {
+    const rating = await rateStoredUsage(deps.db, book, { ...r, usage: deps.collections?.usage, into: deps.collections?.rated, ...(data.billingPeriod ? { billingPeriod: data.billingPeriod } : {}), assertHeld });
+    const invoices = await settleBillingPeriods(deps.db, repo, { granularity: billing, timezone: r.timezone, from: r.from, to: r.to, ...(deps.collections?.rated ? { rated: deps.collections.rated } : {}) }, opts);
+    return { rating, invoices };
+  });
 }
 
 /** Write a usage trend report of a range to a file. */
@@ -94,21 +138,19 @@ export async function processReport(deps: JobDeps, data: ReportJob, ctx: JobCont
 export async function processInvoice(deps: JobDeps, data: InvoiceJob, ctx: JobContext) {
   const repo = new MongoInvoiceRepository(deps.db, deps.invoicePrefix);
   await repo.ensureIndexes();
-  const docs = await deps.db
-    .collection<RatedLineDoc>(deps.collections?.rated ?? 'rated')
-    .find({ project_id: { $in: accountProjects(data.account) }, period_start_at: { $gte: new Date(data.from) }, period_end_at: { $lte: new Date(data.to) } })
-    .sort({ _id: 1 })
-    .toArray();
-  const lines: LineItem[] = docs.map(({ _id, period_start_at: _s, period_end_at: _e, rated_at: _r, ...l }) => ({ id: _id, ...l }));
-  await ctx.progress(40);
-  let inv;
-  try {
-    inv = await repo.draft({ account: data.account, period_start: new Date(data.from), period_end: new Date(data.to), currency: data.currency, lines });
-  } catch (err) {
-    if (err instanceof InvoiceImmutableError) return { number: err.number, status: 'already issued' };
-    throw err;
-  }
-  if (data.issue) inv = await repo.issue(inv.number);
-  await ctx.progress(100);
-  return { number: inv.number, status: inv.status, total: inv.total, currency: inv.currency, lines: inv.lines.length };
+  const r = range(data);
+  return locksOf(deps).withLocks(billingLockKeys(r), async () => {
+    const lines = await readRatedLines(deps.db, { granularity: data.granularity, timezone: data.timezone, from: r.from, to: r.to, projects: accountProjects(data.account), ...(deps.collections?.rated ? { into: deps.collections.rated } : {}) });
+    await ctx.progress(40);
+    let inv;
+    try {
+      inv = await repo.draft({ account: data.account, period_start: r.from, period_end: r.to, currency: data.currency, lines });
+    } catch (err) {
+      if (err instanceof InvoiceImmutableError) return { number: err.number, status: 'already issued' };
+      throw err;
+    }
+    if (data.issue) inv = await repo.issue(inv.number);
+    await ctx.progress(100);
+    return { number: inv.number, status: inv.status, total: inv.total, currency: inv.currency, lines: inv.lines.length };
+  });
 }

@@ -91,16 +91,27 @@ export function openQueues(connection: ConnectionOptions, prefix = 'metering', d
   return { ...set, close: async () => void (await Promise.all(Object.values(set).map((q) => q.close()))) };
 }
 
-/** Enqueue idempotently under the deterministic id. */
+/**
+ * Enqueue idempotently under the deterministic id. A job of that id that already ran is replaced (a
+ * range can always be run again); one that is still waiting already covers the request (no-op). One
+ * that is RUNNING may have read its input before the change that caused this request (a late day of
+ * the month it rates), so the request is queued as a follow-up (`…|again`, `…|again2`, …) that runs
+ * after it instead of being dropped.
+ */
 export async function enqueue<K extends QueueName>(queues: QueueSet, kind: K, data: JobData[K], opts: JobsOptions = {}): Promise<string> {
   const q = queues[kind] as unknown as Queue<JobData[K]>;
-  const id = jobId(kind, data);
-  // a finished job keeps its id while it is kept: replace it, otherwise the add would be ignored
-  const previous = await q.getJob(id);
-  if (previous) {
-    const state = await previous.getState();
-    if (state === 'completed' || state === 'failed') await previous.remove();
+  const base = jobId(kind, data);
+  for (let n = 0; n < 100; n++) {
+    const id = n === 0 ? base : `${base}|again${n === 1 ? '' : n}`;
+    const previous = await q.getJob(id);
+    if (previous) {
+      const state = await previous.getState();
+      if (state === 'active') continue; // running: queue a follow-up under the next id
+      if (state === 'completed' || state === 'failed') await previous.remove();
+      else if (state !== 'unknown') return id; // waiting, delayed, prioritized: it will see the change
+    }
+    const job = await q.add(kind as never, data as never, { ...opts, jobId: id });
+    return job.id!;
   }
-  const job = await q.add(kind as never, data as never, { ...opts, jobId: id });
-  return job.id!;
+  throw new Error(`${base}: 100 runs of this range are active at once`);
 }

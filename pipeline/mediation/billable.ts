@@ -19,26 +19,28 @@ export function billableQuantity(qty: number): Dec {
   return new Dec(qty).toSignificantDigits(12).toDecimalPlaces(9);
 }
 
+/**
+ * The exact quantity of a usage document when mediation recorded one (`exact`, decimal sums: every
+ * unit of a 1e15-byte counter counts); documents written before exact quantities existed fall back
+ * to the float at 12 significant digits.
+ */
+function quantityOf(u: UsageDoc): Dec {
+  const field = u.counter_type === 'gauge' ? 'time_weighted' : u.counter_type === 'cumulative' ? 'delta' : 'sum';
+  const exact = u.exact?.[field];
+  if (exact !== undefined && exact !== null) return new Dec(exact.toString());
+  return billableQuantity((field === 'sum' ? u.sum : u[field]) ?? 0);
+}
+
 export function billableUsage(docs: readonly UsageDoc[]): UsageRecord[] {
   const out = new Map<string, UsageRecord>();
   for (const u of docs) {
     if (u.project_id === null) continue;
-    let qty: number;
-    let unit: string;
-    if (u.counter_type === 'gauge') {
-      qty = u.time_weighted ?? 0;
-      unit = `${u.unit}-hours`;
-    } else if (u.counter_type === 'cumulative') {
-      qty = u.delta ?? 0;
-      unit = u.unit;
-    } else {
-      qty = u.sum;
-      unit = u.unit;
-    }
+    const qty = quantityOf(u);
+    const unit = u.counter_type === 'gauge' ? `${u.unit}-hours` : u.unit;
     const key = JSON.stringify([u.project_id, u.user_id, u.period_start.getTime(), u.period_end.getTime(), u.meter, unit]);
     const rec = out.get(key);
-    if (rec) rec.quantity = rec.quantity.plus(billableQuantity(qty));
-    else out.set(key, { project_id: u.project_id, ...(u.user_id !== null ? { user_id: u.user_id } : {}), meter: u.meter, period_start: u.period_start, period_end: u.period_end, quantity: billableQuantity(qty), unit });
+    if (rec) rec.quantity = rec.quantity.plus(qty);
+    else out.set(key, { project_id: u.project_id, ...(u.user_id !== null ? { user_id: u.user_id } : {}), meter: u.meter, period_start: u.period_start, period_end: u.period_end, quantity: qty, unit });
   }
   return [...out.values()];
 }

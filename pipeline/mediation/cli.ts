@@ -4,6 +4,7 @@ import { CliError, printJson } from '../../cli/registry';
 import { loadConfig } from '../../config/load';
 import { mediationOptions, type MediationOptions } from './options';
 import { GRANULARITIES, parseDateInZone, type Granularity } from './periods';
+import { LeaseLocks, mediationLockKeys } from './lock';
 import { ensureUsageIndexes, runMediation, runMediationInNode, type MediationRun } from './runner';
 
 interface MediateOpts {
@@ -57,7 +58,8 @@ export function registerMediationCommands(program: Command): void {
         await ensureUsageIndexes(db, o.into);
         let run: MediationRun;
         try {
-          run = opts.inNode ? await runMediationInNode(db, o) : await runMediation(db, o);
+          // the same lock as the mediation jobs: a manual run never interleaves with the billing cycle or a re-mediation
+          run = await new LeaseLocks(db).withLocks(mediationLockKeys(o), ({ assertHeld }) => (opts.inNode ? runMediationInNode(db, o, { assertHeld }) : runMediation(db, o, { assertHeld })));
         } catch (err) {
           const msg = (err as Error).message;
           if (/Unrecognized (pipeline stage|expression)|\$setWindowFields|\$dateTrunc/.test(msg)) {

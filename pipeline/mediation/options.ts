@@ -24,6 +24,10 @@ export interface MediationOptions {
   source: string;
   /** Target collection of mediated usage, written with $merge. */
   into: string;
+  /** Write the documents under this run id (runs.ts); absent: plain deterministic ids (the reference). */
+  run?: string;
+  /** Also compute the exact decimal quantities (`exact`) the bill is made of. */
+  exact?: boolean;
 }
 
 export const DEFAULTS = { granularity: 'day' as Granularity, timezone: 'UTC', carrySeconds: 3600, source: 'meter', into: 'usage' };

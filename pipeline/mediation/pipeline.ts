@@ -30,6 +30,10 @@ export function buildMediationPipeline(o: MediationOptions): Document[] {
   const isGauge = { $eq: ['$counter_type', 'gauge'] };
   const isCumulative = { $eq: ['$counter_type', 'cumulative'] };
   const own = '$_own';
+  // exact decimal of a sample value, as reference.ts exactValue: integral doubles exactly, others at 15 digits
+  const exact = (x: string) => ({ $cond: [{ $eq: [x, { $trunc: [x, 0] }] }, { $toDecimal: { $toLong: x } }, { $toDecimal: x }] });
+  const ex = o.exact === true;
+  const run = o.run;
   return [
     { $match: match },
     {
@@ -59,6 +63,9 @@ export function buildMediationPipeline(o: MediationOptions): Document[] {
           $cond: ['$_has_prev', { $cond: [{ $gte: ['$counter_volume', '$_prev_v'] }, { $subtract: ['$counter_volume', '$_prev_v'] }, '$counter_volume'] }, 0],
         },
         _reset: { $cond: [{ $and: ['$_has_prev', { $lt: ['$counter_volume', '$_prev_v'] }] }, 1, 0] },
+        ...(ex
+          ? { _ex_delta: { $cond: ['$_has_prev', { $cond: [{ $gte: ['$counter_volume', '$_prev_v'] }, { $subtract: [exact('$counter_volume'), exact('$_prev_v')] }, exact('$counter_volume')] }, { $toDecimal: 0 }] } }
+          : {}),
         _k: {
           $range: [
             0,
@@ -93,9 +100,12 @@ export function buildMediationPipeline(o: MediationOptions): Document[] {
         },
       },
     },
+    ...(ex
+      ? [{ $set: { _ex_tw: { $cond: [isGauge, { $multiply: [exact('$counter_volume'), { $max: [0, { $subtract: [{ $toLong: { $min: ['$_hold_end', '$_pend'] } }, { $toLong: { $max: ['$timestamp', '$_pstart'] } }] }] }] }, { $toDecimal: 0 }] } } }]
+      : []),
     {
       $group: {
-        _id: { g: unit, tz: timezone, start: '$_pstart', r: '$resource_id', m: '$counter_name', p: '$project_id', u: '$user_id' },
+        _id: { g: unit, tz: timezone, start: '$_pstart', r: '$resource_id', m: '$counter_name', p: '$project_id', u: '$user_id', ...(run !== undefined ? { run: { $literal: run } } : {}) },
         period_end: { $first: '$_pend' },
         unit: { $max: '$counter_unit' },
         counter_type: { $max: '$counter_type' },
@@ -108,6 +118,13 @@ export function buildMediationPipeline(o: MediationOptions): Document[] {
         tw_ms: { $sum: '$_tw' },
         delta: { $sum: { $cond: [own, '$_delta', 0] } },
         resets: { $sum: { $cond: [own, '$_reset', 0] } },
+        ...(ex
+          ? {
+              ex_sum: { $sum: { $cond: [own, exact('$counter_volume'), { $toDecimal: 0 }] } },
+              ex_delta: { $sum: { $cond: [own, '$_ex_delta', { $toDecimal: 0 }] } },
+              ex_tw: { $sum: '$_ex_tw' },
+            }
+          : {}),
       },
     },
     {
@@ -135,6 +152,16 @@ export function buildMediationPipeline(o: MediationOptions): Document[] {
         delta: { $cond: [{ $eq: ['$counter_type', 'cumulative'] }, '$delta', null] },
         resets: 1,
         mediated_at: '$$NOW',
+        ...(run !== undefined ? { run: '$_id.run' } : {}),
+        ...(ex
+          ? {
+              exact: {
+                sum: '$ex_sum',
+                delta: { $cond: [{ $eq: ['$counter_type', 'cumulative'] }, '$ex_delta', null] },
+                time_weighted: { $cond: [{ $eq: ['$counter_type', 'gauge'] }, { $divide: ['$ex_tw', 3_600_000] }, null] },
+              },
+            }
+          : {}),
       },
     },
     { $merge: { into: o.into, on: '_id', whenMatched: 'replace', whenNotMatched: 'insert' } },

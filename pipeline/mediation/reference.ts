@@ -1,5 +1,6 @@
 import type { Sample } from '../sample';
 import type { MediationOptions } from './options';
+import { Dec } from '../rating/money';
 import { addPeriods, periodStart } from './periods';
 import { usageKey, type UsageDoc } from './usage-doc';
 
@@ -10,6 +11,18 @@ interface Acc {
   doc: UsageDoc;
   twMs: number; // Σ volume × ms
   deltaSum: number;
+  exSum: Dec;
+  exDelta: Dec;
+  exTwMs: Dec;
+}
+
+/**
+ * A sample value as an exact decimal, the way MongoDB's $toDecimal sees it in the pipeline: an
+ * integral double exactly (byte counters above 1e12 keep every unit), any other value at 15
+ * significant digits (what a JSON number with ≤ 15 digits was written as).
+ */
+export function exactValue(v: number): Dec {
+  return Number.isInteger(v) ? new Dec(BigInt(v).toString()) : new Dec(v.toPrecision(15));
 }
 
 /**
@@ -52,11 +65,15 @@ export function mediateSamples(samples: readonly MediationSample[], o: Mediation
       const nxt = list[i + 1];
       const holdEnd = Math.min(nxt ? nxt.timestamp.getTime() : Infinity, t + carryMs);
       let delta = 0;
+      let exDelta = new Dec(0);
       let reset = 0;
       if (s.counter_type === 'cumulative' && prev && t - prev.timestamp.getTime() <= carryMs) {
-        if (s.counter_volume >= prev.counter_volume) delta = s.counter_volume - prev.counter_volume;
-        else {
+        if (s.counter_volume >= prev.counter_volume) {
+          delta = s.counter_volume - prev.counter_volume;
+          exDelta = exactValue(s.counter_volume).minus(exactValue(prev.counter_volume));
+        } else {
           delta = s.counter_volume;
+          exDelta = exactValue(s.counter_volume);
           reset = 1;
         }
       }
@@ -68,17 +85,17 @@ export function mediateSamples(samples: readonly MediationSample[], o: Mediation
           continue;
         }
         const pend = next(p);
-        const key = usageKey(o.granularity, o.timezone, p, s.resource_id, s.counter_name, s.project_id, s.user_id);
+        const key = usageKey(o.granularity, o.timezone, p, s.resource_id, s.counter_name, s.project_id, s.user_id, o.run);
         const id = JSON.stringify(key);
         let acc = accs.get(id);
         if (!acc) {
           acc = {
-            twMs: 0, deltaSum: 0,
+            twMs: 0, deltaSum: 0, exSum: new Dec(0), exDelta: new Dec(0), exTwMs: new Dec(0),
             doc: {
               _id: key, granularity: o.granularity, timezone: o.timezone, period_start: p, period_end: pend,
               resource_id: s.resource_id, project_id: s.project_id, user_id: s.user_id, meter: s.counter_name,
               unit: s.counter_unit, counter_type: s.counter_type, count: 0, sum: 0, avg: null, min: null, max: null,
-              first_timestamp: null, last_timestamp: null, duration: null, time_weighted: null, delta: null, resets: 0, mediated_at: now,
+              first_timestamp: null, last_timestamp: null, duration: null, time_weighted: null, delta: null, resets: 0, mediated_at: now, ...(o.run !== undefined ? { run: o.run } : {}),
             },
           };
           accs.set(id, acc);
@@ -86,7 +103,11 @@ export function mediateSamples(samples: readonly MediationSample[], o: Mediation
         const d = acc.doc;
         if (s.counter_unit > d.unit) d.unit = s.counter_unit; // $max, as the pipeline does
         if (s.counter_type > d.counter_type) d.counter_type = s.counter_type;
-        if (gauge) acc.twMs += s.counter_volume * Math.max(0, Math.min(holdEnd, pend.getTime()) - Math.max(t, p.getTime()));
+        if (gauge) {
+          const overlap = Math.max(0, Math.min(holdEnd, pend.getTime()) - Math.max(t, p.getTime()));
+          acc.twMs += s.counter_volume * overlap;
+          acc.exTwMs = acc.exTwMs.plus(exactValue(s.counter_volume).times(overlap));
+        }
         if (k === 0) {
           d.count++;
           d.sum += s.counter_volume;
@@ -95,17 +116,26 @@ export function mediateSamples(samples: readonly MediationSample[], o: Mediation
           if (!d.first_timestamp || s.timestamp < d.first_timestamp) d.first_timestamp = s.timestamp;
           if (!d.last_timestamp || s.timestamp > d.last_timestamp) d.last_timestamp = s.timestamp;
           acc.deltaSum += delta;
+          acc.exSum = acc.exSum.plus(exactValue(s.counter_volume));
+          acc.exDelta = acc.exDelta.plus(exDelta);
           d.resets += reset;
         }
       }
     });
   }
   const out: UsageDoc[] = [];
-  for (const { doc, twMs, deltaSum } of accs.values()) {
+  for (const { doc, twMs, deltaSum, exSum, exDelta, exTwMs } of accs.values()) {
     doc.avg = doc.count > 0 ? doc.sum / doc.count : null;
     doc.duration = doc.first_timestamp && doc.last_timestamp ? (doc.last_timestamp.getTime() - doc.first_timestamp.getTime()) / 1000 : null;
     doc.time_weighted = doc.counter_type === 'gauge' ? twMs / 3_600_000 : null;
     doc.delta = doc.counter_type === 'cumulative' ? deltaSum : null;
+    if (o.exact) {
+      doc.exact = {
+        sum: exSum.toString(),
+        delta: doc.counter_type === 'cumulative' ? exDelta.toString() : null,
+        time_weighted: doc.counter_type === 'gauge' ? exTwMs.div(3_600_000).toString() : null,
+      };
+    }
     out.push(doc);
   }
   return out.sort(compareUsage);

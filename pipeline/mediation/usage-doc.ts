@@ -9,6 +9,22 @@ export interface UsageKey {
   m: string;
   p: string | null;
   u: string | null;
+  /** The mediation run that wrote the document (see runs.ts); absent in the pure reference. */
+  run?: string;
+}
+
+/** An exact decimal: a string (in-Node mediation) or a BSON Decimal128 (the pipeline's $toDecimal sums). */
+export type ExactDecimal = string | { toString(): string };
+
+/**
+ * Exact counterparts of the float statistics the bill is made of: sums of the samples' decimal values
+ * (integers exactly, other values at the 15 significant digits MongoDB's $toDecimal keeps), the
+ * reset-aware increase, and the time-weighted value (Σ value × ms ÷ 3,600,000 at 34+ digits).
+ */
+export interface ExactUsage {
+  sum: ExactDecimal;
+  delta: ExactDecimal | null;
+  time_weighted: ExactDecimal | null;
 }
 
 /**
@@ -44,9 +60,13 @@ export interface UsageDoc {
   /** Cumulative counters: resets (value below the previous one) seen in the period. */
   resets: number;
   mediated_at: Date;
+  /** Exact quantities (billable.ts bills these; the float fields stay for statistics and charts). */
+  exact?: ExactUsage;
+  /** The mediation run that wrote the document (runs.ts). */
+  run?: string;
 }
 
 /** Field order of the key matters for MongoDB document equality; build keys only here. */
-export function usageKey(g: Granularity, tz: string, start: Date, r: string, m: string, p: string | null, u: string | null): UsageKey {
-  return { g, tz, start, r, m, p, u };
+export function usageKey(g: Granularity, tz: string, start: Date, r: string, m: string, p: string | null, u: string | null, run?: string): UsageKey {
+  return run === undefined ? { g, tz, start, r, m, p, u } : { g, tz, start, r, m, p, u, run };
 }

@@ -105,13 +105,18 @@ describe('mediation → rating → report jobs on BullMQ (Redis) and MongoDB', (
     // a second instance ran for the last six hours of the closed day, reported late
     const late = series('2026-01-01T18:00:00Z', 600, 36, () => 1, { counter_name: 'instance', counter_type: 'gauge', counter_unit: 'instance', project_id: 'p1', resource_id: 'vm-late' });
     await db.collection('meter').insertMany(late.map((s) => ({ ...s })));
-    const tracker = new LateSampleTracker({ granularity: 'day', timezone: 'UTC', carrySeconds: 3600 }, new Date('2026-01-02T00:00:00Z'));
+    const tracker = new LateSampleTracker(db, { granularity: 'day', timezone: 'UTC', carrySeconds: 3600 });
     tracker.onStored(late.map((s): StoredSample => ({ ...s, resource_metadata: {}, source: 'openstack', message_signature: '', bson_size: 300, recorded_at: new Date() })));
     const rated = settled('rating', jobId('rating', DAY));
     const ids = await enqueueRemediation(tracker, queues, { granularity: 'day', timezone: 'UTC', carrySeconds: 3600, planFile, inNode: true });
     expect(ids).toEqual([jobId('mediation', DAY)]);
-    // (24 + 6) instance-hours × 0.05
-    expect(await rated).toEqual({ projects: [{ project_id: 'p1', total: '1.50', currency: 'EUR' }], unrated: 0 });
+    // (24 + 6) instance-hours × 0.05; the day's invoice was issued (above), so the 6 late hours become
+    // a correction naming it, waiting for the account's next invoice
+    expect(await rated).toMatchObject({
+      projects: [{ project_id: 'p1', total: '1.50', currency: 'EUR' }], unrated: 0,
+      invoices: [{ account: 'project:p1', number: 'INV-000001', status: 'issued', action: 'corrected', corrections: [{ kind: 'adjustment', amount: '0.30', corrects: 'INV-000001', period_start: DAY.from, period_end: DAY.to, meter: 'instance' }] }],
+    });
+    expect((await db.collection('invoices').findOne({ _id: 'INV-000001' as never }))!.total).toBe('1.20');
   });
 
   it('enqueueing a range that is already waiting is a no-op', async () => {

@@ -5,7 +5,12 @@ import { addPeriods } from '../../pipeline/mediation/periods';
 import { mediateSamples, type MediationSample } from '../../pipeline/mediation/reference';
 import type { UsageDoc } from '../../pipeline/mediation/usage-doc';
 import type { StoredSample } from '../../pipeline/sample';
+import { runMediationInNode } from '../../pipeline/mediation/runner';
+import { isolation } from '../support/isolation';
+import { testDb } from './mongo';
 import { sample, series } from './samples';
+
+const db = testDb(isolation(import.meta.url));
 
 const d = (s: string) => new Date(s);
 const iso = (ps: Date[]) => ps.map((p) => p.toISOString().slice(0, 10));
@@ -38,18 +43,37 @@ describe('which closed periods a late sample changes', () => {
   });
 });
 
-describe('late samples through the ingestion hook', () => {
-  it('records dirty periods from stored batches, drains once, and follows the watermark', () => {
-    const t = new LateSampleTracker(policy, WATERMARK);
+describe('late samples through the ingestion hook (marks persisted in MongoDB)', () => {
+  it('marks periods whose current mediation run started before the sample was stored; survives a restart; forgets only what it drained', async () => {
+    const meter = db.collection('meter');
+    await meter.insertMany(series('2026-01-01T00:00:00Z', 3600, 48, (i) => 100 * i).map((x) => ({ ...x })));
+    await runMediationInNode(db, mediationOptions({ from: d('2026-01-01T00:00:00Z'), to: d('2026-01-03T00:00:00Z') }));
+    const t = new LateSampleTracker(db, policy, { marginMs: 0 });
+    // 3 January was never mediated: its first mediation reads everything, nothing to redo
     t.onStored([stored(sample({ timestamp: '2026-01-03T10:00:00Z', counter_volume: 1 }))]);
-    expect(t.drain()).toEqual([]);
+    expect((await t.drain()).periods).toEqual([]);
     t.onStored([stored(sample({ timestamp: '2026-01-02T10:00:00Z', counter_volume: 1 })), stored(sample({ timestamp: '2026-01-02T11:00:00Z', counter_volume: 2 }))]);
     expect(t.pendingSamples).toBe(2);
-    expect(iso(t.drain())).toEqual(['2026-01-02']);
-    expect(t.drain()).toEqual([]);
-    t.advanceWatermark(d('2026-01-04T00:00:00Z'));
-    t.onStored([stored(sample({ timestamp: '2026-01-03T10:00:00Z', counter_volume: 1 }))]);
-    expect(iso(t.drain())).toEqual(['2026-01-03']);
+    await t.flush();
+    // a restart: a new tracker reads the marks the old one wrote
+    const restarted = new LateSampleTracker(db, policy, { marginMs: 0 });
+    const drained = await restarted.drain();
+    expect(iso(drained.periods)).toEqual(['2026-01-02']);
+    // a sample of the same day stored after the drain read the marks is kept by the ack
+    await new Promise((r) => setTimeout(r, 5));
+    t.onStored([stored(sample({ timestamp: '2026-01-02T12:00:00Z', counter_volume: 3 }))]);
+    await t.flush();
+    await drained.ack();
+    expect(iso((await restarted.drain()).periods)).toEqual(['2026-01-02']);
+    // once the day is re-mediated (a new run started after the samples were stored) it is clean
+    await runMediationInNode(db, mediationOptions({ from: d('2026-01-02T00:00:00Z'), to: d('2026-01-03T00:00:00Z') }));
+    await (await restarted.drain()).ack();
+    expect((await restarted.drain()).periods).toEqual([]);
+    // 3 January's mark was kept while it had no run: a first mediation that started before that sample was stored is caught
+    const before = new Date(Date.now() - 60_000);
+    await runMediationInNode(db, mediationOptions({ from: d('2026-01-03T00:00:00Z'), to: d('2026-01-04T00:00:00Z') }));
+    await db.collection('runs').updateOne({ 'periods.p1767398400000': { $exists: true } }, { $set: { 'periods.p1767398400000.started_at': before } }); // as if it had started reading a minute ago
+    expect(iso((await restarted.drain()).periods)).toEqual(['2026-01-03']);
   });
 
   it('re-mediating the drained periods brings the usage store to what a full run on all data gives', () => {
@@ -62,10 +86,8 @@ describe('late samples through the ingestion hook', () => {
     upsert(mediateSamples(onTime, mediationOptions({ from: d('2026-01-01T00:00:00Z'), to: WATERMARK }), now));
     const before = [...store.values()].map((u) => u.delta);
 
-    const tracker = new LateSampleTracker(policy, WATERMARK);
-    tracker.onStored(late.map(stored));
     const all = [...onTime, ...late];
-    for (const r of coalescePeriods(tracker.drain(), 'day', 'UTC')) upsert(mediateSamples(all, mediationOptions(r), now));
+    for (const r of coalescePeriods(periodsToRemediate(late.map((x) => x.timestamp), WATERMARK, policy), 'day', 'UTC')) upsert(mediateSamples(all, mediationOptions(r), now));
     const expected = mediateSamples(all, mediationOptions({ from: d('2026-01-01T00:00:00Z'), to: WATERMARK }), now);
     expect([...store.values()].sort((a, b) => a.period_start.getTime() - b.period_start.getTime())).toEqual(expected);
     // the late reset changed both days. Before: day 1 = 23 × 100, day 2 = 24 × 100.

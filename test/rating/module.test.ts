@@ -50,7 +50,8 @@ async function settled(id: string, timeoutMs = 20_000): Promise<Record<string, a
     const res = await call('GET', `/v1/jobs/${encodeURIComponent(id)}`, READ);
     if (res.statusCode === 200) {
       const j = res.json();
-      if (j.state === 'completed' || (j.state === 'failed' && j.attempts >= j.maxAttempts)) return j;
+      // the route reads the job, then its state: a job that completes in between shows completed without its result yet
+      if ((j.state === 'completed' && j.result !== null) || (j.state === 'failed' && j.attempts >= j.maxAttempts)) return j;
     }
     if (Date.now() > until) throw new Error(`job ${id} did not settle: ${res.statusCode} ${res.body}`);
     await new Promise((r) => setTimeout(r, 100));

@@ -1,4 +1,5 @@
 import { Aggregator } from 'mingo';
+import { Dec } from '../../pipeline/rating/money';
 import { describe, expect, it } from 'vitest';
 import { mediationOptions, type MediationOptions } from '../../pipeline/mediation/options';
 import { buildMediationPipeline } from '../../pipeline/mediation/pipeline';
@@ -74,6 +75,27 @@ describe('production mediation pipeline (minus $merge) in mingo equals the JS re
     const got = runThroughMingo(o);
     expect(expected.length).toBeGreaterThan(0);
     expect(got.map(comparable)).toEqual(expected.map(comparable));
+  });
+
+  it('as runMediation sends it (with the run id and the exact $toDecimal quantities) it gives the reference\'s exact decimals', () => {
+    const o = mediationOptions({ from: new Date('2026-01-01T00:00:00Z'), to: new Date('2026-01-04T00:00:00Z'), granularity: 'day', timezone: 'UTC', carrySeconds: 3600, run: 'r1', exact: true });
+    const expected = mediateSamples(samples, o);
+    const got = runThroughMingo(o);
+    const strip = (d: UsageDoc) => {
+      const { exact: _x, ...rest } = d;
+      return comparable(rest as UsageDoc);
+    };
+    expect(got.map(strip)).toEqual(expected.map(strip));
+    expect(got.every((d) => d.run === 'r1' && d._id.run === 'r1')).toBe(true);
+    got.forEach((g, i) => {
+      for (const k of ['sum', 'delta', 'time_weighted'] as const) {
+        const [a, b] = [g.exact?.[k], expected[i]!.exact?.[k]];
+        if (b === null || b === undefined) expect(a ?? null).toBeNull();
+        // mingo evaluates $toDecimal as a JS number, so here the exact stages are checked for shape and to
+        // 15 digits; their full decimal precision is checked on a real mongod (mediation-mongo.test.ts)
+        else expect(new Dec(String(a)).toSignificantDigits(15).toString()).toBe(new Dec(String(b)).toSignificantDigits(15).toString());
+      }
+    });
   });
 
   it('the reference sees the resets and the delta meter, so the comparison covers them', () => {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { mediationOptions } from '../../pipeline/mediation/options';
-import { mediateSamples } from '../../pipeline/mediation/reference';
+import { runMediationInNode } from '../../pipeline/mediation/runner';
 import { parsePlan } from '../../pipeline/rating/plan';
 import { rateUsage } from '../../pipeline/rating/rate';
-import { rateStoredUsage, saveRating, type RatedLineDoc } from '../../pipeline/rating/store';
+import { rateStoredUsage, readRatedLines, saveRating, type RatedLineDoc } from '../../pipeline/rating/store';
 import { parseUsage } from '../../pipeline/rating/usage';
 import { isolation } from '../support/isolation';
 import { testDb } from './mongo';
@@ -21,24 +21,26 @@ describe('stored ratings (any MongoDB)', () => {
       { project_id: 'p', meter: 'b', ...JAN, quantity: 3 },
     ]);
     const v1 = plan('      - {meter: a, model: per_unit, unit_price: "1"}\n      - {meter: b, model: flat, price: "2"}\n');
-    await saveRating(db, rateUsage(v1, usage));
-    await saveRating(db, rateUsage(v1, usage));
+    const range = { granularity: 'month' as const, timezone: 'UTC', from: new Date(JAN.period_start), to: new Date(JAN.period_end) };
+    await saveRating(db, rateUsage(v1, usage), range);
+    await saveRating(db, rateUsage(v1, usage), range);
     const coll = db.collection<RatedLineDoc>('rated');
-    expect((await coll.find().sort({ _id: 1 }).toArray()).map((l) => [l._id, l.amount])).toEqual([
+    expect((await coll.find().sort({ line_id: 1 }).toArray()).map((l) => [l.line_id, l.amount])).toEqual([
       ['p|2026-01-01T00:00:00.000Z|2026-02-01T00:00:00.000Z|a', '10.00'],
       ['p|2026-01-01T00:00:00.000Z|2026-02-01T00:00:00.000Z|b', '2.00'],
     ]);
     // the plan is corrected: a gets cheaper, b is no longer charged
     const v2 = plan('      - {meter: a, model: per_unit, unit_price: "0.5"}\n');
-    const r = await saveRating(db, rateUsage(v2, usage));
-    expect(r).toEqual({ upserted: 1, removed: 1 });
+    const r = await saveRating(db, rateUsage(v2, usage), range);
+    expect(r).toMatchObject({ upserted: 1, removed: 2 });
+    expect(await readRatedLines(db, range)).toMatchObject([{ id: 'p|2026-01-01T00:00:00.000Z|2026-02-01T00:00:00.000Z|a', amount: '5.00' }]);
     expect((await coll.find().toArray()).map((l) => [l.meter, l.amount])).toEqual([['a', '5.00']]);
   });
 
   it('rates mediated usage read from the usage collection', async () => {
     const o = mediationOptions({ from: new Date('2026-01-01T00:00:00Z'), to: new Date('2026-01-02T00:00:00Z') });
-    const docs = mediateSamples(series('2026-01-01T00:00:00Z', 600, 144, () => 2, { counter_name: 'volume.size', counter_type: 'gauge', counter_unit: 'GB' }), o);
-    await db.collection('usage').insertMany(docs.map((d) => ({ ...d })) as never[]);
+    await db.collection('meter').insertMany(series('2026-01-01T00:00:00Z', 600, 144, () => 2, { counter_name: 'volume.size', counter_type: 'gauge', counter_unit: 'GB' }).map((s) => ({ ...s })));
+    await runMediationInNode(db, o);
     const book = plan('      - {meter: volume.size, model: per_unit, unit_price: "0.01"}\n');
     const r = await rateStoredUsage(db, book, { ...o, into: 'rated_usage' });
     // 2 GB held for 24 h = 48 GB-hours × 0.01
@@ -47,7 +49,8 @@ describe('stored ratings (any MongoDB)', () => {
 
     // the usage is corrected away (e.g. the samples belonged to another project): re-rating the
     // range removes the project's old line even though the new rating has no line for it
-    await db.collection('usage').deleteMany({});
+    await db.collection('meter').deleteMany({});
+    await runMediationInNode(db, o);
     const empty = await rateStoredUsage(db, book, { ...o, into: 'rated_usage' });
     expect(empty.projects).toEqual([]);
     expect(await db.collection('rated_usage').countDocuments()).toBe(0);

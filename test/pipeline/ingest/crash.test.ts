@@ -86,7 +86,7 @@ describe('kill -9 of the controller during ingestion', () => {
         `  database: ${iso.dbName()}`,
         `  writeConcern: ${mongoTier() === 'real' ? 'majority' : 1}`,
         'ingest: {batchMaxSamples: 100, shutdownGraceMs: 2000}',
-        `kafka: {enabled: true, topics: [${topic}], groupId: ${iso.groupId('crash')}, fetchMaxWaitMs: 200}`,
+        `kafka: {enabled: true, topics: [${topic}], groupId: ${iso.groupId('crash')}, ingestTopic: ${topic}.ingest, fetchMaxWaitMs: 200}`,
         `redis: {prefix: ${iso.queuePrefix()}}`,
         'mediation: {lateDataCheckSeconds: 0}',
         '',
