@@ -118,13 +118,29 @@ describe('scaler module in the running product', () => {
     expect(r.statusCode).toBe(202);
   });
 
-  it('on a deployment without mongos, ?actuate=true is refused with the reason and nothing is carried out', async () => {
+  it('a what-if never actuates: ?actuate=true with a posted series or policy is refused with 400 saying why, and nothing is stored or carried out', async () => {
+    const before = await app.services.db.collection(DECISIONS_COLLECTION).countDocuments({});
+    for (const body of [{ series: series('sustained') }, { policy: { minShards: 1 } }, { series: series('sustained'), policy: { minShards: 1 } }]) {
+      const res = await call('POST', '/v1/scaler/evaluate?actuate=true', ADMIN, body);
+      expect(res.statusCode).toBe(400);
+      expect(res.json().message).toMatch(/actuate=true cannot be combined with a posted (series|policy).*what-if evaluation is never carried out/);
+    }
+    expect(await app.services.db.collection(DECISIONS_COLLECTION).countDocuments({})).toBe(before);
+    expect(scaler.counters.actuations.done + scaler.counters.actuations.failed).toBe(0);
+    // the same series without actuate is an ordinary what-if (200, decisions returned, nothing stored)
+    const whatIf = await call('POST', '/v1/scaler/evaluate', ADMIN, { series: series('sustained') });
+    expect(whatIf.statusCode).toBe(200);
+    expect(whatIf.json().decisions.map((d: { action: string }) => d.action)).toContain('add-shard');
+    expect(await app.services.db.collection(DECISIONS_COLLECTION).countDocuments({})).toBe(before);
+  });
+
+  it('on a deployment without mongos, a live ?actuate=true round is refused (409) with the reason and nothing is carried out', async () => {
     const topo = await scaler.currentTopology();
     if (topo.kind === 'sharded') {
       console.warn('skipped: the run\'s MongoDB is a sharded cluster (this case covers non-sharded deployments)');
       return;
     }
-    const res = await call('POST', '/v1/scaler/evaluate?actuate=true', ADMIN, { series: series('sustained') });
+    const res = await call('POST', '/v1/scaler/evaluate?actuate=true', ADMIN);
     expect(res.statusCode).toBe(409);
     expect(res.json().reason).toMatch(/not a sharded cluster.*no mongos to addShard to/);
     expect(scaler.counters.actuations.done + scaler.counters.actuations.failed).toBe(0);
