@@ -30,6 +30,8 @@ export interface ScalerServiceDeps {
   /** For display only (GET /v1/cluster); credentials are never shown. */
   uri?: string;
   now?: () => Date;
+  /** Direct connection to a shard member (default `mongodb://host/?directConnection=true`). */
+  connectShard?: (host: string) => Promise<MongoClient>;
 }
 
 export interface EvaluateRequest {
@@ -151,7 +153,7 @@ export class ScalerService {
     let shardVms: Record<string, string[]>;
     if (topology.kind === 'sharded') {
       const r = await collectSignals(
-        { mongos: this.d.mongo, connect: (h) => new MongoClient(`mongodb://${h}/?directConnection=true`, { serverSelectionTimeoutMS: 5000 }).connect(), log: this.d.log, database: this.d.config.database, collection: this.d.config.collection },
+        { mongos: this.d.mongo, connect: this.d.connectShard ?? ((h) => new MongoClient(`mongodb://${h}/?directConnection=true`, { serverSelectionTimeoutMS: 5000 }).connect()), log: this.d.log, database: this.d.config.database, collection: this.d.config.collection },
         this.statusState,
         t,
       );
