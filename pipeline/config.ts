@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { readRoutingConfig } from './store/read-options';
 
 /**
  * Configuration sections of the ingestion path: `store` (the MongoDB metering store), `ingest`
@@ -48,6 +49,8 @@ export const storeConfig = z
     sharded: z.boolean().default(false),
     /** How long to wait for a reachable server before a write fails, in ms. Default 5000. */
     serverSelectionTimeoutMs: z.number().int().positive().default(5000),
+    /** Where reads that tolerate slightly stale data go (secondaryPreferred with maxStalenessSeconds); billing reads use read concern majority on the primary. */
+    reads: readRoutingConfig,
   })
   .prefault({});
 export type StoreConfig = z.output<typeof storeConfig>;

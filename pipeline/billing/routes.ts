@@ -11,6 +11,7 @@ import { MongoInvoiceRepository } from './mongo-repository';
 import { trendsToCsv, trendsToHtml, usageTrends } from './report';
 import { InvoiceImmutableError, StaleDraftError } from './repository';
 import { errorSchema, projectScope, refuseProject as forbidden } from '../../controller/http';
+import { tolerantDb } from '../store/read-options';
 
 /**
  * Read-side routes over mediated usage, invoices and reports (role read, project-scoped: a token
@@ -74,7 +75,8 @@ export function billingRoutes(opts: { db: Db; config: MeteringConfig }): RoutePl
   const repo = new MongoInvoiceRepository(db, config.rating.invoicePrefix);
 
   /** The usage a range query may read, or undefined once it has answered 403 or 400. */
-  const scopedUsage = async (req: FastifyRequest<{ Querystring: RangeQuery }>, reply: FastifyReply): Promise<{ projects: string[] | undefined; docs: UsageDoc[] } | undefined> => {
+  const reportsDb = tolerantDb(db, config.store.reads, 'reports');
+  const scopedUsage = async (req: FastifyRequest<{ Querystring: RangeQuery }>, reply: FastifyReply, from: Db = db): Promise<{ projects: string[] | undefined; docs: UsageDoc[] } | undefined> => {
     const principal = principalOf(req);
     const projects = scope(principal, req.query.project_id);
     if (projects === 'forbidden') {
@@ -89,7 +91,7 @@ export function billingRoutes(opts: { db: Db; config: MeteringConfig }): RoutePl
       void reply.code(400).send({ error: 'bad request', message: err.message });
       return undefined;
     }
-    const docs = await db.collection<UsageDoc>(config.mediation.into).find(filter).sort({ period_start: 1, project_id: 1, meter: 1, resource_id: 1 }).limit(MAX_USAGE_DOCS).toArray();
+    const docs = await from.collection<UsageDoc>(config.mediation.into).find(filter).sort({ period_start: 1, project_id: 1, meter: 1, resource_id: 1 }).limit(MAX_USAGE_DOCS).toArray();
     return { projects, docs };
   };
   return (app: FastifyInstance) => {
@@ -193,7 +195,7 @@ export function billingRoutes(opts: { db: Db; config: MeteringConfig }): RoutePl
         },
       },
       async (req: FastifyRequest<{ Querystring: RangeQuery & { format?: 'json' | 'csv' | 'html' } }>, reply) => {
-        const read = await scopedUsage(req, reply);
+        const read = await scopedUsage(req, reply, reportsDb);
         if (!read) return reply;
         const { projects, docs } = read;
         const report = usageTrends(billableUsage(docs));

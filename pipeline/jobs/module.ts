@@ -85,7 +85,7 @@ export const jobsModule: ModuleFactory = async (svc): Promise<JobsModule> => {
     if (msg !== lastError) log.warn(msg);
     lastError = msg;
   });
-  const deps = { db: svc.db, collections: { source: 'meter', usage: mediation.into, rated: rating.into }, invoicePrefix: rating.invoicePrefix };
+  const deps = { db: svc.db, collections: { source: 'meter', usage: mediation.into, rated: rating.into }, invoicePrefix: rating.invoicePrefix, reads: svc.config.store.reads };
   const start = async () => {
     if (queues || closed) return;
     const q = openQueues(connection, redis.prefix);

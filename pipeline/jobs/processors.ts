@@ -14,6 +14,7 @@ import { MongoInvoiceRepository } from '../billing/mongo-repository';
 import { InvoiceImmutableError } from '../billing/repository';
 import type { LineItem } from '../rating/rate';
 import type { RatedLineDoc } from '../rating/store';
+import { BILLING_READ, tolerantDb, type ReadRoutingConfig } from '../store/read-options';
 
 /** What a processor may touch. */
 export interface JobDeps {
@@ -22,6 +23,8 @@ export interface JobDeps {
   collections?: { source?: string; usage?: string; rated?: string };
   /** Invoice number prefix (default INV). */
   invoicePrefix?: string;
+  /** store.reads: report jobs read usage with its tolerant read preference (absent: the primary). */
+  reads?: ReadRoutingConfig;
 }
 
 /** The job's progress callback (BullMQ's job.updateProgress) and a way to chain work. */
@@ -42,7 +45,7 @@ export async function processMediation(deps: JobDeps, data: MediationJob, ctx: J
     source: deps.collections?.source ?? 'meter', into: deps.collections?.usage ?? 'usage',
   });
   await ctx.progress(5);
-  const run = data.inNode ? await runMediationInNode(deps.db, o) : await runMediation(deps.db, o);
+  const run = data.inNode ? await runMediationInNode(deps.reads ? tolerantDb(deps.db, deps.reads, 'mediation') : deps.db, o) : await runMediation(deps.db, o);
   await ctx.progress(90);
   if (data.thenRate && ctx.enqueueRating) await ctx.enqueueRating(chainedRating(data, data.thenRate));
   await ctx.progress(100);
@@ -78,7 +81,7 @@ export async function processRating(deps: JobDeps, data: RatingJob, ctx: JobCont
 /** Write a usage trend report of a range to a file. */
 export async function processReport(deps: JobDeps, data: ReportJob, ctx: JobContext) {
   mkdirSync(path.dirname(data.out), { recursive: true });
-  const docs = await readUsage(deps.db, { ...range(data), into: deps.collections?.usage ?? 'usage' });
+  const docs = await readUsage(deps.reads ? tolerantDb(deps.db, deps.reads, 'reports') : deps.db, { ...range(data), into: deps.collections?.usage ?? 'usage' });
   await ctx.progress(50);
   const report = usageTrends(billableUsage(docs));
   writeFileSync(data.out, data.format === 'csv' ? trendsToCsv(report) : data.format === 'html' ? trendsToHtml(report) : JSON.stringify(report));
@@ -96,7 +99,7 @@ export async function processInvoice(deps: JobDeps, data: InvoiceJob, ctx: JobCo
   await repo.ensureIndexes();
   const docs = await deps.db
     .collection<RatedLineDoc>(deps.collections?.rated ?? 'rated')
-    .find({ project_id: { $in: accountProjects(data.account) }, period_start_at: { $gte: new Date(data.from) }, period_end_at: { $lte: new Date(data.to) } })
+    .find({ project_id: { $in: accountProjects(data.account) }, period_start_at: { $gte: new Date(data.from) }, period_end_at: { $lte: new Date(data.to) } }, BILLING_READ)
     .sort({ _id: 1 })
     .toArray();
   const lines: LineItem[] = docs.map(({ _id, period_start_at: _s, period_end_at: _e, rated_at: _r, ...l }) => ({ id: _id, ...l }));

@@ -1,6 +1,8 @@
 import { BSON, type Db, type Document } from 'mongodb';
 import type { MediationOptions } from './options';
-import { buildMediationPipeline } from './pipeline';
+import { MERGE_ON, buildMediationPipeline } from './pipeline';
+import { assertMergeTarget } from './merge-target';
+import { BILLING_READ } from '../store/read-options';
 import { mediateSamples, type MediationSample } from './reference';
 import type { UsageDoc } from './usage-doc';
 
@@ -45,6 +47,7 @@ async function clearRange(db: Db, o: MediationOptions): Promise<void> {
  */
 export async function runMediation(db: Db, o: MediationOptions): Promise<MediationRun> {
   const t0 = performance.now();
+  await assertMergeTarget(db, o.into, MERGE_ON);
   await clearRange(db, o);
   const command = { aggregate: o.source, pipeline: buildMediationPipeline(o), allowDiskUse: true, cursor: {} };
   const reply = await db.command(command);
@@ -90,7 +93,7 @@ export async function runMediationInNode(db: Db, o: MediationOptions): Promise<M
 export async function readUsage(db: Db, o: Pick<MediationOptions, 'granularity' | 'timezone' | 'from' | 'to' | 'into'>): Promise<UsageDoc[]> {
   return db
     .collection<UsageDoc>(o.into)
-    .find(rangeFilter(o as MediationOptions))
+    .find(rangeFilter(o as MediationOptions), BILLING_READ)
     .sort({ period_start: 1, resource_id: 1, meter: 1, project_id: 1, user_id: 1 })
     .toArray();
 }
