@@ -4,6 +4,7 @@ import type { ScalerConfig, ShardKey } from './config';
 import type { DecisionRepository } from './decisions';
 import type { Decision } from './policy';
 import { seedList, type Provisioner } from './cluster/provisioner';
+import { grantVotes } from './cluster/members';
 import { dataDistribution, type DataDistribution } from './signals';
 import { ensureShardingIndexes } from '../pipeline/store/indexes';
 
@@ -112,7 +113,7 @@ export class Actuator {
           out = await this.scaleOut(decision.count ?? 1);
           break;
         case 'add-replica':
-          out = await this.addReplica(decision.shard!);
+          out = await this.addReplica(decision.shard!, decision.count ?? 1, decision.nonVoting ?? false);
           break;
         case 'remove-shard':
           out = await this.scaleIn(decision.shard!);
@@ -225,10 +226,22 @@ export class Actuator {
     return { action: 'add-shard', shards: added, detail: `added ${added.join(', ')}; spread CV ${dist?.cv.toFixed(3) ?? 'n/a'}`, counts: { before, after }, distribution: dist, elapsedMs: Date.now() - t0 };
   }
 
-  async addReplica(shard: string): Promise<ActionOutcome> {
+  /**
+   * Add `count` members to `shard`'s replica set. Each starts without a vote (votes 0, priority 0)
+   * and is added once SECONDARY; then, unless `nonVoting`, the new members get their votes one per
+   * reconfig, so the voting set is even only between those two reconfigs, never during initial sync.
+   */
+  async addReplica(shard: string, count = 1, nonVoting = false): Promise<ActionOutcome> {
     const t0 = Date.now();
-    const rs = await this.d.provisioner.addSecondary(shard, this.pickVm());
-    return { action: 'add-replica', shards: [shard], detail: `${shard} now has ${rs.hosts.length} members (${rs.hosts.join(', ')})`, elapsedMs: Date.now() - t0 };
+    let rs: { hosts: string[] } | undefined;
+    const added: string[] = [];
+    for (let i = 0; i < count; i++) {
+      rs = await this.d.provisioner.addSecondary(shard, this.pickVm(), { voting: false });
+      added.push(rs.hosts[rs.hosts.length - 1]!);
+    }
+    if (!rs) throw new Error('add-replica with no member to add');
+    if (!nonVoting) await grantVotes(rs.hosts, added);
+    return { action: 'add-replica', shards: [shard], detail: `${shard} now has ${rs.hosts.length} members (${rs.hosts.join(', ')}); added ${added.join(', ')} ${nonVoting ? 'without a vote (reads only)' : 'as voting members'}`, elapsedMs: Date.now() - t0 };
   }
 
   /**

@@ -43,7 +43,7 @@ const displayUri = (uri: string): string => uri.replace(/\/\/[^@/]*@/, '//***@')
  * counters at /metrics, and — when `scaler.loop.enabled` — the control loop on its interval.
  */
 export const scalerModule: ModuleFactory = async (svc): Promise<ScalerModule> => {
-  const scaler = new ScalerService({ config: svc.config.scaler, mongo: svc.mongo, db: svc.db, log: svc.log.child({ component: 'scaler' }), uri: displayUri(svc.config.store.uri) });
+  const scaler = new ScalerService({ config: svc.config.scaler, mongo: svc.mongo, db: svc.db, log: svc.log.child({ component: 'scaler' }), uri: displayUri(svc.config.store.uri), reads: svc.config.store.reads });
   await scaler.init();
   byServices.set(svc, scaler);
   svc.metrics.registerSnapshot('autoscaler: control-loop rounds, decisions by action, actuations, last evaluation (unix s), observed shards, pending onboarding estimates', () => scaler.metricsSnapshot());

@@ -8,6 +8,7 @@ import { policyConfig, type PolicyConfig, type ScalerConfig } from './config';
 import { DecisionRepository, type DecisionRecord } from './decisions';
 import { ScalerLoop, type RoundTrigger } from './loop';
 import { Mutex } from '../lib/mutex';
+import { readRoutingConfig, readsThatMove, type ReadRoutingConfig } from '../pipeline/store/read-options';
 import { MetricsLineError, parseMetricsJsonl, type Observation, type OnboardingEstimate } from './metrics';
 import { PredictiveSignals, toEstimate } from './onboarding';
 import { ACTIONS, runPolicy, type Action, type Decision } from './policy';
@@ -30,6 +31,8 @@ export interface ScalerServiceDeps {
   /** For display only (GET /v1/cluster); credentials are never shown. */
   uri?: string;
   now?: () => Date;
+  /** store.reads: which reads an added secondary takes over (explained in add-replica decisions). */
+  reads?: ReadRoutingConfig;
   /** Direct connection to a shard member (default `mongodb://host/?directConnection=true`). */
   connectShard?: (host: string) => Promise<MongoClient>;
 }
@@ -261,6 +264,7 @@ export class ScalerService {
       },
       onboarding: () => this.signals.drain(this.now()),
       record: async (d, trigger) => {
+        this.explainReads(d);
         this.counters.rounds++;
         this.counters.byAction[d.action]++;
         this.counters.lastEvaluation = this.now();
@@ -373,6 +377,7 @@ export class ScalerService {
       onboarding = this.signals.pending();
     }
     const all = runPolicy(policy, observations, onboarding);
+    for (const d of all) this.explainReads(d);
     const latest = all[all.length - 1];
     this.counters.apiEvaluations++;
     const result: EvaluateResult = { source, observations: observations.length, onboarding: onboarding.length, evaluations: all.length, decisions: req.all ? all : all.filter((d) => d.action !== 'none'), ...(latest ? { latest } : {}), ...(note ? { note } : {}) };
@@ -397,6 +402,14 @@ export class ScalerService {
     if (!d) throw new Error('the round could not collect observations (see the log); nothing was carried out');
     const actuation = d.action === 'none' ? { status: 'none' as const, detail: 'the policy decided nothing: nothing carried out' } : (this.apiOutcomes.get(d) ?? { status: 'failed' as const, detail: 'not carried out (see the decision record)' });
     return { source: 'live', observations: this.recent.length, onboarding: this.signals.pending().length, evaluations: 1, decisions: d.action === 'none' ? [] : [d], latest: d, actuation, requested_by: requestedBy };
+  }
+
+  /** An add-replica decision says which reads the new secondaries take over (store.reads). */
+  private explainReads(d: Decision): void {
+    if (d.action !== 'add-replica' || d.inputs.reads) return;
+    const r = readsThatMove(this.d.reads ?? readRoutingConfig.parse(undefined));
+    d.reason = `${d.reason}; ${r.summary}`;
+    d.inputs.reads = { moves: r.moves, stays: r.stays };
   }
 
   private policyOf(raw: unknown): PolicyConfig {

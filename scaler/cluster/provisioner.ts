@@ -27,8 +27,12 @@ export interface Provisioner {
   startReplicaSet(spec: ReplicaSetSpec): Promise<ReplicaSetHandle>;
   /** Stop every member of the replica set and release its resources. */
   stopReplicaSet(name: string): Promise<void>;
-  /** Start one more member and add it to the replica set (replSetReconfig); resolves once it is SECONDARY. */
-  addSecondary(name: string, vm?: string): Promise<ReplicaSetHandle>;
+  /**
+   * Start one more member and add it to the replica set (replSetReconfig); resolves once it is
+   * SECONDARY. `voting: false` adds it with votes 0 and priority 0 (the actuator adds members that
+   * way and grants votes after their initial sync, one member per reconfig).
+   */
+  addSecondary(name: string, vm?: string, opts?: { voting?: boolean }): Promise<ReplicaSetHandle>;
 }
 
 /** `rs/host1,host2` as addShard and --configdb expect. */

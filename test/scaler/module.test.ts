@@ -21,7 +21,7 @@ const call = (method: 'GET' | 'POST', url: string, token: string, payload?: unkn
   app.app.inject({ method, url, headers: { authorization: `Bearer ${token}` }, ...(payload !== undefined ? { payload: payload as object } : {}) });
 
 /** A synthetic scenario as the JSON objects `POST /v1/scaler/evaluate` takes (the lines of `scaler replay`). */
-const series = (scenario: 'spike' | 'sustained' | 'onboarding') => {
+const series = (scenario: 'spike' | 'sustained' | 'onboarding' | 'read-heavy') => {
   const s = synthesize({ scenario });
   return [
     ...s.onboarding.map((e) => ({ t: e.t.toISOString(), onboarding: { arrives_at: e.arrives_at.toISOString(), bytes_per_day: e.bytes_per_day, events_per_s: e.events_per_s } })),
@@ -97,6 +97,14 @@ describe('scaler module in the running product', () => {
     // with a 1-hour window on the only cpu rule, 40 minutes of load is not enough
     const lax = await call('POST', '/v1/scaler/evaluate', ADMIN, { series: series('sustained'), policy: { scaleOut: [{ metric: 'cpu', above: 90, for: '1h' }] } });
     expect(lax.json().decisions).toEqual([]);
+  });
+
+  it('a read-heavy add-replica says which reads will move to the new secondaries (store.reads)', async () => {
+    const res = await call('POST', '/v1/scaler/evaluate', ADMIN, { series: series('read-heavy') });
+    expect(res.statusCode).toBe(200);
+    const d = res.json().decisions.find((x: { action: string }) => x.action === 'add-replica');
+    expect(d.reason).toMatch(/reads that move to the new secondaries \(secondaryPreferred, maxStalenessSeconds 90\): usage reports .*; estimator lookups .*; stay on the primary: mediation's read of raw samples; billing reads \(read concern majority, primary\)/);
+    expect(d.inputs.reads.moves.length).toBe(2);
   });
 
   it('evaluate rejects a bad series item or policy with the place of the error', async () => {
