@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Make a checkout ready to run: npm packages, redis-server, the Kafka + MongoDB stand-in jars, and
+// Make a checkout ready to run: npm packages, redis-server, openssh-server, the Kafka + MongoDB stand-in jars, and
 // Ceilometer from PyPI in a cached virtualenv (the real client of the interop tests).
 // Plain Node with no npm dependencies: it runs as `pretest` / `prestart` before node_modules may exist.
 // Idempotent; when everything is present it only looks at a few files (well under 2 s).
@@ -113,6 +113,8 @@ function ensureDebianPackages() {
   const needJava = JAR_SETS.some((s) => !s.skip);
   const wanted = [];
   if (!process.env.REDIS_URL && !which('redis-server')) wanted.push(['redis-server', 'redis-server']);
+  // sshd for the SSH provisioner's tests (run as a private process on 127.0.0.1, never as the system service)
+  if (!which('sshd')) wanted.push(['sshd', 'openssh-server']);
   if (needJava && !which('java') && !(process.env.JAVA_HOME && fs.existsSync(path.join(process.env.JAVA_HOME, 'bin/java')))) {
     wanted.push(['java', 'openjdk-17-jre-headless']);
   }
