@@ -5,6 +5,7 @@ import type { DecisionRepository } from './decisions';
 import type { Decision } from './policy';
 import { seedList, type Provisioner } from './cluster/provisioner';
 import { grantVotes } from './cluster/members';
+import { placeMember, type MemberDemand, type PlacementCandidate, type PlacementCaps } from './cluster/placement';
 import { dataDistribution, type DataDistribution } from './signals';
 import { ensureShardingIndexes } from '../pipeline/store/indexes';
 
@@ -13,7 +14,28 @@ import { ensureShardingIndexes } from '../pipeline/store/indexes';
  * room; the actuator only needs the best one. (`profiler/queues.ts` can implement this.)
  */
 export interface HeadroomSource {
-  pickHost(): { vm: string; cpu?: number; memory?: number; headroom?: number } | undefined;
+  /** The VM for a new member (`exclude`: VMs already hosting a member of the same replica set); may throw with the reason none fits. */
+  pickHost(opts?: { exclude?: readonly string[] }): { vm: string; cpu?: number; memory?: number; headroom?: number; reason?: string } | undefined;
+}
+
+/** What `profiler/queues.ts` UtilisationQueues.byFreeCpu offers (every VM with its flavor and load, most free CPU first). */
+export interface FreeCpuQueue {
+  byFreeCpu(): PlacementCandidate[];
+}
+
+/**
+ * HeadroomSource for the SSH provisioner: among the VMs it may use (`vms`, names as the profiler
+ * knows them), the first in the profiler's free-CPU queue on which one member (`demand`) stays
+ * within the caps (+cpu_pp CPU, +memory_pp memory, ceiling). Throws with every VM's reason when none fits.
+ */
+export function capsHeadroom(q: FreeCpuQueue, vms: readonly string[], demand: MemberDemand, caps: PlacementCaps): HeadroomSource {
+  return {
+    pickHost: (opts = {}) => {
+      const r = placeMember(q.byFreeCpu(), vms, demand, caps, opts.exclude ?? []);
+      if (!r.ok) throw new Error(r.reason);
+      return { vm: r.vm, cpu: r.cpu_pct_after, memory: r.memory_pct_after, reason: r.reason };
+    },
+  };
 }
 
 /** What `profiler/queues.ts` UtilisationQueues offers (structural, so tests and other rankers fit). */
@@ -199,10 +221,11 @@ export class Actuator {
   }
 
   /** The VM with most headroom, when the provisioner places processes on VMs (undefined otherwise). */
-  private pickVm(): string | undefined {
+  private pickVm(exclude: readonly string[] = []): string | undefined {
     if (!this.d.provisioner.placesOnVms) return undefined;
-    const host = this.d.headroom.pickHost();
+    const host = this.d.headroom.pickHost({ exclude });
     if (!host) throw new Error('no VM has room for another replica set member (headroom source returned none)');
+    this.d.log.info({ vm: host.vm, reason: host.reason }, 'placement');
     return host.vm;
   }
 
@@ -236,7 +259,7 @@ export class Actuator {
     let rs: { hosts: string[] } | undefined;
     const added: string[] = [];
     for (let i = 0; i < count; i++) {
-      rs = await this.d.provisioner.addSecondary(shard, this.pickVm(), { voting: false });
+      rs = await this.d.provisioner.addSecondary(shard, this.pickVm(this.d.provisioner.vmsOf?.(shard) ?? []), { voting: false });
       added.push(rs.hosts[rs.hosts.length - 1]!);
     }
     if (!rs) throw new Error('add-replica with no member to add');

@@ -3,6 +3,9 @@ import type { Logger } from 'pino';
 import { Actuator, loopbackHeadroom, type ActionOutcome, type HeadroomSource } from './actuator';
 import { findBinaries } from './cluster/binaries';
 import { LocalProcessProvisioner } from './cluster/local';
+import { SshProvisioner } from './cluster/ssh';
+import type { PlacementCaps } from './cluster/placement';
+import type { Provisioner } from './cluster/provisioner';
 import { clusterDir, readState } from './cluster/state';
 import { policyConfig, type PolicyConfig, type ScalerConfig } from './config';
 import { DecisionRepository, type DecisionRecord } from './decisions';
@@ -31,6 +34,8 @@ export interface ScalerServiceDeps {
   /** For display only (GET /v1/cluster); credentials are never shown. */
   uri?: string;
   now?: () => Date;
+  /** profiler.caps: what a hosting VM may take on when the SSH provisioner places a member (paper: +15 pp CPU, +10 pp memory). */
+  placementCaps?: PlacementCaps;
   /** store.reads: which reads an added secondary takes over (explained in add-replica decisions). */
   reads?: ReadRoutingConfig;
   /** Direct connection to a shard member (default `mongodb://host/?directConnection=true`). */
@@ -93,6 +98,7 @@ export class ScalerService {
   private running?: Promise<unknown>;
   private wake?: () => void;
   private headroom: HeadroomSource = loopbackHeadroom;
+  private headroomFromProfiler = false;
   private vmLoad?: () => Record<string, { cpu?: number; memory?: number }> | ReadonlyMap<string, { cpu?: number; memory?: number }>;
   private readonly statusState = new Map<string, Document>();
   private readonly recordIds = new WeakMap<Decision, string>();
@@ -129,8 +135,19 @@ export class ScalerService {
   }
 
   /** Where new replica sets go (the profiler's utilisation queues; default: loopback). */
-  useHeadroom(src: HeadroomSource): void {
+  useHeadroom(src: HeadroomSource, fromProfiler = true): void {
     this.headroom = src;
+    this.headroomFromProfiler = fromProfiler;
+  }
+
+  /** The caps a hosting VM may take on (profiler.caps; default the paper's +15 pp CPU, +10 pp memory, ceiling 90 %). */
+  get placementCaps(): PlacementCaps {
+    return this.d.placementCaps ?? { cpu_pp: 15, memory_pp: 10, ceiling_pct: 90 };
+  }
+
+  /** Whether new members go to SaaS VMs over SSH (scaler.ssh.hosts) rather than local processes. */
+  get placesOverSsh(): boolean {
+    return this.d.config.ssh.hosts.length > 0;
   }
 
   /** Per-VM load (percent) from the profiler; shards map to VMs by host name. */
@@ -216,16 +233,26 @@ export class ScalerService {
     if (notSharded) return notSharded;
     if (purpose === 'loop' && !this.d.config.loop.actuate) return 'scaler.loop.actuate is false: decisions are stored, not carried out';
     if (this.actuator) return undefined;
-    const st = readState();
-    if (!st) return `no provisioner: shards are started through the local cluster of \`metering cluster up\` (no state in ${clusterDir()})`;
-    try {
-      const binaries = await findBinaries();
-      const provisioner = new LocalProcessProvisioner({ binaries, dir: clusterDir(), basePort: st.basePort, cacheGB: this.d.config.cluster.wiredTigerCacheSizeGB, startTimeoutMs: this.d.config.cluster.startTimeoutSec * 1000, log: this.d.log });
-      this.actuator = new Actuator({ mongos: this.d.mongo, provisioner, headroom: { pickHost: () => this.headroom.pickHost() }, config: this.d.config, log: this.d.log, verifyCounts: this.d.config.loop.verifyCounts });
-      return undefined;
-    } catch (err) {
-      return `no provisioner: ${(err as Error).message}`;
+    let provisioner: Provisioner;
+    if (this.placesOverSsh) {
+      if (!this.headroomFromProfiler) return 'SSH placement (scaler.ssh.hosts) picks VMs from the profiler\'s queues, and no profiler module is running';
+      try {
+        provisioner = new SshProvisioner({ config: this.d.config.ssh, log: this.d.log, cacheGB: this.d.config.cluster.wiredTigerCacheSizeGB, startTimeoutMs: this.d.config.cluster.startTimeoutSec * 1000 });
+      } catch (err) {
+        return `no provisioner: ${(err as Error).message}`;
+      }
+    } else {
+      const st = readState();
+      if (!st) return `no provisioner: shards are started through the local cluster of \`metering cluster up\` (no state in ${clusterDir()}) or on SaaS VMs over SSH (scaler.ssh.hosts)`;
+      try {
+        const binaries = await findBinaries();
+        provisioner = new LocalProcessProvisioner({ binaries, dir: clusterDir(), basePort: st.basePort, cacheGB: this.d.config.cluster.wiredTigerCacheSizeGB, startTimeoutMs: this.d.config.cluster.startTimeoutSec * 1000, log: this.d.log });
+      } catch (err) {
+        return `no provisioner: ${(err as Error).message}`;
+      }
     }
+    this.actuator = new Actuator({ mongos: this.d.mongo, provisioner, headroom: { pickHost: (o) => this.headroom.pickHost(o) }, config: this.d.config, log: this.d.log, verifyCounts: this.d.config.loop.verifyCounts });
+    return undefined;
   }
 
   /** Store a decision with where it came from; actions that cannot be carried out get outcome `skipped`. */

@@ -25,6 +25,8 @@ export interface Provisioner {
   readonly placesOnVms: boolean;
   /** Start a one-member replica set, initiate it and wait for its primary. */
   startReplicaSet(spec: ReplicaSetSpec): Promise<ReplicaSetHandle>;
+  /** VMs already hosting a member of the replica set (members of one shard go on distinct VMs). */
+  vmsOf?(name: string): string[];
   /** Stop every member of the replica set and release its resources. */
   stopReplicaSet(name: string): Promise<void>;
   /**

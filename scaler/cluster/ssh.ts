@@ -216,6 +216,10 @@ export class SshProvisioner implements Provisioner {
     this.o.log.info({ vm: m.vm, member: m.host, pid: m.pid }, 'member stopped over ssh');
   }
 
+  vmsOf(replSet: string): string[] {
+    return this.members(replSet).map((m) => m.vm);
+  }
+
   members(replSet: string): MemberRecord[] {
     return [...(this.state().replicaSets[replSet]?.members ?? [])];
   }
