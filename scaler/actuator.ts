@@ -1,13 +1,12 @@
 import type { Document, MongoClient } from 'mongodb';
 import type { Logger } from 'pino';
-import type { ScalerConfig, ShardKey } from './config';
+import type { ScalerConfig } from './config';
 import type { DecisionRepository } from './decisions';
 import type { Decision } from './policy';
 import { seedList, type Provisioner } from './cluster/provisioner';
 import { grantVotes } from './cluster/members';
 import { placeMember, type MemberDemand, type PlacementCandidate, type PlacementCaps } from './cluster/placement';
 import { dataDistribution, type DataDistribution } from './signals';
-import { ensureShardingIndexes } from '../pipeline/store/indexes';
 
 /**
  * Where a new replica set should run: the profiler's utilisation queues rank the SaaS VMs by free
@@ -167,23 +166,15 @@ export class Actuator {
   }
 
   /**
-   * Make sure `meter` is sharded on the configured key. Its indexes are prepared through the store's
-   * own index plan first: the supporting index, and the unique message-id index rebuilt with the shard
-   * key as prefix (built before the old one is dropped; MongoDB refuses to shard a collection with a
-   * unique index that does not start with the key). An 8.0 "unsplittable" entry (a collection tracked
-   * after moveCollection) is not sharded.
+   * Scale-out only adds shards: `meter` must have been sharded at deployment (`metering store init`,
+   * or the controller at start-up with `store.sharded: true`). Sharding it here would build indexes
+   * and split ranges under the very load that triggered the scale-out, so it is refused.
    */
-  async ensureSharded(key: ShardKey = this.d.config.shardKey.default): Promise<'sharded' | 'already'> {
+  async assertSharded(): Promise<void> {
     const existing = await this.d.mongos.db('config').collection('collections').findOne({ _id: this.ns as never });
-    if (existing && !existing.dropped && !existing.unsplittable) {
-      if (JSON.stringify(existing.key) !== JSON.stringify(key)) this.d.log.warn({ ns: this.ns, current: existing.key, configured: key }, 'collection is sharded on another key; not resharding automatically');
-      return 'already';
+    if (!existing || existing.dropped || existing.unsplittable) {
+      throw new Error(`${this.ns} is not sharded: shard it at deployment with \`metering store init\` (or store.sharded: true) before load; scale-out only adds shards`);
     }
-    const indexes = await ensureShardingIndexes(this.d.mongos.db(this.d.config.database), key);
-    this.d.log.info({ ns: this.ns, indexes }, 'indexes prepared for sharding');
-    await this.admin.command({ shardCollection: this.ns, key });
-    this.d.log.info({ ns: this.ns, key }, 'collection sharded');
-    return 'sharded';
   }
 
   async distribution(): Promise<DataDistribution | undefined> {
@@ -231,8 +222,8 @@ export class Actuator {
 
   async scaleOut(count: number): Promise<ActionOutcome> {
     const t0 = Date.now();
+    await this.assertSharded();
     const before = await this.count();
-    await this.ensureSharded();
     await this.admin.command({ balancerStart: 1 });
     const added: string[] = [];
     for (let i = 0; i < count; i++) {

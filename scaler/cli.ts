@@ -27,6 +27,8 @@ import { collectSignals, mergeObservations, osLoad } from './signals';
 import { demandFromObservations, simulate } from './simulate';
 import { SCENARIOS, synthesize, type Scenario } from './synth';
 import { loadTraces } from './trace';
+import { initShardedStore, StoreInitError } from './store-init';
+import type { MeteringConfig } from '../config/schema';
 
 /** The `scaler:` section of the effective metering.yaml (defaults when the file has none). */
 function scalerSettings(program: Command): ScalerConfig {
@@ -293,8 +295,41 @@ function registerLive(program: Command, scaler: Command): void {
     });
 }
 
+function registerStore(program: Command): void {
+  const store = program.command('store').description('The metering store at deployment');
+  store
+    .command('init')
+    .description('shard meter on store.shardKey through the mongos of store.uri before any load (indexes first; an empty collection is pre-split across the shards); scale-out later only adds shards')
+    .option('--uri <uri>', 'mongos connection string (default store.uri / MONGODB_URI)')
+    .option('--json', 'print the report as JSON')
+    .action(async (opts: { uri?: string; json?: boolean }) => {
+      const file = program.opts<{ config?: string }>().config;
+      let cfg: MeteringConfig;
+      try {
+        cfg = loadConfig(file) as MeteringConfig;
+      } catch (err) {
+        if (err instanceof YamlValidationError) throw new CliError(err.message, 2);
+        throw err;
+      }
+      const client = new MongoClient(opts.uri ?? cfg.store.uri, { serverSelectionTimeoutMS: cfg.store.serverSelectionTimeoutMs });
+      try {
+        await client.connect();
+        process.stderr.write(`store init: sharding ${cfg.store.database}.meter on ${JSON.stringify(cfg.store.shardKey)} …\n`);
+        const r = await initShardedStore(client, cfg.store, log());
+        if (opts.json) printJson(r);
+        else process.stdout.write(`${r.ns}: ${r.status === 'sharded' ? 'sharded' : 'already sharded'} on ${JSON.stringify(r.key)}\n${r.presplit}\n`);
+      } catch (err) {
+        if (err instanceof StoreInitError) throw new CliError(err.message, 2);
+        throw err;
+      } finally {
+        await client.close();
+      }
+    });
+}
+
 export const register: RegisterCommands = (program) => {
   registerScaler(program);
+  registerStore(program);
   const scaler = program.commands.find((c) => c.name() === 'scaler')!;
   registerLive(program, scaler);
   registerSimulate(scaler);

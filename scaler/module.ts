@@ -6,6 +6,7 @@ import { capsHeadroom, queuesHeadroom } from './actuator';
 import type { OnboardingEstimate } from './metrics';
 import { scalerRoutes } from './routes';
 import { ScalerService } from './service';
+import { initShardedStore, isMongos } from './store-init';
 
 /** The scaler's part of the running product; `scaler` is the live service (for other modules and tests). */
 export interface ScalerModule extends AppModule {
@@ -45,6 +46,15 @@ const displayUri = (uri: string): string => uri.replace(/\/\/[^@/]*@/, '//***@')
 export const scalerModule: ModuleFactory = async (svc): Promise<ScalerModule> => {
   const scaler = new ScalerService({ config: svc.config.scaler, mongo: svc.mongo, db: svc.db, log: svc.log.child({ component: 'scaler' }), uri: displayUri(svc.config.store.uri), reads: svc.config.store.reads, placementCaps: svc.config.profiler.caps });
   await scaler.init();
+  // store.sharded: shard meter now, at deployment, before ingestion starts writing (scale-out only adds shards)
+  if (svc.config.store.sharded) {
+    if (await isMongos(svc.mongo)) {
+      const r = await initShardedStore(svc.mongo, svc.config.store, svc.log.child({ component: 'scaler' }));
+      svc.log.info({ ns: r.ns, status: r.status, presplit: r.presplit }, 'store init');
+    } else {
+      svc.log.warn('store.sharded is true but the store is not a mongos: meter stays unsharded (indexes follow store.shardKey); point store.uri at a mongos to shard it');
+    }
+  }
   byServices.set(svc, scaler);
   svc.metrics.registerSnapshot('autoscaler: control-loop rounds, decisions by action, actuations, last evaluation (unix s), observed shards, pending onboarding estimates', () => scaler.metricsSnapshot());
   scaler.start();
