@@ -408,7 +408,7 @@ export class ScalerService {
     const latest = all[all.length - 1];
     this.counters.apiEvaluations++;
     const result: EvaluateResult = { source, observations: observations.length, onboarding: onboarding.length, evaluations: all.length, decisions: req.all ? all : all.filter((d) => d.action !== 'none'), ...(latest ? { latest } : {}), ...(note ? { note } : {}) };
-    if (latest && source === 'live') await this.store(latest, 'api', undefined, { topology: (await this.currentTopology()).kind, evaluated: source, what_if: true });
+    if (latest && source === 'live') await this.store(latest, 'api', undefined, { topology: (await this.currentTopology()).kind, evaluated: source, what_if: true }, req.requestedBy);
     return result;
   }
 
@@ -426,7 +426,7 @@ export class ScalerService {
     this.loop ??= this.newLoop();
     this.d.log.info({ requestedBy }, 'scaler: actuation round requested through the API');
     const d = await this.loop.tick({ by: 'api', requestedBy: requestedBy.token, ...(requestedBy.remote ? { remote: requestedBy.remote } : {}) });
-    if (!d) throw new Error('the round could not collect observations (see the log); nothing was carried out');
+    if (!d) throw new ActuationRefusedError('the round could not collect observations from the cluster (see the log); nothing was carried out');
     const actuation = d.action === 'none' ? { status: 'none' as const, detail: 'the policy decided nothing: nothing carried out' } : (this.apiOutcomes.get(d) ?? { status: 'failed' as const, detail: 'not carried out (see the decision record)' });
     return { source: 'live', observations: this.recent.length, onboarding: this.signals.pending().length, evaluations: 1, decisions: d.action === 'none' ? [] : [d], latest: d, actuation, requested_by: requestedBy };
   }

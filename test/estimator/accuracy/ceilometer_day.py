@@ -56,7 +56,7 @@ class Inspector:
         for i, nic in enumerate(instance.nics):
             n = self.k + 1
             yield virt_inspector.InterfaceStats(
-                name=nic, mac="fa:16:3e:00:%02x:%02x" % (hash(instance.id) % 256, i), fref=None,
+                name=nic, mac="fa:16:3e:00:%02x:%02x" % (sum(map(ord, instance.id)) % 256, i), fref=None,
                 parameters={"interfaceid": None, "bridge": None}, rx_bytes=153_000 * n, tx_bytes=97_000 * n,
                 rx_packets=1_200 * n, tx_packets=900 * n, rx_drop=0, tx_drop=0, rx_errors=0, tx_errors=0,
                 rx_bytes_delta=153_000, tx_bytes_delta=97_000)
