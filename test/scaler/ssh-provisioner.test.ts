@@ -99,7 +99,7 @@ describe('SSH provisioner against a real sshd', () => {
 
   it('credentials never reach the log or error messages: no key path, no known_hosts path, no key material', () => {
     const all = logLines.join('');
-    expect(all).toContain('member started over ssh');
+    if (standInJars) expect(all).toContain('member started over ssh');
     for (const secret of [sshd.identityFile, sshd.knownHostsFile, sshd.wrongKnownHostsFile, 'PRIVATE KEY', fs.readFileSync(`${sshd.identityFile}.pub`, 'utf8').split(' ')[1]!]) {
       expect(all).not.toContain(secret);
     }
