@@ -18,3 +18,8 @@ export class CliError extends Error {
     super(message);
   }
 }
+
+/** A command group several modules add subcommands to (e.g. `store migrate`, `store init`): found if registered, else created. */
+export function commandGroup(program: Command, name: string, description: string): Command {
+  return program.commands.find((c) => c.name() === name) ?? program.command(name).description(description);
+}

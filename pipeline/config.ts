@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { tcpListenerConfig, udpListenerConfig } from './listeners/config';
+import { readRoutingConfig } from './store/read-options';
 
 /**
  * Configuration sections of the ingestion path: `store` (the MongoDB metering store), `ingest`
@@ -67,6 +68,8 @@ export const storeConfig = z
      * the last timestamp moves.
      */
     resourceGranularitySeconds: z.number().int().min(0).default(600),
+    /** Where reads that tolerate slightly stale data go (secondaryPreferred with maxStalenessSeconds); billing reads use read concern majority on the primary. */
+    reads: readRoutingConfig,
   })
   .prefault({});
 export type StoreConfig = z.output<typeof storeConfig>;

@@ -1,18 +1,40 @@
 import type { Document, MongoClient } from 'mongodb';
 import type { Logger } from 'pino';
-import type { ScalerConfig, ShardKey } from './config';
+import type { ScalerConfig } from './config';
 import type { DecisionRepository } from './decisions';
 import type { Decision } from './policy';
 import { seedList, type Provisioner } from './cluster/provisioner';
+import { grantVotes } from './cluster/members';
+import { placeMember, type MemberDemand, type PlacementCandidate, type PlacementCaps } from './cluster/placement';
 import { dataDistribution, type DataDistribution } from './signals';
-import { ensureShardingIndexes } from '../pipeline/store/indexes';
 
 /**
  * Where a new replica set should run: the profiler's utilisation queues rank the SaaS VMs by free
  * room; the actuator only needs the best one. (`profiler/queues.ts` can implement this.)
  */
 export interface HeadroomSource {
-  pickHost(): { vm: string; cpu?: number; memory?: number; headroom?: number } | undefined;
+  /** The VM for a new member (`exclude`: VMs already hosting a member of the same replica set); may throw with the reason none fits. */
+  pickHost(opts?: { exclude?: readonly string[] }): { vm: string; cpu?: number; memory?: number; headroom?: number; reason?: string } | undefined;
+}
+
+/** What `profiler/queues.ts` UtilisationQueues.byFreeCpu offers (every VM with its flavor and load, most free CPU first). */
+export interface FreeCpuQueue {
+  byFreeCpu(): PlacementCandidate[];
+}
+
+/**
+ * HeadroomSource for the SSH provisioner: among the VMs it may use (`vms`, names as the profiler
+ * knows them), the first in the profiler's free-CPU queue on which one member (`demand`) stays
+ * within the caps (+cpu_pp CPU, +memory_pp memory, ceiling). Throws with every VM's reason when none fits.
+ */
+export function capsHeadroom(q: FreeCpuQueue, vms: readonly string[], demand: MemberDemand, caps: PlacementCaps): HeadroomSource {
+  return {
+    pickHost: (opts = {}) => {
+      const r = placeMember(q.byFreeCpu(), vms, demand, caps, opts.exclude ?? []);
+      if (!r.ok) throw new Error(r.reason);
+      return { vm: r.vm, cpu: r.cpu_pct_after, memory: r.memory_pct_after, reason: r.reason };
+    },
+  };
 }
 
 /** What `profiler/queues.ts` UtilisationQueues offers (structural, so tests and other rankers fit). */
@@ -112,7 +134,7 @@ export class Actuator {
           out = await this.scaleOut(decision.count ?? 1);
           break;
         case 'add-replica':
-          out = await this.addReplica(decision.shard!);
+          out = await this.addReplica(decision.shard!, decision.count ?? 1, decision.nonVoting ?? false);
           break;
         case 'remove-shard':
           out = await this.scaleIn(decision.shard!);
@@ -144,23 +166,15 @@ export class Actuator {
   }
 
   /**
-   * Make sure `meter` is sharded on the configured key. Its indexes are prepared through the store's
-   * own index plan first: the supporting index, and the unique message-id index rebuilt with the shard
-   * key as prefix (built before the old one is dropped; MongoDB refuses to shard a collection with a
-   * unique index that does not start with the key). An 8.0 "unsplittable" entry (a collection tracked
-   * after moveCollection) is not sharded.
+   * Scale-out only adds shards: `meter` must have been sharded at deployment (`metering store init`,
+   * or the controller at start-up with `store.sharded: true`). Sharding it here would build indexes
+   * and split ranges under the very load that triggered the scale-out, so it is refused.
    */
-  async ensureSharded(key: ShardKey = this.d.config.shardKey.default): Promise<'sharded' | 'already'> {
+  async assertSharded(): Promise<void> {
     const existing = await this.d.mongos.db('config').collection('collections').findOne({ _id: this.ns as never });
-    if (existing && !existing.dropped && !existing.unsplittable) {
-      if (JSON.stringify(existing.key) !== JSON.stringify(key)) this.d.log.warn({ ns: this.ns, current: existing.key, configured: key }, 'collection is sharded on another key; not resharding automatically');
-      return 'already';
+    if (!existing || existing.dropped || existing.unsplittable) {
+      throw new Error(`${this.ns} is not sharded: shard it at deployment with \`metering store init\` (or store.sharded: true) before load; scale-out only adds shards`);
     }
-    const indexes = await ensureShardingIndexes(this.d.mongos.db(this.d.config.database), key);
-    this.d.log.info({ ns: this.ns, indexes }, 'indexes prepared for sharding');
-    await this.admin.command({ shardCollection: this.ns, key });
-    this.d.log.info({ ns: this.ns, key }, 'collection sharded');
-    return 'sharded';
   }
 
   async distribution(): Promise<DataDistribution | undefined> {
@@ -198,17 +212,18 @@ export class Actuator {
   }
 
   /** The VM with most headroom, when the provisioner places processes on VMs (undefined otherwise). */
-  private pickVm(): string | undefined {
+  private pickVm(exclude: readonly string[] = []): string | undefined {
     if (!this.d.provisioner.placesOnVms) return undefined;
-    const host = this.d.headroom.pickHost();
+    const host = this.d.headroom.pickHost({ exclude });
     if (!host) throw new Error('no VM has room for another replica set member (headroom source returned none)');
+    this.d.log.info({ vm: host.vm, reason: host.reason }, 'placement');
     return host.vm;
   }
 
   async scaleOut(count: number): Promise<ActionOutcome> {
     const t0 = Date.now();
+    await this.assertSharded();
     const before = await this.count();
-    await this.ensureSharded();
     await this.admin.command({ balancerStart: 1 });
     const added: string[] = [];
     for (let i = 0; i < count; i++) {
@@ -225,10 +240,22 @@ export class Actuator {
     return { action: 'add-shard', shards: added, detail: `added ${added.join(', ')}; spread CV ${dist?.cv.toFixed(3) ?? 'n/a'}`, counts: { before, after }, distribution: dist, elapsedMs: Date.now() - t0 };
   }
 
-  async addReplica(shard: string): Promise<ActionOutcome> {
+  /**
+   * Add `count` members to `shard`'s replica set. Each starts without a vote (votes 0, priority 0)
+   * and is added once SECONDARY; then, unless `nonVoting`, the new members get their votes one per
+   * reconfig, so the voting set is even only between those two reconfigs, never during initial sync.
+   */
+  async addReplica(shard: string, count = 1, nonVoting = false): Promise<ActionOutcome> {
     const t0 = Date.now();
-    const rs = await this.d.provisioner.addSecondary(shard, this.pickVm());
-    return { action: 'add-replica', shards: [shard], detail: `${shard} now has ${rs.hosts.length} members (${rs.hosts.join(', ')})`, elapsedMs: Date.now() - t0 };
+    let rs: { hosts: string[] } | undefined;
+    const added: string[] = [];
+    for (let i = 0; i < count; i++) {
+      rs = await this.d.provisioner.addSecondary(shard, this.pickVm(this.d.provisioner.vmsOf?.(shard) ?? []), { voting: false });
+      added.push(rs.hosts[rs.hosts.length - 1]!);
+    }
+    if (!rs) throw new Error('add-replica with no member to add');
+    if (!nonVoting) await grantVotes(rs.hosts, added);
+    return { action: 'add-replica', shards: [shard], detail: `${shard} now has ${rs.hosts.length} members (${rs.hosts.join(', ')}); added ${added.join(', ')} ${nonVoting ? 'without a vote (reads only)' : 'as voting members'}`, elapsedMs: Date.now() - t0 };
   }
 
   /**

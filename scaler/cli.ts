@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, type Command } from 'commander';
 import { MongoClient } from 'mongodb';
-import { CliError, printJson, type RegisterCommands } from '../cli/registry';
+import { CliError, commandGroup, printJson, type RegisterCommands } from '../cli/registry';
 import { programConfig } from '../config/cli';
 import { YamlValidationError } from '../config/yaml-source';
 import { createLogger } from '../lib/log';
@@ -27,6 +27,7 @@ import { collectSignals, mergeObservations, osLoad } from './signals';
 import { demandFromObservations, simulate } from './simulate';
 import { SCENARIOS, synthesize, type Scenario } from './synth';
 import { loadTraces } from './trace';
+import { initShardedStore, StoreInitError } from './store-init';
 
 /** The `scaler:` section of the effective metering.yaml (defaults when the file has none). */
 function scalerSettings(program: Command): ScalerConfig {
@@ -286,8 +287,34 @@ function registerLive(program: Command, scaler: Command): void {
     });
 }
 
+function registerStore(program: Command): void {
+  const store = commandGroup(program, 'store', 'the metering store in MongoDB: init, migrate');
+  store
+    .command('init')
+    .description('shard meter on store.shardKey through the mongos of store.uri before any load (indexes first; an empty collection is pre-split across the shards); scale-out later only adds shards')
+    .option('--uri <uri>', 'mongos connection string (default store.uri / MONGODB_URI)')
+    .option('--json', 'print the report as JSON')
+    .action(async (opts: { uri?: string; json?: boolean }) => {
+      const cfg = programConfig(program);
+      const client = new MongoClient(opts.uri ?? cfg.store.uri, { serverSelectionTimeoutMS: cfg.store.serverSelectionTimeoutMs });
+      try {
+        await client.connect();
+        process.stderr.write(`store init: sharding ${cfg.store.database}.meter on ${JSON.stringify(cfg.store.shardKey)} …\n`);
+        const r = await initShardedStore(client, cfg.store, log());
+        if (opts.json) printJson(r);
+        else process.stdout.write(`${r.ns}: ${r.status === 'sharded' ? 'sharded' : 'already sharded'} on ${JSON.stringify(r.key)}\n${r.presplit}\n`);
+      } catch (err) {
+        if (err instanceof StoreInitError) throw new CliError(err.message, 2);
+        throw err;
+      } finally {
+        await client.close();
+      }
+    });
+}
+
 export const register: RegisterCommands = (program) => {
   registerScaler(program);
+  registerStore(program);
   const scaler = program.commands.find((c) => c.name() === 'scaler')!;
   registerLive(program, scaler);
   registerSimulate(scaler);

@@ -147,6 +147,64 @@ export const clusterConfig = z
   })
   .prefault({});
 
+/** One SaaS VM the SSH provisioner may start metering-store members on. */
+export const sshHostConfig = z.strictObject({
+  /** The VM's name as the profiler knows it (its display name or instance id): placement picks by this. */
+  vm: z.string().min(1),
+  /** Address the controller reaches sshd at and the cluster reaches the new member at (host name or IP). */
+  address: z.string().min(1),
+  /** sshd port (default 22). */
+  port: z.number().int().min(1).max(65535).default(22),
+  /** Login user (default metering). */
+  user: z.string().min(1).default('metering'),
+});
+
+/**
+ * Placement on the provider's SaaS VMs over SSH (`SshProvisioner`): with at least one host, the
+ * actuator starts new replica-set members there, on the VM the profiler's queues rank first within
+ * the CPU/memory caps (profiler.predictor.caps). Without hosts the local-process provisioner of
+ * `metering cluster up` is used (development). Host keys are always verified against
+ * `knownHostsFile`; the private key is read by ssh from `identityFile`; neither is ever logged.
+ */
+export const sshProvisionerConfig = z
+  .strictObject({
+    /** VMs that may host members (default none: SSH placement off). */
+    hosts: z.array(sshHostConfig).default([]),
+    /** Private key file for public-key login (required with hosts), e.g. ${METERING_SSH_KEY_FILE}. */
+    identityFile: z.string().min(1).optional(),
+    /** known_hosts file with every host's key (required with hosts): unknown or changed host keys are refused. */
+    knownHostsFile: z.string().min(1).optional(),
+    /** ssh client executable (default ssh, from Debian's openssh-client). */
+    sshCommand: z.string().min(1).default('ssh'),
+    /** Seconds to wait for the TCP connection and the SSH handshake (default 10). */
+    connectTimeoutSec: z.number().int().positive().default(10),
+    /**
+     * Command that starts one member on the VM, with {replSet}, {role} (shardsvr|configsvr), {port},
+     * {bindIp}, {dbpath}, {cacheGB} substituted (each shell-quoted). It runs in the background under
+     * nohup, its output in {dbpath}/member.log.
+     */
+    memberCommand: z
+      .string()
+      .min(1)
+      .default('mongod --replSet {replSet} --{role} --port {port} --bind_ip {bindIp} --dbpath {dbpath} --wiredTigerCacheSizeGB {cacheGB}'),
+    /** First port for members on a VM; the next free one above it is used (default 27018). */
+    basePort: z.number().int().min(1024).max(65000).default(27018),
+    /** Directory under which each member gets {dataDir}/{replSet}-{port} (default /var/lib/metering-store). */
+    dataDir: z.string().min(1).default('/var/lib/metering-store'),
+    /** Address mongod binds to on the VM (default 0.0.0.0: the other members and mongos must reach it). */
+    bindIp: z.string().min(1).default('0.0.0.0'),
+    /** What one member needs on its VM, for the placement caps: cores (default 0.5) and MiB (default 512: base RSS + a 0.25 GB cache). */
+    memberCpuCores: z.number().positive().default(0.5),
+    memberMemoryMiB: z.number().positive().default(512),
+    /** Where started members are recorded so they can be stopped after a restart (default .services/ssh-members.json). */
+    stateFile: z.string().min(1).default('.services/ssh-members.json'),
+  })
+  .refine((c) => c.hosts.length === 0 || (c.identityFile && c.knownHostsFile), { message: 'identityFile and knownHostsFile are required when hosts are configured', path: ['hosts'] })
+  .refine((c) => new Set(c.hosts.map((h) => h.vm)).size === c.hosts.length, { message: 'each vm may appear once', path: ['hosts'] })
+  .prefault({});
+export type SshProvisionerConfig = z.output<typeof sshProvisionerConfig>;
+export type SshHostConfig = z.output<typeof sshHostConfig>;
+
 export const SHARD_KEY_CANDIDATES = [
   { timestamp: 1 },
   { resource_id: 'hashed', timestamp: 1 },
@@ -198,6 +256,8 @@ export const scalerConfig = z
     policy: policyConfig,
     loop: loopConfig,
     cluster: clusterConfig,
+    /** Placement of new members on SaaS VMs over SSH (off without hosts: local processes). */
+    ssh: sshProvisionerConfig,
     shardKey: shardKeyConfig,
     /** The store's database and collection the actuator shards and counts: must be store.database and meter (defaults ceilometer / meter). */
     database: z.string().min(1).default('ceilometer'),

@@ -13,6 +13,8 @@ export interface DecisionRecord {
   outcome?: { status: 'planned' | 'done' | 'failed' | 'skipped'; detail?: string; at: Date; counts?: { before: number; after: number } };
   /** Who evaluated: the control loop, or `POST /v1/scaler/evaluate` over the live observations. */
   source?: 'loop' | 'api' | 'watch';
+  /** Audit: who asked for an API-triggered round (token name, remote address); absent for the loop. */
+  requested_by?: { token: string; remote?: string };
   recorded_at: Date;
 }
 
@@ -31,12 +33,13 @@ export class DecisionRepository {
   }
 
   /** Store a decision; returns its id (hex). */
-  async record(d: Decision, now = new Date(), extra: Pick<DecisionRecord, 'source' | 'outcome'> = {}): Promise<string> {
+  async record(d: Decision, now = new Date(), extra: Pick<DecisionRecord, 'source' | 'outcome' | 'requested_by'> = {}): Promise<string> {
     const doc: DecisionRecord = { t: d.t, action: d.action, reason: d.reason, inputs: d.inputs, recorded_at: now };
     if (d.shard) doc.shard = d.shard;
     if (d.count) doc.count = d.count;
     if (extra.source) doc.source = extra.source;
     if (extra.outcome) doc.outcome = extra.outcome;
+    if (extra.requested_by) doc.requested_by = extra.requested_by;
     const r = await this.coll.insertOne(doc);
     return r.insertedId.toHexString();
   }

@@ -3,16 +3,24 @@ import type { Observation, OnboardingEstimate } from './metrics';
 import type { PolicyConfig } from './config';
 import { ScalerPolicy, type Decision } from './policy';
 
+/** Who started a round: the loop's own interval, or an operator through the API (the audit record). */
+export type RoundTrigger = { by: 'loop' } | { by: 'api'; requestedBy: string; remote?: string };
+
 export interface LoopDeps {
   policy: PolicyConfig;
+  /**
+   * Runs a whole round (collect → policy → record → act) exclusively: the loop's interval and an
+   * operator's live actuation share one lock, so two actions never overlap on the cluster.
+   */
+  exclusive?: <T>(fn: () => Promise<T>) => Promise<T>;
   /** One round of observations (e.g. collectSignals + the profiler's VM load, merged). */
   collect: () => Promise<Observation[]>;
   /** Onboarding estimates that arrived since the last round (e.g. from the Heat hook). */
   onboarding?: () => Promise<OnboardingEstimate[]>;
   /** Store every evaluation (the decision history); actions are also passed to `act`. */
-  record?: (d: Decision) => Promise<void>;
+  record?: (d: Decision, trigger: RoundTrigger) => Promise<void>;
   /** Carry out an action (the Actuator); absent = dry run. */
-  act?: (d: Decision) => Promise<void>;
+  act?: (d: Decision, trigger: RoundTrigger) => Promise<void>;
   log: Logger;
   now?: () => Date;
   sleep?: (ms: number) => Promise<void>;
@@ -37,8 +45,15 @@ export class ScalerLoop {
     this.stopped = true;
   }
 
-  /** One round; returns the decision of this round. */
-  async tick(): Promise<Decision | undefined> {
+  /**
+   * One round; returns the decision of this round. The policy is the loop's own (its windows,
+   * cooldowns and hysteresis), whoever triggers the round; with `exclusive` rounds never overlap.
+   */
+  tick(trigger: RoundTrigger = { by: 'loop' }): Promise<Decision | undefined> {
+    return this.d.exclusive ? this.d.exclusive(() => this.round(trigger)) : this.round(trigger);
+  }
+
+  private async round(trigger: RoundTrigger): Promise<Decision | undefined> {
     const now = (this.d.now ?? (() => new Date()))();
     let obs: Observation[];
     try {
@@ -51,12 +66,12 @@ export class ScalerLoop {
     for (const o of [...obs].sort((a, b) => a.t.getTime() - b.t.getTime())) this.policy.observe(o);
     const decision = this.policy.evaluate(now);
     this.decisions.push(decision);
-    await this.d.record?.(decision).catch((err: Error) => this.d.log.warn({ err: err.message }, 'scaler: could not store decision'));
+    await this.d.record?.(decision, trigger).catch((err: Error) => this.d.log.warn({ err: err.message }, 'scaler: could not store decision'));
     if (decision.action !== 'none') {
       this.d.log.info({ action: decision.action, reason: decision.reason, shard: decision.shard }, 'scaler decision');
       if (this.d.act) {
         try {
-          await this.d.act(decision);
+          await this.d.act(decision, trigger);
         } catch (err) {
           this.d.log.error({ err: (err as Error).message, action: decision.action }, 'scaler: action failed');
         }

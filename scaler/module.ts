@@ -2,10 +2,11 @@ import type { AppModule, AppServices, ModuleFactory } from '../controller/app';
 import { RESOURCE_INDEX } from '../profiler/meters';
 import { resourceAvg, type Profiler, type VmState } from '../profiler/profiler';
 import { UtilisationQueues } from '../profiler/queues';
-import { queuesHeadroom } from './actuator';
+import { capsHeadroom, queuesHeadroom } from './actuator';
 import type { OnboardingEstimate } from './metrics';
 import { scalerRoutes } from './routes';
 import { ScalerService } from './service';
+import { initShardedStore, isMongos } from './store-init';
 
 /** The scaler's part of the running product; `scaler` is the live service (for other modules and tests). */
 export interface ScalerModule extends AppModule {
@@ -43,8 +44,17 @@ const displayUri = (uri: string): string => uri.replace(/\/\/[^@/]*@/, '//***@')
  * counters at /metrics, and — when `scaler.loop.enabled` — the control loop on its interval.
  */
 export const scalerModule: ModuleFactory = async (svc): Promise<ScalerModule> => {
-  const scaler = new ScalerService({ config: svc.config.scaler, mongo: svc.mongo, db: svc.db, log: svc.log.child({ component: 'scaler' }), uri: displayUri(svc.config.store.uri) });
+  const scaler = new ScalerService({ config: svc.config.scaler, mongo: svc.mongo, db: svc.db, log: svc.log.child({ component: 'scaler' }), uri: displayUri(svc.config.store.uri), reads: svc.config.store.reads, placementCaps: svc.config.profiler.caps });
   await scaler.init();
+  // store.sharded: shard meter now, at deployment, before ingestion starts writing (scale-out only adds shards)
+  if (svc.config.store.sharded) {
+    if (await isMongos(svc.mongo)) {
+      const r = await initShardedStore(svc.mongo, svc.config.store, svc.log.child({ component: 'scaler' }));
+      svc.log.info({ ns: r.ns, status: r.status, presplit: r.presplit }, 'store init');
+    } else {
+      svc.log.warn('store.sharded is true but the store is not a mongos: meter stays unsharded (indexes follow store.shardKey); point store.uri at a mongos to shard it');
+    }
+  }
   byServices.set(svc, scaler);
   svc.metrics.registerSnapshot('autoscaler: control-loop rounds, decisions by action, actuations, last evaluation (unix s), observed shards, pending onboarding estimates', () => scaler.metricsSnapshot());
   scaler.start();
@@ -73,7 +83,10 @@ export function bridgeProfiler(modules: readonly AppModule[]): boolean {
   const scaler = (modules.find((m) => m.name === 'scaler') as ScalerModule | undefined)?.scaler;
   const profiler = (modules.find((m) => m.name === 'profiler') as (AppModule & { profiler?: Profiler }) | undefined)?.profiler;
   if (!scaler || !profiler) return false;
-  scaler.useHeadroom(queuesHeadroom(new UtilisationQueues(profiler)));
+  const queues = new UtilisationQueues(profiler);
+  const ssh = scaler.config.ssh;
+  // on SaaS VMs (SSH): the first VM in the free-CPU queue that takes a member within the caps; locally: the freest VM
+  scaler.useHeadroom(ssh.hosts.length ? capsHeadroom(queues, ssh.hosts.map((h) => h.vm), { cpuCores: ssh.memberCpuCores, memoryMiB: ssh.memberMemoryMiB }, scaler.placementCaps) : queuesHeadroom(queues));
   scaler.useVmLoad(() => {
     const load = new Map<string, { cpu?: number; memory?: number }>();
     const avg = (vm: VmState, r: number) => {

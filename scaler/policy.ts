@@ -11,8 +11,10 @@ export interface Decision {
   action: Action;
   reason: string;
   shard?: string;
-  /** Shards to add at once (predictive scale-out may need more than one); 1 when absent. */
+  /** Shards to add at once (predictive scale-out may need more than one), or members to add (add-replica); 1 when absent. */
   count?: number;
+  /** add-replica: the new member(s) get no vote (votes 0, priority 0) so the voting members stay odd. */
+  nonVoting?: boolean;
   /** What the decision was based on (logged and stored with it). */
   inputs: Record<string, unknown>;
 }
@@ -31,6 +33,8 @@ interface ShardState {
   /** Recent (t, reads, writes) points for the read/write ratio over a window. */
   rw: { t: number; r: number; w: number }[];
   members: number;
+  /** Voting members (the rest are non-voting read members added to keep an odd voting count). */
+  voters: number;
 }
 
 const RULE_METRIC_SET = new Set<string>(['cpu', 'memory', 'disk', 'query_ms']);
@@ -78,7 +82,7 @@ export class ScalerPolicy {
     }
     let s = this.shards.get(o.shard);
     if (!s) {
-      s = { lastSeen: t, metrics: new Map(), rw: [], members: this.config.readHeavy.initialMembers };
+      s = { lastSeen: t, metrics: new Map(), rw: [], members: this.config.readHeavy.initialMembers, voters: this.config.readHeavy.initialMembers };
       this.shards.set(o.shard, s);
     }
     s.lastSeen = Math.max(s.lastSeen, t);
@@ -189,14 +193,18 @@ export class ScalerPolicy {
         const target = readHeavy.find((r) => this.shards.get(r.name)!.members < cfg.readHeavy.maxMembersPerShard);
         if (target) {
           const s = this.shards.get(target.name)!;
+          const growth = replicaGrowth(s.members, s.voters, cfg.readHeavy.maxMembersPerShard);
           const d: Decision = {
             t: at,
             action: 'add-replica',
             shard: target.name,
-            reason: `${what}; read-heavy (reads/writes ${fmtRatio(target.ratio)} ≥ ${cfg.readHeavy.ratio}): add a secondary to ${target.name} (${s.members} → ${s.members + 1} members)`,
-            inputs: { ...inputs, readRatio: target.ratio },
+            reason: `${what}; read-heavy (reads/writes ${fmtRatio(target.ratio)} ≥ ${cfg.readHeavy.ratio}): ${growth.text.replace('{shard}', target.name)}`,
+            inputs: { ...inputs, readRatio: target.ratio, replica: { members: [s.members, s.members + growth.add], voting: [s.voters, s.voters + (growth.voting ? growth.add : 0)] } },
+            ...(growth.add > 1 ? { count: growth.add } : {}),
+            ...(growth.voting ? {} : { nonVoting: true }),
           };
-          s.members++;
+          s.members += growth.add;
+          if (growth.voting) s.voters += growth.add;
           this.acted(T, d);
           return d;
         }
@@ -332,6 +340,24 @@ export class ScalerPolicy {
       this.pendingDelta -= 1;
     }
   }
+}
+
+/**
+ * How to grow a shard's replica set by the fewest members that keep the voting members odd: an even
+ * voting set needs all but one fewer members for a majority than it has (2 of 2: majority writes and
+ * elections stop when either member is down). Odd voters → two voting members when room allows
+ * (1 → 3, 3 → 5), else one non-voting member (votes 0, priority 0) that serves reads only; even
+ * voters (a configured start of 2 or 4) → one voting member. Pure.
+ */
+export function replicaGrowth(members: number, voters: number, maxMembers: number): { add: number; voting: boolean; text: string } {
+  if (voters % 2 === 0) return { add: 1, voting: true, text: `add a voting secondary to {shard} (${members} → ${members + 1} members, ${voters} → ${voters + 1} voting: odd again)` };
+  if (members + 2 <= maxMembers)
+    return { add: 2, voting: true, text: `add two voting secondaries to {shard} (${members} → ${members + 2} members, ${voters} → ${voters + 2} voting: an odd set keeps a majority when one member is down; ${voters + 1} would need all of them)` };
+  return {
+    add: 1,
+    voting: false,
+    text: `add a non-voting secondary to {shard} (${members} → ${members + 1} members, voting stays ${voters}: room for one member only under maxMembersPerShard ${maxMembers}, and a vote would make the voting set even)`,
+  };
 }
 
 function triggerTime(e: OnboardingEstimate, cfg: PolicyConfig): number {

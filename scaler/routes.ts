@@ -4,6 +4,7 @@ import { OnboardingInputError } from './onboarding';
 import { ACTIONS, type Decision } from './policy';
 import { ActuationRefusedError, EvaluateInputError, type ScalerService } from './service';
 import { errorSchema } from '../controller/http';
+import { principalOf } from '../controller/server';
 
 /** JSON schemas of the scaler routes (OpenAPI via @fastify/swagger). */
 const anyObject = { type: 'object', additionalProperties: true } as const;
@@ -26,6 +27,7 @@ const recordSchema = {
   properties: {
     ...decisionSchema.properties,
     source: { type: 'string', enum: ['loop', 'api', 'watch'] },
+    requested_by: { type: 'object', properties: { token: { type: 'string' }, remote: { type: 'string' } }, description: 'audit: who asked for an API-triggered round' },
     recorded_at: { type: 'string', format: 'date-time' },
     outcome: {
       type: 'object',
@@ -114,12 +116,12 @@ export function scalerRoutes(scaler: ScalerService): RoutePlugin {
       {
         config: { roles: ['admin'] },
         schema: {
-          summary: 'Evaluate the scaling policy now (over the live observations) or over a posted metric series; actuates only with ?actuate=true on a real sharded cluster',
+          summary: 'Evaluate the scaling policy over the live observations or a posted what-if series/policy (never carried out); ?actuate=true without a body runs one control-loop round now (its cooldowns, one lock with the loop, audited) on a real sharded cluster',
           tags: ['scaler'],
           querystring: {
             type: 'object',
             properties: {
-              actuate: { type: 'boolean', default: false, description: 'carry out the latest decision (real sharded cluster with the local provisioner only; 409 otherwise)' },
+              actuate: { type: 'boolean', default: false, description: 'run one round of the control loop now and carry out its decision (its policy state and lock; stored with who asked). 400 together with a posted series or policy (a what-if is never carried out); 409 where the cluster cannot be scaled' },
               all: { type: 'boolean', default: false, description: 'return every evaluation, not only actions' },
             },
             additionalProperties: false,
@@ -147,6 +149,7 @@ export function scalerRoutes(scaler: ScalerService): RoutePlugin {
                 decisions: { type: 'array', items: decisionSchema },
                 latest: decisionSchema,
                 actuation: { type: 'object', properties: { status: { type: 'string' }, detail: { type: 'string' }, counts: anyObject } },
+                requested_by: { type: 'object', properties: { token: { type: 'string' }, remote: { type: 'string' } } },
                 note: { type: 'string' },
               },
             },
@@ -159,7 +162,8 @@ export function scalerRoutes(scaler: ScalerService): RoutePlugin {
         const q = req.query as { actuate: boolean; all: boolean };
         const body = (req.body ?? {}) as { series?: unknown[]; policy?: unknown };
         try {
-          const r = await scaler.evaluate({ series: body.series, policy: body.policy, all: q.all, actuate: q.actuate });
+          const requestedBy = { token: principalOf(req).name, remote: req.ip };
+          const r = await scaler.evaluate({ series: body.series, policy: body.policy, all: q.all, actuate: q.actuate, requestedBy });
           return { ...r, decisions: r.decisions.map(toJson), ...(r.latest ? { latest: toJson(r.latest) } : {}) };
         } catch (err) {
           if (err instanceof EvaluateInputError) return reply.code(400).send({ error: 'invalid evaluation request', message: err.message });

@@ -3,10 +3,15 @@ import type { Logger } from 'pino';
 import { Actuator, loopbackHeadroom, type ActionOutcome, type HeadroomSource } from './actuator';
 import { findBinaries } from './cluster/binaries';
 import { LocalProcessProvisioner } from './cluster/local';
+import { SshProvisioner } from './cluster/ssh';
+import type { PlacementCaps } from './cluster/placement';
+import type { Provisioner } from './cluster/provisioner';
 import { clusterDir, readState } from './cluster/state';
 import { policyConfig, type PolicyConfig, type ScalerConfig } from './config';
 import { DecisionRepository, type DecisionRecord } from './decisions';
-import { ScalerLoop } from './loop';
+import { ScalerLoop, type RoundTrigger } from './loop';
+import { Mutex } from '../lib/mutex';
+import { readRoutingConfig, readsThatMove, type ReadRoutingConfig } from '../pipeline/store/read-options';
 import { MetricsLineError, parseMetricsJsonl, type Observation, type OnboardingEstimate } from './metrics';
 import { PredictiveSignals, toEstimate } from './onboarding';
 import { ACTIONS, runPolicy, type Action, type Decision } from './policy';
@@ -29,6 +34,12 @@ export interface ScalerServiceDeps {
   /** For display only (GET /v1/cluster); credentials are never shown. */
   uri?: string;
   now?: () => Date;
+  /** profiler.caps: what a hosting VM may take on when the SSH provisioner places a member (paper: +15 pp CPU, +10 pp memory). */
+  placementCaps?: PlacementCaps;
+  /** store.reads: which reads an added secondary takes over (explained in add-replica decisions). */
+  reads?: ReadRoutingConfig;
+  /** Direct connection to a shard member (default `mongodb://host/?directConnection=true`). */
+  connectShard?: (host: string) => Promise<MongoClient>;
 }
 
 export interface EvaluateRequest {
@@ -38,8 +49,13 @@ export interface EvaluateRequest {
   policy?: unknown;
   /** Return every evaluation, not only actions. */
   all?: boolean;
-  /** Carry out the latest decision (real sharded cluster only). */
+  /**
+   * Run one control-loop round now and carry out its decision (real sharded cluster only). Never
+   * together with `series` or `policy`: a what-if never acts on the cluster.
+   */
   actuate?: boolean;
+  /** Who asked (token name, remote address): stored with the round as its audit record. */
+  requestedBy?: { token: string; remote?: string };
 }
 
 export interface EvaluateResult {
@@ -50,7 +66,9 @@ export interface EvaluateResult {
   decisions: Decision[];
   /** The evaluation at the last instant (what the policy says now). */
   latest?: Decision;
-  actuation?: { status: 'done' | 'failed'; detail: string; counts?: { before: number; after: number } };
+  actuation?: { status: 'done' | 'failed' | 'none'; detail: string; counts?: { before: number; after: number } };
+  /** With actuate: who asked (as stored in the decision's audit record). */
+  requested_by?: { token: string; remote?: string };
   note?: string;
 }
 
@@ -80,10 +98,15 @@ export class ScalerService {
   private running?: Promise<unknown>;
   private wake?: () => void;
   private headroom: HeadroomSource = loopbackHeadroom;
+  private headroomFromProfiler = false;
   private vmLoad?: () => Record<string, { cpu?: number; memory?: number }> | ReadonlyMap<string, { cpu?: number; memory?: number }>;
   private readonly statusState = new Map<string, Document>();
   private readonly recordIds = new WeakMap<Decision, string>();
   private actuator?: Actuator;
+  /** One lock for every round that may act: the loop's interval and `evaluate?actuate=true`. */
+  private readonly actLock = new Mutex();
+  /** Outcomes of API-triggered rounds, picked up by `evaluate` (keyed by the decision object). */
+  private readonly apiOutcomes = new WeakMap<Decision, NonNullable<EvaluateResult['actuation']>>();
 
   constructor(private readonly d: ScalerServiceDeps) {
     this.decisions = new DecisionRepository(d.db);
@@ -112,8 +135,19 @@ export class ScalerService {
   }
 
   /** Where new replica sets go (the profiler's utilisation queues; default: loopback). */
-  useHeadroom(src: HeadroomSource): void {
+  useHeadroom(src: HeadroomSource, fromProfiler = true): void {
     this.headroom = src;
+    this.headroomFromProfiler = fromProfiler;
+  }
+
+  /** The caps a hosting VM may take on (profiler.caps; default the paper's +15 pp CPU, +10 pp memory, ceiling 90 %). */
+  get placementCaps(): PlacementCaps {
+    return this.d.placementCaps ?? { cpu_pp: 15, memory_pp: 10, ceiling_pct: 90 };
+  }
+
+  /** Whether new members go to SaaS VMs over SSH (scaler.ssh.hosts) rather than local processes. */
+  get placesOverSsh(): boolean {
+    return this.d.config.ssh.hosts.length > 0;
   }
 
   /** Per-VM load (percent) from the profiler; shards map to VMs by host name. */
@@ -139,7 +173,7 @@ export class ScalerService {
     let shardVms: Record<string, string[]>;
     if (topology.kind === 'sharded') {
       const r = await collectSignals(
-        { mongos: this.d.mongo, connect: (h) => new MongoClient(`mongodb://${h}/?directConnection=true`, { serverSelectionTimeoutMS: 5000 }).connect(), log: this.d.log, database: this.d.config.database, collection: this.d.config.collection },
+        { mongos: this.d.mongo, connect: this.d.connectShard ?? ((h) => new MongoClient(`mongodb://${h}/?directConnection=true`, { serverSelectionTimeoutMS: 5000 }).connect()), log: this.d.log, database: this.d.config.database, collection: this.d.config.collection },
         this.statusState,
         t,
       );
@@ -194,29 +228,39 @@ export class ScalerService {
    * Why actions cannot be carried out here (undefined: they can). The loop additionally needs
    * `scaler.loop.actuate`; an explicit `POST /v1/scaler/evaluate?actuate=true` does not.
    */
-  async actuationBlocker(purpose: 'loop' | 'api'): Promise<string | undefined> {
+  async actuationBlocker(purpose: RoundTrigger['by']): Promise<string | undefined> {
     const notSharded = notShardedReason(await this.currentTopology());
     if (notSharded) return notSharded;
     if (purpose === 'loop' && !this.d.config.loop.actuate) return 'scaler.loop.actuate is false: decisions are stored, not carried out';
     if (this.actuator) return undefined;
-    const st = readState();
-    if (!st) return `no provisioner: shards are started through the local cluster of \`metering cluster up\` (no state in ${clusterDir()})`;
-    try {
-      const binaries = await findBinaries();
-      const provisioner = new LocalProcessProvisioner({ binaries, dir: clusterDir(), basePort: st.basePort, cacheGB: this.d.config.cluster.wiredTigerCacheSizeGB, startTimeoutMs: this.d.config.cluster.startTimeoutSec * 1000, log: this.d.log });
-      this.actuator = new Actuator({ mongos: this.d.mongo, provisioner, headroom: { pickHost: () => this.headroom.pickHost() }, config: this.d.config, log: this.d.log, verifyCounts: this.d.config.loop.verifyCounts });
-      return undefined;
-    } catch (err) {
-      return `no provisioner: ${(err as Error).message}`;
+    let provisioner: Provisioner;
+    if (this.placesOverSsh) {
+      if (!this.headroomFromProfiler) return 'SSH placement (scaler.ssh.hosts) picks VMs from the profiler\'s queues, and no profiler module is running';
+      try {
+        provisioner = new SshProvisioner({ config: this.d.config.ssh, log: this.d.log, cacheGB: this.d.config.cluster.wiredTigerCacheSizeGB, startTimeoutMs: this.d.config.cluster.startTimeoutSec * 1000 });
+      } catch (err) {
+        return `no provisioner: ${(err as Error).message}`;
+      }
+    } else {
+      const st = readState();
+      if (!st) return `no provisioner: shards are started through the local cluster of \`metering cluster up\` (no state in ${clusterDir()}) or on SaaS VMs over SSH (scaler.ssh.hosts)`;
+      try {
+        const binaries = await findBinaries();
+        provisioner = new LocalProcessProvisioner({ binaries, dir: clusterDir(), basePort: st.basePort, cacheGB: this.d.config.cluster.wiredTigerCacheSizeGB, startTimeoutMs: this.d.config.cluster.startTimeoutSec * 1000, log: this.d.log });
+      } catch (err) {
+        return `no provisioner: ${(err as Error).message}`;
+      }
     }
+    this.actuator = new Actuator({ mongos: this.d.mongo, provisioner, headroom: { pickHost: (o) => this.headroom.pickHost(o) }, config: this.d.config, log: this.d.log, verifyCounts: this.d.config.loop.verifyCounts });
+    return undefined;
   }
 
   /** Store a decision with where it came from; actions that cannot be carried out get outcome `skipped`. */
-  private async store(d: Decision, source: 'loop' | 'api', blocker: string | undefined, extraInputs: Record<string, unknown>): Promise<string> {
+  private async store(d: Decision, source: 'loop' | 'api', blocker: string | undefined, extraInputs: Record<string, unknown>, requestedBy?: DecisionRecord['requested_by']): Promise<string> {
     const stored: Decision = { ...d, inputs: { ...d.inputs, ...extraInputs } };
     const outcome: DecisionRecord['outcome'] = d.action !== 'none' && blocker ? { status: 'skipped', detail: blocker, at: this.now() } : undefined;
     if (outcome) this.counters.actuations.skipped++;
-    return this.decisions.record(stored, this.now(), { source, ...(outcome ? { outcome } : {}) });
+    return this.decisions.record(stored, this.now(), { source, ...(outcome ? { outcome } : {}), ...(requestedBy ? { requested_by: requestedBy } : {}) });
   }
 
   private async carryOut(d: Decision, id: string): Promise<ActionOutcome> {
@@ -236,6 +280,7 @@ export class ScalerService {
     let lastCollect: { n: number; skipped: string[] } = { n: 0, skipped: [] };
     return new ScalerLoop({
       policy: this.d.config.policy,
+      exclusive: (fn) => this.actLock.run(fn),
       log: this.d.log,
       now: () => this.now(),
       sleep: (ms) => this.sleep(ms),
@@ -245,19 +290,28 @@ export class ScalerService {
         return r.observations;
       },
       onboarding: () => this.signals.drain(this.now()),
-      record: async (d) => {
+      record: async (d, trigger) => {
+        this.explainReads(d);
         this.counters.rounds++;
         this.counters.byAction[d.action]++;
         this.counters.lastEvaluation = this.now();
-        const blocker = d.action === 'none' ? undefined : await this.actuationBlocker('loop');
+        const blocker = d.action === 'none' ? undefined : await this.actuationBlocker(trigger.by);
         const topology = await this.currentTopology();
-        const id = await this.store(d, 'loop', blocker, { topology: topology.kind, collected: lastCollect.n, ...(lastCollect.skipped.length ? { skipped: lastCollect.skipped } : {}) });
+        const source = trigger.by;
+        const requestedBy = trigger.by === 'api' ? { token: trigger.requestedBy, ...(trigger.remote ? { remote: trigger.remote } : {}) } : undefined;
+        const id = await this.store(d, source, blocker, { topology: topology.kind, collected: lastCollect.n, ...(lastCollect.skipped.length ? { skipped: lastCollect.skipped } : {}) }, requestedBy);
         if (!blocker) this.recordIds.set(d, id);
       },
-      act: async (d) => {
+      act: async (d, trigger) => {
         const id = this.recordIds.get(d);
         if (id === undefined) return; // not actuatable here (stored as skipped with the reason)
-        await this.carryOut(d, id);
+        try {
+          const out = await this.carryOut(d, id);
+          if (trigger.by === 'api') this.apiOutcomes.set(d, { status: 'done', detail: out.detail, ...(out.counts ? { counts: out.counts } : {}) });
+        } catch (err) {
+          if (trigger.by === 'api') this.apiOutcomes.set(d, { status: 'failed', detail: (err as Error).message });
+          throw err;
+        }
       },
     });
   }
@@ -317,11 +371,22 @@ export class ScalerService {
   }
 
   /**
-   * Evaluate the policy over a posted series (a what-if, not stored) or over the live observations
-   * (collecting one round now when there are none; the latest evaluation is stored with source
-   * `api`). With `actuate`, the latest decision is carried out on a real sharded cluster.
+   * Evaluate the policy over a posted series or policy (a what-if: not stored, never carried out) or
+   * over the live observations (collecting one round now when there are none; the latest evaluation
+   * is stored with source `api`). With `actuate` (and neither series nor policy) it runs one round of
+   * the control loop now: the loop's own policy state (windows, cooldowns, hysteresis), under the
+   * lock the loop's interval also takes, stored with who asked; the action is carried out only on a
+   * real sharded cluster with a provisioner (else `ActuationRefusedError`).
    */
   async evaluate(req: EvaluateRequest): Promise<EvaluateResult> {
+    if (req.actuate && (req.series !== undefined || req.policy !== undefined)) {
+      const posted = [req.series !== undefined ? 'series' : '', req.policy !== undefined ? 'policy' : ''].filter(Boolean).join(' and ');
+      throw new EvaluateInputError(
+        `actuate=true cannot be combined with a posted ${posted}: a what-if evaluation is never carried out on the cluster. ` +
+          'Drop ?actuate to see what the policy would decide, or post no body with ?actuate=true to run one round of the control loop now (its own observations, cooldowns and hysteresis)',
+      );
+    }
+    if (req.actuate) return this.actuateNow(req.requestedBy ?? { token: 'unknown' });
     const policy = this.policyOf(req.policy);
     let observations: Observation[];
     let onboarding: OnboardingEstimate[];
@@ -339,27 +404,39 @@ export class ScalerService {
       onboarding = this.signals.pending();
     }
     const all = runPolicy(policy, observations, onboarding);
+    for (const d of all) this.explainReads(d);
     const latest = all[all.length - 1];
     this.counters.apiEvaluations++;
     const result: EvaluateResult = { source, observations: observations.length, onboarding: onboarding.length, evaluations: all.length, decisions: req.all ? all : all.filter((d) => d.action !== 'none'), ...(latest ? { latest } : {}), ...(note ? { note } : {}) };
-    let blocker: string | undefined;
-    if (req.actuate) {
-      blocker = await this.actuationBlocker('api');
-      if (blocker) throw new ActuationRefusedError(blocker);
-    }
-    if (!latest) return result;
-    if (source === 'live' || req.actuate) {
-      const id = await this.store(latest, 'api', undefined, { topology: (await this.currentTopology()).kind, evaluated: source });
-      if (req.actuate && latest.action !== 'none') {
-        try {
-          const out = await this.carryOut(latest, id);
-          result.actuation = { status: 'done', detail: out.detail, ...(out.counts ? { counts: out.counts } : {}) };
-        } catch (err) {
-          result.actuation = { status: 'failed', detail: (err as Error).message };
-        }
-      }
-    }
+    if (latest && source === 'live') await this.store(latest, 'api', undefined, { topology: (await this.currentTopology()).kind, evaluated: source, what_if: true }, req.requestedBy);
     return result;
+  }
+
+  /**
+   * `POST /v1/scaler/evaluate?actuate=true`: one round of the control loop, now, exclusively (waits
+   * for a round in progress), with the loop's policy state, recorded with who asked.
+   */
+  private async actuateNow(requestedBy: { token: string; remote?: string }): Promise<EvaluateResult> {
+    const blocker = await this.actuationBlocker('api');
+    if (blocker) {
+      this.d.log.warn({ requestedBy, reason: blocker }, 'scaler: actuation refused');
+      throw new ActuationRefusedError(blocker);
+    }
+    this.counters.apiEvaluations++;
+    this.loop ??= this.newLoop();
+    this.d.log.info({ requestedBy }, 'scaler: actuation round requested through the API');
+    const d = await this.loop.tick({ by: 'api', requestedBy: requestedBy.token, ...(requestedBy.remote ? { remote: requestedBy.remote } : {}) });
+    if (!d) throw new ActuationRefusedError('the round could not collect observations from the cluster (see the log); nothing was carried out');
+    const actuation = d.action === 'none' ? { status: 'none' as const, detail: 'the policy decided nothing: nothing carried out' } : (this.apiOutcomes.get(d) ?? { status: 'failed' as const, detail: 'not carried out (see the decision record)' });
+    return { source: 'live', observations: this.recent.length, onboarding: this.signals.pending().length, evaluations: 1, decisions: d.action === 'none' ? [] : [d], latest: d, actuation, requested_by: requestedBy };
+  }
+
+  /** An add-replica decision says which reads the new secondaries take over (store.reads). */
+  private explainReads(d: Decision): void {
+    if (d.action !== 'add-replica' || d.inputs.reads) return;
+    const r = readsThatMove(this.d.reads ?? readRoutingConfig.parse(undefined));
+    d.reason = `${d.reason}; ${r.summary}`;
+    d.inputs.reads = { moves: r.moves, stays: r.stays };
   }
 
   private policyOf(raw: unknown): PolicyConfig {

@@ -8,6 +8,26 @@ import type { Observation } from './metrics';
  * `collectSignals` is the thin I/O part that queries a live deployment through mongos.
  */
 
+/**
+ * What the control loop reads each round, field by field: the single list README.md and
+ * docs/scaler.md document (`test/scaler/loop-signals.test.ts` fails when the documented lists, this
+ * one, and what a collection round really asks the server for and fills in differ). `$collStats` and
+ * `$shardedDataDistribution` are not in it: only `GET /v1/cluster`, `scaler collect --distribution`
+ * and the actuator's balancer wait read them.
+ */
+export const LOOP_SIGNALS = [
+  { field: 'reads_per_s', source: 'serverStatus', detail: 'Δ(opcounters.query + getmore) / Δt' },
+  { field: 'writes_per_s', source: 'serverStatus', detail: 'Δ(opcounters.insert + update + delete) / Δt' },
+  { field: 'query_ms', source: 'serverStatus', detail: 'Δ opLatencies.reads.latency / Δ ops' },
+  { field: 'disk', source: 'dbStats', detail: 'fsUsedSize / fsTotalSize' },
+  { field: 'disk_total_bytes', source: 'dbStats', detail: 'fsTotalSize' },
+  { field: 'cpu', source: 'profiler', detail: "moving-average CPU % of the shard's busiest member VM" },
+  { field: 'memory', source: 'profiler', detail: "moving-average memory % of the shard's busiest member VM" },
+] as const;
+
+/** Server commands a round may send besides the signal sources: finding shards and their primaries. */
+export const LOOP_DISCOVERY_COMMANDS = ['listShards', 'hello', 'isMaster'] as const;
+
 /** Numbers in server responses may be int32, double, or Long/Int64 (objects with toNumber). */
 export function num(v: unknown): number | undefined {
   if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;

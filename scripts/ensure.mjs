@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Make a checkout ready to run: npm packages, redis-server, rabbitmq-server, the Kafka + MongoDB stand-in jars, and
+// Make a checkout ready to run: npm packages, redis-server, rabbitmq-server, openssh-server, the Kafka + MongoDB stand-in jars, and
 // Ceilometer from PyPI in a cached virtualenv (the real client of the interop tests).
 // Plain Node with no npm dependencies: it runs as `pretest` / `prestart` before node_modules may exist.
 // Idempotent; when everything is present it only looks at a few files (well under 2 s).
@@ -115,6 +115,8 @@ function ensureDebianPackages() {
   if (!process.env.REDIS_URL && !which('redis-server')) wanted.push(['redis-server', 'redis-server']);
   // RabbitMQ (Ceilometer's notifier over oslo.messaging's default rabbit driver), run by services/rabbitmq.ts
   if (!process.env.AMQP_URL && !fs.existsSync('/usr/lib/rabbitmq/bin/rabbitmq-server')) wanted.push(['rabbitmq-server', 'rabbitmq-server']);
+  // sshd for the SSH provisioner's tests (run as a private process on 127.0.0.1, never as the system service)
+  if (!which('sshd')) wanted.push(['sshd', 'openssh-server']);
   if (needJava && !which('java') && !(process.env.JAVA_HOME && fs.existsSync(path.join(process.env.JAVA_HOME, 'bin/java')))) {
     wanted.push(['java', 'openjdk-17-jre-headless']);
   }

@@ -14,6 +14,7 @@ export function accuracyMarkdown(r: AccuracyReport): string {
   lines.push(`- MongoDB: ${r.server} (tier ${r.tier}); actual bytes: ${r.actual_bytes_method}`);
   lines.push(`- Size model: ${r.size_model}; warm-up: ${r.warmup}`);
   lines.push(`- Simulated start ${r.start}; every poll of the period generated and ingested (no extrapolation)`);
+  lines.push('- Events hold by construction here (the samples are generated from the estimator\'s own plan); the bytes are measured. The independent event check is test/estimator/accuracy/ceilometer-day.test.ts (samples made by Ceilometer\'s own pollsters)');
   lines.push(`- Target ${pct(r.target)} overall: **${r.met ? 'met' : 'NOT met'}** (events ${pct(r.overall.events.accuracy)}, bytes ${pct(r.overall.bytes.accuracy)}; priors only ${pct(r.overall.bytes_priors.accuracy)})`, '');
   lines.push('| template | period | interval s | series | events est. | events actual | events acc. | bytes est. (observed) | bytes actual | bytes acc. | bytes est. (priors) | priors acc. |');
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');

@@ -5,6 +5,7 @@ import { defaultPolling, pollingFromYaml, type PollingConfig } from '../polling'
 import type { Profiler } from '../../profiler/profiler';
 import { onboardingRoutes } from './routes';
 import { PredictionStore } from './store';
+import { tolerantDb } from '../../pipeline/store/read-options';
 
 /**
  * The estimator in the running product: a `SizeTracker` on the ingestion interception hook (so
@@ -22,7 +23,9 @@ export const onboardingModule: ModuleFactory = (svc): OnboardingModule => {
   const config = svc.config.estimator;
   const log = svc.log.child({ component: 'estimator-onboarding' });
   const tracker = new SizeTracker();
-  const predictions = new PredictionStore(svc.db);
+  // planners' lookups (listing, estimate vs actual) tolerate a few seconds of staleness: store.reads
+  const lookupDb = tolerantDb(svc.db, svc.config.store.reads, 'estimator');
+  const predictions = new PredictionStore(svc.db, lookupDb);
   let profiler: Profiler | undefined;
   // The polling configuration is read once at start-up (a broken file stops the product with its
   // location), the embedded default included, so no request parses it again.
@@ -35,7 +38,7 @@ export const onboardingModule: ModuleFactory = (svc): OnboardingModule => {
     tracker,
     predictions,
     observers: [tracker],
-    routes: [onboardingRoutes({ services: svc, store: predictions, db: svc.db, tracker, config, pollingConfig, profiler: () => profiler })],
+    routes: [onboardingRoutes({ services: svc, store: predictions, db: lookupDb, tracker, config, pollingConfig, profiler: () => profiler })],
     // the offline resource predictor works on the live profiler's VM profiles
     started: (modules) => {
       profiler = (modules.find((m) => m.name === 'profiler') as (AppModule & { profiler?: Profiler }) | undefined)?.profiler;

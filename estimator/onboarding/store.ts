@@ -90,10 +90,13 @@ export interface ListQuery {
 
 export class PredictionStore {
   private readonly coll: Collection<PredictionDoc>;
+  /** Listing (planners' queries) may read a secondary: `tolerantDb` of store.reads; `get` stays on the primary (read-your-writes after the Heat hook). */
+  private readonly listColl: Collection<PredictionDoc>;
   private indexed: Promise<unknown> | undefined;
 
-  constructor(readonly db: Db) {
+  constructor(readonly db: Db, listDb: Db = db) {
     this.coll = db.collection<PredictionDoc>(PREDICTIONS_COLLECTION);
+    this.listColl = listDb.collection<PredictionDoc>(PREDICTIONS_COLLECTION);
   }
 
   /** Indexes for the planner queries (project/stack, newest first). Idempotent. */
@@ -125,8 +128,8 @@ export class PredictionStore {
     if (q.stack_id !== undefined) filter.stack_id = q.stack_id;
     if (q.project_id !== undefined) filter.project_id = q.project_id;
     const [total, docs] = await Promise.all([
-      this.coll.countDocuments(filter),
-      this.coll.find(filter).sort({ created_at: -1, _id: -1 }).skip(q.offset).limit(q.limit).toArray(),
+      this.listColl.countDocuments(filter),
+      this.listColl.find(filter).sort({ created_at: -1, _id: -1 }).skip(q.offset).limit(q.limit).toArray(),
     ]);
     return { total, items: docs.map(fromDoc) };
   }

@@ -15,6 +15,7 @@ import { loadPlanFile } from '../rating/plan';
 import { isWholeBillingRange } from '../jobs/cycle';
 import { readLedger, reconcileFromSamples } from './audit';
 import { readCurrent } from '../mediation/runs';
+import { tolerantDb } from '../store/read-options';
 
 /**
  * Read-side routes over mediated usage, invoices and reports (role read, project-scoped: a token
@@ -78,7 +79,8 @@ export function billingRoutes(opts: { db: Db; config: MeteringConfig }): RoutePl
   const repo = new MongoInvoiceRepository(db, config.rating.invoicePrefix);
 
   /** The usage a range query may read, or undefined once it has answered 403 or 400. */
-  const scopedUsage = async (req: FastifyRequest<{ Querystring: RangeQuery }>, reply: FastifyReply): Promise<{ projects: string[] | undefined; docs: UsageDoc[] } | undefined> => {
+  const reportsDb = tolerantDb(db, config.store.reads, 'reports');
+  const scopedUsage = async (req: FastifyRequest<{ Querystring: RangeQuery }>, reply: FastifyReply, from: Db = db): Promise<{ projects: string[] | undefined; docs: UsageDoc[] } | undefined> => {
     const principal = principalOf(req);
     const projects = scope(principal, req.query.project_id);
     if (projects === 'forbidden') {
@@ -95,8 +97,8 @@ export function billingRoutes(opts: { db: Db; config: MeteringConfig }): RoutePl
     }
     // only the current mediation runs (pointers in `runs`), read consistently
     const range = filter.period_start as { $gte?: Date; $lt?: Date } | undefined;
-    const docs = await readCurrent(db, { kind: config.mediation.into, granularity: filter.granularity, timezone: filter.timezone }, range?.$gte, range?.$lt && range.$gte ? range.$lt : undefined, (runs) =>
-      db.collection<UsageDoc>(config.mediation.into).find({ ...filter, run: { $in: runs } }).sort({ period_start: 1, project_id: 1, meter: 1, resource_id: 1 }).limit(MAX_USAGE_DOCS).toArray(),
+    const docs = await readCurrent(from, { kind: config.mediation.into, granularity: filter.granularity, timezone: filter.timezone }, range?.$gte, range?.$lt && range.$gte ? range.$lt : undefined, (runs) =>
+      from.collection<UsageDoc>(config.mediation.into).find({ ...filter, run: { $in: runs } }).sort({ period_start: 1, project_id: 1, meter: 1, resource_id: 1 }).limit(MAX_USAGE_DOCS).toArray(),
     );
     return { projects, docs };
   };
@@ -257,7 +259,7 @@ export function billingRoutes(opts: { db: Db; config: MeteringConfig }): RoutePl
         },
       },
       async (req: FastifyRequest<{ Querystring: RangeQuery & { format?: 'json' | 'csv' | 'html' } }>, reply) => {
-        const read = await scopedUsage(req, reply);
+        const read = await scopedUsage(req, reply, reportsDb);
         if (!read) return reply;
         const { projects, docs } = read;
         const report = usageTrends(billableUsage(docs));

@@ -95,6 +95,7 @@ export const jobsModule: ModuleFactory = async (svc): Promise<JobsModule> => {
   const deps = {
     db: svc.db, collections: { source: 'meter', usage: mediation.into, rated: rating.into }, invoicePrefix: rating.invoicePrefix,
     mediationMode: async () => (await resolver.resolve()).mode,
+    reads: svc.config.store.reads,
   };
   const start = async () => {
     if (queues || closed) return;

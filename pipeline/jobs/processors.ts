@@ -16,6 +16,7 @@ import { ensureRatedIndexes, readRatedLines } from '../rating/store';
 import { settleBillingPeriods, type SettleOptions } from '../billing/settle';
 import { LeaseLocks, billingLockKeys, mediationLockKeys } from '../mediation/lock';
 import type { RunHooks } from '../mediation/runner';
+import { tolerantDb, type ReadRoutingConfig } from '../store/read-options';
 
 /** What a processor may touch. */
 export interface JobDeps {
@@ -33,6 +34,8 @@ export interface JobDeps {
   mediationMode?: () => Promise<'in-place' | 'in-node'>;
   /** Test seams inside a mediation run (runner.ts RunHooks). */
   hooks?: RunHooks;
+  /** store.reads: report jobs read usage with its tolerant read preference (absent: the primary). */
+  reads?: ReadRoutingConfig;
 }
 
 const locksOf = (deps: JobDeps) => deps.locks ?? new LeaseLocks(deps.db);
@@ -59,7 +62,7 @@ export async function processMediation(deps: JobDeps, data: MediationJob, ctx: J
   await ctx.progress(5);
   const mode = data.inNode ? 'in-node' : deps.mediationMode ? await deps.mediationMode() : 'in-place';
   const run = await locksOf(deps).withLocks(mediationLockKeys(o), ({ assertHeld }) =>
-    mode === 'in-node' ? runMediationInNode(deps.db, o, { assertHeld, ...(deps.hooks ? { hooks: deps.hooks } : {}) }) : runMediation(deps.db, o, { assertHeld, ...(deps.hooks ? { hooks: deps.hooks } : {}) }),
+    mode === 'in-node' ? runMediationInNode(deps.db, o, { assertHeld, ...(deps.reads?.mediation ? { sourceDb: tolerantDb(deps.db, deps.reads, 'mediation') } : {}), ...(deps.hooks ? { hooks: deps.hooks } : {}) }) : runMediation(deps.db, o, { assertHeld, ...(deps.hooks ? { hooks: deps.hooks } : {}) }),
   );
   await ctx.progress(90);
   if (data.thenRate && ctx.enqueueRating) await ctx.enqueueRating(chainedRating(data, data.thenRate));
@@ -122,7 +125,7 @@ export async function rateAndSettle(deps: JobDeps, data: RatingJob, book: PriceB
 /** Write a usage trend report of a range to a file. */
 export async function processReport(deps: JobDeps, data: ReportJob, ctx: JobContext) {
   mkdirSync(path.dirname(data.out), { recursive: true });
-  const docs = await readUsage(deps.db, { ...range(data), into: deps.collections?.usage ?? 'usage' });
+  const docs = await readUsage(deps.reads ? tolerantDb(deps.db, deps.reads, 'reports') : deps.db, { ...range(data), into: deps.collections?.usage ?? 'usage' });
   await ctx.progress(50);
   const report = usageTrends(billableUsage(docs));
   writeFileSync(data.out, data.format === 'csv' ? trendsToCsv(report) : data.format === 'html' ? trendsToHtml(report) : JSON.stringify(report));

@@ -1,6 +1,9 @@
 import type { Document } from 'mongodb';
 import type { MediationOptions } from './options';
 
+/** The fields `$merge` matches mediated usage on (checked against `usage`'s shard key by `assertMergeTarget`). */
+export const MERGE_ON = ['_id'] as const;
+
 /**
  * The mediation aggregation pipeline over Ceilometer's `meter` collection, for real MongoDB 7/8.
  * Same semantics as reference.ts. Stages and where a sharded cluster runs them:
@@ -164,6 +167,6 @@ export function buildMediationPipeline(o: MediationOptions): Document[] {
           : {}),
       },
     },
-    { $merge: { into: o.into, on: '_id', whenMatched: 'replace', whenNotMatched: 'insert' } },
+    { $merge: { into: o.into, on: [...MERGE_ON], whenMatched: 'replace', whenNotMatched: 'insert' } },
   ];
 }

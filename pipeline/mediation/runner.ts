@@ -1,6 +1,8 @@
 import { BSON, type Db, type Document } from 'mongodb';
 import type { MediationOptions } from './options';
-import { buildMediationPipeline } from './pipeline';
+import { MERGE_ON, buildMediationPipeline } from './pipeline';
+import { assertMergeTarget } from './merge-target';
+import { BILLING_READ } from '../store/read-options';
 import { mediateSamples, type MediationSample } from './reference';
 import { volumeNumber } from '../ceilometer/bson-numbers';
 import { currentRuns, newRunId, readCurrent, switchRun } from './runs';
@@ -38,6 +40,8 @@ export interface RunContext {
   /** Checked just before the switch: throws when the range's lock was lost (lock.ts). */
   assertHeld?(): Promise<void>;
   hooks?: RunHooks;
+  /** In-Node mediation reads the raw samples through this handle (store.reads.mediation routes them to a secondary); pointers and writes stay on `db`. */
+  sourceDb?: Db;
 }
 
 const usageScope = (o: MediationOptions) => ({ kind: o.into, granularity: o.granularity, timezone: o.timezone });
@@ -85,6 +89,7 @@ async function switchAndClean(db: Db, o: MediationOptions, run: string, startedA
  */
 export async function runMediation(db: Db, o: MediationOptions, ctx: RunContext = {}): Promise<MediationRun> {
   const t0 = performance.now();
+  await assertMergeTarget(db, o.into, MERGE_ON);
   const run = newRunId();
   const startedAt = new Date();
   const command = { aggregate: o.source, pipeline: buildMediationPipeline({ ...o, run, exact: true }), allowDiskUse: true, cursor: {} };
@@ -162,7 +167,7 @@ export async function runMediationInNode(db: Db, o: MediationOptions, ctx: RunCo
     usageDocs += batch.length;
     batch = [];
   };
-  const { bytesToClient } = await streamMediation(db, { ...o, run, exact: true }, async (docs) => {
+  const { bytesToClient } = await streamMediation(ctx.sourceDb ?? db, { ...o, run, exact: true }, async (docs) => {
     for (const u of docs) {
       batch.push(u);
       if (keepSample.length < WRITE_BATCH) keepSample.push(u);
@@ -183,7 +188,7 @@ export async function readUsage(db: Db, o: Pick<MediationOptions, 'granularity' 
   return readCurrent(db, { kind: o.into, granularity: o.granularity, timezone: o.timezone }, o.from, o.to, async (runs) => {
     const cursor = db
       .collection<UsageDoc>(o.into)
-      .find({ ...rangeFilter(o), ...extra, run: { $in: runs } })
+      .find({ ...rangeFilter(o), ...extra, run: { $in: runs } }, BILLING_READ)
       .sort({ period_start: 1, resource_id: 1, meter: 1, project_id: 1, user_id: 1 });
     const docs = await (limit ? cursor.limit(limit) : cursor).toArray();
     // In-place sums of int64 volumes are int64; beyond 2^53 the driver hands back a Long: rate with numbers.

@@ -1,3 +1,4 @@
+import { BILLING_READ } from '../store/read-options';
 import type { Db, Document } from 'mongodb';
 import { billableUsage } from '../mediation/billable';
 import { readUsage } from '../mediation/runner';
@@ -72,7 +73,7 @@ export async function readRatedLines(db: Db, range: RatedRange & { projects?: st
   return readCurrent(db, ratedScope(range), range.from, range.to, async (runs) => {
     const filter: Document = { run: { $in: runs }, period_start_at: { $gte: range.from }, period_end_at: { $lte: range.to } };
     if (range.projects) filter.project_id = { $in: range.projects };
-    const docs = await db.collection<RatedLineDoc>(range.into ?? 'rated').find(filter).sort({ line_id: 1 }).toArray();
+    const docs = await db.collection<RatedLineDoc>(range.into ?? 'rated').find(filter, BILLING_READ).sort({ line_id: 1 }).toArray();
     return docs.map(({ _id: _i, line_id, run: _r, period_start_at: _s, period_end_at: _e, rated_at: _a, ...l }) => ({ id: line_id, ...l }) as LineItem);
   });
 }

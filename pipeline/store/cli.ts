@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { MongoClient } from 'mongodb';
-import { CliError, printJson } from '../../cli/registry';
+import { CliError, commandGroup, printJson } from '../../cli/registry';
 import { programConfig } from '../../config/cli';
 import { QUARANTINE_COLLECTION, takeOverLegacyStore, type TakeoverReport } from './takeover';
 
@@ -32,7 +32,7 @@ function describe(report: TakeoverReport): string {
 
 /** `metering store migrate`: take over a database written by Ceilometer's old MongoDB driver. */
 export function registerStoreCommands(program: Command): void {
-  const store = program.commands.find((c) => c.name() === 'store') ?? program.command('store').description('the metering store in MongoDB');
+  const store = commandGroup(program, 'store', 'the metering store in MongoDB: init, migrate');
   store
     .command('migrate')
     .description(

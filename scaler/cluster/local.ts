@@ -81,7 +81,7 @@ export class LocalProcessProvisioner implements Provisioner {
     return waitUntil(`primary ${host}`, () => withDirect(host, (a) => a.command({ hello: 1 })).then((h) => (h.isWritablePrimary ? (true as const) : undefined)), this.o.startTimeoutMs);
   }
 
-  async addSecondary(name: string, vm?: string): Promise<ReplicaSetHandle> {
+  async addSecondary(name: string, vm?: string, opts: { voting?: boolean } = {}): Promise<ReplicaSetHandle> {
     if (vm && vm !== LOOPBACK && vm !== 'localhost') throw new Error(`LocalProcessProvisioner only runs on ${LOOPBACK}, not ${vm}`);
     const state = this.state();
     const rs = state.replicaSets[name];
@@ -98,7 +98,7 @@ export class LocalProcessProvisioner implements Provisioner {
     await withDirect(primary, async (admin) => {
       const { config } = await admin.command({ replSetGetConfig: 1 });
       const nextId = Math.max(...(config.members as Document[]).map((m) => Number(m._id))) + 1;
-      config.members.push({ _id: nextId, host: member.host });
+      config.members.push({ _id: nextId, host: member.host, ...(opts.voting === false ? { votes: 0, priority: 0 } : {}) });
       config.version = Number(config.version) + 1;
       await admin.command({ replSetReconfig: config });
     });

@@ -25,10 +25,16 @@ export interface Provisioner {
   readonly placesOnVms: boolean;
   /** Start a one-member replica set, initiate it and wait for its primary. */
   startReplicaSet(spec: ReplicaSetSpec): Promise<ReplicaSetHandle>;
+  /** VMs already hosting a member of the replica set (members of one shard go on distinct VMs). */
+  vmsOf?(name: string): string[];
   /** Stop every member of the replica set and release its resources. */
   stopReplicaSet(name: string): Promise<void>;
-  /** Start one more member and add it to the replica set (replSetReconfig); resolves once it is SECONDARY. */
-  addSecondary(name: string, vm?: string): Promise<ReplicaSetHandle>;
+  /**
+   * Start one more member and add it to the replica set (replSetReconfig); resolves once it is
+   * SECONDARY. `voting: false` adds it with votes 0 and priority 0 (the actuator adds members that
+   * way and grants votes after their initial sync, one member per reconfig).
+   */
+  addSecondary(name: string, vm?: string, opts?: { voting?: boolean }): Promise<ReplicaSetHandle>;
 }
 
 /** `rs/host1,host2` as addShard and --configdb expect. */

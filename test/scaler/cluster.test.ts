@@ -10,6 +10,9 @@ import { Actuator, loopbackHeadroom, nextName } from '../../scaler/actuator';
 import { findBinaries, NO_BINARIES_MESSAGE, realBinariesConfigured } from '../../scaler/cluster/binaries';
 import { clusterDown, clusterStatus, clusterUp, renderStatus, formatBytes } from '../../scaler/cluster/cluster';
 import { LocalProcessProvisioner } from '../../scaler/cluster/local';
+import { withDirect } from '../../scaler/cluster/local';
+import { initShardedStore } from '../../scaler/store-init';
+import { assertMergeTarget } from '../../pipeline/mediation/merge-target';
 import { seedList } from '../../scaler/cluster/provisioner';
 import { mongodArgs, mongosArgs, nextShardName, portFor } from '../../scaler/cluster/state';
 import { clusterConfig, scalerConfig } from '../../scaler/config';
@@ -118,8 +121,28 @@ describe.skipIf(!realBins)('real sharded cluster (MONGO_BIN_DIR)', () => {
     expect((await client.db('config').collection('settings').findOne({ _id: 'chunksize' as never }))?.value).toBe(1);
   });
 
+  it('scale-out refuses an unsharded meter (sharding happens at deployment, not under load)', async () => {
+    await expect(actuator.apply({ t: new Date(), action: 'add-shard', reason: 'test', inputs: {} })).rejects.toThrow(/is not sharded: shard it at deployment with `metering store init`/);
+  }, 60_000);
+
+  it('store init shards meter on the configured key and pre-splits it on every shard before load', async () => {
+    const r = await initShardedStore(client, { database: scfg.database, shardKey: { resource_id: 'hashed', timestamp: 1 } }, log);
+    expect(r).toMatchObject({ status: 'sharded', documentsAtInit: 0 });
+    expect(Object.keys(r.rangesPerShard).sort()).toEqual(['sh0', 'sh1']);
+    expect(r.presplit).toMatch(/hashed first field resource_id/);
+    expect((await initShardedStore(client, { database: scfg.database, shardKey: { resource_id: 'hashed', timestamp: 1 } })).status).toBe('already');
+    await expect(initShardedStore(client, { database: scfg.database, shardKey: { timestamp: 1 } })).rejects.toThrow(/already sharded on .*not resharding automatically/);
+  }, 120_000);
+
+  it('$merge into a usage collection sharded on other fields is refused before mediation runs', async () => {
+    const db = client.db(scfg.database);
+    await db.collection('usage_sharded').createIndex({ project_id: 1, period_start: 1 });
+    await client.db('admin').command({ shardCollection: `${scfg.database}.usage_sharded`, key: { project_id: 1, period_start: 1 } });
+    await expect(assertMergeTarget(db, 'usage_sharded', ['_id'])).rejects.toThrow(/is sharded on \{"project_id":1,"period_start":1\} and the on fields lack "project_id", "period_start"/);
+    await expect(assertMergeTarget(db, 'usage', ['_id'])).resolves.toBeUndefined();
+  }, 60_000);
+
   it('scale-out adds a shard that receives data, without losing or doubling samples', async () => {
-    await actuator.ensureSharded();
     const coll = client.db(scfg.database).collection(scfg.collection);
     const docs = [...generateSamples(20_000)];
     for (let i = 0; i < docs.length; i += 1000) await coll.insertMany(docs.slice(i, i + 1000), { ordered: false });
@@ -132,8 +155,10 @@ describe.skipIf(!realBins)('real sharded cluster (MONGO_BIN_DIR)', () => {
   }, 400_000);
 
   it('read-heavy: adds a secondary to a shard', async () => {
-    const out = await actuator.apply({ t: new Date(), action: 'add-replica', shard: 'sh0', reason: 'test', inputs: {} });
-    expect(out.detail).toContain('2 members');
+    const out = await actuator.apply({ t: new Date(), action: 'add-replica', shard: 'sh0', count: 2, reason: 'test', inputs: {} });
+    expect(out.detail).toContain('3 members');
+    const members = (await withDirect(out.detail.match(/\((127\.0\.0\.1:\d+)/)![1]!, (a) => a.command({ replSetGetConfig: 1 }))).config.members as { votes: number }[];
+    expect(members.filter((m) => m.votes === 1)).toHaveLength(3); // odd: 1 → 3 voting members
   }, 200_000);
 
   it('scale-in drains a shard with removeShard until completed; counts unchanged', async () => {

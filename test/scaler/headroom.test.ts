@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { StoredSample } from '../../pipeline/sample';
 import { Profiler } from '../../profiler/profiler';
 import { UtilisationQueues } from '../../profiler/queues';
-import { queuesHeadroom } from '../../scaler/actuator';
+import { capsHeadroom, queuesHeadroom } from '../../scaler/actuator';
 
 const t0 = Date.parse('2026-01-01T00:00:00Z');
 let n = 0;
@@ -47,5 +47,25 @@ describe('new replica sets go to the VM with the most headroom (profiler queues)
 
   it('returns none when no VM has the required room', () => {
     expect(queuesHeadroom(profiled(), { minFreeCpuCores: 8 }).pickHost()).toBeUndefined();
+  });
+});
+
+describe('SSH placement: the profiler\'s queue within the caps (+15 pp CPU, +10 pp memory)', () => {
+  const caps = { cpu_pp: 15, memory_pp: 10, ceiling_pct: 90 };
+  it('takes the freest allowed VM on which a member stays within the caps, and says why', () => {
+    const pick = capsHeadroom(profiled(), ['vmBusy', 'vmIdle', 'vmTiny'], { cpuCores: 0.5, memoryMiB: 512 }, caps).pickHost();
+    expect(pick?.vm).toBe('vmIdle'); // 0.5/4 cores = +12.5 pp ≤ 15; 512/8192 MiB = +6.25 pp ≤ 10
+    expect(pick?.reason).toMatch(/vmIdle: most free CPU .*CPU 20% → 32.5% \(\+12.5 pp ≤ 15\), memory 50% → 56.3% \(\+6.3 pp ≤ 10\)/);
+  });
+
+  it('skips VMs that are not allowed, would break a cap or the ceiling, or already host the shard', () => {
+    // only the busy and the tiny VM allowed: busy 90% + 12.5 > ceiling 90; tiny: 0.5 of 1 core = +50 pp > 15
+    expect(() => capsHeadroom(profiled(), ['vmBusy', 'vmTiny'], { cpuCores: 0.5, memoryMiB: 512 }, caps).pickHost()).toThrow(
+      /no VM can host another member within the caps: vmTiny: \+50 pp CPU > cap \+15; vmBusy: CPU 90% \+ 12.5 pp > ceiling 90%/,
+    );
+    // memory: 1 GiB on an 8 GiB VM is +12.5 pp > 10
+    expect(() => capsHeadroom(profiled(), ['vmIdle'], { cpuCores: 0.5, memoryMiB: 1024 }, caps).pickHost()).toThrow(/vmIdle: \+12.5 pp memory > cap \+10/);
+    expect(() => capsHeadroom(profiled(), ['vmIdle'], { cpuCores: 0.5, memoryMiB: 512 }, caps).pickHost({ exclude: ['vmIdle'] })).toThrow(/vmIdle: already hosts a member of this replica set/);
+    expect(() => capsHeadroom(profiled(), ['vmIdle', 'vm-unknown'], { cpuCores: 0.5, memoryMiB: 512 }, caps).pickHost({ exclude: ['vmIdle'] })).toThrow(/vm-unknown: not profiled/);
   });
 });

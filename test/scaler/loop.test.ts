@@ -55,3 +55,58 @@ describe('control loop', () => {
     expect(acted).toEqual(['add-shard']); // the failure does not stop the loop; cooldown still applies
   });
 });
+
+describe('control loop shared with live actuation', () => {
+  it('an API-triggered round waits for the loop\'s round in progress (one lock), uses the loop\'s cooldown, and is recorded with who asked', async () => {
+    const { Mutex } = await import('../../lib/mutex');
+    const lock = new Mutex();
+    const t0 = Date.parse('2026-01-01T00:00:00Z');
+    let n = 0;
+    let active = 0;
+    let maxActive = 0;
+    const acted: { action: string; by: string }[] = [];
+    const recorded: { action: string; by: string; who?: string }[] = [];
+    let releaseAct!: () => void;
+    const actBlocked = new Promise<void>((r) => (releaseAct = r));
+    const loop = new ScalerLoop({
+      policy: defaultPolicy(),
+      log,
+      exclusive: (fn) => lock.run(fn),
+      now: () => new Date(t0 + n * 300_000),
+      // sustained overload on sh0: every round sees cpu 97
+      collect: async () => [{ t: new Date(t0 + n * 300_000), shard: 'sh0', cpu: 97 }],
+      record: async (d, trigger) => void recorded.push({ action: d.action, by: trigger.by, ...(trigger.by === 'api' ? { who: trigger.requestedBy } : {}) }),
+      act: async (d, trigger) => {
+        active++;
+        maxActive = Math.max(maxActive, active);
+        acted.push({ action: d.action, by: trigger.by });
+        if (acted.length === 1) await actBlocked; // the loop's add-shard is still running…
+        active--;
+      },
+    });
+    // rounds of the loop until the overload has lasted 10 minutes (the default window): the third acts
+    for (; n < 2; n++) await loop.tick();
+    const loopRound = loop.tick(); // n = 2: add-shard, blocked in act
+    await new Promise((r) => setTimeout(r, 10));
+    n = 3;
+    const apiRound = loop.tick({ by: 'api', requestedBy: 'ops', remote: '10.0.0.7' }); // …while an operator asks
+    await new Promise((r) => setTimeout(r, 10));
+    expect(recorded.filter((r) => r.by === 'api')).toHaveLength(0); // the API round has not started
+    releaseAct();
+    const [first, second] = await Promise.all([loopRound, apiRound]);
+    expect(maxActive).toBe(1);
+    expect(first?.action).toBe('add-shard');
+    // the API round ran on the loop's policy state: the add-shard restarted the windows
+    expect(second?.action).toBe('none');
+    expect(recorded.at(-1)).toEqual({ action: 'none', by: 'api', who: 'ops' });
+    // 15 minutes after the add-shard the overload has lasted a window again: an operator's round is
+    // hot but within the loop's scale-out cooldown (a fresh policy would add another shard)
+    n = 4;
+    await loop.tick();
+    n = 5;
+    const third = await loop.tick({ by: 'api', requestedBy: 'ops' });
+    expect(third?.action).toBe('none');
+    expect(third?.reason).toMatch(/hot \(sh0 cpu 97 > 90 for 10m\) but within scale-out cooldown/);
+    expect(acted).toEqual([{ action: 'add-shard', by: 'loop' }]);
+  });
+});

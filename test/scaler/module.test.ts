@@ -21,7 +21,7 @@ const call = (method: 'GET' | 'POST', url: string, token: string, payload?: unkn
   app.app.inject({ method, url, headers: { authorization: `Bearer ${token}` }, ...(payload !== undefined ? { payload: payload as object } : {}) });
 
 /** A synthetic scenario as the JSON objects `POST /v1/scaler/evaluate` takes (the lines of `scaler replay`). */
-const series = (scenario: 'spike' | 'sustained' | 'onboarding') => {
+const series = (scenario: 'spike' | 'sustained' | 'onboarding' | 'read-heavy') => {
   const s = synthesize({ scenario });
   return [
     ...s.onboarding.map((e) => ({ t: e.t.toISOString(), onboarding: { arrives_at: e.arrives_at.toISOString(), bytes_per_day: e.bytes_per_day, events_per_s: e.events_per_s } })),
@@ -99,6 +99,14 @@ describe('scaler module in the running product', () => {
     expect(lax.json().decisions).toEqual([]);
   });
 
+  it('a read-heavy add-replica says which reads will move to the new secondaries (store.reads)', async () => {
+    const res = await call('POST', '/v1/scaler/evaluate', ADMIN, { series: series('read-heavy') });
+    expect(res.statusCode).toBe(200);
+    const d = res.json().decisions.find((x: { action: string }) => x.action === 'add-replica');
+    expect(d.reason).toMatch(/reads that move to the new secondaries \(secondaryPreferred, maxStalenessSeconds 90\): usage reports .*; estimator lookups .*; stay on the primary: mediation's read of raw samples; billing reads \(read concern majority, primary\)/);
+    expect(d.inputs.reads.moves.length).toBe(2);
+  });
+
   it('evaluate rejects a bad series item or policy with the place of the error', async () => {
     const bad = await call('POST', '/v1/scaler/evaluate', ADMIN, { series: [{ t: '2026-01-01T00:00:00Z', shard: 'sh0', cpu: 50 }, { t: '2026-01-01T00:05:00Z', shard: 'sh0', cpux: 50 }] });
     expect(bad.statusCode).toBe(400);
@@ -118,13 +126,29 @@ describe('scaler module in the running product', () => {
     expect(r.statusCode).toBe(202);
   });
 
-  it('on a deployment without mongos, ?actuate=true is refused with the reason and nothing is carried out', async () => {
+  it('a what-if never actuates: ?actuate=true with a posted series or policy is refused with 400 saying why, and nothing is stored or carried out', async () => {
+    const before = await app.services.db.collection(DECISIONS_COLLECTION).countDocuments({});
+    for (const body of [{ series: series('sustained') }, { policy: { minShards: 1 } }, { series: series('sustained'), policy: { minShards: 1 } }]) {
+      const res = await call('POST', '/v1/scaler/evaluate?actuate=true', ADMIN, body);
+      expect(res.statusCode).toBe(400);
+      expect(res.json().message).toMatch(/actuate=true cannot be combined with a posted (series|policy).*what-if evaluation is never carried out/);
+    }
+    expect(await app.services.db.collection(DECISIONS_COLLECTION).countDocuments({})).toBe(before);
+    expect(scaler.counters.actuations.done + scaler.counters.actuations.failed).toBe(0);
+    // the same series without actuate is an ordinary what-if (200, decisions returned, nothing stored)
+    const whatIf = await call('POST', '/v1/scaler/evaluate', ADMIN, { series: series('sustained') });
+    expect(whatIf.statusCode).toBe(200);
+    expect(whatIf.json().decisions.map((d: { action: string }) => d.action)).toContain('add-shard');
+    expect(await app.services.db.collection(DECISIONS_COLLECTION).countDocuments({})).toBe(before);
+  });
+
+  it('on a deployment without mongos, a live ?actuate=true round is refused (409) with the reason and nothing is carried out', async () => {
     const topo = await scaler.currentTopology();
     if (topo.kind === 'sharded') {
       console.warn('skipped: the run\'s MongoDB is a sharded cluster (this case covers non-sharded deployments)');
       return;
     }
-    const res = await call('POST', '/v1/scaler/evaluate?actuate=true', ADMIN, { series: series('sustained') });
+    const res = await call('POST', '/v1/scaler/evaluate?actuate=true', ADMIN);
     expect(res.statusCode).toBe(409);
     expect(res.json().reason).toMatch(/not a sharded cluster.*no mongos to addShard to/);
     expect(scaler.counters.actuations.done + scaler.counters.actuations.failed).toBe(0);

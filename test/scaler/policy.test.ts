@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { defaultPolicy, policyConfig } from '../../scaler/config';
 import type { Observation } from '../../scaler/metrics';
-import { runPolicy, ScalerPolicy, type Decision } from '../../scaler/policy';
+import { replicaGrowth, runPolicy, ScalerPolicy, type Decision } from '../../scaler/policy';
 import { synthesize } from '../../scaler/synth';
 import { traceToObservations } from '../../scaler/trace';
 import { sharedPath } from '../support/paths';
@@ -100,10 +100,34 @@ describe('scale-out (any shard hot, sustained for the window)', () => {
 });
 
 describe('read-heavy load adds a replica instead of a shard', () => {
-  it('adds a secondary to the hot shard when reads ≫ writes', () => {
+  it('adds secondaries to the hot shard when reads ≫ writes, keeping the voting members odd: 1 → 3', () => {
     const acts = actions(runPolicy(defaultPolicy(), synthesize({ scenario: 'read-heavy' }).observations));
     expect(acts).toHaveLength(1);
-    expect(acts[0]).toMatchObject({ action: 'add-replica', shard: 'sh0' });
+    expect(acts[0]).toMatchObject({ action: 'add-replica', shard: 'sh0', count: 2 });
+    expect(acts[0]!.nonVoting).toBeUndefined();
+    expect(acts[0]!.reason).toMatch(/add two voting secondaries to sh0 \(1 → 3 members, 1 → 3 voting/);
+    expect(acts[0]!.inputs.replica).toEqual({ members: [1, 3], voting: [1, 3] });
+  });
+
+  it('with room for one member only, the new member gets no vote and the decision says why', () => {
+    const cfg = policyConfig.parse({ readHeavy: { maxMembersPerShard: 2 }, cooldown: { backoff: 1 } });
+    const obs = series(2, 120, (i) => (i === 0 ? { ...calm, cpu: 96, reads_per_s: 3000, writes_per_s: 100 } : calm));
+    const first = actions(runPolicy(cfg, obs))[0]!;
+    expect(first).toMatchObject({ action: 'add-replica', nonVoting: true });
+    expect(first.count ?? 1).toBe(1);
+    expect(first.reason).toMatch(/non-voting secondary .*voting stays 1: room for one member only under maxMembersPerShard 2, and a vote would make the voting set even/);
+  });
+
+  it('replicaGrowth never leaves an even number of voting members', () => {
+    for (let max = 1; max <= 7; max++) {
+      for (let voters = 1; voters <= max; voters++) {
+        for (let members = voters; members < max; members++) {
+          const g = replicaGrowth(members, voters, max);
+          expect(members + g.add).toBeLessThanOrEqual(max);
+          expect((voters + (g.voting ? g.add : 0)) % 2).toBe(1);
+        }
+      }
+    }
   });
 
   it('write-heavy hot load adds a shard', () => {
@@ -112,7 +136,7 @@ describe('read-heavy load adds a replica instead of a shard', () => {
   });
 
   it('falls back to add-shard once the replica set is at maxMembersPerShard', () => {
-    const cfg = policyConfig.parse({ readHeavy: { maxMembersPerShard: 2 }, cooldown: { backoff: 1 } });
+    const cfg = policyConfig.parse({ readHeavy: { maxMembersPerShard: 3 }, cooldown: { backoff: 1 } });
     const obs = series(2, 120, (i) => (i === 0 ? { ...calm, cpu: 96, reads_per_s: 3000, writes_per_s: 100 } : calm));
     expect(actions(runPolicy(cfg, obs)).map((d) => d.action).slice(0, 2)).toEqual(['add-replica', 'add-shard']);
   });
