@@ -31,8 +31,8 @@ export const complianceConfig = z
     enabled: z.boolean().default(true),
     /**
      * Licence file (`licenses.yaml`) recorded into the store at start: a licence that is new or changed
-     * becomes a new version recorded by `file:<path>`; nothing is ever removed. A missing file is
-     * skipped with a log line (default `licenses.yaml`).
+     * in the file since it last recorded it becomes a new version recorded by `file:<path>`; nothing is
+     * ever removed. A missing file is skipped with a log line (default `licenses.yaml`).
      */
     licenses_file: z.string().default('licenses.yaml'),
     /** An instance is active at T when it has a sample in (T − active_window_s, T] (default 3600 s). */

@@ -74,11 +74,12 @@ export const complianceModule: ModuleFactory = async (svc): Promise<AppModule> =
     }
   };
 
-  // The licence file, in file order: new or changed licences become new versions; identical ones are left alone.
+  // The licence file, in file order: a licence new or changed in the file becomes a new version; one the
+  // file still has as it recorded it last is left alone (a version POSTed since stands).
   if (existsSync(config.licenses_file)) {
     const list = readLicenses(config.licenses_file);
     let created = 0;
-    for (const l of list) if ((await licenses.record(l, `file:${config.licenses_file}`)).created) created++;
+    for (const l of list) if ((await licenses.recordFrom(l, `file:${config.licenses_file}`)).created) created++;
     log.info({ file: config.licenses_file, licenses: list.length, new_versions: created }, `compliance: ${list.length} licences in ${config.licenses_file}, ${created} new versions recorded`);
   } else {
     log.info({ file: config.licenses_file }, 'compliance: no licence file; licences come from POST /v1/licenses');

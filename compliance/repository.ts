@@ -112,6 +112,17 @@ export class LicenseRepository {
     throw new Error(`licence ${license.id}: could not record a new version (10 concurrent writers won the race)`);
   }
 
+  /**
+   * Record a licence from a source such as the licence file (`by` = `file:<path>`): only when it differs
+   * from what that source recorded last, so a version recorded since through the API is not overridden
+   * at every start by an unchanged file. An edited file still records a new version.
+   */
+  async recordFrom(license: License, by: string, now = new Date()): Promise<{ record: LicenseRecord; created: boolean }> {
+    const fromSource = await this.coll.find({ id: license.id, created_by: by }).sort({ version: -1 }).limit(1).next();
+    if (fromSource && fromSource.hash === licenseHash(license)) return { record: (await this.latestOf(license.id)) ?? fromSource, created: false };
+    return this.record(license, by, now);
+  }
+
   async latestOf(id: string): Promise<LicenseRecord | undefined> {
     return (await this.coll.find({ id }).sort({ version: -1 }).limit(1).next()) ?? undefined;
   }
