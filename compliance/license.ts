@@ -68,16 +68,23 @@ export const licenseSchema = z
     }
   });
 
-export const licenseFileSchema = z
-  .strictObject({ licenses: z.array(licenseSchema) })
-  .superRefine((f, ctx) => {
-    const seen = new Map<string, number>();
-    f.licenses.forEach((l, i) => {
-      const first = seen.get(l.id);
-      if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['licenses', i, 'id'], message: `duplicate licence id "${l.id}" (first at licenses[${first}]); ids are unique` });
-      else seen.set(l.id, i);
-    });
+export const licenseFileSchema = z.strictObject({ licenses: z.array(licenseSchema) });
+
+/** Ids used twice (reported even when other fields of the file are wrong, so one run shows every problem). */
+function duplicateIds(src: YamlSource): YamlIssue[] {
+  const list = (src.value as { licenses?: unknown })?.licenses;
+  if (!Array.isArray(list)) return [];
+  const seen = new Map<string, number>();
+  const out: YamlIssue[] = [];
+  list.forEach((l, i) => {
+    const id = (l as { id?: unknown } | null)?.id;
+    if (typeof id !== 'string') return;
+    const first = seen.get(id);
+    if (first !== undefined) out.push(src.issue(['licenses', i, 'id'], `duplicate licence id "${id}" (first at licenses[${first}]); ids are unique`));
+    else seen.set(id, i);
   });
+  return out;
+}
 
 /** Drop undefined keys so a licence compares, hashes and stores the same however it was written. */
 export function normalizeLicense(l: z.output<typeof licenseSchema>): License {
@@ -97,7 +104,8 @@ function fromSource(src: YamlSource): License[] {
     throw new YamlValidationError([{ file: src.file, line: 1, path: '', message: 'empty licence file (expected `licenses:` with a list of licences)' }]);
   }
   const result = licenseFileSchema.safeParse(src.value);
-  if (!result.success) throw new YamlValidationError(zodIssues(src, result.error.issues, licenseFileSchema));
+  const issues = [...(result.success ? [] : zodIssues(src, result.error.issues, licenseFileSchema)), ...duplicateIds(src)].sort((a, b) => a.line - b.line);
+  if (issues.length || !result.success) throw new YamlValidationError(issues);
   return result.data.licenses.map(normalizeLicense);
 }
 
