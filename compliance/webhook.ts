@@ -68,10 +68,9 @@ export class WebhookSender {
 
   private async drain(): Promise<void> {
     while (this.queue.length && !this.stop.signal.aborted) {
-      const ev = this.queue[0]!;
-      const ok = await this.deliver(ev);
-      if (this.queue[0] === ev) this.queue.shift();
+      const ev = this.queue.shift()!; // in flight: no longer in the (bounded) waiting queue
       this.stats.queued = this.queue.length;
+      const ok = await this.deliver(ev);
       if (ok) this.stats.delivered++;
       else if (!this.stop.signal.aborted) this.stats.failed++;
     }
