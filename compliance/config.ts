@@ -47,8 +47,6 @@ export const complianceConfig = z
     licenses_refresh_s: z.number().positive().default(60),
     /** Resources the live rules keep facts for at most; beyond it new resources are counted and ignored (default 200000). */
     max_resources: z.number().int().positive().default(200_000),
-    /** Alerts kept in memory for `GET /v1/compliance/alerts` besides the store (default 1000). */
-    alert_history: z.number().int().positive().default(1000),
     /** Optional webhook for alerts, with retries. */
     webhook: complianceWebhookConfig,
   })
