@@ -120,6 +120,7 @@ export const complianceModule: ModuleFactory = async (svc): Promise<AppModule> =
       metering_compliance_violations: monitor.lastEvaluation?.violations.length ?? 0,
       metering_compliance_unverified: monitor.lastEvaluation?.unverified.length ?? 0,
       metering_compliance_resources_tracked: monitor.index.size,
+      metering_compliance_resources_refused_total: s.over_capacity,
       metering_compliance_alert_store_failures_total: persistFailures,
       metering_compliance_webhook_delivered_total: w.delivered,
       metering_compliance_webhook_retries_total: w.retries,

@@ -97,9 +97,15 @@ export function evaluate(licenses: readonly License[], view: FactView, opts: Eva
 
   // Each instance under the FIRST licence of its product whose match holds (valid or not).
   const under = new Map<string, Active[]>(licenses.map((l) => [l.id, []]));
+  const byProduct = new Map<string, License[]>();
+  for (const l of licenses) {
+    const list = byProduct.get(l.product);
+    if (list) list.push(l);
+    else byProduct.set(l.product, [l]);
+  }
   const unmatched: Active[] = [];
   for (const a of active) {
-    const l = licenses.find((x) => x.product === a.product && matches(x, a.r));
+    const l = byProduct.get(a.product)?.find((x) => matches(x, a.r));
     if (l) under.get(l.id)!.push(a);
     else unmatched.push(a);
   }
@@ -134,18 +140,17 @@ export function evaluate(licenses: readonly License[], view: FactView, opts: Eva
         violations.push({ license_id: l.id, resource_id: id, kind: 'instance-cores-exceeded', assigned: l.cores_per_instance, actual: a.r.vcpus.value, evidence: [a.r.vcpus.sample] });
       }
       const checkHost = l.architecture !== undefined || l.cpu_models !== undefined;
-      const evidence = (f: Fact<unknown>) => (a.r.host ? [a.r.host.sample, f.sample] : [f.sample]);
       if (checkHost && !a.r.host) missing.push('the instance has no instance_host');
       else if (checkHost && !a.host) missing.push(`no sample of host ${a.r.host?.value} at or before T`);
       if (l.architecture !== undefined && a.host) {
         const arch = a.host.architecture;
         if (!arch) missing.push(`host ${a.host.resource_id} has no architecture fact`);
-        else if (arch.value !== l.architecture) violations.push({ license_id: l.id, resource_id: id, kind: 'architecture-mismatch', assigned: l.architecture, actual: arch.value, evidence: evidence(arch) });
+        else if (arch.value !== l.architecture) violations.push({ license_id: l.id, resource_id: id, kind: 'architecture-mismatch', assigned: l.architecture, actual: arch.value, evidence: hostEvidence(a, arch) });
       }
       if (l.cpu_models !== undefined && a.host) {
         const model = a.host.cpu_model;
         if (!model) missing.push(`host ${a.host.resource_id} has no cpu_model fact`);
-        else if (!l.cpu_models.some((p) => globMatch(p, model.value))) violations.push({ license_id: l.id, resource_id: id, kind: 'cpu-model-mismatch', assigned: l.cpu_models, actual: model.value, evidence: evidence(model) });
+        else if (!l.cpu_models.some((p) => globMatch(p, model.value))) violations.push({ license_id: l.id, resource_id: id, kind: 'cpu-model-mismatch', assigned: l.cpu_models, actual: model.value, evidence: hostEvidence(a, model) });
       }
       if (missing.length) unverified.push({ resource_id: id, license_id: l.id, reason: missing.join('; ') });
     }
@@ -162,18 +167,12 @@ export function evaluate(licenses: readonly License[], view: FactView, opts: Eva
   const instances: InstanceFinding[] = active.map((a) => {
     const r = a.r;
     const samples: InstanceFinding['samples'] = [{ ...r.newest, resource_id: r.resource_id, gave: 'activity, project, product' }];
-    const add = (owner: ResourceFacts, f: Fact<unknown> | undefined, gave: string) => {
-      if (!f) return;
-      const same = samples.find((s) => s.id === f.sample.id && s.resource_id === owner.resource_id);
-      if (same) same.gave += `, ${gave}`;
-      else samples.push({ ...f.sample, resource_id: owner.resource_id, gave });
-    };
-    add(r, r.vcpus, 'vcpus');
-    add(r, r.host, 'instance_host');
+    addEvidence(samples, r, r.vcpus, 'vcpus');
+    addEvidence(samples, r, r.host, 'instance_host');
     if (a.host) {
-      add(a.host, a.host.cpu_model, 'cpu_model');
-      add(a.host, a.host.architecture, 'architecture');
-      add(a.host, a.host.cpu_cores, 'cpu_cores');
+      addEvidence(samples, a.host, a.host.cpu_model, 'cpu_model');
+      addEvidence(samples, a.host, a.host.architecture, 'architecture');
+      addEvidence(samples, a.host, a.host.cpu_cores, 'cpu_cores');
     }
     return {
       resource_id: r.resource_id,
@@ -188,6 +187,19 @@ export function evaluate(licenses: readonly License[], view: FactView, opts: Eva
   });
 
   return { at, active_window_s: windowS, violations, licenses: results, unverified, instances };
+}
+
+/** The instance's host sample (if any) and the sample that gave the host fact. */
+function hostEvidence(a: Active, f: Fact<unknown>): SampleRef[] {
+  return a.r.host ? [a.r.host.sample, f.sample] : [f.sample];
+}
+
+/** Add the sample behind a fact to an instance's evidence (once per sample, naming everything it gave). */
+function addEvidence(samples: InstanceFinding['samples'], owner: ResourceFacts, f: Fact<unknown> | undefined, gave: string): void {
+  if (!f) return;
+  const same = samples.find((s) => s.id === f.sample.id && s.resource_id === owner.resource_id);
+  if (same) same.gave += `, ${gave}`;
+  else samples.push({ ...f.sample, resource_id: owner.resource_id, gave });
 }
 
 /** Exactly the `metering license check --json` shape. */
