@@ -162,6 +162,17 @@ describe('licence records: immutable, versioned, with who and when', () => {
     expect((await req('GET', '/v1/licenses/ora-hr/versions')).json().chain.ok).toBe(true);
   });
 
+  it('concurrent POSTs of one licence each get their own version: contiguous, chained, none lost', async () => {
+    const posts = await Promise.all([10, 11, 12, 13, 14].map((cores) => req('POST', '/v1/licenses', ADMIN, { id: 'race', product: 'mysql', cores })));
+    expect(posts.map((p) => p.statusCode)).toEqual([201, 201, 201, 201, 201]);
+    const versions = (await req('GET', '/v1/licenses/race/versions')).json();
+    expect(versions.versions.map((v: { version: number }) => v.version)).toEqual([1, 2, 3, 4, 5]);
+    expect(versions.versions.map((v: { license: { cores: number } }) => v.license.cores).sort()).toEqual([10, 11, 12, 13, 14]);
+    expect(versions.chain.ok).toBe(true);
+    const spec = (await app.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    expect(Object.keys(spec.paths)).toEqual(expect.arrayContaining(['/v1/licenses', '/v1/licenses/{id}', '/v1/licenses/{id}/versions', '/v1/compliance', '/v1/compliance/alerts', '/v1/compliance/report']));
+  });
+
   it('a project-scoped reader sees only the licences of its project', async () => {
     const list = (await req('GET', '/v1/licenses', FIN)).json().licenses;
     expect(list.map((r: { id: string }) => r.id)).toEqual(['ora-fin']);
@@ -248,7 +259,8 @@ describe('read-only reports', () => {
     expect(ice.samples).toEqual([{ id: first[2]!.message_id, timestamp: at(0).toISOString() }]);
     expect(r.samples.map((s: { id: string }) => s.id)).toEqual(expect.arrayContaining(first.map((s) => s.message_id)));
     expect(r.samples.every((s: { timestamp: string }) => s.timestamp <= at(0).toISOString())).toBe(true);
-    expect(r.source).toMatchObject({ licenses: 'store', license_versions: [{ id: 'ora-fin', version: 1 }, { id: 'ora-hr', version: 2 }] });
+    expect(r.source.licenses).toBe('store');
+    expect(r.source.license_versions.map((v: { id: string; version: number }) => `${v.id}#${v.version}`)).toEqual(['ora-fin#1', 'ora-hr#2', 'race#5']);
     expect(r.series.points).toHaveLength(7);
     expect(r.series.licenses[0]).toMatchObject({ id: 'ora-fin', cores: 16 });
     expect(r.series.licenses[0].cores_used.at(-1)).toBe(20);
