@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../../cli/main';
 import { startApplication, type Application } from '../../controller/app';
 import { meteringConfig } from '../../config/schema';
 import { complianceModule, type ComplianceModule } from '../../compliance/module';
@@ -289,6 +290,26 @@ describe('read-only reports', () => {
     expect(fin.instances.every((i: { project_id: string }) => i.project_id === 'p-fin')).toBe(true);
     expect(fin.licenses.map((l: { id: string }) => l.id)).toEqual(['ora-fin']);
     expect(fin.series.licenses.map((l: { id: string }) => l.id)).toEqual(['ora-fin']);
+  });
+
+  it('`metering license report` reads the same report from the store (licences from the store records)', async () => {
+    const cfg = path.join(dir, 'metering.yaml');
+    writeFileSync(cfg, `store:\n  uri: ${JSON.stringify(testStoreConfig(iso.dbName()).uri)}\n  database: ${app.services.db.databaseName}\n`);
+    let stdout = '';
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => ((stdout += String(c)), true));
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      await main(['node', 'metering', '-c', cfg, 'license', 'report', '--at', at(0).toISOString(), '--points', '3']);
+    } finally {
+      out.mockRestore();
+      err.mockRestore();
+    }
+    const r = JSON.parse(stdout);
+    const api = (await req('GET', `/v1/compliance/report?at=${at(0).toISOString()}&points=3`)).json();
+    expect(r.violations).toEqual(api.violations);
+    expect(r.licenses).toEqual(api.licenses);
+    expect(r.series).toEqual(api.series);
+    expect(r.source.license_versions).toEqual(api.source.license_versions);
   });
 
   it('reports write nothing to the store', async () => {
