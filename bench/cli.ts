@@ -7,6 +7,7 @@ import { formatRejectsTable, runRejectsBench } from './rejects';
 import { benchMediation, formatMediationTable } from './mediation';
 import { benchProfiler, type ProfilerBenchResult } from '../profiler/bench';
 import { formatParseTable, runParseBench } from './parse';
+import { benchCompliance, formatComplianceBench } from '../compliance/bench';
 
 /**
  * `metering bench <name>`: the product's benchmarks. Each writes its JSON results to out/bench/<name>.json
@@ -167,8 +168,34 @@ const parse: Benchmark = {
   },
 };
 
+const compliance: Benchmark = {
+  name: 'compliance',
+  description: 'licence rules in process: samples/s folded by the live observer and the time of one evaluation over every instance (out/bench/compliance.json)',
+  runDefault: async (json) => {
+    const r = benchCompliance();
+    writeResult('out/bench/compliance.json', r);
+    return json ? JSON.stringify(r) + '\n' : formatComplianceBench(r);
+  },
+  register: (bench) => {
+    bench
+      .command('compliance')
+      .description(compliance.description)
+      .option('--instances <n>', 'instances (default 20000)', positiveInt('--instances'))
+      .option('--polls <n>', 'polls per instance (default 10)', positiveInt('--polls'))
+      .option('--licenses <n>', 'licences (default 200)', positiveInt('--licenses'))
+      .option('--out <file>', 'results file', 'out/bench/compliance.json')
+      .option('--json', 'print the results JSON instead of the table')
+      .action((o: { instances?: number; polls?: number; licenses?: number; out: string; json?: boolean }) => {
+        const r = benchCompliance({ ...(o.instances ? { instances: o.instances } : {}), ...(o.polls ? { polls: o.polls } : {}), ...(o.licenses ? { licenses: o.licenses } : {}) });
+        writeResult(o.out, r);
+        if (o.json) printJson(r);
+        else process.stdout.write(formatComplianceBench(r));
+      });
+  },
+};
+
 /** Every benchmark, in the order `bench all` runs them. */
-const BENCHMARKS: Benchmark[] = [profiler, parse, ingest, mediation, rejects];
+const BENCHMARKS: Benchmark[] = [profiler, parse, ingest, mediation, rejects, compliance];
 
 export const register: RegisterCommands = (program) => {
   const bench = program.command('bench').description('benchmarks (results in out/bench/*.json): ' + BENCHMARKS.map((b) => b.name).join(', ') + ', all');

@@ -9,6 +9,7 @@ import { register as profilerCommands } from '../profiler/cli';
 import { register as scalerCommands } from '../scaler/cli';
 import { register as demoCommands } from './demo';
 import { register as benchCommands } from '../bench/cli';
+import { register as licenseCommands } from '../compliance/cli';
 
 const components: RegisterCommands[] = [
   configCommands,
@@ -20,6 +21,7 @@ const components: RegisterCommands[] = [
   scalerCommands,
   demoCommands,
   benchCommands,
+  licenseCommands,
 ];
 
 export function buildProgram(): Command {

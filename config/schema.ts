@@ -7,6 +7,7 @@ import { scalerConfig } from '../scaler/config';
 import { mediationConfig } from '../pipeline/mediation/config';
 import { ratingConfig } from '../pipeline/rating/config';
 import { amqpConfig } from '../pipeline/amqp/config';
+import { complianceConfig } from '../compliance/config';
 
 const asObject = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
 
@@ -33,6 +34,7 @@ const sections = z
     scaler: scalerConfig,
     mediation: mediationConfig,
     rating: ratingConfig,
+    compliance: complianceConfig,
   })
   .superRefine((c, ctx) => {
     // The autoscaler shards and counts the samples the store writes: one database, one collection.

@@ -1,0 +1,142 @@
+import type { Collection, Db } from 'mongodb';
+import type { License } from './license';
+import { violationKey, type Evaluation, type Violation, type ViolationKind } from './rules';
+
+/**
+ * Alerts: a violation raises one alert when it is first seen and resolves it when an evaluation no
+ * longer finds it. `AlertTracker` is the pure diff between evaluations; `AlertStore` keeps the
+ * alerts in the store (`compliance_alerts`) so a restart neither forgets open alerts nor raises
+ * them again.
+ */
+
+export interface Alert {
+  /** `<kind>|<licence>|<resource>@<T first seen>`: stable, so storing it twice is a no-op. */
+  id: string;
+  key: string;
+  state: 'open' | 'resolved';
+  kind: ViolationKind;
+  license_id: string | null;
+  resource_id: string | null;
+  /** The project the finding belongs to (instance's project, or the licence's `match.project_id`); for scoped readers. */
+  project_id: string | null;
+  assigned: unknown;
+  actual: unknown;
+  /** T of the evaluation that first found it. */
+  opened_at: string;
+  /** T of the first evaluation that no longer found it. */
+  resolved_at: string | null;
+  /** The samples the finding rested on when it was first seen. */
+  samples: Array<{ id: string; timestamp: string }>;
+}
+
+export interface AlertEvent {
+  event: 'opened' | 'resolved';
+  alert: Alert;
+}
+
+export class AlertTracker {
+  private readonly open = new Map<string, Alert>();
+
+  /** Start from alerts that were open before (e.g. loaded from the store after a restart). */
+  restore(alerts: Iterable<Alert>): void {
+    for (const a of alerts) if (a.state === 'open') this.open.set(a.key, a);
+  }
+
+  get openAlerts(): Alert[] {
+    return [...this.open.values()];
+  }
+
+  /** The alert events one evaluation causes: new violations open, vanished ones resolve. */
+  update(e: Evaluation, licenses: readonly License[]): AlertEvent[] {
+    const at = e.at.toISOString();
+    const projectOfResource = new Map(e.instances.map((i) => [i.resource_id, i.project_id]));
+    const projectOfLicense = new Map(licenses.map((l) => [l.id, l.match.project_id ?? null]));
+    const seen = new Set<string>();
+    const events: AlertEvent[] = [];
+    for (const v of e.violations) {
+      const key = violationKey(v);
+      seen.add(key);
+      const existing = this.open.get(key);
+      if (existing) {
+        existing.actual = v.actual; // the alert stays one alert while its figure moves
+        continue;
+      }
+      const alert = toAlert(v, key, at, v.resource_id !== null ? (projectOfResource.get(v.resource_id) ?? null) : v.license_id !== null ? (projectOfLicense.get(v.license_id) ?? null) : null);
+      this.open.set(key, alert);
+      events.push({ event: 'opened', alert: { ...alert } });
+    }
+    for (const [key, a] of this.open) {
+      if (seen.has(key)) continue;
+      this.open.delete(key);
+      a.state = 'resolved';
+      a.resolved_at = at;
+      events.push({ event: 'resolved', alert: { ...a } });
+    }
+    return events;
+  }
+}
+
+function toAlert(v: Violation, key: string, at: string, project: string | null): Alert {
+  return {
+    id: `${key}@${at}`,
+    key,
+    state: 'open',
+    kind: v.kind,
+    license_id: v.license_id,
+    resource_id: v.resource_id,
+    project_id: project,
+    assigned: v.assigned,
+    actual: v.actual,
+    opened_at: at,
+    resolved_at: null,
+    samples: v.evidence.map((s) => ({ id: s.id, timestamp: s.timestamp.toISOString() })),
+  };
+}
+
+export const ALERTS_COLLECTION = 'compliance_alerts';
+
+type AlertDoc = Omit<Alert, 'id'> & { _id: string; recorded_at: Date };
+
+export class AlertStore {
+  private readonly coll: Collection<AlertDoc>;
+
+  constructor(db: Db) {
+    this.coll = db.collection<AlertDoc>(ALERTS_COLLECTION);
+  }
+
+  async ensureIndexes(): Promise<void> {
+    await this.coll.createIndex({ state: 1, opened_at: -1 }, { name: 'alert_state_opened' });
+    await this.coll.createIndex({ opened_at: -1 }, { name: 'alert_opened' });
+  }
+
+  /** Apply one event: an opened alert is inserted (again = no-op), a resolved one is marked resolved once. */
+  async apply(ev: AlertEvent, now = new Date()): Promise<void> {
+    const { id, ...rest } = ev.alert;
+    if (ev.event === 'opened') {
+      try {
+        await this.coll.insertOne({ _id: id, ...rest, state: 'open', resolved_at: null, recorded_at: now });
+      } catch (err) {
+        if ((err as { code?: number }).code !== 11000) throw err;
+      }
+      return;
+    }
+    await this.coll.updateOne({ _id: id, state: 'open' }, { $set: { state: 'resolved', resolved_at: ev.alert.resolved_at, actual: ev.alert.actual } });
+  }
+
+  async open(): Promise<Alert[]> {
+    return (await this.coll.find({ state: 'open' }).toArray()).map(fromDoc);
+  }
+
+  /** Newest first; `state` narrows, `project` keeps only that project's alerts. */
+  async list(opts: { state?: 'open' | 'resolved'; project?: string; limit?: number } = {}): Promise<Alert[]> {
+    const filter: Record<string, unknown> = {};
+    if (opts.state) filter.state = opts.state;
+    if (opts.project !== undefined) filter.project_id = opts.project;
+    return (await this.coll.find(filter).sort({ opened_at: -1, _id: 1 }).limit(opts.limit ?? 100).toArray()).map(fromDoc);
+  }
+}
+
+function fromDoc(d: AlertDoc): Alert {
+  const { _id, recorded_at: _r, ...rest } = d;
+  return { id: _id, ...rest };
+}
