@@ -6,6 +6,7 @@ import { profilerConfig } from '../profiler/config';
 import { scalerConfig } from '../scaler/config';
 import { mediationConfig } from '../pipeline/mediation/config';
 import { ratingConfig } from '../pipeline/rating/config';
+import { agentConfig } from '../agent/config';
 
 const asObject = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
 
@@ -31,6 +32,7 @@ const sections = z
     scaler: scalerConfig,
     mediation: mediationConfig,
     rating: ratingConfig,
+    agent: agentConfig,
   })
   .superRefine((c, ctx) => {
     // The autoscaler shards and counts the samples the store writes: one database, one collection.
