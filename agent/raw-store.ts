@@ -71,12 +71,16 @@ export class RawStore {
     return this.lastT;
   }
 
-  /** Append one poll (polls must come in time order; an older one is refused). */
-  append(poll: Poll): void {
+  /**
+   * Append one poll (polls must come in time order; an older one is refused). `knownKeys` (the
+   * discovered metrics) go into a new segment's header too, so a metric missing from one poll (CPU
+   * utilisation on the first) does not force a new segment on the next.
+   */
+  append(poll: Poll, knownKeys?: Iterable<string>): void {
     if (poll.t <= this.lastT) throw new RangeError(`raw store: poll at ${poll.t} is not after the newest stored poll ${this.lastT}`);
     const cur = this.segments.at(-1);
     const newKeys = [...poll.values.keys()].some((k) => !this.keyIndex.has(k));
-    if (this.fd === undefined || !cur || newKeys || cur.bytes >= this.opts.segmentBytes || poll.t - cur.start >= this.opts.segmentMs) this.rotate(poll);
+    if (this.fd === undefined || !cur || newKeys || cur.bytes >= this.opts.segmentBytes || poll.t - cur.start >= this.opts.segmentMs) this.rotate(poll, knownKeys);
     const row: Array<number | null> = new Array(this.keys.length + 1).fill(null);
     row[0] = poll.t;
     for (const [k, v] of poll.values) row[this.keyIndex.get(k)! + 1] = v;
@@ -86,10 +90,10 @@ export class RawStore {
     this.enforceRetention(poll.t);
   }
 
-  private rotate(poll: Poll): void {
+  private rotate(poll: Poll, knownKeys?: Iterable<string>): void {
     this.closeFd();
     // a new segment names every key of this poll; a segment's key set never changes
-    this.keys = [...poll.values.keys()];
+    this.keys = [...new Set([...poll.values.keys(), ...(knownKeys ?? [])])];
     this.keyIndex = new Map(this.keys.map((k, i) => [k, i]));
     let start = poll.t;
     while (this.segments.some((s) => s.start === start)) start++;

@@ -175,7 +175,7 @@ export class AgentRuntime {
       if (t <= this.store.newest) t = this.store.newest + 1;
       const poll = await this.opts.probe.poll(t);
       if (this.stopped) return;
-      this.store.append(poll);
+      this.store.append(poll, this.defs.keys());
       this.counters.polls++;
       this.opts.onPoll?.(poll);
       this.emit(this.aggregator.add(poll));

@@ -3,6 +3,7 @@ import { profilerModule } from '../profiler/module';
 import { scalerModule } from '../scaler/module';
 import { onboardingModule } from '../estimator/onboarding/module';
 import { jobsModule } from '../pipeline/jobs/module';
+import { agentModule } from '../agent/module';
 
 /**
  * The component modules the running product is made of, in set-up order. Each contributes
@@ -13,4 +14,5 @@ export const productModules: ModuleFactory[] = [
   scalerModule,
   onboardingModule,
   jobsModule,
+  agentModule,
 ];
