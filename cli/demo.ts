@@ -58,6 +58,7 @@ export async function runDemo(opts: { configFile?: string; out: string }): Promi
   config.store.database = `metering_demo_${run}`;
   config.controller.port = 0;
   config.controller.auth.tokens = [{ name: 'demo', token, roles: ['admin'] }];
+  config.agent.controller.channel_prefix = `metering-agent-demo-${run}`; // demos on one machine and Redis do not answer for each other
   if (services.mongoTier === 'standin') config.store.writeConcern = 1; // a standalone has no majority; production default stays majority
   const useKafka = !!services.kafkaBrokers;
   if (useKafka) {

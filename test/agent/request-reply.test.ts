@@ -59,7 +59,7 @@ afterAll(async () => {
 describe('agent → controller', () => {
   it('window samples arrive in the store signed, one per metric per window, with the window statistics and the host facts', async () => {
     const meter = app.services.db.collection(COLLECTIONS.meter);
-    const doc = await waitFor('a window sample of hardware.memory.total', () => meter.findOne({ resource_id: HOST, counter_name: 'hardware.memory.total' }), 30_000);
+    const doc = (await waitFor('a window sample of hardware.memory.total', () => meter.findOne({ resource_id: HOST, counter_name: 'hardware.memory.total' }), 30_000))!;
     expect(doc.resource_metadata).toMatchObject({ host: HOST, architecture: os.machine(), cpu_cores: os.cpus().length });
     expect(typeof doc.resource_metadata.cpu_model).toBe('string');
     const w = doc.resource_metadata.window;
