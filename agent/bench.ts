@@ -19,6 +19,9 @@ import { RequestBroker } from './broker';
 import { simHost, simResources } from './simulate';
 
 const BIN = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../bin/metering.mjs');
+const AGENT_BIN = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../bin/metering-agent.mjs');
+/** How the agent is run on a host: its own bundled entry, V8 in lite mode with a small young generation. */
+export const AGENT_NODE_FLAGS = ['--lite-mode', '--max-semi-space-size=1'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const TICK = 100; // USER_HZ: clock ticks per second in /proc/<pid>/stat (100 on Linux)
 
@@ -57,15 +60,18 @@ export interface OverheadResult {
   /** Helper processes of the TypeScript loader (esbuild service), not part of the agent's work. */
   loader_children_rss_mb: number;
   budget: { cpu_pct: number; rss_mb: number; met: boolean };
+  /** The command line the agent ran with. */
+  agent_command: string;
   machine: string;
   command: string;
 }
 
-export async function runOverheadBench(opts: { intervalS: number; seconds: number; progress: boolean; warmupS?: number }): Promise<OverheadResult> {
+export async function runOverheadBench(opts: { intervalS: number; seconds: number; progress: boolean; warmupS?: number; fullCli?: boolean }): Promise<OverheadResult> {
   const warmup = opts.warmupS ?? 10;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'agent-bench-'));
   const say = (l: string) => opts.progress && process.stdout.write(l + '\n');
-  const child = spawn(process.execPath, [BIN, 'agent', 'run', '--interval', String(opts.intervalS), '--window', '10', '--duration', String(warmup + opts.seconds + 5), '--data-dir', dir, '--publish', `file:${path.join(dir, 'samples.jsonl')}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const entry = opts.fullCli ? [BIN, 'agent'] : [...AGENT_NODE_FLAGS, AGENT_BIN];
+  const child = spawn(process.execPath, [...entry, 'run', '--interval', String(opts.intervalS), '--window', '10', '--duration', String(warmup + opts.seconds + 5), '--data-dir', dir, '--publish', `file:${path.join(dir, 'samples.jsonl')}`], { stdio: ['ignore', 'pipe', 'inherit'] });
   let firstLine = '';
   child.stdout!.on('data', (b: Buffer) => {
     if (!firstLine) firstLine = b.toString().split('\n')[0]!;
@@ -99,12 +105,13 @@ export async function runOverheadBench(opts: { intervalS: number; seconds: numbe
       rss_mb_max: Number((Math.max(...rss) / 2 ** 20).toFixed(1)),
       loader_children_rss_mb: Number((loader / 2 ** 20).toFixed(1)),
       budget: { cpu_pct: 1, rss_mb: 50, met: cpu <= 1 && Math.max(...rss) <= 50 * 2 ** 20 },
+      agent_command: `node ${[...entry.map((e) => (e.startsWith('/') ? path.relative(process.cwd(), e) : e)), 'run', '--interval', String(opts.intervalS), '--window', '10'].join(' ')}`,
       machine: `${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}, shared and busy`,
-      command: `metering agent bench overhead --interval ${opts.intervalS} --seconds ${opts.seconds}`,
+      command: `metering agent bench overhead --interval ${opts.intervalS} --seconds ${opts.seconds}${opts.fullCli ? ' --full-cli' : ''}`,
     };
     mkdirSync('out/bench', { recursive: true });
     writeFileSync('out/bench/agent-overhead.json', JSON.stringify(r, null, 2) + '\n');
-    say(`agent at interval ${opts.intervalS} s over ${r.measured_s} s (${r.metrics ?? '?'} metrics per poll): CPU ${r.cpu_pct_of_one_core} % of one core, RSS avg ${r.rss_mb_avg} MB, max ${r.rss_mb_max} MB (budget: CPU ≤ 1 %, RSS ≤ 50 MB: ${r.budget.met ? 'met' : 'NOT met'}); loader helper processes ${r.loader_children_rss_mb} MB. Written to out/bench/agent-overhead.json`);
+    say(`${r.agent_command}: agent at interval ${opts.intervalS} s over ${r.measured_s} s (${r.metrics ?? '?'} metrics per poll): CPU ${r.cpu_pct_of_one_core} % of one core, RSS avg ${r.rss_mb_avg} MB, max ${r.rss_mb_max} MB (budget: CPU ≤ 1 %, RSS ≤ 50 MB: ${r.budget.met ? 'met' : 'NOT met'}); loader helper processes ${r.loader_children_rss_mb} MB. Written to out/bench/agent-overhead.json`);
     return r;
   } finally {
     child.kill('SIGTERM');

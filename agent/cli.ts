@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import pino from 'pino';
+import { stderrLog } from './log';
 import { CliError, printJson, type RegisterCommands } from '../cli/registry';
 import { loadConfig } from '../config/load';
 import type { MeteringConfig } from '../config/schema';
@@ -9,8 +9,6 @@ import { discoveryJson } from './metrics';
 import { createPublisher, PublishError } from './publisher';
 import { AgentRuntime } from './runtime';
 import { renderTop, type SeriesRow } from './top';
-import { runOverheadBench, runScaleBench } from './bench';
-import { runSimulatedAgents } from './simulate';
 
 /**
  * `metering agent discover [--json]`      what this host can report
@@ -86,7 +84,7 @@ export const register: RegisterCommands = (program) => {
         if (err instanceof PublishError) throw new CliError(err.message, 2);
         throw err;
       }
-      const log = pino({ level: process.env.METERING_LOG_LEVEL ?? 'warn' }, pino.destination(2));
+      const log = stderrLog(process.env.METERING_LOG_LEVEL ?? 'warn');
       const probe = new HostProbe({ host: opts.host, perCore: cfg.per_core, virshTimeoutMs: cfg.virsh_timeout_s * 1000 });
       const say = (l: string) => opts.quiet || process.stdout.write(l + '\n');
       const runtime = new AgentRuntime({
@@ -165,9 +163,11 @@ export const register: RegisterCommands = (program) => {
     .description("the agent's own CPU and RSS while it runs at --interval (default 1 s), from /proc/<pid> (out/bench/agent-overhead.json)")
     .option('--interval <s>', 'poll interval', positive('--interval'), 1)
     .option('--seconds <s>', 'how long to measure', positive('--seconds'), 60)
+    .option('--full-cli', 'run the agent through the full `metering` CLI (TypeScript loader, every component) instead of bin/metering-agent.mjs')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { interval: number; seconds: number; json?: boolean }) => {
-      const r = await runOverheadBench({ intervalS: opts.interval, seconds: opts.seconds, progress: !opts.json });
+    .action(async (opts: { interval: number; seconds: number; fullCli?: boolean; json?: boolean }) => {
+      const { runOverheadBench } = await import('./bench');
+      const r = await runOverheadBench({ intervalS: opts.interval, seconds: opts.seconds, progress: !opts.json, fullCli: opts.fullCli });
       if (opts.json) printJson(r);
     });
   bench
@@ -182,6 +182,7 @@ export const register: RegisterCommands = (program) => {
       const counts = opts.agents.split(',').map((s) => Number(s.trim()));
       if (counts.some((n) => !Number.isInteger(n) || n < 1)) throw new CliError(`--agents: expected positive integers, got "${opts.agents}"`, 2);
       const config = configOf(program);
+      const { runScaleBench } = await import('./bench');
       const r = await runScaleBench({ redisUrl: process.env.REDIS_URL ?? config.redis.url, counts, rate: opts.rate, seconds: opts.seconds, processes: Math.round(opts.processes), progress: !opts.json });
       if (opts.json) printJson(r);
     });
@@ -193,6 +194,7 @@ export const register: RegisterCommands = (program) => {
     .requiredOption('--prefix <p>', 'channel prefix')
     .option('--heartbeat <s>', 'heartbeat period', positive('--heartbeat'), 30)
     .action(async (opts: { redis: string; prefix: string; heartbeat: number }) => {
+      const { runSimulatedAgents } = await import('./simulate');
       await runSimulatedAgents({ redisUrl: opts.redis, prefix: opts.prefix, heartbeatS: opts.heartbeat });
     });
 };

@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { Sample } from '../pipeline/sample';
 import { asDict, CEILOMETER_DEFAULT_SECRET } from '../pipeline/replay/encode';
 import { HttpSink } from '../pipeline/replay/http-sink';
-import { KafkaSink } from '../pipeline/replay/kafka-sink';
+import type { KafkaSink } from '../pipeline/replay/kafka-sink';
 import { parseTarget, TargetError } from '../pipeline/replay/target';
 
 export interface Publisher {
@@ -68,7 +68,8 @@ export function createPublisher(url: string, opts: PublisherOptions): Publisher 
     display: k.display,
     async send(samples) {
       try {
-        sink ??= await KafkaSink.connect({ brokers: k.brokers, topic: k.topic, form: 'counter', secret: opts.secret || CEILOMETER_DEFAULT_SECRET });
+        // kafkajs is loaded only by agents that publish to Kafka
+        sink ??= await (await import('../pipeline/replay/kafka-sink')).KafkaSink.connect({ brokers: k.brokers, topic: k.topic, form: 'counter', secret: opts.secret || CEILOMETER_DEFAULT_SECRET });
         await sink.send(samples);
       } catch (err) {
         const s = sink;

@@ -4,7 +4,7 @@
  * heartbeat period, and a last one with `leaving` when it stops.
  */
 import { Redis } from 'ioredis';
-import type { Logger } from 'pino';
+import type { AgentLog } from './log';
 import { redisConnectionOptions } from '../pipeline/jobs/connection';
 import { metricKey, type Discovery } from './metrics';
 import { channels, requestMessage, thin, type HeartbeatMessage, type ReplyMessage } from './protocol';
@@ -18,7 +18,7 @@ export interface ResponderOptions {
   heartbeatS: number;
   store: RawStore;
   discovery: () => Discovery;
-  log?: Logger;
+  log?: AgentLog;
 }
 
 export function heartbeatOf(d: Discovery, instance: string, intervalS: number): HeartbeatMessage {

@@ -12,14 +12,14 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Logger } from 'pino';
+import type { AgentLog } from './log';
 import type { Sample } from '../pipeline/sample';
 import type { AgentHostConfig } from './config';
 import type { HostProbe } from './host/probe';
 import { metricKey, type Discovery, type MetricDef, type Poll, type ResourceInfo } from './metrics';
 import type { Publisher } from './publisher';
 import { RawStore } from './raw-store';
-import { Responder } from './responder';
+import type { Responder } from './responder';
 import { windowSample } from './samples';
 import { Spool } from './spool';
 import { WindowAggregator } from './window';
@@ -34,7 +34,8 @@ export interface AgentOptions {
   controller?: { url: string; token?: string };
   /** Redis for request/reply when there is no controller to hand it out (tests, the scale benchmark). */
   queue?: { redisUrl: string; prefix: string };
-  log: Logger;
+  /** pino, or any logger with info/warn (the agent CLI uses a small stderr one to keep its RSS low). */
+  log: AgentLog;
   /** Told about every batch of window samples put in the spool. */
   onWindow?: (samples: Sample[]) => void;
   /** Told about every poll. */
@@ -275,6 +276,8 @@ export class AgentRuntime {
   }
 
   private async connectQueue(redisUrl: string, prefix: string, heartbeatS: number): Promise<void> {
+    // ioredis is loaded only by agents that answer requests
+    const { Responder } = await import('./responder');
     this.responder = await Responder.start({ redisUrl, prefix, host: this.host, instance: this.instance, heartbeatS, store: this.store, discovery: () => this.discovery, log: this.opts.log });
   }
 

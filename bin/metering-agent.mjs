@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+// The host agent alone (`metering-agent run …` = `metering agent run …`). It runs from one bundled
+// file, .cache/metering-agent.mjs, built with esbuild from agent/main.ts on first use and rebuilt
+// whenever a source it includes is newer, so a host pays for neither the TypeScript loader nor the
+// rest of the product's modules (the agent's RSS budget is 50 MB). Run it as
+//   node --lite-mode --max-semi-space-size=1 bin/metering-agent.mjs run …
+// for the smallest footprint (docs/agent.md has the measured figures).
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const out = path.join(root, '.cache', 'metering-agent.mjs');
+const meta = `${out}.inputs.json`;
+
+function stale() {
+  if (!existsSync(out) || !existsSync(meta)) return true;
+  const built = statSync(out).mtimeMs;
+  try {
+    return JSON.parse(readFileSync(meta, 'utf8')).some((f) => !existsSync(path.join(root, f)) || statSync(path.join(root, f)).mtimeMs > built);
+  } catch {
+    return true;
+  }
+}
+
+if (stale()) {
+  const { build } = await import('esbuild');
+  mkdirSync(path.dirname(out), { recursive: true });
+  const r = await build({
+    stdin: { contents: "import { main } from './agent/main.ts';\nawait main(process.argv);\n", resolveDir: root, loader: 'ts', sourcefile: 'metering-agent.ts' },
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    outfile: out,
+    metafile: true,
+    logLevel: 'error',
+  });
+  writeFileSync(meta, JSON.stringify(Object.keys(r.metafile.inputs).filter((f) => !f.startsWith('<'))));
+}
+await import(pathToFileURL(out).href);
