@@ -25,10 +25,11 @@ export const agentHostConfig = z
     raw_retention_s: positive.default(86_400),
     /** Upper bound of the local raw store on disk; oldest segments go first (default 256 MiB). */
     raw_max_bytes: positiveInt.default(256 * 1024 * 1024),
-    /** A raw-store segment is closed after this many bytes (default 4 MiB) or seconds (default 3600). */
+    /** A raw-store segment file is closed after this many bytes (default 4 MiB); retention deletes whole segments. */
     raw_segment_bytes: positiveInt.default(4 * 1024 * 1024),
+    /** A raw-store segment file is closed after this many seconds (default 3600). */
     raw_segment_s: positive.default(3600),
-    /** fdatasync the raw store and spool at most every this many seconds (default 5; 0 = on every write). */
+    /** fdatasync the local raw store at most every this many seconds (default 5; 0 = on every poll). The spool fsyncs every batch. */
     fsync_s: z.number().nonnegative().default(5),
     /** Upper bound of the spool of unsent window samples on disk; when reached the OLDEST batches are dropped and counted (default 64 MiB). */
     spool_max_bytes: positiveInt.default(64 * 1024 * 1024),

@@ -24,7 +24,7 @@ function stale() {
 }
 
 if (stale()) {
-  const { build } = await import('esbuild');
+  const { build, stop } = await import('esbuild');
   mkdirSync(path.dirname(out), { recursive: true });
   const r = await build({
     stdin: { contents: "import { main } from './agent/main.ts';\nawait main(process.argv);\n", resolveDir: root, loader: 'ts', sourcefile: 'metering-agent.ts' },
@@ -38,5 +38,6 @@ if (stale()) {
     logLevel: 'error',
   });
   writeFileSync(meta, JSON.stringify(Object.keys(r.metafile.inputs).filter((f) => !f.startsWith('<'))));
+  await stop(); // esbuild's service process is not needed while the agent runs
 }
 await import(pathToFileURL(out).href);

@@ -15,6 +15,7 @@ export const SECTION_SOURCES: Record<string, string> = {
   scaler: 'scaler/config.ts',
   mediation: 'pipeline/mediation/config.ts',
   rating: 'pipeline/rating/config.ts',
+  agent: 'agent/config.ts',
 };
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
