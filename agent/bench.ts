@@ -147,7 +147,7 @@ function gcNow(): () => void {
   return runInNewContext('gc') as () => void;
 }
 
-export async function runScaleBench(opts: { redisUrl: string; counts: number[]; rate: number; seconds: number; processes: number; progress: boolean; prefix?: string }): Promise<ScaleResult> {
+export async function runScaleBench(opts: { redisUrl: string; counts: number[]; rate: number; seconds: number; processes: number; progress: boolean; prefix?: string; /** Write out/bench/agent-scale.json (default true). */ write?: boolean }): Promise<ScaleResult> {
   const say = (l: string) => opts.progress && process.stdout.write(l + '\n');
   const prefix = opts.prefix ?? `bench-agents-${process.pid}`;
   const gc = gcNow();
@@ -224,8 +224,10 @@ export async function runScaleBench(opts: { redisUrl: string; counts: number[]; 
     machine: `${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}, shared and busy`,
     command: `metering agent bench scale --agents ${counts.join(',')} --rate ${opts.rate} --seconds ${opts.seconds} --processes ${opts.processes}`,
   };
-  mkdirSync('out/bench', { recursive: true });
-  writeFileSync('out/bench/agent-scale.json', JSON.stringify(r, null, 2) + '\n');
+  if (opts.write !== false) {
+    mkdirSync('out/bench', { recursive: true });
+    writeFileSync('out/bench/agent-scale.json', JSON.stringify(r, null, 2) + '\n');
+  }
   if (opts.progress) {
     say('\np99 request/reply latency by registered agents (ms):');
     say(textBars(steps.map((s) => ({ label: `${s.agents} agents`, value: s.p99_ms, note: `${s.p99_ms} ms (p50 ${s.p50_ms})` }))));

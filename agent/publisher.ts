@@ -18,9 +18,20 @@ import { parseTarget, TargetError } from '../pipeline/replay/target';
 export interface Publisher {
   /** Where, without credentials. */
   readonly display: string;
-  send(samples: readonly Sample[]): Promise<void>;
+  /**
+   * Resolves when the destination took the batch; `rejected` counts samples it refused as invalid
+   * (the controller dead-letters them with the reason: sending them again would not help).
+   */
+  send(samples: readonly Sample[]): Promise<SendResult>;
   close(): Promise<void>;
 }
+
+export interface SendResult {
+  rejected: number;
+  reasons: string[];
+}
+
+const TAKEN: SendResult = { rejected: 0, reasons: [] };
 
 export class PublishError extends Error {}
 
@@ -57,7 +68,7 @@ export function createPublisher(url: string, opts: PublisherOptions): Publisher 
         } catch (err) {
           throw new PublishError((err as Error).message);
         }
-        if (sink.totals.rejected) throw new PublishError(`${t.display}: ${sink.totals.rejected} sample(s) refused: ${sink.rejectReasons.join('; ')}`);
+        return { rejected: sink.totals.rejected ?? 0, reasons: sink.rejectReasons };
       },
       async close() {},
     };
@@ -71,6 +82,7 @@ export function createPublisher(url: string, opts: PublisherOptions): Publisher 
         // kafkajs is loaded only by agents that publish to Kafka
         sink ??= await (await import('../pipeline/replay/kafka-sink')).KafkaSink.connect({ brokers: k.brokers, topic: k.topic, form: 'counter', secret: opts.secret || CEILOMETER_DEFAULT_SECRET });
         await sink.send(samples);
+        return TAKEN;
       } catch (err) {
         const s = sink;
         sink = undefined;
@@ -96,6 +108,7 @@ function filePublisher(file: string): Publisher {
       } finally {
         closeSync(fd);
       }
+      return TAKEN;
     },
     async close() {},
   };

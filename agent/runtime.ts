@@ -48,6 +48,8 @@ export interface AgentStatus {
   windows: number;
   samples_spooled: number;
   samples_sent: number;
+  /** Refused by the destination as invalid (e.g. a signature made with another secret). */
+  samples_rejected: number;
   spool_batches: number;
   spool_bytes: number;
   spool_dropped_samples: number;
@@ -76,7 +78,7 @@ export class AgentRuntime {
   private draining: Promise<void> | undefined;
   private responder: Responder | undefined;
   private registering: Promise<void> | undefined;
-  private counters = { polls: 0, windows: 0, spooled: 0, sent: 0 };
+  private counters = { polls: 0, windows: 0, spooled: 0, sent: 0, rejected: 0 };
   private lastError: string | null = null;
 
   constructor(private readonly opts: AgentOptions) {
@@ -109,6 +111,7 @@ export class AgentRuntime {
       windows: this.counters.windows,
       samples_spooled: this.counters.spooled,
       samples_sent: this.counters.sent,
+      samples_rejected: this.counters.rejected,
       spool_batches: this.spool.batches,
       spool_bytes: this.spool.bytes,
       spool_dropped_samples: this.spool.droppedSamples,
@@ -222,9 +225,14 @@ export class AgentRuntime {
     let failing = false;
     for (let batch = this.spool.peek(); batch && !this.stopped; batch = this.spool.peek()) {
       try {
-        await pub.send(batch.samples);
+        const res = await pub.send(batch.samples);
         this.spool.ack(batch.seq);
-        this.counters.sent += batch.samples.length;
+        this.counters.sent += batch.samples.length - res.rejected;
+        if (res.rejected) {
+          this.counters.rejected += res.rejected;
+          this.lastError = `publish: ${res.rejected} sample(s) refused by ${pub.display}: ${res.reasons.join('; ')}`;
+          this.opts.log.warn({ to: pub.display, rejected: res.rejected, reasons: res.reasons }, 'destination refused window samples as invalid (dead-lettered there); not resent');
+        }
         if (failing) this.opts.log.info({ to: pub.display, waiting: this.spool.samples }, 'destination reachable again; sending the spool');
         failing = false;
       } catch (err) {

@@ -31,6 +31,8 @@ export class Spool {
   /** Batches and samples dropped because the bound was reached (since this process started). */
   droppedBatches = 0;
   droppedSamples = 0;
+  /** Batch files found unreadable and set aside as `<seq>.json.bad`. */
+  badBatches = 0;
 
   constructor(
     readonly dir: string,
@@ -115,12 +117,27 @@ export class Spool {
     this.entries.push({ seq, file, bytes, count: samples.length });
   }
 
-  /** The oldest waiting batch, or undefined. */
+  /**
+   * The oldest waiting batch, or undefined. A batch file that cannot be read any more (changed on
+   * disk) is renamed to `.bad`, counted, and skipped, so it cannot stall the ones behind it.
+   */
   peek(): SpoolBatch | undefined {
-    const e = this.entries[0];
-    if (!e) return undefined;
-    const raw = JSON.parse(readFileSync(e.file, 'utf8')) as Array<Sample & { timestamp: string }>;
-    return { seq: e.seq, samples: raw.map((s) => ({ ...s, timestamp: new Date(s.timestamp) })) };
+    for (;;) {
+      const e = this.entries[0];
+      if (!e) return undefined;
+      try {
+        const raw = JSON.parse(readFileSync(e.file, 'utf8')) as Array<Sample & { timestamp: string }>;
+        return { seq: e.seq, samples: raw.map((s) => ({ ...s, timestamp: new Date(s.timestamp) })) };
+      } catch {
+        this.entries.shift();
+        this.badBatches++;
+        try {
+          renameSync(e.file, `${e.file}.bad`);
+        } catch {
+          /* gone */
+        }
+      }
+    }
   }
 
   /** The destination took batch `seq`: forget it. */

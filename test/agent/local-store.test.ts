@@ -11,7 +11,7 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), 'agent-local-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 let n = 0;
 const dir = () => path.join(tmp, `d${n++}`);
-const opts = (d: string, over: Partial<RawStoreOptions> = {}): RawStoreOptions => ({ dir: d, retentionMs: 86_400_000, maxBytes: 1 << 30, segmentBytes: 1 << 20, segmentMs: 3_600_000, fsyncMs: 0, ...over });
+const opts = (d: string, over: Partial<RawStoreOptions> = {}): RawStoreOptions => ({ dir: d, retentionMs: 86_400_000, maxBytes: 1 << 30, segmentBytes: 1 << 20, segmentMs: 3_600_000, fsyncMs: 60_000, ...over });
 const poll = (t: number, v: number, keys = ['cpu\u001fh', 'mem\u001fh']): Poll => ({ t, values: new Map(keys.map((k, i) => [k, v + i])) });
 
 describe('local raw store', () => {
@@ -126,5 +126,18 @@ describe('spool', () => {
     expect(drops).toEqual([1, 1]);
     expect(s.peek()!.samples[0]!.message_id).toBe('id-3');
     expect(s.bytes).toBeLessThanOrEqual(one * 3 + 10);
+  });
+
+  it('a batch file changed on disk so it no longer parses is set aside (.bad) and the batches behind it are still sent', () => {
+    const d = dir();
+    const a = new Spool(d, 1 << 20);
+    a.append([sample(1)]);
+    a.append([sample(2)]);
+    writeFileSync(path.join(d, '0000000000000001.json'), '[{"broken');
+    expect(a.peek()!.samples[0]!.message_id).toBe('id-2');
+    expect(a.badBatches).toBe(1);
+    expect(readdirSync(d).sort()).toEqual(['0000000000000001.json.bad', '0000000000000002.json']);
+    // a restarted agent does not pick the set-aside file up again
+    expect(new Spool(d, 1 << 20).batches).toBe(1);
   });
 });

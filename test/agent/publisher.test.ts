@@ -9,7 +9,7 @@ import { verifySignature } from '../../pipeline/ceilometer/signature';
 import type { Sample } from '../../pipeline/sample';
 import { isolation } from '../support/isolation';
 import { kafkaBrokers } from '../support/services';
-import { waitFor } from './helpers';
+import { controller, INGEST, waitFor } from './helpers';
 
 const iso = isolation(import.meta.url);
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'agent-publisher-'));
@@ -66,4 +66,20 @@ describe('agent publishers', () => {
     expect(() => createPublisher('file:', { secret: '' })).toThrow(/no path/);
     expect(() => createPublisher('kafka://nohostport', { secret: '' })).toThrow(/not host:port/);
   });
+
+  it('samples the controller refuses as invalid (signed with another secret) are counted as rejected, not resent forever', async () => {
+    const app = await controller(iso.dbName('rejects'), `t-${iso.id}`);
+    try {
+      const p = createPublisher(`${app.url}/v1/samples`, { token: INGEST, secret: 'not-the-controller-secret' });
+      const res = await p.send(samples);
+      expect(res.rejected).toBe(2);
+      expect(res.reasons.join(' ')).toMatch(/signature/);
+      const ok = await createPublisher(`${app.url}/v1/samples`, { token: INGEST, secret: 'agent-test-telemetry-secret' }).send(samples);
+      expect(ok).toEqual({ rejected: 0, reasons: [] });
+    } finally {
+      await app.services.db.dropDatabase().catch(() => undefined);
+      await app.close();
+    }
+  });
 });
+
