@@ -45,7 +45,8 @@ describe('discovery on this machine (real /proc and /sys)', () => {
 
   it('a poll reads every discovered metric: memory total in kB is MemTotal, interface byte counters are /sys/class/net statistics', async () => {
     const d = await probe.discover();
-    await probe.poll(Date.now() - 1000);
+    await probe.poll(Date.now());
+    await new Promise((r) => setTimeout(r, 300)); // CPU time advances in 10 ms ticks: two reads need time between them
     const p = await probe.poll(Date.now());
     expect(p.values.get(metricKey('hardware.memory.total', d.host))).toBe(d.memory_total_bytes / 1024);
     const cpu = p.values.get(metricKey('hardware.cpu.util', d.host))!;
