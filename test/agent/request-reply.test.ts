@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -120,6 +120,20 @@ describe('request/reply by resource id through Redis', () => {
     const tooMany = await get(`/v1/hosts/series?hosts=${Array.from({ length: 101 }, (_, i) => `h${i}`).join(',')}&meter=hardware.cpu.util`);
     expect(tooMany.statusCode).toBe(400);
   });
+
+  it('`metering agent top --once` shows each host with its statistics and a sparkline', async () => {
+    // asynchronously: the controller answering the command runs in this process
+    const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [path.join(REPO, 'bin/metering.mjs'), 'agent', 'top', '--controller', app.url!, '--token', READ, '--hosts', `${HOST},no-such-host`, '--meter', 'hardware.memory.used', '--span', '600', '--once'], { cwd: REPO, timeout: 90_000 }, (err, stdout, stderr) =>
+        resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines[0]).toContain('hardware.memory.used');
+    expect(lines.find((l) => l.startsWith(HOST))).toMatch(/\bok\s+\d+\s+[\d.]+.*[▁▂▃▄▅▆▇█]+$/);
+    expect(lines.find((l) => l.startsWith('no-such-host'))).toMatch(/unknown_host .*no registered agent on host no-such-host/);
+  }, 100_000);
 
   it('an agent that hangs (subscribed, never answers) gives 504 naming its host after the timeout', async () => {
     const hung = new Redis(redisConnectionOptions(redisUrl()));
