@@ -26,7 +26,12 @@ export async function runSimulatedAgents(opts: { redisUrl: string; prefix: strin
   const reqPrefix = ch.request('');
   sub.on('message', (channel: string, text: string) => {
     const host = channel.slice(reqPrefix.length);
-    const parsed = requestMessage.safeParse(JSON.parse(text));
+    let parsed;
+    try {
+      parsed = requestMessage.safeParse(JSON.parse(text));
+    } catch {
+      return; // not JSON: ignored, as a real agent does
+    }
     if (!parsed.success) return;
     const r = parsed.data;
     const pts = series.filter(([t]) => t >= r.from && t < r.to);

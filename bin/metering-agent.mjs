@@ -5,7 +5,7 @@
 // rest of the product's modules (the agent's RSS budget is 50 MB). Run it as
 //   node --lite-mode --max-semi-space-size=1 bin/metering-agent.mjs run …
 // for the smallest footprint (docs/agent.md has the measured figures).
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -33,11 +33,13 @@ if (stale()) {
     format: 'esm',
     target: 'node20',
     packages: 'external',
-    outfile: out,
+    outfile: `${out}.${process.pid}.tmp`, // renamed into place: two agents starting at once never read a half-written bundle
     metafile: true,
     logLevel: 'error',
   });
-  writeFileSync(meta, JSON.stringify(Object.keys(r.metafile.inputs).filter((f) => !f.startsWith('<'))));
+  writeFileSync(`${meta}.${process.pid}.tmp`, JSON.stringify(Object.keys(r.metafile.inputs).filter((f) => !f.startsWith('<'))));
+  renameSync(`${out}.${process.pid}.tmp`, out);
+  renameSync(`${meta}.${process.pid}.tmp`, meta);
   await stop(); // esbuild's service process is not needed while the agent runs
 }
 await import(pathToFileURL(out).href);

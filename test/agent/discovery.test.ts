@@ -64,10 +64,14 @@ describe('discovery on this machine (real /proc and /sys)', () => {
     expect(cores).toHaveLength(os.cpus().length);
   });
 
-  it('`metering agent discover --json` prints the documented shape', () => {
-    const r = spawnSync(process.execPath, [path.join(REPO, 'bin/metering.mjs'), 'agent', 'discover', '--json'], { encoding: 'utf8', cwd: REPO, timeout: 60_000 });
+  it.each([
+    ['metering agent discover --json', ['bin/metering.mjs', 'agent']],
+    ['metering-agent discover --json (the agent\'s own bundled entry)', ['bin/metering-agent.mjs']],
+  ])('`%s` prints the documented shape', (_name, entry) => {
+    const r = spawnSync(process.execPath, [path.join(REPO, entry[0]!), ...entry.slice(1), 'discover', '--json'], { encoding: 'utf8', cwd: REPO, timeout: 60_000 });
     expect(r.status, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
+    expect(j.memory_total_bytes).toBe(Number(/^MemTotal:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'))![1]) * 1024);
     expect(Object.keys(j).sort()).toEqual(['architecture', 'cpu_cores', 'cpu_model', 'host', 'memory_total_bytes', 'metrics']);
     expect(j.metrics.length).toBeGreaterThan(10);
     for (const m of j.metrics) expect(Object.keys(m).sort()).toEqual(['name', 'resource_id', 'type', 'unit']);
