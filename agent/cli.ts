@@ -64,7 +64,7 @@ export const register: RegisterCommands = (program) => {
     .option('--interval <s>', `seconds between polls (default agent.host.interval_s, ${defaults.interval_s})`, positive('--interval'))
     .option('--window <s>', `seconds per aggregation window (default agent.host.window_s, ${defaults.window_s})`, positive('--window'))
     .option('--duration <s>', 'stop after this many seconds (default: run until SIGINT/SIGTERM)', positive('--duration'))
-    .option('--publish <url>', 'http://[user:TOKEN@]host:port/v1/samples | kafka://host:port?topic=ceilometer | file:PATH (default: keep window samples in the spool only)')
+    .option('--publish <url>', 'http://[user:TOKEN@]host:port/v1/samples | kafka://host:port?topic=ceilometer | file:PATH (default: the --controller\'s /v1/samples; without a controller, the spool only)')
     .option('--controller <url>', 'register with this controller and answer its raw-data requests (e.g. http://127.0.0.1:8777)')
     .option('--token <token>', 'bearer token (role ingest) for --controller and an http:// --publish (or METERING_AGENT_TOKEN)')
     .option('--data-dir <dir>', `local raw store and spool (default agent.host.data_dir, ${defaults.data_dir})`)
@@ -77,9 +77,12 @@ export const register: RegisterCommands = (program) => {
       const windowMs = (opts.window ?? cfg.window_s) * 1000;
       if (windowMs < intervalMs) throw new CliError(`--window (${windowMs / 1000} s) must be at least --interval (${intervalMs / 1000} s)`, 2);
       const token = opts.token ?? process.env.METERING_AGENT_TOKEN;
+      if (opts.controller && !/^https?:\/\/[^/\s]+/i.test(opts.controller)) throw new CliError(`--controller: expected http://host:port, got "${opts.controller}"`, 2);
       let publisher;
       try {
-        publisher = opts.publish ? createPublisher(opts.publish, { token, secret: config.ingest.telemetrySecret }) : undefined;
+        // with a controller and no --publish, window samples go to that controller's /v1/samples
+        const to = opts.publish ?? (opts.controller ? new URL('/v1/samples', opts.controller).href : undefined);
+        publisher = to ? createPublisher(to, { token, secret: config.ingest.telemetrySecret }) : undefined;
       } catch (err) {
         if (err instanceof PublishError) throw new CliError(err.message, 2);
         throw err;
