@@ -100,7 +100,8 @@ export const register: RegisterCommands = (program) => {
         log,
         onWindow: (samples) => {
           const s = runtime.status();
-          say(`${new Date().toISOString()} window ${String(samples[0]!.resource_metadata.window && (samples[0]!.resource_metadata.window as { start: string }).start)}: ${samples.length} samples spooled; sent ${s.samples_sent}, waiting ${s.spool_batches} batch(es), raw store ${(s.raw_bytes / 1024).toFixed(0)} KiB${s.last_error ? `; last error: ${s.last_error}` : ''}`);
+          const start = (samples[0]!.resource_metadata.window as { start: string }).start;
+          say(`${new Date().toISOString()} window ${start}: ${samples.length} samples spooled; sent ${s.samples_sent}, waiting ${s.spool_batches} batch(es), raw store ${(s.raw_bytes / 1024).toFixed(0)} KiB${s.last_error ? `; last error: ${s.last_error}` : ''}`);
         },
       });
       await runtime.start();
@@ -114,7 +115,7 @@ export const register: RegisterCommands = (program) => {
       });
       await runtime.stop(opts.duration ? 10_000 : 2000);
       const s = runtime.status();
-      say(`stopped: ${s.polls} polls, ${s.windows} windows, ${s.samples_spooled} samples spooled, ${s.samples_sent} sent, ${s.spool_batches} batch(es) still in the spool (sent on the next start)`);
+      say(`stopped: ${s.polls} polls, ${s.windows} windows, ${s.samples_spooled} samples spooled, ${s.samples_sent} sent, ${s.samples_rejected} refused by the destination, ${s.spool_dropped_samples} dropped at the spool bound, ${s.spool_batches} batch(es) still in the spool (sent on the next start)`);
     });
 
   agent
