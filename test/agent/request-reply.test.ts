@@ -135,6 +135,36 @@ describe('request/reply by resource id through Redis', () => {
     expect(lines.find((l) => l.startsWith('no-such-host'))).toMatch(/unknown_host .*no registered agent on host no-such-host/);
   }, 100_000);
 
+  it("a project-scoped token sees its project's instances on a host and nothing of other projects", async () => {
+    const sub = new Redis(redisConnectionOptions(redisUrl()));
+    const pub = new Redis(redisConnectionOptions(redisUrl()));
+    const ch = channels(`t-${iso.id}`);
+    const host = `compute-${iso.id}`;
+    try {
+      // a compute host's agent holding two instances of two projects, answering from fixed points
+      sub.on('message', (_c: string, text: string) => {
+        const r = JSON.parse(text);
+        void pub.publish(r.reply_to, JSON.stringify({ id: r.id, host, ok: true, points: [[r.from, 1], [r.from + 1000, 2]], total: 2 }));
+      });
+      await sub.subscribe(ch.request(host));
+      await pub.publish(ch.heartbeat, JSON.stringify({ kind: 'heartbeat', host, instance: 'x', interval_s: 30, resources: [{ id: 'vm-of-p1', project_id: 'p1', meters: ['cpu_util'] }, { id: 'vm-of-p2', project_id: 'p2', meters: ['cpu_util'] }] }));
+      await waitFor('compute host registered', async () => (await get('/v1/agents')).json().agents.some((a: { host: string }) => a.host === host), 10_000, 50);
+      const mine = await raw('vm-of-p1', 'cpu_util', P1);
+      expect(mine.statusCode, mine.body).toBe(200);
+      expect(mine.json()).toMatchObject({ resource_id: 'vm-of-p1', host, total: 2 });
+      expect(mine.json().points.map((p: { v: number }) => p.v)).toEqual([1, 2]);
+      expect((await raw('vm-of-p2', 'cpu_util', P1)).statusCode).toBe(404);
+      expect((await raw('vm-of-p2', 'cpu_util', READ)).statusCode).toBe(200);
+      const listed = (await get('/v1/agents', P1)).json().agents;
+      expect(listed.map((a: { host: string }) => a.host)).toEqual([host]);
+      expect(listed[0].resources.map((r: { resource_id: string }) => r.resource_id)).toEqual(['vm-of-p1']);
+      expect(listed[0].facts).toBeUndefined();
+    } finally {
+      sub.disconnect();
+      pub.disconnect();
+    }
+  });
+
   it('an agent that hangs (subscribed, never answers) gives 504 naming its host after the timeout', async () => {
     const hung = new Redis(redisConnectionOptions(redisUrl()));
     const pub = new Redis(redisConnectionOptions(redisUrl()));
