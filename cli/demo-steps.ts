@@ -5,6 +5,7 @@ import { profilerDemoStep } from '../profiler/demo';
 import { scalerDemoStep } from '../scaler/demo';
 import { jobsDemoStep } from '../pipeline/jobs/demo';
 import { complianceDemoStep } from '../compliance/demo';
+import { agentDemoStep } from '../agent/demo';
 
 /** The demo's chapters after services and controller, in order; each component contributes one. */
 export const demoSteps: DemoStep[] = [
@@ -14,4 +15,5 @@ export const demoSteps: DemoStep[] = [
   scalerDemoStep,
   jobsDemoStep,
   complianceDemoStep,
+  agentDemoStep,
 ];

@@ -76,6 +76,7 @@ export async function runDemo(opts: { configFile?: string; out: string; tls?: bo
   if (opts.tls && tlsDir) {
     config.controller.tls = { ...config.controller.tls, cert: path.join(tlsDir, 'controller.crt'), key: path.join(tlsDir, 'controller.key'), clientAuth: 'none', watch: false };
   }
+  config.agent.controller.channel_prefix = `metering-agent-demo-${run}`; // demos on one machine and Redis do not answer for each other
   if (services.mongoTier === 'standin') config.store.writeConcern = 1; // a standalone has no majority; production default stays majority
   const useKafka = !!services.kafkaBrokers;
   if (useKafka) {

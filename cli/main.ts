@@ -10,6 +10,7 @@ import { register as scalerCommands } from '../scaler/cli';
 import { register as demoCommands } from './demo';
 import { register as benchCommands } from '../bench/cli';
 import { register as licenseCommands } from '../compliance/cli';
+import { register as agentCommands } from '../agent/cli';
 
 const components: RegisterCommands[] = [
   configCommands,
@@ -22,6 +23,7 @@ const components: RegisterCommands[] = [
   demoCommands,
   benchCommands,
   licenseCommands,
+  agentCommands,
 ];
 
 export function buildProgram(): Command {

@@ -16,6 +16,7 @@ export const SECTION_SOURCES: Record<string, string> = {
   scaler: 'scaler/config.ts',
   mediation: 'pipeline/mediation/config.ts',
   rating: 'pipeline/rating/config.ts',
+  agent: 'agent/config.ts',
 };
 
 /** Nested sections whose schema lives in a file of its own (its keys' comments are read there). */

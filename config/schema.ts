@@ -8,6 +8,7 @@ import { mediationConfig } from '../pipeline/mediation/config';
 import { ratingConfig } from '../pipeline/rating/config';
 import { amqpConfig } from '../pipeline/amqp/config';
 import { complianceConfig } from '../compliance/config';
+import { agentConfig } from '../agent/config';
 
 const asObject = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
 
@@ -35,6 +36,7 @@ const sections = z
     mediation: mediationConfig,
     rating: ratingConfig,
     compliance: complianceConfig,
+    agent: agentConfig,
   })
   .superRefine((c, ctx) => {
     // The autoscaler shards and counts the samples the store writes: one database, one collection.

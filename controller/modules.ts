@@ -4,6 +4,7 @@ import { scalerModule } from '../scaler/module';
 import { onboardingModule } from '../estimator/onboarding/module';
 import { jobsModule } from '../pipeline/jobs/module';
 import { complianceModule } from '../compliance/module';
+import { agentModule } from '../agent/module';
 
 /**
  * The component modules the running product is made of, in set-up order. Each contributes
@@ -15,4 +16,5 @@ export const productModules: ModuleFactory[] = [
   onboardingModule,
   jobsModule,
   complianceModule,
+  agentModule,
 ];
