@@ -37,7 +37,7 @@ function findShared(): string | undefined {
   return candidates.find((c): c is string => !!c && existsSync(path.join(c, 'data')));
 }
 
-export async function runDemo(opts: { configFile?: string; out: string }): Promise<{ failed: string[] }> {
+export async function runDemo(opts: { configFile?: string; out: string; serve?: boolean }): Promise<{ failed: string[] }> {
   const say = (line: string) => process.stdout.write(line + '\n');
   const t0 = Date.now();
   say('== Metering pipeline demo ==');
@@ -93,12 +93,20 @@ export async function runDemo(opts: { configFile?: string; out: string }): Promi
         say(`   ✗ failed: ${(err as Error).message}`);
       }
     }
+    say(`== done in ${((Date.now() - t0) / 1000).toFixed(1)} s${failed.length ? `; ${failed.length} step(s) failed: ${failed.join('; ')}` : '; every step succeeded'}. Reports and plots: ${path.relative(process.cwd(), opts.out) || '.'} ==`);
+    say(`== operator console: ${app.url}/ui/  sign in with the API token: ${token} ==`);
+    if (opts.serve) {
+      say('   the controller keeps running with the demo data; Ctrl-C ends it (and drops the demo database)');
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+    } else say('   (closing now: `npm start` keeps the controller running so the console can be opened)');
   } finally {
     await app.services.db.dropDatabase().catch(() => undefined);
     await app.close();
     if (useKafka) await deleteTopics(config.kafka.brokers, config.kafka.topics);
   }
-  say(`== done in ${((Date.now() - t0) / 1000).toFixed(1)} s${failed.length ? `; ${failed.length} step(s) failed: ${failed.join('; ')}` : '; every step succeeded'}. Reports and plots: ${path.relative(process.cwd(), opts.out) || '.'} ==`);
   return { failed };
 }
 
@@ -107,8 +115,9 @@ export const register: RegisterCommands = (program) => {
     .command('demo')
     .description('end-to-end demo on embedded defaults: start the services and the controller, replay real VM traces through ingestion, profile, estimate a Heat stack and compare with what was stored, replay a load spike through the autoscaler, rate usage and print an invoice')
     .option('--out <dir>', 'where reports and plots go', 'out/demo')
-    .action(async (opts: { out: string }) => {
-      const { failed } = await runDemo({ configFile: program.opts<{ config?: string }>().config, out: opts.out });
+    .option('--serve', 'after the story, keep the controller and the console running until Ctrl-C (npm start)')
+    .action(async (opts: { out: string; serve?: boolean }) => {
+      const { failed } = await runDemo({ configFile: program.opts<{ config?: string }>().config, out: opts.out, serve: opts.serve });
       if (failed.length) process.exitCode = 1;
     });
 };

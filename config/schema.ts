@@ -6,6 +6,8 @@ import { profilerConfig } from '../profiler/config';
 import { scalerConfig } from '../scaler/config';
 import { mediationConfig } from '../pipeline/mediation/config';
 import { ratingConfig } from '../pipeline/rating/config';
+import { monitorConfig } from '../pipeline/monitor/config';
+import { consoleConfig } from '../console/config';
 
 const asObject = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
 
@@ -31,6 +33,8 @@ const sections = z
     scaler: scalerConfig,
     mediation: mediationConfig,
     rating: ratingConfig,
+    monitor: monitorConfig,
+    console: consoleConfig,
   })
   .superRefine((c, ctx) => {
     // The autoscaler shards and counts the samples the store writes: one database, one collection.

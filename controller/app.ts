@@ -19,8 +19,8 @@ export interface AppModule {
   observers?: SampleObserver[];
   routes?: RoutePlugin[];
   readiness?: Record<string, ReadinessCheck>;
-  /** Called once every module exists, before traffic: the place to connect to other modules. */
-  started?: (modules: readonly AppModule[]) => void;
+  /** Called once every module exists, before traffic: the place to connect to other modules and to ingestion. */
+  started?: (modules: readonly AppModule[], ingestion: Ingestion) => void;
   close?: () => Promise<void>;
 }
 
@@ -112,7 +112,7 @@ export async function startApplication(opts: StartOptions): Promise<Application>
       readiness,
       routes: [ingestRoutes(ingestion.ingestor, config.ingest), ...modules.flatMap((m) => m.routes ?? [])],
     });
-    for (const m of modules) m.started?.(modules);
+    for (const m of modules) m.started?.(modules, ingestion);
     await ingestion.consumer?.start();
     let url: string | undefined;
     if (opts.listen !== false) url = await app.listen({ host: config.controller.host, port: config.controller.port });

@@ -3,6 +3,8 @@ import { profilerModule } from '../profiler/module';
 import { scalerModule } from '../scaler/module';
 import { onboardingModule } from '../estimator/onboarding/module';
 import { jobsModule } from '../pipeline/jobs/module';
+import { monitorModule } from '../pipeline/monitor/module';
+import { consoleModule } from '../console/module';
 
 /**
  * The component modules the running product is made of, in set-up order. Each contributes
@@ -13,4 +15,6 @@ export const productModules: ModuleFactory[] = [
   scalerModule,
   onboardingModule,
   jobsModule,
+  monitorModule,
+  consoleModule,
 ];

@@ -2,10 +2,12 @@ import type { RegisterCommands } from '../cli/registry';
 import { registerRatingCommands } from './rating/cli';
 import { registerSampleCommands } from './cli-sample';
 import { registerReplayCommands } from './replay/cli';
+import { registerMonitorCommands } from './monitor/cli';
 
 /** Subcommands of the pipeline component (filled in by the pipeline work). */
 export const register: RegisterCommands = (program) => {
   registerRatingCommands(program);
   registerSampleCommands(program);
   registerReplayCommands(program);
+  registerMonitorCommands(program);
 };

@@ -117,9 +117,10 @@ export class Ingestor {
   /**
    * Take in one request's (or Kafka batch's) valid samples and rejects. Resolves once the samples are
    * durably stored and the rejects dead-lettered; rejects at once with BackpressureError (429/503) or
-   * SubmissionTooLargeError (413) without taking anything in.
+   * SubmissionTooLargeError (413) without taking anything in. `transport` names the input adapter
+   * (http, kafka, …) for the per-transport counters.
    */
-  submit(samples: readonly Sample[], rejects: readonly RejectInput[] = []): Promise<SubmitResult> {
+  submit(samples: readonly Sample[], rejects: readonly RejectInput[] = [], transport = 'http'): Promise<SubmitResult> {
     if (this.aborted || this.closing) {
       return Promise.reject(new BackpressureError(503, 1, 'closed', 'ingestion is shutting down'));
     }
@@ -143,8 +144,7 @@ export class Ingestor {
       return Promise.reject(refusal);
     }
 
-    this.metrics.samplesAccepted += prepared.length;
-    this.metrics.samplesRejected += rejects.length;
+    this.metrics.recordAccepted(transport, prepared.length, rejects.length);
     return new Promise<SubmitResult>((resolve, reject) => {
       const sub: Submission = {
         pending: prepared.length,
@@ -371,7 +371,7 @@ export class Ingestor {
       try {
         await this.deadLetters.write(letters);
         owner.result.deadLettered += letters.length;
-        this.metrics.samplesDeadLettered += letters.length;
+        this.metrics.recordDeadLetters(letters);
         return;
       } catch (err) {
         if (attempt >= DEAD_LETTER_ATTEMPTS || this.aborted) {

@@ -146,7 +146,7 @@ export class CeilometerConsumer {
     for (;;) {
       if (!live()) throw new ConsumerStopped();
       try {
-        await this.opts.ingestor.submit(samples, rejects);
+        await this.opts.ingestor.submit(samples, rejects, 'kafka');
         return;
       } catch (err) {
         if (!(err instanceof BackpressureError) || err.reason === 'closed') {
