@@ -4,6 +4,7 @@ import { onboardingDemoStep } from '../estimator/onboarding/demo';
 import { profilerDemoStep } from '../profiler/demo';
 import { scalerDemoStep } from '../scaler/demo';
 import { jobsDemoStep } from '../pipeline/jobs/demo';
+import { consoleDemoStep } from '../console/demo';
 
 /** The demo's chapters after services and controller, in order; each component contributes one. */
 export const demoSteps: DemoStep[] = [
@@ -12,4 +13,5 @@ export const demoSteps: DemoStep[] = [
   profilerDemoStep,
   scalerDemoStep,
   jobsDemoStep,
+  consoleDemoStep,
 ];

@@ -32,7 +32,7 @@ export interface LedgerDoc {
   updated_at: Date;
 }
 
-interface Entry {
+export interface LedgerEntry {
   resource_id: string;
   project_id: string | null;
   hour: Date;
@@ -43,9 +43,9 @@ export const ledgerId = (resourceId: string, hour: Date): string => `${resourceI
 
 export class AcceptedLedger implements SampleObserver {
   readonly name = 'accepted-ledger';
-  private pending = new Map<string, Entry>();
+  private pending = new Map<string, LedgerEntry>();
   /** Flushes that failed, retried with their own id so they never count twice. */
-  private retries: Array<{ id: string; entries: Map<string, Entry> }> = [];
+  private retries: Array<{ id: string; entries: Map<string, LedgerEntry> }> = [];
   private flushing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   failures = 0;
@@ -96,28 +96,10 @@ export class AcceptedLedger implements SampleObserver {
     }
   }
 
-  private async write(flushId: string, entries: Map<string, Entry>): Promise<void> {
-    const now = new Date();
-    const ops: AnyBulkWriteOperation<LedgerDoc>[] = [...entries].map(([id, e]) => ({
-      updateOne: {
-        filter: { _id: id, flushes: { $ne: flushId } },
-        update: {
-          $inc: { accepted: e.n },
-          $setOnInsert: { resource_id: e.resource_id, project_id: e.project_id, hour: e.hour },
-          $set: { updated_at: now },
-          $push: { flushes: { $each: [flushId], $slice: -FLUSH_IDS_KEPT } },
-        },
-        upsert: true,
-      },
-    }));
+  private async write(flushId: string, entries: Map<string, LedgerEntry>): Promise<void> {
     try {
-      await this.db.collection<LedgerDoc>(LEDGER_COLLECTION).bulkWrite(ops, { ordered: false });
+      await applyLedgerFlush(this.db, flushId, entries.values());
     } catch (err) {
-      if (err instanceof MongoBulkWriteError) {
-        const list = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
-        // duplicate key = this flush already landed on that document; anything else is retried
-        if (list.length > 0 && list.every((e) => e.code === DUPLICATE_KEY) && !err.result?.getWriteConcernError?.()) return;
-      }
       this.failures++;
       throw err;
     }
@@ -134,5 +116,36 @@ export class AcceptedLedger implements SampleObserver {
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await this.flush();
+  }
+}
+
+/**
+ * Add one flush's counts to the ledger, at most once per flush id: a retry of a flush that already
+ * landed changes nothing (see the header).
+ */
+export async function applyLedgerFlush(db: Db, flushId: string, entries: Iterable<LedgerEntry>): Promise<void> {
+  const now = new Date();
+  const ops: AnyBulkWriteOperation<LedgerDoc>[] = [...entries].map((e) => ({
+    updateOne: {
+      filter: { _id: ledgerId(e.resource_id, e.hour), flushes: { $ne: flushId } },
+      update: {
+        $inc: { accepted: e.n },
+        $setOnInsert: { resource_id: e.resource_id, project_id: e.project_id, hour: e.hour },
+        $set: { updated_at: now },
+        $push: { flushes: { $each: [flushId], $slice: -FLUSH_IDS_KEPT } },
+      },
+      upsert: true,
+    },
+  }));
+  if (ops.length === 0) return;
+  try {
+    await db.collection<LedgerDoc>(LEDGER_COLLECTION).bulkWrite(ops, { ordered: false });
+  } catch (err) {
+    if (err instanceof MongoBulkWriteError) {
+      const list = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+      // duplicate key = this flush already landed on that document; anything else is retried
+      if (list.length > 0 && list.every((e) => e.code === DUPLICATE_KEY) && !err.result?.getWriteConcernError?.()) return;
+    }
+    throw err;
   }
 }

@@ -16,19 +16,29 @@ function Table(props: { title: string; rows: Row[] }) {
     : html`<${Empty}>None.<//>`}</div>`;
 }
 
+/** The list routes of the compliance capability this controller has (GET /v1/compliance/…, no path parameters). */
+export function complianceRoutes(openapi: { paths?: Record<string, Record<string, unknown>> }): string[] {
+  return Object.entries(openapi.paths ?? {})
+    .filter(([p, ops]) => p.startsWith('/v1/compliance/') && !p.includes('{') && ops.get !== undefined)
+    .map(([p]) => p)
+    .sort();
+}
+
 /**
- * Licence compliance, when the deployment has that capability (/v1/compliance/*); when its routes
- * answer 404 the panel says so instead of failing.
+ * Licence compliance, when the deployment has that capability: its routes are found in the
+ * controller's OpenAPI description (so a deployment without them shows an empty state and never asks
+ * for a route that is not there), and each list route is shown as a table.
  */
 export function CompliancePanel() {
   const { api } = useConsole();
   const poll = usePoll(async () => {
-    const [violations, alerts] = await Promise.all([api.optional<unknown>('/v1/compliance/violations'), api.optional<unknown>('/v1/compliance/alerts')]);
-    return { present: violations !== undefined || alerts !== undefined, violations: listOf(violations), alerts: listOf(alerts) };
+    const routes = complianceRoutes(await api.get<{ paths?: Record<string, Record<string, unknown>> }>('/openapi.json')).slice(0, 4);
+    const answers = await Promise.all(routes.map(async (r) => ({ route: r, rows: listOf(await api.optional<unknown>(r)) })));
+    return { routes: answers };
   });
   const d = poll.data;
   return html`<${Panel} name="compliance" title="Licence compliance" poll=${poll}>
-    ${d && !d.present ? html`<${Empty}><span data-testid="compliance-empty">Licence compliance is not part of this deployment: the controller has no /v1/compliance routes.</span><//>` : null}
-    ${d && d.present ? html`<div class="grid2"><${Table} title="Violations" rows=${d.violations} /><${Table} title="Alerts" rows=${d.alerts} /></div>` : null}
+    ${d && d.routes.length === 0 ? html`<${Empty}><span data-testid="compliance-empty">Licence compliance is not part of this deployment: the controller has no /v1/compliance routes.</span><//>` : null}
+    ${d && d.routes.length ? html`<div class="grid2">${d.routes.map((r) => html`<${Table} title=${r.route.replace('/v1/compliance/', '')} rows=${r.rows} />`)}</div>` : null}
   <//>`;
 }

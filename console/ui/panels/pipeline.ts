@@ -52,6 +52,14 @@ interface Reconciliation {
   differences: Array<{ resource_id: string; hour: string; accepted: number; stored: number; difference: number; kind: string }>;
 }
 
+/** A quantile estimate, or "> bound" when it lies beyond the highest finite bucket. */
+function quantileText(v: number | null, s: Summary, format: (v: number) => string): string {
+  const finite = s.buckets.filter((b) => b.le !== '+Inf');
+  const top = finite.length ? (finite[finite.length - 1]!.le as number) : Infinity;
+  if (v !== null && v >= top) return `> ${format(top)}`;
+  return format(v ?? NaN);
+}
+
 /** Histogram buckets (cumulative) → per-bucket counts with a readable range label. */
 function bucketRows(s: Summary, format: (v: number) => string) {
   let prev = 0;
@@ -142,8 +150,8 @@ export function PipelinePanel() {
         ${series.length === 0 ? html`<${Stat} label="ingest rate" value="no samples yet" />` : null}
         <${Stat} label="back-pressure" value=${bp!.state} tone=${bp!.state === 'ok' ? 'ok' : bp!.state === 'store-down' ? 'bad' : 'warn'} note=${`${formatCount(bp!.in_flight_samples)} of ${formatCount(bp!.max_in_flight_samples)} samples in flight; refused 429 ×${bp!.refused_429}, 503 ×${bp!.refused_503}`} />
         <${Stat} label="consumer lag" value=${s.consumer_lag ? (s.consumer_lag.total === null ? 'unknown' : `${formatCount(s.consumer_lag.total)} messages`) : 'no Kafka consumer'} note=${s.consumer_lag?.error ?? (s.consumer_lag ? `group ${s.consumer_lag.group}` : undefined)} tone=${s.consumer_lag?.error ? 'bad' : undefined} />
-        <${Stat} label="batch write latency" value=${`p50 ${formatDuration(s.batch_latency_s.p50)}`} note=${`p95 ${formatDuration(s.batch_latency_s.p95)}, ${formatCount(s.batch_latency_s.count)} batches`} />
-        <${Stat} label="end-to-end freshness" value=${`p50 ${formatDuration(s.freshness_s.p50)}`} note=${`p95 ${formatDuration(s.freshness_s.p95)}; newest sample ${formatTime(s.freshness_s.newest_sample)}`} />
+        <${Stat} label="batch write latency" value=${`p50 ${quantileText(s.batch_latency_s.p50, s.batch_latency_s, formatDuration)}`} note=${`p95 ${quantileText(s.batch_latency_s.p95, s.batch_latency_s, formatDuration)}, ${formatCount(s.batch_latency_s.count)} batches`} />
+        <${Stat} label="end-to-end freshness" value=${`p50 ${quantileText(s.freshness_s.p50, s.freshness_s, formatDuration)}`} note=${`p95 ${quantileText(s.freshness_s.p95, s.freshness_s, formatDuration)}; newest sample ${formatTime(s.freshness_s.newest_sample)}`} />
         <${Stat} label="stored" value=${`${formatCount(s.totals.stored)} samples`} note=${`${formatBytes(s.totals.stored_bytes)}; ${formatCount(s.totals.duplicates)} duplicates not stored again`} />
       </div>
       <${TimeChart} title="Samples accepted per second, per transport (last 10 minutes)" times=${times} series=${series.map((t) => ({ label: t.transport, values: t.series.map((p) => p.rate) }))} format=${(v: number) => formatRate(v, '')} height=${200} />

@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { Bars, Empty, html, Panel, Stat, useConsole, usePoll } from '../lib';
+import { Empty, html, Panel, Stat, useConsole, usePoll } from '../lib';
 import { formatBytes, formatCount, formatPct, formatTime } from '../units';
 
 interface Prediction {
@@ -40,10 +40,10 @@ function Comparison(props: { id: string }) {
           <${Stat} label="bytes: estimate vs actual" value=${`${formatBytes(c.bytes.estimated)} vs ${formatBytes(c.bytes.actual)}`} note=${`accuracy ${formatPct(c.bytes.accuracy === null ? null : c.bytes.accuracy * 100, 2)}`} />
           <${Stat} label="window" value=${c.window.complete ? 'complete' : 'still running'} note=${`${formatTime(c.window.start)} → ${formatTime(c.window.end)}; compared until ${formatTime(c.window.compared_until)}`} />
         </div>
-        <${Bars} caption="Events per meter: estimate (upper) and actual (lower)" rows=${c.meters.slice(0, 12).flatMap((m) => [
-          { label: `${m.meter} estimate`, value: m.estimated, text: formatCount(m.estimated) },
-          { label: `${m.meter} actual`, value: m.actual, text: formatCount(m.actual) },
-        ])} />`
+        <div class="table-wrap"><table><caption class="sr-only">events per meter, estimate vs actual</caption>
+          <thead><tr><th scope="col">meter</th><th scope="col" class="num">estimated events</th><th scope="col" class="num">actual events</th><th scope="col" class="num">accuracy</th></tr></thead>
+          <tbody>${c.meters.map((m) => html`<tr><th scope="row">${m.meter}</th><td class="num">${formatCount(m.estimated)}</td><td class="num">${formatCount(m.actual)}</td><td class="num">${formatPct(m.accuracy === null ? null : m.accuracy * 100, 2)}</td></tr>`)}</tbody>
+        </table></div>`
       : null}
   </div>`;
 }
