@@ -31,6 +31,9 @@ export function TimeChart(props: { title: string; times: number[]; series: Chart
       legend: { live: true },
       cursor: { drag: { x: true, y: false } },
       scales: { x: { time: true } },
+      // times in UTC and 24-hour clock, as everywhere else in the console
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
+      fmtDate: (tpl) => uPlot.fmtDate(tpl.replace('{h}:{mm}:{ss}{aa}', '{HH}:{mm}:{ss}').replace('{h}:{mm}{aa}', '{HH}:{mm}').replace('{h}{aa}', '{HH}:00').replace('{M}/{D}/{YY}', '{YYYY}-{MM}-{DD}').replace('{M}/{D}', '{MM}-{DD}')),
       axes: [
         { stroke: '#333', grid: { stroke: '#e5e5e5' } },
         { stroke: '#333', grid: { stroke: '#e5e5e5' }, size: 80, values: (_u, splits) => splits.map((v) => format(v)), ...(props.yLabel ? { label: props.yLabel } : {}) },
