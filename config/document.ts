@@ -15,6 +15,8 @@ export const SECTION_SOURCES: Record<string, string> = {
   scaler: 'scaler/config.ts',
   mediation: 'pipeline/mediation/config.ts',
   rating: 'pipeline/rating/config.ts',
+  monitor: 'pipeline/monitor/config.ts',
+  console: 'console/config.ts',
 };
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
