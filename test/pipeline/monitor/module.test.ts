@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -79,6 +79,18 @@ describe('pipeline metrics (GET /metrics)', () => {
     expect(text).toMatch(/metering_ingest_batch_write_seconds_bucket\{le="\+Inf"\} [1-9]/);
     expect(text).toMatch(/# TYPE metering_ingest_batch_write_seconds histogram/);
     expect(text).toMatch(/metering_pipeline_newest_sample_age_seconds \d/);
+  });
+});
+
+describe('the Grafana dashboard (docs/grafana/metering-pipeline.json)', () => {
+  it('asks only for metrics the controller exposes', async () => {
+    const dashboard = JSON.parse(readFileSync(path.join(REPO, 'docs/grafana/metering-pipeline.json'), 'utf8'));
+    const exprs: string[] = dashboard.panels.flatMap((p: { targets: Array<{ expr: string }> }) => p.targets.map((t) => t.expr));
+    const wanted = new Set(exprs.flatMap((e) => e.match(/metering_[a-z0-9_]+/g) ?? []).map((m) => m.replace(/_bucket$/, '')));
+    expect(wanted.size).toBeGreaterThan(10);
+    const exposed = (await call('/metrics')).body;
+    const missing = [...wanted].filter((m) => !new RegExp(`^# TYPE ${m} `, 'm').test(exposed));
+    expect(missing).toEqual([]);
   });
 });
 
