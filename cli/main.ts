@@ -9,6 +9,7 @@ import { register as profilerCommands } from '../profiler/cli';
 import { register as scalerCommands } from '../scaler/cli';
 import { register as demoCommands } from './demo';
 import { register as benchCommands } from '../bench/cli';
+import { register as consoleCommands } from '../console/cli';
 
 const components: RegisterCommands[] = [
   configCommands,
@@ -20,6 +21,7 @@ const components: RegisterCommands[] = [
   scalerCommands,
   demoCommands,
   benchCommands,
+  consoleCommands,
 ];
 
 export function buildProgram(): Command {
