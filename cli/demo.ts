@@ -12,6 +12,8 @@ import { productModules } from '../controller/modules';
 import { ensureServices, type ServiceName } from '../services/manager';
 import { controllerCaller, type DemoContext, type DemoStep } from './demo-context';
 import { demoSteps } from './demo-steps';
+import type { JobsModule } from '../pipeline/jobs/module';
+import { QUEUES } from '../pipeline/jobs/queues';
 
 const SERVICE_HELP: Record<ServiceName, string> = {
   mongo: 'set MONGODB_URI=mongodb://host:port (or MONGO_BIN_DIR=/path/to/mongodb/bin) or run `node scripts/ensure.mjs` to fetch the stand-in',
@@ -56,6 +58,8 @@ export async function runDemo(opts: { configFile?: string; out: string; serve?: 
   const secret = config.ingest.telemetrySecret || CEILOMETER_DEFAULT_SECRET;
   config.ingest.telemetrySecret = secret;
   config.store.database = `metering_demo_${run}`;
+  // job ids are deterministic per period: a queue prefix of its own keeps an earlier run's finished jobs (same periods) from answering for this run's
+  config.redis.prefix = `metering-demo-${run}`;
   config.controller.port = 0;
   config.controller.auth.tokens = [{ name: 'demo', token, roles: ['admin'] }];
   if (services.mongoTier === 'standin') config.store.writeConcern = 1; // a standalone has no majority; production default stays majority
@@ -103,6 +107,8 @@ export async function runDemo(opts: { configFile?: string; out: string; serve?: 
       });
     } else say('   (closing now: `npm start` keeps the controller running so the console can be opened)');
   } finally {
+    const jobs = app.modules.find((m) => m.name === 'jobs') as JobsModule | undefined;
+    for (const q of QUEUES) await jobs?.runtime.queues?.[q].obliterate({ force: true }).catch(() => undefined);
     await app.services.db.dropDatabase().catch(() => undefined);
     await app.close();
     if (useKafka) await deleteTopics(config.kafka.brokers, config.kafka.topics);
