@@ -33,6 +33,9 @@ export const consoleDemoStep: DemoStep = {
       page.on('pageerror', (e) => errors.push(e.message));
       await signIn(page, ctx.url, ctx.token);
       await page.waitForLoadState('networkidle');
+      // show a reconciliation in the pipeline panel's screenshot
+      await page.locator('[data-panel="pipeline"]').getByRole('button', { name: /Reconcile/ }).click();
+      await page.getByTestId('reconciliation-result').waitFor();
       for (const name of PANEL_NAMES) {
         const panel = page.locator(`[data-panel="${name}"]`);
         await panel.scrollIntoViewIfNeeded();
