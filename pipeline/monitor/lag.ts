@@ -33,6 +33,8 @@ export function lagOf(
     .sort((a, b) => a.partition - b.partition);
 }
 
+const READ_TIMEOUT_MS = 3000;
+
 /**
  * Reads the ingestion consumer group's lag from the broker, at most every `cacheSeconds` (a scrape
  * and the console polling must not hammer the broker). A broker that does not answer gives the
@@ -60,25 +62,39 @@ export class ConsumerLagReader {
   private async fetch(): Promise<LagReading> {
     const at = this.now();
     let value: LagReading;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      this.admin ??= this.kafka.admin();
-      await this.admin.connect();
-      const committed = await this.admin.fetchOffsets({ groupId: this.groupId, topics: [...this.topics] });
-      const partitions: PartitionLag[] = [];
-      for (const topic of this.topics) {
-        const offsets = await this.admin.fetchTopicOffsets(topic);
-        const mine = committed.find((c) => c.topic === topic)?.partitions ?? [];
-        partitions.push(...lagOf(topic, offsets, mine));
-      }
-      value = { group: this.groupId, at: new Date(at).toISOString(), partitions, total: partitions.reduce((s, p) => s + p.lag, 0) };
+      // a broker that does not answer must not hold up a /metrics scrape or the console
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`the broker did not answer within ${READ_TIMEOUT_MS} ms`)), READ_TIMEOUT_MS);
+      });
+      const reading = this.fetchOffsets(at);
+      reading.catch(() => undefined); // it may fail after the timeout won the race
+      value = await Promise.race([reading, timeout]);
     } catch (err) {
       const stale = this.admin;
       this.admin = undefined;
-      await stale?.disconnect().catch(() => undefined);
+      void stale?.disconnect().catch(() => undefined);
       value = { group: this.groupId, at: new Date(at).toISOString(), partitions: [], total: null, error: (err as Error).message };
+    } finally {
+      clearTimeout(timer);
     }
     this.cached = { at, value };
     return value;
+  }
+
+  private async fetchOffsets(at: number): Promise<LagReading> {
+    this.admin ??= this.kafka.admin();
+    const admin = this.admin;
+    await admin.connect();
+    const committed = await admin.fetchOffsets({ groupId: this.groupId, topics: [...this.topics] });
+    const partitions: PartitionLag[] = [];
+    for (const topic of this.topics) {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      const mine = committed.find((c) => c.topic === topic)?.partitions ?? [];
+      partitions.push(...lagOf(topic, offsets, mine));
+    }
+    return { group: this.groupId, at: new Date(at).toISOString(), partitions, total: partitions.reduce((s, p) => s + p.lag, 0) };
   }
 
   async close(): Promise<void> {

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApplication, type Application } from '../../../controller/app';
 import { meteringConfig } from '../../../config/schema';
 import { createKafka } from '../../../pipeline/kafka/client';
+import { ConsumerLagReader } from '../../../pipeline/monitor/lag';
 import { applyLedgerFlush, LEDGER_COLLECTION } from '../../../pipeline/monitor/ledger';
 import { monitorModule } from '../../../pipeline/monitor/module';
 import { CEILOMETER_DEFAULT_SECRET, asDict, kafkaValues } from '../../../pipeline/replay/encode';
@@ -175,6 +176,19 @@ describe('reconciliation', () => {
     expect(r.stdout).toMatch(/3 samples missing from the store, 1 unaccounted/);
     expect(r.stdout).toMatch(/vm-a\s+10\s+7\s+-3\s+missing/);
   });
+});
+
+describe('consumer lag when the broker does not answer', () => {
+  it('is reported as unknown with the reason, in bounded time, instead of holding up /metrics', async () => {
+    const kafka = createKafka({ brokers: ['127.0.0.1:1'], clientId: iso.id });
+    const reader = new ConsumerLagReader(kafka, 'g', ['t'], 5);
+    const t0 = Date.now();
+    const r = await reader.read();
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(r.total).toBeNull();
+    expect(r.error).toBeTruthy();
+    await reader.close();
+  }, 15_000);
 });
 
 describe('the ledger', () => {
