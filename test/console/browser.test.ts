@@ -251,6 +251,9 @@ describe('console in headless Chromium', () => {
 
   it('works on a narrow screen: nothing wider than the viewport, every control labelled', async () => {
     const { page: p, errors } = await page({ width: 390, height: 844 });
+    const served = await p.request.get(`${base}/ui/`);
+    expect(served.headers()['content-security-policy']).toMatch(/default-src 'self'.*frame-ancestors 'none'/);
+    expect(served.headers()['x-content-type-options']).toBe('nosniff');
     await signIn(p, base, TOKENS.admin);
     await p.locator('[data-panel="profiles"] canvas').first().waitFor();
     const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

@@ -73,11 +73,14 @@ function bucketRows(s: Summary, format: (v: number) => string) {
   });
 }
 
+const ALL_REASONS = '*';
+
 function DeadLetters(props: { reason: string; onClose: () => void }) {
   const { api } = useConsole();
-  const poll = usePoll(() => api.get<{ letters: Letter[] }>(`/v1/pipeline/dead-letters${qs({ reason: props.reason, limit: 20 })}`), [props.reason]);
+  const all = props.reason === ALL_REASONS;
+  const poll = usePoll(() => api.get<{ letters: Letter[] }>(`/v1/pipeline/dead-letters${qs({ reason: all ? undefined : props.reason, limit: 20 })}`), [props.reason]);
   return html`<div class="drill" role="region" aria-label=${`dead letters: ${props.reason}`}>
-    <div class="row-between"><h3>Dead letters: ${props.reason}</h3><button type="button" onClick=${props.onClose}>Close</button></div>
+    <div class="row-between"><h3>Dead letters: ${all ? 'the most recent' : props.reason}</h3><button type="button" onClick=${props.onClose}>Close</button></div>
     ${poll.error ? html`<p class="error" role="alert">${poll.error}</p>` : null}
     ${poll.data && poll.data.letters.length === 0 ? html`<${Empty}>None stored (dead letters may go to Kafka only: ingest.deadLetter).<//>` : null}
     ${poll.data && poll.data.letters.length > 0
@@ -172,6 +175,7 @@ export function PipelinePanel() {
           ${reasons.length
             ? html`<ul class="reasons">${reasons.map(([r, n]) => html`<li><button type="button" class="link" aria-expanded=${reason === r} onClick=${() => setReason(reason === r ? undefined : r)}>${r}</button> <span class="num">${formatCount(n)}</span></li>`)}</ul>`
             : html`<${Empty}>No dead letters since the controller started.<//>`}
+          <button type="button" class="link" aria-expanded=${reason === ALL_REASONS} onClick=${() => setReason(reason === ALL_REASONS ? undefined : ALL_REASONS)}>the most recent stored dead letters, any reason</button>
         </div>
       </div>
       ${reason ? html`<${DeadLetters} reason=${reason} onClose=${() => setReason(undefined)} />` : null}
