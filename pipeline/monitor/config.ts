@@ -10,6 +10,8 @@ export const monitorConfig = z
     ledger: z.boolean().default(true),
     /** How often the ledger's counts are written to the `ingest_ledger` collection, milliseconds (default 1000; also on shutdown). */
     ledgerFlushMs: z.number().int().positive().default(1000),
+    /** A ledger document (one per resource and hour) expires this many days after its count last changed (TTL index on `updated_at`; default 93). Reconcile hours whose samples arrived within that time. */
+    ledgerRetentionDays: z.number().int().positive().default(93),
     /** Kafka consumer lag is read from the broker at most this often, seconds (default 5). */
     lagCacheSeconds: z.number().positive().default(5),
     /** Per-transport rates are averaged over this many seconds (default 60; the rate history covers 10 minutes). */

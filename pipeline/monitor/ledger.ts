@@ -39,6 +39,21 @@ export interface LedgerEntry {
   n: number;
 }
 
+/**
+ * The ledger's TTL index: a document goes `retentionDays` after its count last changed (by arrival, not
+ * by the samples' own hour, so a replay of old data is reconciled like new data). An hour whose ledger
+ * document expired shows its stored samples as unaccounted.
+ */
+export async function ensureLedgerIndexes(db: Db, retentionDays: number): Promise<void> {
+  const expireAfterSeconds = retentionDays * 86_400;
+  const coll = db.collection(LEDGER_COLLECTION);
+  const existing = (await coll.indexes().catch(() => [])).find((i) => i.name === 'ledger_ttl');
+  if (existing && existing.expireAfterSeconds === expireAfterSeconds && existing.key?.updated_at === 1) return;
+  // the retention changed: recreate the index (collMod would need privileges the writer may lack)
+  if (existing) await coll.dropIndex('ledger_ttl');
+  await coll.createIndex({ updated_at: 1 }, { name: 'ledger_ttl', expireAfterSeconds });
+}
+
 export const ledgerId = (resourceId: string, hour: Date): string => `${resourceId}|${hourKey(hour)}`;
 
 export class AcceptedLedger implements SampleObserver {

@@ -1,6 +1,6 @@
 import type { AppModule, ModuleFactory } from '../../controller/app';
 import { ConsumerLagReader } from './lag';
-import { AcceptedLedger } from './ledger';
+import { AcceptedLedger, ensureLedgerIndexes } from './ledger';
 import { PipelineMonitor } from './monitor';
 import { monitorRoutes } from './routes';
 
@@ -9,10 +9,11 @@ import { monitorRoutes } from './routes';
  * freshness observer and the reconciliation ledger on the interception hook, the consumer-lag reader
  * when Kafka runs, and the /v1/pipeline/* routes.
  */
-export const monitorModule: ModuleFactory = (svc): AppModule => {
+export const monitorModule: ModuleFactory = async (svc): Promise<AppModule> => {
   const config = svc.config.monitor;
   const log = svc.log.child({ component: 'pipeline-monitor' });
   const lag = svc.kafka ? new ConsumerLagReader(svc.kafka, svc.config.kafka.groupId, svc.config.kafka.topics, config.lagCacheSeconds) : undefined;
+  if (config.ledger) await ensureLedgerIndexes(svc.db, config.ledgerRetentionDays);
   const ledger = config.ledger ? new AcceptedLedger(svc.db, log) : undefined;
   ledger?.start(config.ledgerFlushMs);
   const monitor = new PipelineMonitor(svc.metrics.registry, config, lag, ledger);

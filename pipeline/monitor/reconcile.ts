@@ -119,6 +119,7 @@ export function reconcileWindow(opts: { from?: Date; to?: Date; maxHours: number
       notes.push(`store.ttlSeconds expires samples older than ${opts.ttlSeconds} s: the window starts at ${expiry.toISOString()} instead of ${from.toISOString()}`);
       from = expiry;
     }
+    if (+from >= +to) throw new ReconcileInputError(`the window ends before ${from.toISOString()}: store.ttlSeconds (${opts.ttlSeconds} s) has expired every sample in it`);
   }
   return { from, to, notes };
 }

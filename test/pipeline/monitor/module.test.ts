@@ -8,7 +8,7 @@ import { startApplication, type Application } from '../../../controller/app';
 import { meteringConfig } from '../../../config/schema';
 import { createKafka } from '../../../pipeline/kafka/client';
 import { ConsumerLagReader } from '../../../pipeline/monitor/lag';
-import { applyLedgerFlush, LEDGER_COLLECTION } from '../../../pipeline/monitor/ledger';
+import { applyLedgerFlush, ensureLedgerIndexes, LEDGER_COLLECTION } from '../../../pipeline/monitor/ledger';
 import { monitorModule } from '../../../pipeline/monitor/module';
 import { CEILOMETER_DEFAULT_SECRET, asDict, kafkaValues } from '../../../pipeline/replay/encode';
 import { makeSample, testIngestConfig, testStoreConfig } from '../ingest/helpers';
@@ -192,6 +192,13 @@ describe('consumer lag when the broker does not answer', () => {
 });
 
 describe('the ledger', () => {
+  it('expires by a TTL index on updated_at, recreated when the retention changes', async () => {
+    const ttl = async () => (await app.services.db.collection(LEDGER_COLLECTION).indexes()).find((i) => i.name === 'ledger_ttl');
+    expect(await ttl()).toMatchObject({ key: { updated_at: 1 }, expireAfterSeconds: 93 * 86_400 });
+    await ensureLedgerIndexes(app.services.db, 10);
+    expect(await ttl()).toMatchObject({ key: { updated_at: 1 }, expireAfterSeconds: 10 * 86_400 });
+  });
+
   it('counts a flush once even when it is written again (its answer was lost)', async () => {
     const db = app.services.db;
     const entry = { resource_id: 'vm-ledger', project_id: 'p9', hour: new Date('2026-03-02T00:00:00Z'), n: 4 };
