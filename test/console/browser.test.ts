@@ -156,8 +156,8 @@ describe('console in headless Chromium', () => {
     expect(await p.evaluate(() => sessionStorage.getItem('metering.console.token'))).toBe(TOKENS.admin);
     const panel = (name: string) => p.locator(`[data-panel="${name}"]`);
     await expect.poll(() => panel('pipeline').textContent()).toMatch(/ingest rate, http/);
+    await expect.poll(() => panel('pipeline').textContent()).toMatch(/ingest rate, kafka/);
     const pipeline = (await panel('pipeline').textContent())!;
-    expect(pipeline).toMatch(/ingest rate, kafka/);
     expect(pipeline).toMatch(/Consumer lag per partition/);
     expect(pipeline).toMatch(new RegExp(`${iso.topic('ceilometer')}`));
     expect(pipeline).toMatch(/timestamp\s*1/); // the refused sample, by reason
@@ -165,20 +165,20 @@ describe('console in headless Chromium', () => {
     await expect.poll(() => panel('pipeline').textContent()).toMatch(/Dead letters: timestamp[\s\S]*not a time/);
     await panel('pipeline').getByRole('button', { name: /Reconcile/ }).click();
     await expect.poll(() => p.getByTestId('reconciliation-result').textContent()).toMatch(/Every resource-hour matches/);
-    expect(await panel('cluster').textContent()).toMatch(/metering data\s*[\d.]+ (kB|MB)/);
-    expect(await panel('scaler').textContent()).toMatch(/none/);
+    await expect.poll(() => panel('cluster').textContent()).toMatch(/metering data\s*[\d.]+ (kB|MB)/);
+    await expect.poll(() => panel('scaler').textContent()).toMatch(/none/);
     await expect.poll(() => panel('profiles').textContent()).toMatch(new RegExp(`${vmNames.A[0]}[\\s\\S]*${vmNames.B[0]}|${vmNames.B[0]}[\\s\\S]*${vmNames.A[0]}`));
     // the time-window graph: uPlot draws a canvas with one line per chosen host plus the average
     await expect.poll(() => panel('profiles').locator('canvas').count()).toBeGreaterThan(0);
-    expect(await panel('profiles').locator('.u-legend').textContent()).toMatch(/avg of 3/);
+    await expect.poll(() => panel('profiles').locator('.u-legend').textContent()).toMatch(/avg of 3/);
     await panel('profiles').getByLabel('Aggregate hosts').selectOption('max');
     await expect.poll(() => panel('profiles').locator('.u-legend').textContent()).toMatch(/max of 3/);
     await panel('profiles').getByLabel('24 h').check();
-    expect(await panel('predictions').textContent()).toMatch(/console-stack-b[\s\S]*estimate vs actual/);
+    await expect.poll(() => panel('predictions').textContent()).toMatch(/console-stack-b[\s\S]*estimate vs actual/);
     await expect.poll(() => panel('predictions').textContent()).toMatch(/events: estimate vs actual/);
-    expect(await panel('usage').textContent()).toMatch(/cpu\s*[\d.]+ h/);
-    expect(await panel('invoices').textContent()).toMatch(/INV-\d+[\s\S]*€/);
-    expect(await p.getByTestId('compliance-empty').textContent()).toMatch(/not part of this deployment/);
+    await expect.poll(() => panel('usage').textContent()).toMatch(/cpu\s*[\d.]+ h/);
+    await expect.poll(() => panel('invoices').textContent()).toMatch(/INV-\d+[\s\S]*€/);
+    await expect.poll(() => p.getByTestId('compliance-empty').textContent()).toMatch(/not part of this deployment/);
     for (const name of PANEL_NAMES) {
       await panel(name).scrollIntoViewIfNeeded();
       await panel(name).screenshot({ path: path.join(SHOTS, `${name}.png`) });
