@@ -212,6 +212,7 @@ describe('console in headless Chromium', () => {
     await expect.poll(() => p.locator('[data-panel="profiles"]').textContent()).toMatch(new RegExp(vmNames.B[0]!));
     await expect.poll(() => p.locator('[data-panel="invoices"]').textContent()).toMatch(/INV-/);
     await expect.poll(() => p.locator('[data-panel="predictions"]').textContent()).toMatch(/console-stack-b/);
+    await expect.poll(() => p.locator('[data-panel="usage"]').textContent()).toMatch(/cpu/);
     await p.locator('[data-panel="profiles"] canvas').first().waitFor();
     const text = (await p.locator('main').textContent())!;
     expect(text).not.toContain(A);
