@@ -6,6 +6,7 @@ import { scalerDemoStep } from '../scaler/demo';
 import { jobsDemoStep } from '../pipeline/jobs/demo';
 import { complianceDemoStep } from '../compliance/demo';
 import { agentDemoStep } from '../agent/demo';
+import { consoleDemoStep } from '../console/demo';
 
 /** The demo's chapters after services and controller, in order; each component contributes one. */
 export const demoSteps: DemoStep[] = [
@@ -16,4 +17,5 @@ export const demoSteps: DemoStep[] = [
   jobsDemoStep,
   complianceDemoStep,
   agentDemoStep,
+  consoleDemoStep,
 ];

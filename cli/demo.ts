@@ -15,6 +15,8 @@ import { productModules } from '../controller/modules';
 import { ensureServices, type ServiceName } from '../services/manager';
 import { controllerCaller, type DemoContext, type DemoStep } from './demo-context';
 import { demoSteps } from './demo-steps';
+import type { JobsModule } from '../pipeline/jobs/module';
+import { QUEUES } from '../pipeline/jobs/queues';
 
 const SERVICE_HELP: Record<ServiceName, string> = {
   mongo: 'set MONGODB_URI=mongodb://host:port (or MONGO_BIN_DIR=/path/to/mongodb/bin) or run `node scripts/ensure.mjs` to fetch the stand-in',
@@ -51,7 +53,7 @@ function demoCertificates(dir: string): { ca: string; cert: string; key: string 
   return { ca: caFile, ...server };
 }
 
-export async function runDemo(opts: { configFile?: string; out: string; tls?: boolean }): Promise<{ failed: string[] }> {
+export async function runDemo(opts: { configFile?: string; out: string; tls?: boolean; serve?: boolean }): Promise<{ failed: string[] }> {
   const say = (line: string) => process.stdout.write(line + '\n');
   const t0 = Date.now();
   say('== Metering pipeline demo ==');
@@ -70,6 +72,8 @@ export async function runDemo(opts: { configFile?: string; out: string; tls?: bo
   const secret = config.ingest.telemetrySecret || CEILOMETER_DEFAULT_SECRET;
   config.ingest.telemetrySecret = secret;
   config.store.database = `metering_demo_${run}`;
+  // job ids are deterministic per period: a queue prefix of its own keeps an earlier run's finished jobs (same periods) from answering for this run's
+  config.redis.prefix = `metering-demo-${run}`;
   config.controller.port = 0;
   config.controller.auth.tokens = [{ name: 'demo', token, roles: ['admin'] }];
   const tlsDir = process.env.METERING_DEMO_TLS_DIR;
@@ -120,12 +124,22 @@ export async function runDemo(opts: { configFile?: string; out: string; tls?: bo
         say(`   ✗ failed: ${(err as Error).message}`);
       }
     }
+    say(`== done in ${((Date.now() - t0) / 1000).toFixed(1)} s${failed.length ? `; ${failed.length} step(s) failed: ${failed.join('; ')}` : '; every step succeeded'}. Reports and plots: ${path.relative(process.cwd(), opts.out) || '.'} ==`);
+    say(`== operator console: ${app.url}/ui/  sign in with the API token: ${token} ==`);
+    if (opts.serve) {
+      say('   the controller keeps running with the demo data; Ctrl-C ends it (and drops the demo database)');
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+    } else say('   (closing now: `npm start` keeps the controller running so the console can be opened)');
   } finally {
+    const jobs = app.modules.find((m) => m.name === 'jobs') as JobsModule | undefined;
+    for (const q of QUEUES) await jobs?.runtime.queues?.[q].obliterate({ force: true }).catch(() => undefined);
     await app.services.db.dropDatabase().catch(() => undefined);
     await app.close();
     if (useKafka) await deleteTopics(config.kafka.brokers, config.kafka.topics);
   }
-  say(`== done in ${((Date.now() - t0) / 1000).toFixed(1)} s${failed.length ? `; ${failed.length} step(s) failed: ${failed.join('; ')}` : '; every step succeeded'}. Reports and plots: ${path.relative(process.cwd(), opts.out) || '.'} ==`);
   return { failed };
 }
 
@@ -134,8 +148,9 @@ export const register: RegisterCommands = (program) => {
     .command('demo')
     .description('end-to-end demo on embedded defaults: start the services and the controller, replay real VM traces through ingestion, profile, estimate a Heat stack and compare with what was stored, replay a load spike through the autoscaler, rate usage and print an invoice')
     .option('--out <dir>', 'where reports and plots go', 'out/demo')
+    .option('--serve', 'after the story, keep the controller and the console running until Ctrl-C (npm start)')
     .option('--tls', 'run the controller over HTTPS with a CA and certificate made for this run (written to <out>/tls)')
-    .action(async (opts: { out: string; tls?: boolean }) => {
+    .action(async (opts: { out: string; tls?: boolean; serve?: boolean }) => {
       if (opts.tls && !process.env.METERING_DEMO_TLS_DIR) {
         // the demo's HTTP clients (fetch) must trust the run's CA: node reads NODE_EXTRA_CA_CERTS at start-up only,
         // so the demo runs again in a child process that has it
@@ -143,12 +158,12 @@ export const register: RegisterCommands = (program) => {
         const files = demoCertificates(dir);
         process.stdout.write(`TLS: made a CA and a controller certificate in ${path.relative(process.cwd(), dir)}; running the demo with HTTPS\n`);
         const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bin/metering.mjs');
-        const args = [bin, ...(program.opts<{ config?: string }>().config ? ['--config', program.opts<{ config?: string }>().config!] : []), 'demo', '--tls', '--out', opts.out];
+        const args = [bin, ...(program.opts<{ config?: string }>().config ? ['--config', program.opts<{ config?: string }>().config!] : []), 'demo', '--tls', ...(opts.serve ? ['--serve'] : []), '--out', opts.out];
         const child = spawnSync(process.execPath, args, { stdio: 'inherit', env: { ...process.env, NODE_EXTRA_CA_CERTS: files.ca, METERING_DEMO_TLS_DIR: dir } });
         process.exitCode = child.status ?? 1;
         return;
       }
-      const { failed } = await runDemo({ configFile: program.opts<{ config?: string }>().config, out: opts.out, tls: opts.tls });
+      const { failed } = await runDemo({ configFile: program.opts<{ config?: string }>().config, out: opts.out, tls: opts.tls, serve: opts.serve });
       if (failed.length) process.exitCode = 1;
     });
 };

@@ -11,6 +11,7 @@ import { register as demoCommands } from './demo';
 import { register as benchCommands } from '../bench/cli';
 import { register as licenseCommands } from '../compliance/cli';
 import { register as agentCommands } from '../agent/cli';
+import { register as consoleCommands } from '../console/cli';
 
 const components: RegisterCommands[] = [
   configCommands,
@@ -24,6 +25,7 @@ const components: RegisterCommands[] = [
   benchCommands,
   licenseCommands,
   agentCommands,
+  consoleCommands,
 ];
 
 export function buildProgram(): Command {

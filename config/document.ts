@@ -17,6 +17,8 @@ export const SECTION_SOURCES: Record<string, string> = {
   mediation: 'pipeline/mediation/config.ts',
   rating: 'pipeline/rating/config.ts',
   agent: 'agent/config.ts',
+  monitor: 'pipeline/monitor/config.ts',
+  console: 'console/config.ts',
 };
 
 /** Nested sections whose schema lives in a file of its own (its keys' comments are read there). */

@@ -9,6 +9,8 @@ import { ratingConfig } from '../pipeline/rating/config';
 import { amqpConfig } from '../pipeline/amqp/config';
 import { complianceConfig } from '../compliance/config';
 import { agentConfig } from '../agent/config';
+import { monitorConfig } from '../pipeline/monitor/config';
+import { consoleConfig } from '../console/config';
 
 const asObject = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
 
@@ -37,6 +39,8 @@ const sections = z
     rating: ratingConfig,
     compliance: complianceConfig,
     agent: agentConfig,
+    monitor: monitorConfig,
+    console: consoleConfig,
   })
   .superRefine((c, ctx) => {
     // The autoscaler shards and counts the samples the store writes: one database, one collection.

@@ -22,8 +22,8 @@ export interface AppModule {
   observers?: SampleObserver[];
   routes?: RoutePlugin[];
   readiness?: Record<string, ReadinessCheck>;
-  /** Called once every module exists, before traffic: the place to connect to other modules. */
-  started?: (modules: readonly AppModule[]) => void;
+  /** Called once every module exists, before traffic: the place to connect to other modules and to ingestion. */
+  started?: (modules: readonly AppModule[], ingestion: Ingestion) => void;
   close?: () => Promise<void>;
 }
 
@@ -149,7 +149,7 @@ export async function startApplication(opts: StartOptions): Promise<Application>
       audit,
       routes: [ingestRoutes(ingestion.ingestor, config.ingest, ingestion.durableLog), auditRoutes(audit), ...modules.flatMap((m) => m.routes ?? [])],
     });
-    for (const m of modules) m.started?.(modules);
+    for (const m of modules) m.started?.(modules, ingestion);
     const listeners = await ingestion.start();
     let url: string | undefined;
     if (opts.listen !== false) url = await app.listen({ host: config.controller.host, port: config.controller.port });

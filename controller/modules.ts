@@ -5,6 +5,8 @@ import { onboardingModule } from '../estimator/onboarding/module';
 import { jobsModule } from '../pipeline/jobs/module';
 import { complianceModule } from '../compliance/module';
 import { agentModule } from '../agent/module';
+import { monitorModule } from '../pipeline/monitor/module';
+import { consoleModule } from '../console/module';
 
 /**
  * The component modules the running product is made of, in set-up order. Each contributes
@@ -17,4 +19,6 @@ export const productModules: ModuleFactory[] = [
   jobsModule,
   complianceModule,
   agentModule,
+  monitorModule,
+  consoleModule,
 ];

@@ -4,6 +4,7 @@ import { registerLedgerCommands } from './billing/cli';
 import { registerSampleCommands } from './cli-sample';
 import { registerReplayCommands } from './replay/cli';
 import { registerStoreCommands } from './store/cli';
+import { registerMonitorCommands } from './monitor/cli';
 
 /** Subcommands of the pipeline component (filled in by the pipeline work). */
 export const register: RegisterCommands = (program) => {
@@ -12,4 +13,5 @@ export const register: RegisterCommands = (program) => {
   registerSampleCommands(program);
   registerReplayCommands(program);
   registerStoreCommands(program);
+  registerMonitorCommands(program);
 };

@@ -121,6 +121,8 @@ function ensureDebianPackages() {
     wanted.push(['java', 'openjdk-17-jre-headless']);
   }
   if (needJava && !which('mvn') && JAR_SETS.some((s) => !s.skip && !jarsComplete(s))) wanted.push(['mvn', 'maven']);
+  // the console's browser tests and demo screenshots drive Debian's Chromium (playwright-core, no browser download)
+  if (!process.env.CHROMIUM_PATH && !which('chromium')) wanted.push(['chromium', 'chromium']);
   if (wanted.length === 0) return;
   missing += 1;
   const pkgs = wanted.map(([, pkg]) => pkg);

@@ -19,7 +19,7 @@ describe('metering demo (npm start)', () => {
     const story = r.stdout;
     expect(story, r.stderr).toContain('every step succeeded');
     expect(r.status).toBe(0);
-    for (const chapter of ['Ingestion: real VM traces', 'Heat onboarding', 'Resource profiler', 'The autoscaler', 'Mediation, rating and an invoice', 'Licence compliance', 'Host agent']) {
+    for (const chapter of ['Ingestion: real VM traces', 'Heat onboarding', 'Resource profiler', 'The autoscaler', 'Mediation, rating and an invoice', 'Licence compliance', 'Host agent', 'The operator console']) {
       expect(story).toContain(chapter);
     }
     expect(story).toMatch(/readiness ready: .*"kafka":\{"ok":true\}/);
@@ -29,6 +29,9 @@ describe('metering demo (npm start)', () => {
     expect(story).toMatch(/total \d+\.\d\d EUR/);
     expect(story).toMatch(/ALERT cores-exceeded: licence ora-demo: assigned (\d+), actual \d+/);
     expect(story).toMatch(/request\/reply: GET \/v1\/resources\/.+\/raw\?meter=hardware\.memory\.used → [1-9]\d* raw points from host/);
-    for (const file of ['accuracy/accuracy.svg', 'profiler-cpu.svg', 'scaler-replay.svg', 'usage-report.html', 'compliance-report.html']) expect(existsSync(path.join(out, file)), file).toBe(true);
+    expect(story).toMatch(/reconciliation over the data's last 48 h: ledger (\d+) vs store \1 samples .*every resource-hour matches/);
+    expect(story).toMatch(/saved 8 panel screenshots .*no console errors/);
+    expect(story).toMatch(/== operator console: http:\/\/127\.0\.0\.1:\d+\/ui\/  sign in with the API token: demo-/);
+    for (const file of ['accuracy/accuracy.svg', 'profiler-cpu.svg', 'scaler-replay.svg', 'usage-report.html', 'compliance-report.html', 'console/pipeline.png', 'console/profiles.png', 'console/invoices.png']) expect(existsSync(path.join(out, file)), file).toBe(true);
   }, 300_000);
 });

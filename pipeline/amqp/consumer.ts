@@ -250,7 +250,7 @@ export class AmqpNotificationConsumer {
   private async submit(samples: Sample[], rejects: RejectInput[], live: () => boolean): Promise<void> {
     for (;;) {
       try {
-        await this.opts.ingestor.submit(samples, rejects);
+        await this.opts.ingestor.submit(samples, rejects, undefined, 'amqp');
         return;
       } catch (err) {
         if (!(err instanceof BackpressureError) || err.reason === 'closed' || !live()) throw err;

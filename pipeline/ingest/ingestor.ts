@@ -132,9 +132,11 @@ export class Ingestor {
   /**
    * Take in one request's (or Kafka batch's) valid samples and rejects. Resolves once the samples are
    * durably stored and the rejects dead-lettered; rejects at once with BackpressureError (429/503) or
-   * SubmissionTooLargeError (413) without taking anything in.
+   * SubmissionTooLargeError (413) without taking anything in. `origins` (by sample) say where each
+   * came from, for its dead letter; `transport` names the input adapter (http, kafka, amqp, udp, tcp)
+   * for the per-transport counters.
    */
-  submit(samples: readonly Sample[], rejects: readonly RejectInput[] = [], origins?: readonly (SampleOrigin | undefined)[]): Promise<SubmitResult> {
+  submit(samples: readonly Sample[], rejects: readonly RejectInput[] = [], origins?: readonly (SampleOrigin | undefined)[], transport = 'http'): Promise<SubmitResult> {
     if (this.aborted || this.closing) {
       return Promise.reject(new BackpressureError(503, 1, 'closed', 'ingestion is shutting down'));
     }
@@ -178,8 +180,7 @@ export class Ingestor {
       return Promise.reject(refusal);
     }
 
-    this.metrics.samplesAccepted += prepared.length;
-    this.metrics.samplesRejected += rejects.length + refusals.length;
+    this.metrics.recordAccepted(transport, prepared.length, rejects.length + refusals.length);
     return new Promise<SubmitResult>((resolve, reject) => {
       const sub: Submission = {
         pending: prepared.length,
@@ -432,7 +433,7 @@ export class Ingestor {
       try {
         await this.deadLetters.write(letters);
         owner.result.deadLettered += count;
-        this.metrics.samplesDeadLettered += count;
+        this.metrics.recordDeadLetters(letters, count);
         return;
       } catch (err) {
         if (attempt >= DEAD_LETTER_ATTEMPTS || this.aborted) {

@@ -1,3 +1,11 @@
+/** Who wants to hear about each accepted submission, batch write and dead letter (the pipeline monitor). */
+export interface IngestListener {
+  accepted?(transport: string, samples: number, rejects: number): void;
+  batchWritten?(latencyMs: number): void;
+  /** Dead letters written, counted per reason. */
+  deadLettered?(reasons: ReadonlyArray<{ reason: string; count: number }>): void;
+}
+
 /**
  * Counters of the ingestion path. `snapshot()` returns Prometheus-style names and plain numbers; the
  * controller renders them (counters end in `_total`, the rest are gauges).
@@ -19,7 +27,42 @@ export class IngestMetrics {
   /** Values read from their owners when the snapshot is taken (observer failures are the hub's count). */
   constructor(private readonly gauges: () => { inFlightSamples: number; inFlightBytes: number; storeUp: boolean; writeLatencyAvgMs: number; observerFailures: number }) {}
 
+  private readonly listeners: IngestListener[] = [];
+
+  /** Hear about accepted submissions, batch writes and dead letters; a throwing listener is ignored. */
+  listen(listener: IngestListener): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  private emit(call: (l: IngestListener) => void): void {
+    for (const l of this.listeners) {
+      try {
+        call(l);
+      } catch {
+        // monitoring must never affect ingestion
+      }
+    }
+  }
+
+  recordAccepted(transport: string, samples: number, rejects: number): void {
+    this.samplesAccepted += samples;
+    this.samplesRejected += rejects;
+    this.emit((l) => l.accepted?.(transport, samples, rejects));
+  }
+
+  /** `count` rejects written as `letters` (a submission's summary document stands for many: its reasons carry their counts). */
+  recordDeadLetters(letters: ReadonlyArray<{ reason: string; summary?: { reasons: ReadonlyArray<{ reason: string; count: number }> } }>, count = letters.length): void {
+    this.samplesDeadLettered += count;
+    const byReason = letters.flatMap((l) => (l.summary ? l.summary.reasons : [{ reason: l.reason, count: 1 }]));
+    this.emit((l) => l.deadLettered?.(byReason));
+  }
+
   recordBatch(latencyMs: number): void {
+    this.emit((l) => l.batchWritten?.(latencyMs));
     this.batches++;
     this.writeLatencySumMs += latencyMs;
     if (latencyMs > this.writeLatencyMaxMs) this.writeLatencyMaxMs = latencyMs;

@@ -215,7 +215,7 @@ export class CeilometerConsumer {
     for (;;) {
       if (!live()) throw new ConsumerStopped();
       try {
-        await this.opts.ingestor.submit(samples, rejects, origins);
+        await this.opts.ingestor.submit(samples, rejects, origins, 'kafka');
         return;
       } catch (err) {
         if (!(err instanceof BackpressureError) || err.reason === 'closed') {

@@ -77,7 +77,7 @@ export class MeterMessageIntake {
     const all = Array.isArray(d) ? (d as readonly Decoded[]) : [d as Decoded];
     if (all.length === 0) return;
     if (this.opts.log) await this.opts.log.append(all.map((x) => ({ value: x.value })));
-    else await this.opts.ingestor.submit(all.flatMap((x) => x.samples));
+    else await this.opts.ingestor.submit(all.flatMap((x) => x.samples), [], undefined, this.opts.transport);
     for (const x of all) this.counters.accepted += x.samples.length;
   }
 
@@ -96,7 +96,7 @@ export class MeterMessageIntake {
 
   /** Best effort: a dead letter the store cannot take now is only counted (the message was invalid anyway). */
   private async deadLetter(rejects: RejectInput[]): Promise<void> {
-    await this.opts.ingestor.submit([], rejects).catch(() => undefined);
+    await this.opts.ingestor.submit([], rejects, undefined, this.opts.transport).catch(() => undefined);
   }
 
   /** Prometheus-style counters for /metrics. */
