@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { aggregate, alignSeries } from '../../console/ui/aggregate';
 import { axisUnit, formatBinaryBytes, formatBytes, formatDuration, formatMoney, formatPct, readable } from '../../console/ui/units';
 import { chooseStep, MAX_POINTS, seriesPoints, SeriesInputError, shownUnit } from '../../console/series';
-import { complianceRoutes } from '../../console/ui/panels/compliance';
+import { hasCompliance } from '../../console/ui/panels/compliance';
 
 describe('readable units', () => {
   it('bytes in decimal (traffic, data) and binary (memory) units', () => {
@@ -71,8 +71,9 @@ describe('series over stored samples', () => {
 });
 
 describe('compliance panel', () => {
-  it('finds the list routes of the compliance capability in the OpenAPI description, or none', () => {
-    expect(complianceRoutes({ paths: { '/v1/usage': { get: {} } } })).toEqual([]);
-    expect(complianceRoutes({ paths: { '/v1/compliance/violations': { get: {} }, '/v1/compliance/alerts': { get: {} }, '/v1/compliance/alerts/{id}': { get: {} }, '/v1/compliance/scan': { post: {} } } })).toEqual(['/v1/compliance/alerts', '/v1/compliance/violations']);
+  it('finds the compliance capability (GET /v1/compliance) in the OpenAPI description, or not', () => {
+    expect(hasCompliance({ paths: { '/v1/usage': { get: {} } } })).toBe(false);
+    expect(hasCompliance({ paths: { '/v1/compliance': { post: {} } } })).toBe(false);
+    expect(hasCompliance({ paths: { '/v1/compliance': { get: {} }, '/v1/compliance/alerts': { get: {} } } })).toBe(true);
   });
 });

@@ -16,29 +16,43 @@ function Table(props: { title: string; rows: Row[] }) {
     : html`<${Empty}>None.<//>`}</div>`;
 }
 
-/** The list routes of the compliance capability this controller has (GET /v1/compliance/…, no path parameters). */
-export function complianceRoutes(openapi: { paths?: Record<string, Record<string, unknown>> }): string[] {
-  return Object.entries(openapi.paths ?? {})
-    .filter(([p, ops]) => p.startsWith('/v1/compliance/') && !p.includes('{') && ops.get !== undefined)
-    .map(([p]) => p)
-    .sort();
+/** Whether this controller has the compliance capability (its OpenAPI description lists GET /v1/compliance). */
+export function hasCompliance(openapi: { paths?: Record<string, Record<string, unknown>> }): boolean {
+  return openapi.paths?.['/v1/compliance']?.get !== undefined;
+}
+
+interface Evaluation {
+  evaluated: boolean;
+  open_alerts: number;
+  violations?: Row[];
+  licenses?: Row[];
+  unverified?: Row[];
 }
 
 /**
- * Licence compliance, when the deployment has that capability: its routes are found in the
- * controller's OpenAPI description (so a deployment without them shows an empty state and never asks
- * for a route that is not there), and each list route is shown as a table.
+ * Licence compliance (compliance/), when the deployment has that capability (found in the controller's
+ * OpenAPI description, so a deployment without it shows an empty state and never asks for a route that
+ * is not there): the live rules' latest evaluation (GET /v1/compliance: violations, licences, unverified
+ * instances) and the newest alerts (GET /v1/compliance/alerts), in the token's project scope.
  */
 export function CompliancePanel() {
   const { api } = useConsole();
   const poll = usePoll(async () => {
-    const routes = complianceRoutes(await api.get<{ paths?: Record<string, Record<string, unknown>> }>('/openapi.json')).slice(0, 4);
-    const answers = await Promise.all(routes.map(async (r) => ({ route: r, rows: listOf(await api.optional<unknown>(r)) })));
-    return { routes: answers };
+    if (!hasCompliance(await api.get<{ paths?: Record<string, Record<string, unknown>> }>('/openapi.json'))) return { present: false as const };
+    const [evaluation, alerts] = await Promise.all([api.optional<Evaluation>('/v1/compliance'), api.optional<{ open: number; alerts: Row[] }>('/v1/compliance/alerts?limit=20')]);
+    return { present: true as const, evaluation, alerts: alerts?.alerts ?? [] };
   });
   const d = poll.data;
   return html`<${Panel} name="compliance" title="Licence compliance" poll=${poll}>
-    ${d && d.routes.length === 0 ? html`<${Empty}><span data-testid="compliance-empty">Licence compliance is not part of this deployment: the controller has no /v1/compliance routes.</span><//>` : null}
-    ${d && d.routes.length ? html`<div class="grid2">${d.routes.map((r) => html`<${Table} title=${r.route.replace('/v1/compliance/', '')} rows=${r.rows} />`)}</div>` : null}
+    ${d && !d.present ? html`<${Empty}><span data-testid="compliance-empty">Licence compliance is not part of this deployment: the controller has no /v1/compliance routes.</span><//>` : null}
+    ${d && d.present
+      ? html`<p data-testid="compliance-summary">${d.evaluation?.evaluated ? 'evaluated on the live sample stream' : 'not evaluated yet (no licences or no samples)'}; open alerts ${d.evaluation?.open_alerts ?? 0}</p>
+        <div class="grid2">
+          <${Table} title="violations" rows=${listOf(d.evaluation?.violations)} />
+          <${Table} title="alerts" rows=${d.alerts} />
+          <${Table} title="licences" rows=${listOf(d.evaluation?.licenses)} />
+          <${Table} title="unverified instances" rows=${listOf(d.evaluation?.unverified)} />
+        </div>`
+      : null}
   <//>`;
 }

@@ -46,8 +46,8 @@ beforeAll(async () => {
   const config = meteringConfig.parse({
     controller: { auth: { tokens: [{ name: 'ops', token: ADMIN, roles: ['admin'] }, { name: 'tenant-p2', token: P2, roles: ['read'], project: 'p2' }] } },
     store: testStoreConfig(iso.dbName()),
-    ingest: { ...testIngestConfig(), telemetrySecret: CEILOMETER_DEFAULT_SECRET, signaturePolicy: 'off' },
-    kafka: { brokers: kafkaBrokers(), groupId: iso.groupId(), topics: [topic], fromBeginning: true, fetchMaxWaitMs: 100, clientId: iso.id },
+    ingest: { ...testIngestConfig(), telemetrySecret: CEILOMETER_DEFAULT_SECRET, signaturePolicy: 'off', acceptance: 'store' },
+    kafka: { brokers: kafkaBrokers(), groupId: iso.groupId(), topics: [topic], ingestTopic: `${topic}.ingest`, fromBeginning: true, fetchMaxWaitMs: 100, clientId: iso.id },
     monitor: { ledgerFlushMs: 200, lagCacheSeconds: 0.2 },
   });
   app = await startApplication({ config, log: pino({ level: 'silent' }), listen: false, kafka: true, modules: [monitorModule] });
