@@ -67,6 +67,11 @@ export interface RabbitMqInstance {
   startedBy: string;
   /** How long to wait for the broker to take clients, in ms. Default 90000. */
   timeoutMs?: number;
+  /**
+   * A TLS (amqps) listener on 127.0.0.1:`port` beside the plain one, with this server certificate and
+   * CA; `requireClientCert` makes the broker refuse clients without a certificate its CA signed.
+   */
+  tls?: { port: number; ca: string; cert: string; key: string; requireClientCert?: boolean };
 }
 
 /**
@@ -91,7 +96,17 @@ export async function launchRabbitMq(instance: RabbitMqInstance): Promise<Servic
   const confBase = path.join(dir, 'rabbitmq');
   // no management plugin; a small disk floor so a nearly full CI disk still works (the AMQP listener,
   // on loopback only, comes from RABBITMQ_NODE_IP_ADDRESS / RABBITMQ_NODE_PORT below)
-  fs.writeFileSync(`${confBase}.conf`, ['disk_free_limit.absolute = 50MB', 'log.console = true', 'log.file = false', ''].join('\n'));
+  const tls = instance.tls
+    ? [
+        `listeners.ssl.1 = ${HOST}:${instance.tls.port}`,
+        `ssl_options.cacertfile = ${instance.tls.ca}`,
+        `ssl_options.certfile = ${instance.tls.cert}`,
+        `ssl_options.keyfile = ${instance.tls.key}`,
+        'ssl_options.verify = verify_peer',
+        `ssl_options.fail_if_no_peer_cert = ${instance.tls.requireClientCert ? 'true' : 'false'}`,
+      ]
+    : [];
+  fs.writeFileSync(`${confBase}.conf`, ['disk_free_limit.absolute = 50MB', 'log.console = true', 'log.file = false', ...tls, ''].join('\n'));
   fs.writeFileSync(path.join(dir, 'enabled_plugins'), '[].\n');
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -111,8 +126,9 @@ export async function launchRabbitMq(instance: RabbitMqInstance): Promise<Servic
   };
   return launchDaemon(
     { cmd: bin, args: [], logFile, cwd: dir, env, tailLines: 25 },
-    (exited) => waitUntil(`rabbitmq-server on ${HOST}:${port}`, async () => ((await amqpHandshakeOk(port)) ? true : undefined), instance.timeoutMs ?? 90_000, exited, 300),
-    { service: 'rabbitmq', ports: [port, port + 20000], address: `amqp://guest:guest@${HOST}:${port}`, program: bin, startedBy: instance.startedBy },
+    (exited) =>
+      waitUntil(`rabbitmq-server on ${HOST}:${port}`, async () => ((await amqpHandshakeOk(port)) && (!instance.tls || (await portOpen(instance.tls.port, HOST))) ? true : undefined), instance.timeoutMs ?? 90_000, exited, 300),
+    { service: 'rabbitmq', ports: [port, port + 20000, ...(instance.tls ? [instance.tls.port] : [])], address: `amqp://guest:guest@${HOST}:${port}`, program: bin, startedBy: instance.startedBy },
   );
 }
 

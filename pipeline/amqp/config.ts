@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { z } from 'zod';
 
 /**
@@ -16,7 +17,31 @@ export const amqpConfig = z
      * `rabbit://` scheme written as `amqp://`; without credentials guest/guest). Default
      * amqp://127.0.0.1:5672. Environment override: AMQP_URL.
      */
-    url: z.string().min(1).default('amqp://127.0.0.1:5672'),
+    url: z
+      .string()
+      .min(1)
+      .refine((v) => /^amqps?:\/\//.test(v) && URL.canParse(v), 'expected amqp://user:password@host:port/vhost (or amqps:// for TLS)')
+      .default('amqp://127.0.0.1:5672'),
+    /**
+     * PEM files for an amqps:// URL (RabbitMQ's TLS listener, port 5671 by default): `ca` the CA the
+     * broker's certificate chains to (default: the system's trusted CAs), `cert` and `key` a client
+     * certificate for brokers with `ssl_options.fail_if_no_peer_cert = true`. The broker's certificate
+     * must name the URL's host.
+     */
+    tls: z
+      .strictObject({
+        ca: z.string().min(1).optional(),
+        cert: z.string().min(1).optional(),
+        key: z.string().min(1).optional(),
+      })
+      .prefault({})
+      .superRefine((t, ctx) => {
+        if (Boolean(t.cert) !== Boolean(t.key)) ctx.addIssue({ code: 'custom', path: [t.cert ? 'key' : 'cert'], message: 'cert and key go together' });
+        for (const field of ['ca', 'cert', 'key'] as const) {
+          const file = t[field];
+          if (file && !existsSync(file)) ctx.addIssue({ code: 'custom', path: [field], message: `file not found: ${file}` });
+        }
+      }),
     /**
      * Exchange the notifications are published to: oslo.messaging's `control_exchange`, which Ceilometer
      * sets to `ceilometer`. Default `ceilometer`.
@@ -52,7 +77,10 @@ export const amqpConfig = z
     /** Largest reconnect delay, in ms. Default 10000. */
     reconnectMaxMs: z.number().int().positive().default(10_000),
   })
-  .prefault({});
+  .prefault({})
+  .superRefine((c, ctx) => {
+    if (!c.url.startsWith('amqps:') && (c.tls.ca || c.tls.cert)) ctx.addIssue({ code: 'custom', path: ['url'], message: 'amqp.tls is set but the URL is amqp://: use amqps:// to speak TLS to RabbitMQ' });
+  });
 export type AmqpConfig = z.output<typeof amqpConfig>;
 
 /** The oslo notifier's routing key and queue name for a topic (Ceilometer samples have priority SAMPLE). */

@@ -7,6 +7,7 @@ import { BackpressureError } from '../ingest/backpressure';
 import type { RejectInput } from '../ingest/dead-letter';
 import type { Ingestor } from '../ingest/ingestor';
 import type { Sample } from '../sample';
+import { amqpTlsOptions, explainAmqpFailure } from './connection';
 import { durable, notificationQueue, queueArguments, type AmqpConfig } from './config';
 
 /**
@@ -135,7 +136,14 @@ export class AmqpNotificationConsumer {
   private async connectOnce(): Promise<void> {
     const { config, log } = this.opts;
     if (config.quorumQueues && config.haQueues) throw new Error('amqp.quorumQueues and amqp.haQueues cannot both be true (oslo.messaging refuses the same combination)');
-    const connection = await amqp.connect(withHeartbeat(config.url, config.heartbeatSeconds), { timeout: 10_000, clientProperties: { connection_name: 'metering-ingest' } });
+    let connection: ChannelModel;
+    try {
+      // amqps://: TLS with amqp.tls's CA and client certificate (amqplib passes these to tls.connect)
+      const socketOptions: Record<string, unknown> = { timeout: 10_000, clientProperties: { connection_name: 'metering-ingest' }, ...amqpTlsOptions(config) };
+      connection = await amqp.connect(withHeartbeat(config.url, config.heartbeatSeconds), socketOptions as Parameters<typeof amqp.connect>[1] & { recovery?: never });
+    } catch (err) {
+      throw new Error(explainAmqpFailure(err as Error, config));
+    }
     let closedResolve!: () => void;
     const closed = new Promise<void>((r) => (closedResolve = r));
     connection.on('error', (err: Error) => log?.warn({ err: err.message }, 'AMQP connection error'));

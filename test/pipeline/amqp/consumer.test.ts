@@ -14,6 +14,7 @@ import type { Sample } from '../../../pipeline/sample';
 import { launchRabbitMq } from '../../../services/rabbitmq';
 import { freePort, stopPid } from '../../../services/proc';
 import { connect, CuttableProxy, dropDb, makeSamples, testIngestConfig, testStoreConfig } from '../ingest/helpers';
+import { TestCa, writePem } from '../../../lib/certs';
 
 // The RabbitMQ consumer against a real broker: notifications are published exactly as oslo.messaging's
 // rabbit driver publishes them (topic exchange `ceilometer`, routing key and queue `<topic>.sample`,
@@ -206,4 +207,62 @@ describe('RabbitMQ restart', () => {
     expect(new Set(ids)).toEqual(new Set([...before, ...after].flat().map((s) => s.message_id)));
     expect(ing.amqpConsumer!.stats.reconnects).toBeGreaterThanOrEqual(1);
   }, 240_000);
+});
+
+describe('RabbitMQ over TLS (amqps://, amqp.tls)', () => {
+  // a broker of this test's own with a TLS listener that requires a client certificate of its CA
+  const ca = new TestCa('metering amqps test CA');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metering-rabbit-tls-'));
+  const caFile = path.join(dir, 'ca.crt');
+  let tlsPort = 0;
+  let client1: { cert: string; key: string };
+  beforeAll(async () => {
+    fs.writeFileSync(caFile, ca.cert);
+    const server = writePem(dir, 'server', ca.server('localhost'));
+    client1 = writePem(dir, 'client', ca.client('metering-ingest'));
+    const port = await freePort();
+    tlsPort = await freePort();
+    const broker = await launchRabbitMq({ dir, port, nodeName: `metering-tls-${port}@localhost`, startedBy: 'tests', tls: { port: tlsPort, ca: caFile, ...server, requireClientCert: true } });
+    closers.push(async () => {
+      await stopPid(broker.pid);
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+  }, 120_000);
+  const url = () => `amqps://guest:guest@localhost:${tlsPort}`;
+
+  it('consumes notifications over amqps with the configured CA and client certificate, each sample stored once', async () => {
+    const d = client.db(iso.dbName('amqps'));
+    dbs.push(d);
+    const topic = 'metering';
+    const samples = makeSamples(12);
+    const pubConn = await amqp.connect(url(), { ca: [fs.readFileSync(caFile)], cert: fs.readFileSync(client1.cert), key: fs.readFileSync(client1.key), servername: 'localhost' });
+    const pub = await pubConn.createConfirmChannel();
+    await declareLikeOslo(pub, 'ceilometer', topic);
+    publish(pub, 'ceilometer', topic, notification(samples.slice(0, 6), topic));
+    publish(pub, 'ceilometer', topic, notification(samples.slice(6), topic));
+    await pub.waitForConfirms();
+    await pubConn.close();
+    const ing = await ingestion(d, cfg({ url: url(), tls: { ca: caFile, ...client1 } }));
+    expect(ing.amqpConsumer!.connected).toBe(true);
+    await waitFor('12 samples stored', async () => (await storedIds(d)).length === 12);
+    expect(new Set(await storedIds(d))).toEqual(new Set(samples.map((s) => s.message_id)));
+  }, 60_000);
+
+  it('refuses to start with an error naming the setting: untrusted broker certificate (amqp.tls.ca), no client certificate (amqp.tls.cert), plain amqp:// to the TLS port (amqp.url)', async () => {
+    const d = client.db(iso.dbName('amqps-bad'));
+    dbs.push(d);
+    const otherCa = path.join(dir, 'other-ca.crt');
+    fs.writeFileSync(otherCa, new TestCa('another CA').cert);
+    await expect(ingestion(d, cfg({ url: url(), tls: { ca: otherCa, ...client1 } }))).rejects.toThrow(/amqp\.tls\.ca: the certificate of RabbitMQ at amqps:\/\/\*\*\*@localhost/);
+    await expect(ingestion(d, cfg({ url: url(), tls: { ca: caFile } }))).rejects.toThrow(/amqp\.tls\.cert/);
+    await expect(ingestion(d, cfg({ url: `amqp://guest:guest@localhost:${tlsPort}` }))).rejects.toThrow(/^amqp\.url: RabbitMQ at amqp:\/\/\*\*\*@localhost/);
+  }, 60_000);
+
+  it('the configuration refuses TLS files with a plain amqp:// URL, and files that do not exist', () => {
+    const plain = amqpConfig.safeParse({ url: 'amqp://localhost:5672', tls: { ca: caFile } });
+    expect(plain.success).toBe(false);
+    expect(plain.error!.issues[0]!.message).toMatch(/use amqps:\/\//);
+    const missing = amqpConfig.safeParse({ url: 'amqps://localhost:5671', tls: { ca: '/nonexistent/ca.crt' } });
+    expect(missing.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toContain('tls.ca: file not found: /nonexistent/ca.crt');
+  });
 });
