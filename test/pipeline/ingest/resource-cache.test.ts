@@ -3,6 +3,7 @@ import type { Db, MongoClient } from 'mongodb';
 import { COLLECTIONS, prepareSample, type PreparedSample, type ResourceDoc } from '../../../pipeline/store/layout';
 import { ResourceTracker } from '../../../pipeline/store/resource-cache';
 import { MeterStoreWriter } from '../../../pipeline/store/writer';
+import { NOT_YOUR_RESOURCE } from '../../../pipeline/store/ownership';
 import { isolation } from '../../support/isolation';
 import { connect, dropDb, makeSample, testStoreConfig } from './helpers';
 
@@ -32,6 +33,8 @@ describe('resource tracker (which resource upserts a batch still needs)', () => 
     expect(t.due([prep(10)])).toHaveLength(1); // moves first_sample_timestamp back
     // an older sample with other metadata changes nothing (the newest sample's metadata wins)
     expect(t.due([prep(900, { resource_metadata: { flavor: 'old' } })])).toHaveLength(0);
+    // but a sample of another project is always checked against the owner, late or not
+    expect(t.due([prep(900, { project_id: 'p-2' })])).toHaveLength(1);
   });
 
   it('sends only the newest-sample update for a known resource, both steps for a new meter or another owner', () => {
@@ -129,5 +132,19 @@ describe('resource upserts through the writer', () => {
     expect(doc.first_sample_timestamp).toEqual(at(3600));
     expect(doc.meter.map((m) => m.counter_name)).toEqual(['cpu_util']);
     expect(doc.metadata).toEqual({ flavor: 'm1' });
+  });
+
+  it("a late sample of another project for a cached resource is refused, not stored under the owner's VM", async () => {
+    const db = client.db(iso.dbName('foreign-late'));
+    dbs.push(db);
+    const writer = new MeterStoreWriter(db, testStoreConfig(db.databaseName, { resourceGranularitySeconds: 600 }));
+    await writer.prepare();
+    await writer.writeBatch([prep(0), prep(1000)]);
+    const late = prep(500, { project_id: 'p-intruder' }); // within the cached first/last and granularity
+    const r = await writer.writeBatch([late]);
+    expect(r.stored).toHaveLength(0);
+    expect(r.refused.map((x) => x.reason)).toEqual([NOT_YOUR_RESOURCE]);
+    expect(await db.collection(COLLECTIONS.meter).countDocuments({ project_id: 'p-intruder' })).toBe(0);
+    expect((await db.collection<ResourceDoc>(COLLECTIONS.resource).findOne({ _id: 'vm-1' }))!.project_id).toBe('p-1');
   });
 });
