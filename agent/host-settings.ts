@@ -44,7 +44,7 @@ export interface SettingIssue {
 function received(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'array';
-  if (typeof v === 'number') return Number.isNaN(v) ? 'NaN' : Number.isFinite(v) ? 'number' : 'Infinity';
+  if (typeof v === 'number') return Number.isNaN(v) ? 'NaN' : Number.isFinite(v) ? 'number' : v > 0 ? 'Infinity' : '-Infinity';
   return typeof v;
 }
 
