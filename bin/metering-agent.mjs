@@ -3,7 +3,7 @@
 // .cache/metering-agent.mjs (+ .cache/metering-agent-bundle/), built with esbuild from agent/entry.ts on first use and rebuilt
 // whenever a source it includes is newer, so a host pays for neither the TypeScript loader nor the
 // rest of the product's modules (the agent's RSS budget is 50 MB). Run it as
-//   node --lite-mode --max-semi-space-size=1 bin/metering-agent.mjs run …
+//   node --no-opt --max-semi-space-size=1 bin/metering-agent.mjs run …
 // for the smallest footprint (docs/agent.md has the measured figures).
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
