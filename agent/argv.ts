@@ -91,5 +91,5 @@ export function usage(program: string, globals: OptionSpec[], commands: CommandS
   const line = (o: OptionSpec) => `  ${[o.short, o.flag].filter(Boolean).join(', ')}${o.type === 'boolean' ? '' : ` <${o.arg ?? 'value'}>`}`.padEnd(28) + `  ${o.help}${o.default !== undefined ? ` (default: ${o.default})` : ''}\n`;
   const c = commands.find((x) => x.name === command);
   if (c) return `Usage: ${program} ${c.name} [options]\n\n${c.help}\n\nOptions:\n${c.options.concat(globals).map(line).join('')}`;
-  return `Usage: ${program} [options] <command>\n\nCommands:\n${commands.map((x) => `  ${x.name.padEnd(10)}  ${x.help}\n`).join('')}\nOptions:\n${globals.map(line).join('')}  -h, --help                    this help (also after a command)\n`;
+  return `Usage: ${program} [options] <command>\n\nCommands:\n${commands.map((x) => `  ${x.name.padEnd(10)}  ${x.help}\n`).join('')}\nOptions:\n${globals.map(line).join('')}${line({ flag: '--help', short: '-h', type: 'boolean', help: 'this help (also after a command)' })}`;
 }
