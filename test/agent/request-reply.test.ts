@@ -9,6 +9,7 @@ import { COLLECTIONS } from '../../pipeline/store/layout';
 import { redisConnectionOptions } from '../../pipeline/jobs/connection';
 import { channels } from '../../agent/protocol';
 import { isolation } from '../support/isolation';
+import { AGENT_NODE_FLAGS } from '../../agent/bench';
 import { REPO } from '../support/paths';
 import { redisUrl } from '../support/services';
 import { ADMIN, controller, INGEST, P1, READ, SECRET, waitFor } from './helpers';
@@ -25,8 +26,10 @@ let app: Application;
 let agent: ChildProcess | undefined;
 let agentLog = '';
 
+// the agent as a host runs it: its own entry (bin/metering-agent.mjs, the bundle whose chunks load
+// ioredis and the responder only when --controller is given), with the node flags the benchmark uses
 function startAgent(): ChildProcess {
-  const child = spawn(process.execPath, [path.join(REPO, 'bin/metering.mjs'), 'agent', 'run', '--interval', '1', '--window', '2', '--host', HOST, '--data-dir', dataDir, '--controller', app.url!, '--token', INGEST, '--publish', `${app.url}/v1/samples`], {
+  const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, path.join(REPO, 'bin/metering-agent.mjs'), 'run', '--interval', '1', '--window', '2', '--host', HOST, '--data-dir', dataDir, '--controller', app.url!, '--token', INGEST, '--publish', `${app.url}/v1/samples`], {
     cwd: REPO,
     env: { ...process.env, METERING_TELEMETRY_SECRET: SECRET, METERING_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
