@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { redisConnectionOptions } from '../pipeline/jobs/connection';
+import { redisConnectionOptions } from '../billing/jobs/connection';
 import { AgentRegistry } from './registry';
 import { channels, heartbeatMessage, replyMessage, type ReplyMessage, type RequestMessage } from './protocol';
 

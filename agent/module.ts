@@ -1,5 +1,5 @@
 import type { AppModule, ModuleFactory } from '../controller/app';
-import { redactedRedisUrl } from '../pipeline/jobs/connection';
+import { redactedRedisUrl } from '../billing/jobs/connection';
 import { RequestBroker } from './broker';
 import { agentRoutes } from './routes';
 

@@ -5,7 +5,7 @@
  */
 import { Redis } from 'ioredis';
 import type { AgentLog } from './log';
-import { redisConnectionOptions } from '../pipeline/jobs/connection';
+import { redisConnectionOptions } from '../billing/jobs/connection';
 import { metricKey, type Discovery } from './metrics';
 import { channels, requestMessage, thin, type HeartbeatMessage, type ReplyMessage } from './protocol';
 import type { RawStore } from './raw-store';

@@ -6,7 +6,7 @@
  */
 import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
-import { redisConnectionOptions } from '../pipeline/jobs/connection';
+import { redisConnectionOptions } from '../billing/jobs/connection';
 import { channels, requestMessage, thin, type HeartbeatMessage } from './protocol';
 
 export const simHost = (i: number) => `sim-${String(i).padStart(6, '0')}`;

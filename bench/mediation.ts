@@ -16,11 +16,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MongoClient, type Db } from 'mongodb';
-import { decideMediationMode } from '../pipeline/jobs/capability';
-import { mediationOptions, type MediationOptions } from '../pipeline/mediation/options';
-import { ensureUsageIndexes, runMediation, runMediationInNode, type MediationRun } from '../pipeline/mediation/runner';
-import { loadPlanFile } from '../pipeline/rating/plan';
-import { rateStoredUsage } from '../pipeline/rating/store';
+import { decideMediationMode } from '../billing/jobs/capability';
+import { mediationOptions, type MediationOptions } from '../billing/mediation/options';
+import { ensureUsageIndexes, runMediation, runMediationInNode, type MediationRun } from '../billing/mediation/runner';
+import { loadPlanFile } from '../billing/rating/plan';
+import { rateStoredUsage } from '../billing/rating/store';
 import { ensureServices, type MongoTier } from '../services/manager';
 import { REPO } from '../services/paths';
 
@@ -31,7 +31,7 @@ export interface MediationBenchOptions {
   vms?: number;
   /** Poll interval of the generated samples, seconds (default 600, Ceilometer's usual). */
   intervalSeconds?: number;
-  /** Price plan (default pipeline/rating/examples/plan.yaml). */
+  /** Price plan (default billing/rating/examples/plan.yaml). */
   plan?: string;
   /** Results file (default out/bench/mediation.json; '' = none). */
   out?: string;
@@ -134,7 +134,7 @@ export async function benchMediation(opts: MediationBenchOptions = {}): Promise<
   const samples = opts.samples ?? 200_000;
   const intervalSeconds = opts.intervalSeconds ?? 600;
   const vms = opts.vms ?? Math.max(1, Math.round(samples / METERS.length / ((DAY_MS / 1000 / intervalSeconds) * 3)));
-  const plan = opts.plan ?? path.join(REPO, 'pipeline/rating/examples/plan.yaml');
+  const plan = opts.plan ?? path.join(REPO, 'billing/rating/examples/plan.yaml');
   const log = (s: string) => opts.verbose && process.stderr.write(`[bench mediation] ${s}\n`);
   const info = await ensureServices({ mongo: true }, { startedBy: 'bench' });
   const tier = info.mongoTier!;

@@ -3,7 +3,7 @@ import { replayDemoStep } from '../pipeline/replay/demo';
 import { onboardingDemoStep } from '../estimator/onboarding/demo';
 import { profilerDemoStep } from '../profiler/demo';
 import { scalerDemoStep } from '../scaler/demo';
-import { jobsDemoStep } from '../pipeline/jobs/demo';
+import { jobsDemoStep } from '../billing/jobs/demo';
 import { complianceDemoStep } from '../compliance/demo';
 import { agentDemoStep } from '../agent/demo';
 import { consoleDemoStep } from '../console/demo';

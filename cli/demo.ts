@@ -15,8 +15,8 @@ import { productModules } from '../controller/modules';
 import { ensureServices, type ServiceName } from '../services/manager';
 import { controllerCaller, type DemoContext, type DemoStep } from './demo-context';
 import { demoSteps } from './demo-steps';
-import type { JobsModule } from '../pipeline/jobs/module';
-import { QUEUES } from '../pipeline/jobs/queues';
+import type { JobsModule } from '../billing/jobs/module';
+import { QUEUES } from '../billing/jobs/queues';
 
 const SERVICE_HELP: Record<ServiceName, string> = {
   mongo: 'set MONGODB_URI=mongodb://host:port (or MONGO_BIN_DIR=/path/to/mongodb/bin) or run `node scripts/ensure.mjs` to fetch the stand-in',

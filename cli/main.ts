@@ -3,6 +3,7 @@ import { CliError, type RegisterCommands } from './registry';
 import { register as configCommands } from '../config/cli';
 import { register as serviceCommands } from '../services/cli';
 import { register as controllerCommands } from '../controller/cli';
+import { register as billingCommands } from '../billing/cli';
 import { register as pipelineCommands } from '../pipeline/cli';
 import { register as estimatorCommands } from '../estimator/cli';
 import { register as profilerCommands } from '../profiler/cli';
@@ -17,6 +18,7 @@ const components: RegisterCommands[] = [
   configCommands,
   serviceCommands,
   controllerCommands,
+  billingCommands,
   pipelineCommands,
   estimatorCommands,
   profilerCommands,

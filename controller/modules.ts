@@ -2,7 +2,7 @@ import type { ModuleFactory } from './app';
 import { profilerModule } from '../profiler/module';
 import { scalerModule } from '../scaler/module';
 import { onboardingModule } from '../estimator/onboarding/module';
-import { jobsModule } from '../pipeline/jobs/module';
+import { billingModule } from '../billing/module';
 import { complianceModule } from '../compliance/module';
 import { agentModule } from '../agent/module';
 import { monitorModule } from '../pipeline/monitor/module';
@@ -16,7 +16,7 @@ export const productModules: ModuleFactory[] = [
   profilerModule,
   scalerModule,
   onboardingModule,
-  jobsModule,
+  billingModule,
   complianceModule,
   agentModule,
   monitorModule,

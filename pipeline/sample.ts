@@ -8,6 +8,33 @@ import type { Double, Long } from 'mongodb';
 export const COUNTER_TYPES = ['gauge', 'delta', 'cumulative'] as const;
 export type CounterType = (typeof COUNTER_TYPES)[number];
 
+/**
+ * The fields of a Ceilometer sample, in the order of Ceilometer's meter message and `meter` document.
+ * The one list of them: the store layout (`store/layout.ts` METER_FIELDS, MeterDoc), the duplicate
+ * check (`store/duplicates.ts`) and the signer (`ceilometer/sign.ts`) are built from it or checked
+ * against it by the type checker, and it must name exactly the required fields of `Sample` below.
+ */
+export const SAMPLE_FIELDS = [
+  'source',
+  'counter_name',
+  'counter_type',
+  'counter_unit',
+  'counter_volume',
+  'user_id',
+  'project_id',
+  'resource_id',
+  'timestamp',
+  'resource_metadata',
+  'message_id',
+  'message_signature',
+] as const;
+export type SampleField = (typeof SAMPLE_FIELDS)[number];
+
+/** The keys of T that are not optional. */
+export type RequiredKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? never : K }[keyof T];
+/** `true` when A and B are the same union of keys, else `false` (for compile-time checks of field lists). */
+export type SameKeys<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+
 export interface Sample {
   counter_name: string;
   counter_type: CounterType;
@@ -32,6 +59,9 @@ export interface Sample {
    */
   bson?: SampleBsonForms;
 }
+
+// SAMPLE_FIELDS names exactly Sample's required fields (a field added to one must be added to the other).
+true satisfies SameKeys<SampleField, RequiredKeys<Sample>>;
 
 /** See Sample.bson and pipeline/ceilometer/bson-numbers.ts. */
 export interface SampleBsonForms {

@@ -3,9 +3,15 @@
  * (`meter_message_from_counter`) for a Sample, signed with `telemetry_secret`. Used by the trace
  * replayer, the demo and `metering sample sign`.
  */
-import type { Sample } from '../sample';
+import type { Sample, SampleField } from '../sample';
 import { computeSignature } from './signature';
 import { formatCeilometerTimestamp } from './timestamp';
+
+/**
+ * The fields of the master-shaped (unsigned) meter message: every sample field (SAMPLE_FIELDS, the
+ * type checker holds the messages below to it) but the signature, plus the three master added.
+ */
+export type MeterMessageField = Exclude<SampleField, 'message_signature'> | 'user_name' | 'project_name' | 'monotonic_time';
 
 /**
  * The master-shaped meter message for `sample`, with message_signature. Serialise it with
@@ -17,7 +23,7 @@ export function signSample(sample: Sample, secret: string): Record<string, unkno
     throw new RangeError(`counter_volume: expected a finite number, got ${sample.counter_volume}`);
   }
   if (Number.isNaN(sample.timestamp.getTime())) throw new RangeError('timestamp: invalid Date');
-  const msg: Record<string, unknown> = {
+  const fields: Record<MeterMessageField, unknown> = {
     source: sample.source,
     counter_name: sample.counter_name,
     counter_type: sample.counter_type,
@@ -33,6 +39,7 @@ export function signSample(sample: Sample, secret: string): Record<string, unkno
     message_id: sample.message_id,
     monotonic_time: null,
   };
+  const msg: Record<string, unknown> = fields;
   msg.message_signature = computeSignature(msg, secret);
   return msg;
 }
@@ -48,7 +55,7 @@ export function signMessage(message: Record<string, unknown>, secret: string): R
 
 /** Map an HTTP `Sample.as_dict()` item onto the master meter-message field names (unsigned). */
 export function asDictToMeterMessage(item: Record<string, unknown>): Record<string, unknown> {
-  return {
+  const message: Record<MeterMessageField, unknown> = {
     source: item.source ?? 'openstack',
     counter_name: item.name,
     counter_type: item.type,
@@ -64,4 +71,5 @@ export function asDictToMeterMessage(item: Record<string, unknown>): Record<stri
     message_id: item.id,
     monotonic_time: item.monotonic_time ?? null,
   };
+  return message;
 }

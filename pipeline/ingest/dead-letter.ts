@@ -3,6 +3,7 @@ import type { Db, WriteConcernSettings } from 'mongodb';
 import { MongoBulkWriteError } from 'mongodb';
 import type { Producer } from 'kafkajs';
 import { COLLECTIONS } from '../store/layout';
+import { onlyDuplicateKeys } from '../store/bulk-errors';
 
 /**
  * Dead letters: samples that could not be stored (parse/validation failures, a signature that does not
@@ -114,8 +115,7 @@ export class MongoDeadLetterSink implements DeadLetterSink {
       await this.db.collection<DeadLetterDoc>(COLLECTIONS.deadLetter).insertMany(letters.map((l) => ({ ...l })), { ordered: false, writeConcern: this.writeConcern });
     } catch (err) {
       if (err instanceof MongoBulkWriteError) {
-        const list = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
-        if (list.length > 0 && list.every((e) => e.code === 11000) && !err.result?.getWriteConcernError?.()) return;
+        if (onlyDuplicateKeys(err)) return;
       }
       throw err;
     }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { MongoBulkWriteError, type AnyBulkWriteOperation, type Db } from 'mongodb';
 import type { Logger } from '../../lib/log';
 import type { SampleObserver, StoredSample } from '../sample';
-import { DUPLICATE_KEY } from '../store/writer';
+import { onlyDuplicateKeys } from '../store/bulk-errors';
 import { hourKey, hourStart } from './hours';
 
 /**
@@ -157,9 +157,8 @@ export async function applyLedgerFlush(db: Db, flushId: string, entries: Iterabl
     await db.collection<LedgerDoc>(LEDGER_COLLECTION).bulkWrite(ops, { ordered: false });
   } catch (err) {
     if (err instanceof MongoBulkWriteError) {
-      const list = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
       // duplicate key = this flush already landed on that document; anything else is retried
-      if (list.length > 0 && list.every((e) => e.code === DUPLICATE_KEY) && !err.result?.getWriteConcernError?.()) return;
+      if (onlyDuplicateKeys(err)) return;
     }
     throw err;
   }

@@ -1,5 +1,6 @@
 import type { Collection } from 'mongodb';
 import type { MeterDoc, PreparedSample } from './layout';
+import { SAMPLE_FIELDS } from '../sample';
 
 /**
  * Telling a redelivery from a conflict (tenant isolation of message ids). A duplicate key on the
@@ -10,7 +11,8 @@ import type { MeterDoc, PreparedSample } from './layout';
  * duplicate (redelivery), different → a conflict, refused and dead-lettered with the reason.
  */
 
-const CONTENT_FIELDS = ['source', 'counter_name', 'counter_type', 'counter_unit', 'counter_volume', 'user_id', 'project_id', 'resource_id', 'timestamp', 'resource_metadata', 'message_id', 'message_signature'] as const;
+/** What a redelivery repeats exactly: every sample field (not `_id`, not `recorded_at`). */
+const CONTENT_FIELDS = SAMPLE_FIELDS;
 
 /** Canonical text of a value: object keys sorted, dates as instants, numbers as numbers (int/double alike). */
 function canonical(v: unknown): string {

@@ -1,5 +1,5 @@
 import { BSON, ObjectId, type Double, type Long } from 'mongodb';
-import type { Sample, StoredSample } from '../sample';
+import { SAMPLE_FIELDS, type RequiredKeys, type Sample, type SameKeys, type StoredSample } from '../sample';
 import { escapeMetadataKeys } from '../ceilometer/keys';
 import { needsStoredRewrite, storedPlainNumber, widenIntegers } from '../ceilometer/bson-numbers';
 
@@ -20,21 +20,8 @@ export const COLLECTIONS = {
 } as const;
 
 /** The top-level fields of a `meter` document besides `_id`, in Ceilometer's order. */
-export const METER_FIELDS = [
-  'source',
-  'counter_name',
-  'counter_type',
-  'counter_unit',
-  'counter_volume',
-  'user_id',
-  'project_id',
-  'resource_id',
-  'timestamp',
-  'resource_metadata',
-  'message_id',
-  'message_signature',
-  'recorded_at',
-] as const;
+export const METER_FIELDS = [...SAMPLE_FIELDS, 'recorded_at'] as const;
+export type MeterField = (typeof METER_FIELDS)[number];
 
 export interface MeterDoc {
   _id: ObjectId;
@@ -53,6 +40,9 @@ export interface MeterDoc {
   message_signature: string;
   recorded_at: Date;
 }
+
+// A `meter` document holds exactly `_id` and METER_FIELDS.
+true satisfies SameKeys<RequiredKeys<MeterDoc>, '_id' | MeterField>;
 
 export interface ResourceMeterRef {
   counter_name: string;

@@ -1,6 +1,7 @@
 import { MongoBulkWriteError, type Collection, type WriteConcernSettings } from 'mongodb';
 import type { PreparedSample, ResourceDoc } from './layout';
 import { groupByResource, resourceOperations } from './resource';
+import { DUPLICATE_KEY, writeFailures } from './bulk-errors';
 
 /**
  * Resource writes that respect ownership (tenant isolation): a resource belongs to the project that
@@ -15,15 +16,13 @@ import { groupByResource, resourceOperations } from './resource';
  * of the new project are then taken, the old project's are refused.
  */
 
-const DUPLICATE_KEY = 11000;
-
 /** Identity of a (resource, project) pair: what ownership is decided on. */
 export const ownerKey = (resourceId: string, projectId: string | null | undefined): string => JSON.stringify([resourceId, projectId ?? null]);
 
 export const NOT_YOUR_RESOURCE = 'resource_id: this resource belongs to another project; a sample can only create or update resources of its own project_id';
 
 function failedIndexes(err: MongoBulkWriteError): { dup: number[]; other: number } {
-  const list = Array.isArray(err.writeErrors) ? err.writeErrors : err.writeErrors ? [err.writeErrors] : [];
+  const list = writeFailures(err);
   const dup: number[] = [];
   let other = 0;
   for (const e of list) (e.code === DUPLICATE_KEY ? dup.push(e.index) : other++);

@@ -6,6 +6,7 @@ import { NOT_YOUR_RESOURCE, ownerKey, writeOwnedResources } from './ownership';
 import { CONFLICT_REASON, classifyDuplicates } from './duplicates';
 import { ResourceTracker } from './resource-cache';
 import { ensureIndexes, type EnsureIndexesReport } from './indexes';
+import { DUPLICATE_KEY, hasWriteConcernError, writeFailures, type BulkWriteFailure } from './bulk-errors';
 
 /**
  * Writes batches of samples to the metering store with an exactly-once effect:
@@ -18,7 +19,6 @@ import { ensureIndexes, type EnsureIndexesReport } from './indexes';
  *    was accepted is dropped, and nothing is stored twice.
  */
 
-export const DUPLICATE_KEY = 11000;
 /** Server codes that reject one document for good; retrying cannot help, so the sample is dead-lettered. */
 const PERMANENT_DOC_CODES = new Set([2 /* BadValue */, 14 /* TypeMismatch */, 121 /* DocumentValidationFailure */, 10334 /* BSONObjectTooLarge */, 17280 /* KeyTooLong */]);
 
@@ -81,35 +81,10 @@ export function writeConcernOf(store: Pick<StoreConfig, 'writeConcern' | 'journa
   return { w: store.writeConcern, j: store.journal };
 }
 
-interface RawWriteError {
-  index: number;
-  code?: number;
-  errmsg?: string;
-  keyPattern?: Record<string, unknown>;
-}
-
-function rawWriteErrors(err: MongoBulkWriteError): RawWriteError[] {
-  const list = Array.isArray(err.writeErrors) ? err.writeErrors : err.writeErrors ? [err.writeErrors] : [];
-  return list.map((we) => {
-    const inner = (we as unknown as { err?: Record<string, unknown> }).err ?? {};
-    return {
-      index: we.index,
-      code: we.code,
-      errmsg: we.errmsg,
-      keyPattern: inner.keyPattern as Record<string, unknown> | undefined,
-    };
-  });
-}
-
 /** A duplicate on `_id` is our own earlier insert of the very same document (ids are pre-assigned per sample). */
-function isOwnEarlierInsert(e: RawWriteError): boolean {
+function isOwnEarlierInsert(e: BulkWriteFailure): boolean {
   if (e.keyPattern) return Object.keys(e.keyPattern).length === 1 && '_id' in e.keyPattern;
   return /index: _id_ /.test(e.errmsg ?? '');
-}
-
-function hasWriteConcernError(err: MongoBulkWriteError): boolean {
-  const r = err.result as unknown as { getWriteConcernError?: () => unknown } | undefined;
-  return Boolean(r?.getWriteConcernError?.()) || Boolean((err as unknown as { writeConcernError?: unknown }).writeConcernError);
 }
 
 export class MeterStoreWriter {
@@ -223,7 +198,7 @@ export class MeterStoreWriter {
       return;
     } catch (err) {
       if (!(err instanceof MongoBulkWriteError)) throw new StoreWriteError(`meter insert failed: ${(err as Error).message}`, err);
-      const errors = rawWriteErrors(err);
+      const errors = writeFailures(err);
       if (errors.length === 0) throw new StoreWriteError(`meter insert failed: ${err.message}`, err);
       if (hasWriteConcernError(err)) throw new StoreWriteError('meter insert failed: write concern error (the documents may not be durable; retrying the batch)', err);
       const other = errors.filter((e) => e.code !== DUPLICATE_KEY && !PERMANENT_DOC_CODES.has(e.code ?? -1));

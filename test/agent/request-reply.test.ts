@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Application } from '../../controller/app';
 import { COLLECTIONS } from '../../pipeline/store/layout';
-import { redisConnectionOptions } from '../../pipeline/jobs/connection';
+import { redisConnectionOptions } from '../../billing/jobs/connection';
 import { channels } from '../../agent/protocol';
 import { isolation } from '../support/isolation';
 import { AGENT_NODE_FLAGS } from '../../agent/bench';

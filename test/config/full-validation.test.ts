@@ -32,7 +32,7 @@ describe('configuration validated fully', () => {
     expect(issuesOf('rating:\n  invoiceSchedule: "99 99 * * *"\n')).toEqual([
       'metering.yaml:2: rating.invoiceSchedule: not a valid cron expression ("minute hour day-of-month month day-of-week", e.g. "0 3 * * *"): Constraint error, got value 99 expected range 0-59',
     ]);
-    const plan = path.join(REPO, 'pipeline/rating/examples/plan.yaml');
+    const plan = path.join(REPO, 'billing/rating/examples/plan.yaml');
     expect(issuesOf(`rating:\n  plan: ${plan}\n  invoiceSchedule: "0 3 * * *"\n`)).toEqual([]);
     expect(issuesOf('rating:\n  invoiceSchedule: ""\n')).toEqual([]);
   });

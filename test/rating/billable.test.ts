@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { billableUsage } from '../../pipeline/mediation/billable';
-import type { UsageDoc } from '../../pipeline/mediation/usage-doc';
-import { parsePlan } from '../../pipeline/rating/plan';
-import { rateUsage } from '../../pipeline/rating/rate';
+import { billableUsage } from '../../billing/mediation/billable';
+import type { UsageDoc } from '../../billing/mediation/usage-doc';
+import { parsePlan } from '../../billing/rating/plan';
+import { rateUsage } from '../../billing/rating/rate';
 
 const start = new Date('2026-02-01T00:00:00Z');
 const end = new Date('2026-03-01T00:00:00Z');

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { MongoInvoiceRepository } from '../../pipeline/billing/mongo-repository';
-import { InvoiceImmutableError, StaleDraftError } from '../../pipeline/billing/repository';
-import { parsePlan } from '../../pipeline/rating/plan';
-import { rateUsage } from '../../pipeline/rating/rate';
-import { parseUsage } from '../../pipeline/rating/usage';
+import { MongoInvoiceRepository } from '../../billing/invoices/mongo-repository';
+import { InvoiceImmutableError, StaleDraftError } from '../../billing/invoices/repository';
+import { parsePlan } from '../../billing/rating/plan';
+import { rateUsage } from '../../billing/rating/rate';
+import { parseUsage } from '../../billing/rating/usage';
 import { isolation } from '../support/isolation';
 import { testDb } from './mongo';
 

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { buildInvoice } from '../../pipeline/billing/invoice';
-import { InvoiceImmutableError, StaleDraftError, InvoiceRepository } from '../../pipeline/billing/repository';
-import { dueInvoicePeriods } from '../../pipeline/billing/schedule';
-import { parsePlan } from '../../pipeline/rating/plan';
-import { rateUsage } from '../../pipeline/rating/rate';
-import { parseUsage } from '../../pipeline/rating/usage';
+import { buildInvoice } from '../../billing/invoices/invoice';
+import { InvoiceImmutableError, StaleDraftError, InvoiceRepository } from '../../billing/invoices/repository';
+import { dueInvoicePeriods } from '../../billing/invoices/schedule';
+import { parsePlan } from '../../billing/rating/plan';
+import { rateUsage } from '../../billing/rating/rate';
+import { parseUsage } from '../../billing/rating/usage';
 
 const d = (s: string) => new Date(s);
 const book = parsePlan(`currency: EUR

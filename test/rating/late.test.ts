@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { LateSampleTracker, affectedClosedPeriods, coalescePeriods, periodsToRemediate } from '../../pipeline/mediation/late';
-import { mediationOptions } from '../../pipeline/mediation/options';
-import { addPeriods } from '../../pipeline/mediation/periods';
-import { mediateSamples, type MediationSample } from '../../pipeline/mediation/reference';
-import type { UsageDoc } from '../../pipeline/mediation/usage-doc';
+import { LateSampleTracker, affectedClosedPeriods, coalescePeriods, periodsToRemediate } from '../../billing/mediation/late';
+import { mediationOptions } from '../../billing/mediation/options';
+import { addPeriods } from '../../billing/mediation/periods';
+import { mediateSamples, type MediationSample } from '../../billing/mediation/reference';
+import type { UsageDoc } from '../../billing/mediation/usage-doc';
 import type { StoredSample } from '../../pipeline/sample';
-import { runMediationInNode } from '../../pipeline/mediation/runner';
+import { runMediationInNode } from '../../billing/mediation/runner';
 import { isolation } from '../support/isolation';
 import { testDb } from './mongo';
 import { sample, series } from './samples';

@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Long } from 'mongodb';
-import { mediationOptions } from '../../pipeline/mediation/options';
-import { mediateSamples } from '../../pipeline/mediation/reference';
-import { readUsage, runMediationInNode } from '../../pipeline/mediation/runner';
-import type { UsageDoc } from '../../pipeline/mediation/usage-doc';
+import { mediationOptions } from '../../billing/mediation/options';
+import { mediateSamples } from '../../billing/mediation/reference';
+import { readUsage, runMediationInNode } from '../../billing/mediation/runner';
+import type { UsageDoc } from '../../billing/mediation/usage-doc';
 import { isolation } from '../support/isolation';
 import { testDb } from './mongo';
 import { series } from './samples';

@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mediationOptions } from '../../pipeline/mediation/options';
-import { mediateSamples } from '../../pipeline/mediation/reference';
-import { readUsage, runMediation, runMediationInNode } from '../../pipeline/mediation/runner';
-import type { UsageDoc } from '../../pipeline/mediation/usage-doc';
-import { Dec } from '../../pipeline/rating/money';
+import { mediationOptions } from '../../billing/mediation/options';
+import { mediateSamples } from '../../billing/mediation/reference';
+import { readUsage, runMediation, runMediationInNode } from '../../billing/mediation/runner';
+import type { UsageDoc } from '../../billing/mediation/usage-doc';
+import { Dec } from '../../billing/rating/money';
 import { isolation } from '../support/isolation';
 import { testDb } from './mongo';
 import { requireRealMongo } from '../support/services';

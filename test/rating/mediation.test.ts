@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { mediationOptions } from '../../pipeline/mediation/options';
-import { addPeriods, periodStart, periodsBetween } from '../../pipeline/mediation/periods';
-import { mediateSamples } from '../../pipeline/mediation/reference';
-import type { UsageDoc } from '../../pipeline/mediation/usage-doc';
+import { mediationOptions } from '../../billing/mediation/options';
+import { addPeriods, periodStart, periodsBetween } from '../../billing/mediation/periods';
+import { mediateSamples } from '../../billing/mediation/reference';
+import type { UsageDoc } from '../../billing/mediation/usage-doc';
 import { sample, series } from './samples';
 
 const d = (s: string) => new Date(s);

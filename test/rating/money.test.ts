@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Dec, formatMoney, minorUnits, roundMoney, toDec } from '../../pipeline/rating/money';
-import { conversionFactor } from '../../pipeline/rating/units';
+import { Dec, formatMoney, minorUnits, roundMoney, toDec } from '../../billing/rating/money';
+import { conversionFactor } from '../../billing/rating/units';
 
 describe('currency minor units', () => {
   it('knows zero-, two- and three-decimal currencies', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addPeriods, parseDateInZone, periodStart, periodsBetween } from '../../pipeline/mediation/periods';
+import { addPeriods, parseDateInZone, periodStart, periodsBetween } from '../../billing/mediation/periods';
 
 const h = (ms: number) => ms / 3_600_000;
 

@@ -1,10 +1,10 @@
 import { Aggregator } from 'mingo';
-import { Dec } from '../../pipeline/rating/money';
+import { Dec } from '../../billing/rating/money';
 import { describe, expect, it } from 'vitest';
-import { mediationOptions, type MediationOptions } from '../../pipeline/mediation/options';
-import { buildMediationPipeline } from '../../pipeline/mediation/pipeline';
-import { compareUsage, mediateSamples, type MediationSample } from '../../pipeline/mediation/reference';
-import type { UsageDoc } from '../../pipeline/mediation/usage-doc';
+import { mediationOptions, type MediationOptions } from '../../billing/mediation/options';
+import { buildMediationPipeline } from '../../billing/mediation/pipeline';
+import { compareUsage, mediateSamples, type MediationSample } from '../../billing/mediation/reference';
+import type { UsageDoc } from '../../billing/mediation/usage-doc';
 import { series } from './samples';
 
 /**

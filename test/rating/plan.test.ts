@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { YamlValidationError } from '../../config/yaml-source';
-import { loadPlanFile, parsePlan, selectPlan } from '../../pipeline/rating/plan';
+import { loadPlanFile, parsePlan, selectPlan } from '../../billing/rating/plan';
 
 const book = parsePlan(`
 currency: EUR

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { Dec } from '../../pipeline/rating/money';
-import { parsePlan, type Charge } from '../../pipeline/rating/plan';
-import { priceCharge } from '../../pipeline/rating/pricing';
+import { Dec } from '../../billing/rating/money';
+import { parsePlan, type Charge } from '../../billing/rating/plan';
+import { priceCharge } from '../../billing/rating/pricing';
 
 /** Build one charge through the real schema (so tests exercise what a plan file produces). */
 function charge(yamlFlow: string): Charge {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { parsePlan } from '../../pipeline/rating/plan';
-import { rateUsage } from '../../pipeline/rating/rate';
-import { parseUsage, rollUpUsage } from '../../pipeline/rating/usage';
+import { parsePlan } from '../../billing/rating/plan';
+import { rateUsage } from '../../billing/rating/rate';
+import { parseUsage, rollUpUsage } from '../../billing/rating/usage';
 
 const JAN = { period_start: '2026-01-01T00:00:00Z', period_end: '2026-02-01T00:00:00Z' };
 const MAR = { period_start: '2026-03-01T00:00:00Z', period_end: '2026-04-01T00:00:00Z' };

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { mediationOptions } from '../../pipeline/mediation/options';
-import { runMediationInNode } from '../../pipeline/mediation/runner';
-import { parsePlan } from '../../pipeline/rating/plan';
-import { rateUsage } from '../../pipeline/rating/rate';
-import { rateStoredUsage, readRatedLines, saveRating, type RatedLineDoc } from '../../pipeline/rating/store';
-import { parseUsage } from '../../pipeline/rating/usage';
+import { mediationOptions } from '../../billing/mediation/options';
+import { runMediationInNode } from '../../billing/mediation/runner';
+import { parsePlan } from '../../billing/rating/plan';
+import { rateUsage } from '../../billing/rating/rate';
+import { rateStoredUsage, readRatedLines, saveRating, type RatedLineDoc } from '../../billing/rating/store';
+import { parseUsage } from '../../billing/rating/usage';
 import { isolation } from '../support/isolation';
 import { testDb } from './mongo';
 import { series } from './samples';

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { trendsToCsv, trendsToHtml, usageTrends } from '../../pipeline/billing/report';
-import { billableUsage } from '../../pipeline/mediation/billable';
-import { mediationOptions } from '../../pipeline/mediation/options';
-import { mediateSamples } from '../../pipeline/mediation/reference';
-import { parsePlan } from '../../pipeline/rating/plan';
-import { rateUsage } from '../../pipeline/rating/rate';
-import { parseUsage } from '../../pipeline/rating/usage';
+import { trendsToCsv, trendsToHtml, usageTrends } from '../../billing/invoices/report';
+import { billableUsage } from '../../billing/mediation/billable';
+import { mediationOptions } from '../../billing/mediation/options';
+import { mediateSamples } from '../../billing/mediation/reference';
+import { parsePlan } from '../../billing/rating/plan';
+import { rateUsage } from '../../billing/rating/rate';
+import { parseUsage } from '../../billing/rating/usage';
 import { series } from './samples';
 
 const month = (m: number) => ({ period_start: `2026-0${m}-01T00:00:00Z`, period_end: `2026-0${m + 1}-01T00:00:00Z` });

@@ -1,4 +1,4 @@
-import type { MediationSample } from '../../pipeline/mediation/reference';
+import type { MediationSample } from '../../billing/mediation/reference';
 
 let seq = 0;
 /** A sample with the fields mediation reads; message_id increases so ties sort as written. */

@@ -12,7 +12,7 @@ import { clusterDown, clusterStatus, clusterUp, renderStatus, formatBytes } from
 import { LocalProcessProvisioner } from '../../scaler/cluster/local';
 import { withDirect } from '../../scaler/cluster/local';
 import { initShardedStore } from '../../scaler/store-init';
-import { assertMergeTarget } from '../../pipeline/mediation/merge-target';
+import { assertMergeTarget } from '../../billing/mediation/merge-target';
 import { seedList } from '../../scaler/cluster/provisioner';
 import { mongodArgs, mongosArgs, nextShardName, portFor } from '../../scaler/cluster/state';
 import { clusterConfig, scalerConfig } from '../../scaler/config';

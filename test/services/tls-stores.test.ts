@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCa, writePem } from '../../lib/certs';
 import { connectStore } from '../../pipeline/ingest/pipeline-factory';
-import { explainRedisFailure, redisConnectionOptions } from '../../pipeline/jobs/connection';
+import { explainRedisFailure, redisConnectionOptions } from '../../billing/jobs/connection';
 import { findExecutable, freePort, portOpen } from '../../services/proc';
 import { mongoUri } from '../support/services';
 

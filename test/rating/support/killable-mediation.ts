@@ -6,8 +6,8 @@
  *   node --import tsx test/rating/support/killable-mediation.ts MONGODB_URI DATABASE FROM TO
  */
 import { MongoClient } from 'mongodb';
-import { processMediation } from '../../../pipeline/jobs/processors';
-import { LeaseLocks } from '../../../pipeline/mediation/lock';
+import { processMediation } from '../../../billing/jobs/processors';
+import { LeaseLocks } from '../../../billing/mediation/lock';
 
 async function main(): Promise<void> {
   const [uri, database, from, to] = process.argv.slice(2);

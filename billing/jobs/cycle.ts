@@ -1,5 +1,5 @@
 import type { Db } from 'mongodb';
-import { dueInvoicePeriods } from '../billing/schedule';
+import { dueInvoicePeriods } from '../invoices/schedule';
 import { addPeriods, periodStart, type Granularity } from '../mediation/periods';
 import { loadPlanFile } from '../rating/plan';
 import { checkPlanZone, processMediation, rateAndSettle, type JobContext, type JobDeps } from './processors';

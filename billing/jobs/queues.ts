@@ -1,6 +1,6 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import type { Granularity } from '../mediation/periods';
-import type { Account } from '../billing/invoice';
+import type { Account } from '../invoices/invoice';
 
 /** The batch job queues of mediation, rating, invoicing and reporting. */
 export const QUEUES = ['mediation', 'rating', 'invoice', 'report'] as const;

@@ -1,8 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { DemoContext, DemoStep } from '../../cli/demo-context';
-import { formatInvoice } from '../billing/format';
-import type { Invoice } from '../billing/invoice';
+import { formatInvoice } from '../invoices/format';
+import type { Invoice } from '../invoices/invoice';
 import { addPeriods, periodStart } from '../mediation/periods';
 import { loadPlanFile } from '../rating/plan';
 import { rateStoredUsage } from '../rating/store';

@@ -1,4 +1,4 @@
-import { BILLING_READ } from '../store/read-options';
+import { BILLING_READ } from '../../pipeline/store/read-options';
 import type { Db, Document } from 'mongodb';
 import { billableUsage } from '../mediation/billable';
 import { readUsage } from '../mediation/runner';

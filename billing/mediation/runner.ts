@@ -2,9 +2,9 @@ import { BSON, type Db, type Document } from 'mongodb';
 import type { MediationOptions } from './options';
 import { MERGE_ON, buildMediationPipeline } from './pipeline';
 import { assertMergeTarget } from './merge-target';
-import { BILLING_READ } from '../store/read-options';
+import { BILLING_READ } from '../../pipeline/store/read-options';
 import { mediateSamples, type MediationSample } from './reference';
-import { volumeNumber } from '../ceilometer/bson-numbers';
+import { volumeNumber } from '../../pipeline/ceilometer/bson-numbers';
 import { currentRuns, newRunId, readCurrent, switchRun } from './runs';
 import type { UsageDoc } from './usage-doc';
 

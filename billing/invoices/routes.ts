@@ -15,7 +15,7 @@ import { loadPlanFile } from '../rating/plan';
 import { isWholeBillingRange } from '../jobs/cycle';
 import { readLedger, reconcileFromSamples } from './audit';
 import { readCurrent } from '../mediation/runs';
-import { tolerantDb } from '../store/read-options';
+import { tolerantDb } from '../../pipeline/store/read-options';
 
 /**
  * Read-side routes over mediated usage, invoices and reports (role read, project-scoped: a token

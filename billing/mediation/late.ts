@@ -1,5 +1,5 @@
 import type { Db } from 'mongodb';
-import type { SampleObserver, StoredSample } from '../sample';
+import type { SampleObserver, StoredSample } from '../../pipeline/sample';
 import { currentRuns } from './runs';
 import { addPeriods, periodStart, type Granularity } from './periods';
 

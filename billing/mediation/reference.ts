@@ -1,4 +1,4 @@
-import type { Sample } from '../sample';
+import type { Sample } from '../../pipeline/sample';
 import type { MediationOptions } from './options';
 import { Dec } from '../rating/money';
 import { addPeriods, periodStart } from './periods';

@@ -6,12 +6,10 @@ import { loadUsageFile, rollUpUsage, UsageInputError, type UsageRecord } from '.
 import { rateUsage } from './rate';
 import { formatRating } from './format';
 import { writeFileSync } from 'node:fs';
-import { trendsToCsv, trendsToHtml, usageTrends } from '../billing/report';
-import { buildInvoice, type Account, type InvoiceEntry } from '../billing/invoice';
-import { formatInvoice } from '../billing/format';
+import { trendsToCsv, trendsToHtml, usageTrends } from '../invoices/report';
+import { buildInvoice, type Account, type InvoiceEntry } from '../invoices/invoice';
+import { formatInvoice } from '../invoices/format';
 import { GRANULARITIES, parseDateInZone, type Granularity } from '../mediation/periods';
-import { registerMediationCommands } from '../mediation/cli';
-import { registerJobsCommands } from '../jobs/cli';
 
 /** Exit codes of `metering rate`: 0 rated, 2 bad plan or usage input, 3 unrated usage with --strict. */
 export const EXIT_INPUT = 2;
@@ -27,8 +25,6 @@ export function loadInputs(planFile: string, usageFile: string): { book: PriceBo
 }
 
 export function registerRatingCommands(program: Command): void {
-  registerMediationCommands(program);
-  registerJobsCommands(program);
   program
     .command('rate')
     .description('rate mediated usage (JSON array of {project_id, meter, period_start, period_end, quantity, unit}) with a YAML price plan; no service needed')

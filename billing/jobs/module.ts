@@ -2,37 +2,19 @@ import { existsSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import type { Job } from 'bullmq';
 import type { AppModule, ModuleFactory } from '../../controller/app';
-import type { SampleObserver } from '../sample';
+import type { SampleObserver } from '../../pipeline/sample';
 import { LateSampleTracker } from '../mediation/late';
-import { billingRoutes } from '../billing/routes';
+import { billingRoutes } from '../routes';
 import { MediationModeResolver, type ModeDecision } from './capability';
 import { explainRedisFailure, redactedRedisUrl, redisConnectionOptions } from './connection';
 import type { BillingCycleJob } from './cycle';
 import { QUEUES, openQueues, type QueueName, type QueueSet } from './queues';
+import type { JobCounters, JobsRuntime } from './runtime';
 import { enqueueRemediation } from './remediate';
-import { jobRoutes } from './routes';
 import { RateLimitedWarn } from './availability';
 import { BILLING_CYCLE, startWorkers, type Workers } from './workers';
 
-/** The running job machinery; `queues` is undefined while Redis cannot be reached. */
-export interface JobsRuntime {
-  queues?: QueueSet;
-  mode: ModeDecision;
-  tracker: LateSampleTracker;
-  /** Why the queues are not available (undefined when they are). */
-  unavailable(): string | undefined;
-  counters: JobCounters;
-  /** Drain late samples into re-mediation jobs now (the timer does it every lateDataCheckSeconds). */
-  checkLateData(): Promise<string[]>;
-}
-
-export interface JobCounters {
-  enqueued: number;
-  completed: Record<QueueName, number>;
-  failed: Record<QueueName, number>;
-  lateSamples: number;
-  remediationJobs: number;
-}
+export type { JobsRuntime, JobCounters } from './runtime';
 
 export interface JobsModule extends AppModule {
   runtime: JobsRuntime;
@@ -200,7 +182,7 @@ export const jobsModule: ModuleFactory = async (svc): Promise<JobsModule> => {
     name: 'jobs',
     runtime,
     observers: [observer],
-    routes: [jobRoutes(runtime, svc.config), billingRoutes({ db: svc.db, config: svc.config })],
+    routes: billingRoutes(runtime, { db: svc.db, config: svc.config }),
     readiness: {
       redis: async () => {
         const why = runtime.unavailable();

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Db } from 'mongodb';
-import { trendsToCsv, trendsToHtml, usageTrends } from '../billing/report';
+import { trendsToCsv, trendsToHtml, usageTrends } from '../invoices/report';
 import { billableUsage } from '../mediation/billable';
 import { mediationOptions } from '../mediation/options';
 import { addPeriods, periodStart, type Granularity } from '../mediation/periods';
@@ -9,14 +9,14 @@ import { readUsage, runMediation, runMediationInNode } from '../mediation/runner
 import { loadPlanFile, type PriceBook } from '../rating/plan';
 import { rateStoredUsage } from '../rating/store';
 import type { MediationJob, PeriodRange, RatingJob, ReportJob, InvoiceJob } from './queues';
-import { accountProjects } from '../billing/invoice';
-import { MongoInvoiceRepository } from '../billing/mongo-repository';
-import { InvoiceImmutableError } from '../billing/repository';
+import { accountProjects } from '../invoices/invoice';
+import { MongoInvoiceRepository } from '../invoices/mongo-repository';
+import { InvoiceImmutableError } from '../invoices/repository';
 import { ensureRatedIndexes, readRatedLines } from '../rating/store';
-import { settleBillingPeriods, type SettleOptions } from '../billing/settle';
+import { settleBillingPeriods, type SettleOptions } from '../invoices/settle';
 import { LeaseLocks, billingLockKeys, mediationLockKeys } from '../mediation/lock';
 import type { RunHooks } from '../mediation/runner';
-import { tolerantDb, type ReadRoutingConfig } from '../store/read-options';
+import { tolerantDb, type ReadRoutingConfig } from '../../pipeline/store/read-options';
 
 /** What a processor may touch. */
 export interface JobDeps {
