@@ -1,4 +1,5 @@
 import type { Collection, Db } from 'mongodb';
+import { isDuplicateKeyError } from '../pipeline/store/bulk-errors';
 import type { License } from './license';
 import { violationKey, type Evaluation, type Violation, type ViolationKind } from './rules';
 
@@ -116,7 +117,7 @@ export class AlertStore {
       try {
         await this.coll.insertOne({ _id: id, ...rest, state: 'open', resolved_at: null, recorded_at: now });
       } catch (err) {
-        if ((err as { code?: number }).code !== 11000) throw err;
+        if (!isDuplicateKeyError(err)) throw err;
       }
       return;
     }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ObjectId, type Collection, type Db } from 'mongodb';
+import { isDuplicateKeyError as isDuplicate } from '../pipeline/store/bulk-errors';
 import type { License } from './license';
 
 /**
@@ -74,8 +75,6 @@ export function verifyChain(versions: readonly LicenseRecord[]): ChainCheck {
   return { ok: problems.length === 0, problems };
 }
 
-const DUPLICATE_KEY = 11000;
-const isDuplicate = (err: unknown) => (err as { code?: number }).code === DUPLICATE_KEY;
 
 export class LicenseRepository {
   readonly coll: Collection<LicenseRecord>;

@@ -1,4 +1,5 @@
 import { MongoServerError, type ClientSession, type Db } from 'mongodb';
+import { isDuplicateKeyError } from '../../pipeline/store/bulk-errors';
 import { Dec } from '../rating/money';
 import type { LineItem } from '../rating/rate';
 import { correctionsFor, type RecordedCorrection } from './corrections';
@@ -36,8 +37,7 @@ interface AccountDoc {
   issuing: { number: string; at: Date } | null;
 }
 
-const DUPLICATE_KEY = 11000;
-const isDuplicate = (err: unknown) => err instanceof MongoServerError && err.code === DUPLICATE_KEY;
+const isDuplicate = (err: unknown) => err instanceof MongoServerError && isDuplicateKeyError(err);
 
 /**
  * Invoices in MongoDB with the same rules as InvoiceRepository, enforced by the server: every write

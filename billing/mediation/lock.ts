@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { MongoServerError, type Db } from 'mongodb';
+import { isDuplicateKeyError } from '../../pipeline/store/bulk-errors';
 import type { Granularity } from './periods';
 import { monthsOf } from './runs';
 
@@ -22,8 +23,6 @@ export interface LockOptions {
   /** Collection of the locks (default `locks`). */
   collection?: string;
 }
-
-const DUPLICATE_KEY = 11000;
 
 /**
  * Mutual exclusion between processes through MongoDB: one document per key, taken with one atomic
@@ -57,7 +56,7 @@ export class LeaseLocks {
       );
       return true;
     } catch (err) {
-      if (err instanceof MongoServerError && err.code === DUPLICATE_KEY) return false; // held by another, lease still valid
+      if (err instanceof MongoServerError && isDuplicateKeyError(err)) return false; // held by another, lease still valid
       throw err;
     }
   }

@@ -10,6 +10,11 @@ import type { MongoBulkWriteError } from 'mongodb';
 /** MongoDB's duplicate-key error code (E11000). */
 export const DUPLICATE_KEY = 11000;
 
+/** Whether a single write (insertOne, updateOne with upsert, createIndex…) failed on a unique index. */
+export function isDuplicateKeyError(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === DUPLICATE_KEY;
+}
+
 /** One document of the bulk write that the server refused. */
 export interface BulkWriteFailure {
   /** Position of the document in the batch. */

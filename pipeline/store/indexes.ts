@@ -1,5 +1,6 @@
 import type { Collection, Db, IndexDescription } from 'mongodb';
 import type { StoreConfig } from '../config';
+import { isDuplicateKeyError } from './bulk-errors';
 import { COLLECTIONS, METER_FIELDS } from './layout';
 
 /**
@@ -19,7 +20,6 @@ export interface PlannedIndex {
 
 export const UNIQUE_MESSAGE_INDEX = 'meter_message_id_unique';
 export const SHARD_KEY_INDEX = 'meter_shard_key';
-const DUPLICATE_KEY_CODE = 11000;
 
 /** Shard-key fields must be `meter` fields (or paths inside resource_metadata); a typo would shard on a missing field. */
 export function checkShardKey(shardKey: IndexKey): void {
@@ -205,7 +205,7 @@ async function createPlanned(coll: Collection, want: PlannedIndex): Promise<void
   try {
     await coll.createIndex(want.key, indexOptions(want));
   } catch (err) {
-    if (want.unique && (err as { code?: number }).code === DUPLICATE_KEY_CODE) {
+    if (want.unique && isDuplicateKeyError(err)) {
       if (want.name === UNIQUE_MESSAGE_INDEX) throw new LegacyDuplicatesError(coll.dbName, want, (err as Error).message);
       throw new Error(
         `cannot build the unique index ${want.name} ${JSON.stringify(want.key)} on ${coll.collectionName}: documents already repeat that key ` +
