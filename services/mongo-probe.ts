@@ -1,4 +1,5 @@
 import { MongoClient, MongoBulkWriteError, type Db } from 'mongodb';
+import { DUPLICATE_KEY, isDuplicateKeyError, writeFailures } from '../pipeline/store/bulk-errors';
 
 /** One MongoDB feature the product relies on, tried against a live server. */
 export interface ProbeResult {
@@ -41,9 +42,9 @@ const probes: Probe[] = [
         return fail('no error for duplicates');
       } catch (err) {
         if (!(err instanceof MongoBulkWriteError)) throw err;
-        const codes = (Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors]).map((w) => w.code);
+        const codes = writeFailures(err).map((w) => w.code);
         const stored = await c.countDocuments();
-        if (codes.length !== 2 || codes.some((code) => code !== 11000)) fail(`write error codes ${JSON.stringify(codes)}, expected two 11000`);
+        if (codes.length !== 2 || codes.some((code) => code !== DUPLICATE_KEY)) fail(`write error codes ${JSON.stringify(codes)}, expected two 11000`);
         if (err.result.insertedCount !== 2 || stored !== 3) fail(`insertedCount ${err.result.insertedCount}, stored ${stored}; expected 2 and 3`);
         return 'two 11000 write errors, other two inserted';
       }
@@ -138,7 +139,7 @@ const probes: Probe[] = [
       await c.createIndex({ k: 1 }, { unique: true, partialFilterExpression: { live: true } });
       await c.insertMany([{ k: 1, live: false }, { k: 1, live: false }, { k: 1, live: true }]);
       const err = await c.insertOne({ k: 1, live: true }).then(() => undefined, (e) => e);
-      if ((err as { code?: number } | undefined)?.code !== 11000) fail('duplicate inside the partial filter not rejected');
+      if (!isDuplicateKeyError(err)) fail('duplicate inside the partial filter not rejected');
       return 'unique only within the filter';
     },
   },
