@@ -9,7 +9,7 @@ import type { UsageDoc } from '../mediation/usage-doc';
 import { accountProjects } from './invoice';
 import { MongoInvoiceRepository } from './mongo-repository';
 import { trendsToCsv, trendsToHtml, usageTrends } from './report';
-import { InvoiceImmutableError, StaleDraftError } from './repository';
+import { InvoiceImmutableError, StaleDraftError } from './errors';
 import { errorSchema, projectScope, refuseProject as forbidden } from '../../controller/http';
 import { loadPlanFile } from '../rating/plan';
 import { isWholeBillingRange } from '../jobs/cycle';
