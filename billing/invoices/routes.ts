@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Db, Document } from 'mongodb';
-import type { MeteringConfig } from '../../config/schema';
+import type { MeteringConfig } from '../../app/config';
 import { canAccessProject, type Principal } from '../../controller/auth';
 import { principalOf, type RoutePlugin } from '../../controller/server';
 import { billableUsage } from '../mediation/billable';

@@ -2,11 +2,10 @@ import type { Command } from 'commander';
 import { dump } from 'js-yaml';
 import type { RegisterCommands } from '../cli/registry';
 import { CliError } from '../cli/registry';
-import { documentedConfig } from './document';
-import { loadConfig } from './load';
-import type { MeteringConfig } from './schema';
-import { YamlValidationError } from './yaml-source';
-import { redactSecrets } from './secrets';
+import { documentedConfig } from '../config/document';
+import { YamlValidationError } from '../config/yaml-source';
+import { redactSecrets } from '../config/secrets';
+import { CONFIG_DOCUMENTATION, loadConfig, type MeteringConfig } from './config';
 
 export function renderConfig(config: MeteringConfig): string {
   return dump(redactSecrets(config), { lineWidth: 120 });
@@ -35,7 +34,7 @@ export const register: RegisterCommands = (program) => {
     .option('--commented', 'document every key with the comment from its schema')
     .action((opts: { commented?: boolean }) => {
       const defaults = loadConfig(undefined, {});
-      process.stdout.write(opts.commented ? documentedConfig(redactSecrets(defaults) as Record<string, unknown>) : renderConfig(defaults));
+      process.stdout.write(opts.commented ? documentedConfig(redactSecrets(defaults) as Record<string, unknown>, CONFIG_DOCUMENTATION) : renderConfig(defaults));
     });
 };
 
