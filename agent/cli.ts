@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { CliError, printJson, type RegisterCommands } from '../cli/registry';
-import { loadConfig } from '../config/load';
-import type { MeteringConfig } from '../config/schema';
+import { loadConfig, type MeteringConfig } from '../app/config';
 import { discoverCommand, runCommand, topCommand, type AgentSettings } from './commands';
 import { agentHostConfig } from './config';
 

@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { startApplication } from '../controller/app';
-import { meteringConfig } from '../config/schema';
+import { meteringConfig } from '../app/config';
 import { ensureServices } from '../services/manager';
 
 /**

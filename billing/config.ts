@@ -2,7 +2,7 @@ import { mediationConfig, type MediationConfig } from './mediation/config';
 import { ratingConfig, type RatingConfig } from './rating/config';
 
 /**
- * The configuration sections of the billing path, as `config/schema.ts` composes them into
+ * The configuration sections of the billing path, as `app/config.ts` composes them into
  * metering.yaml: `mediation` (periods, carry-forward, how mediation runs, late data) and `rating`
  * (price plan, invoices, billing cycle). Each schema, with its field comments, lives beside its core.
  */

@@ -1,5 +1,5 @@
 import type { Db } from 'mongodb';
-import type { MeteringConfig } from '../config/schema';
+import type { MeteringConfig } from '../app/config';
 import type { RoutePlugin } from '../controller/server';
 import { billingRoutes as invoiceRoutes } from './invoices/routes';
 import { jobRoutes } from './jobs/routes';

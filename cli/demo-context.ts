@@ -1,5 +1,5 @@
 import type { Application } from '../controller/app';
-import type { MeteringConfig } from '../config/schema';
+import type { MeteringConfig } from '../app/config';
 import type { ConnectionInfo } from '../services/manager';
 
 /** What every demo step gets: the running product, how to reach it, and where to write files. */

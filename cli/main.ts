@@ -1,34 +1,6 @@
 import { Command, CommanderError } from 'commander';
-import { CliError, type RegisterCommands } from './registry';
-import { register as configCommands } from '../config/cli';
-import { register as serviceCommands } from '../services/cli';
-import { register as controllerCommands } from '../controller/cli';
-import { register as billingCommands } from '../billing/cli';
-import { register as pipelineCommands } from '../pipeline/cli';
-import { register as estimatorCommands } from '../estimator/cli';
-import { register as profilerCommands } from '../profiler/cli';
-import { register as scalerCommands } from '../scaler/cli';
-import { register as demoCommands } from './demo';
-import { register as benchCommands } from '../bench/cli';
-import { register as licenseCommands } from '../compliance/cli';
-import { register as agentCommands } from '../agent/cli';
-import { register as consoleCommands } from '../console/cli';
-
-const components: RegisterCommands[] = [
-  configCommands,
-  serviceCommands,
-  controllerCommands,
-  billingCommands,
-  pipelineCommands,
-  estimatorCommands,
-  profilerCommands,
-  scalerCommands,
-  demoCommands,
-  benchCommands,
-  licenseCommands,
-  agentCommands,
-  consoleCommands,
-];
+import { CliError } from './registry';
+import { commandGroups } from '../app/commands';
 
 export function buildProgram(): Command {
   const program = new Command('metering')
@@ -36,7 +8,7 @@ export function buildProgram(): Command {
     .option('-c, --config <file>', 'configuration file (default: ./metering.yaml if present, else embedded defaults)')
     .showHelpAfterError()
     .exitOverride();
-  for (const register of components) register(program);
+  for (const register of commandGroups) register(program);
   return program;
 }
 

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 
 /**
  * Each component contributes its subcommands through a `register(program)` function in its own
- * `<component>/cli.ts`; cli/main.ts lists them. Keeps the command tree in one program without one
+ * `<component>/cli.ts`; app/commands.ts lists them. Keeps the command tree in one program without one
  * file that every feature edits.
  */
 export type RegisterCommands = (program: Command) => void;

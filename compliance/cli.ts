@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { CliError, printJson, type RegisterCommands } from '../cli/registry';
-import { loadConfig } from '../config/load';
+import { loadConfig } from '../app/config';
 import { YamlValidationError } from '../config/yaml-source';
 import { connectStore } from '../pipeline/ingest/pipeline-factory';
 import { readLicenses, type License } from './license';

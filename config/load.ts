@@ -1,22 +1,25 @@
 import { existsSync } from 'node:fs';
+import type { z } from 'zod';
 import { parseYaml, readYamlFile, validateYaml, YamlValidationError, type YamlIssue, type YamlSource } from './yaml-source';
-import { meteringConfig, type MeteringConfig } from './schema';
 import { FILE_PREFIX, readSecretFile, SECRET_KEYS } from './secrets';
 
 export const DEFAULT_CONFIG_FILE = 'metering.yaml';
 
+/** An environment variable that overrides one setting (it wins over the file); applied only when set and non-empty. */
+export interface EnvOverride {
+  env: string;
+  path: readonly string[];
+  parse?: (v: string) => unknown;
+}
+
 /**
- * Environment variables that override connection strings and secrets (they win over the file).
- * Path → variable. Only applied when the variable is set and non-empty.
+ * What the generic loader needs to know about a configuration: its schema (assembled by the
+ * composition root, app/config.ts, from each component's section) and its environment overrides.
  */
-export const ENV_OVERRIDES: ReadonlyArray<{ env: string; path: readonly string[]; parse?: (v: string) => unknown }> = [
-  { env: 'MONGODB_URI', path: ['store', 'uri'] },
-  { env: 'KAFKA_BROKERS', path: ['kafka', 'brokers'], parse: (v) => v.split(',').map((s) => s.trim()).filter(Boolean) },
-  { env: 'REDIS_URL', path: ['redis', 'url'] },
-  { env: 'AMQP_URL', path: ['amqp', 'url'] },
-  { env: 'METERING_TELEMETRY_SECRET', path: ['ingest', 'telemetrySecret'] },
-  { env: 'METERING_PORT', path: ['controller', 'port'], parse: (v) => Number(v) },
-];
+export interface ConfigSpec<S extends z.ZodType> {
+  schema: S;
+  envOverrides: readonly EnvOverride[];
+}
 
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
@@ -54,9 +57,9 @@ function interpolate(src: YamlSource, env: NodeJS.ProcessEnv): { value: unknown;
   return { value: walk(src.value, []), issues };
 }
 
-function applyEnvOverrides(value: unknown, env: NodeJS.ProcessEnv): unknown {
+function applyEnvOverrides(value: unknown, env: NodeJS.ProcessEnv, overrides: readonly EnvOverride[]): unknown {
   const root: Record<string, unknown> = value && typeof value === 'object' && !Array.isArray(value) ? { ...(value as object) } : {};
-  for (const o of ENV_OVERRIDES) {
+  for (const o of overrides) {
     const raw = env[o.env];
     if (raw === undefined || raw === '') continue;
     let node = root;
@@ -71,26 +74,26 @@ function applyEnvOverrides(value: unknown, env: NodeJS.ProcessEnv): unknown {
 }
 
 /** Validate configuration text. Throws YamlValidationError naming file, line and key of every problem. */
-export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): MeteringConfig {
-  return validateConfigSource(parseYaml(text, file), env);
+export function parseConfigWith<S extends z.ZodType>(spec: ConfigSpec<S>, text: string, file: string, env: NodeJS.ProcessEnv = process.env): z.output<S> {
+  return validateConfigSource(spec, parseYaml(text, file), env);
 }
 
-function validateConfigSource(src: YamlSource, env: NodeJS.ProcessEnv): MeteringConfig {
+function validateConfigSource<S extends z.ZodType>(spec: ConfigSpec<S>, src: YamlSource, env: NodeJS.ProcessEnv): z.output<S> {
   if (src.value !== undefined && src.value !== null && (typeof src.value !== 'object' || Array.isArray(src.value))) {
     throw new YamlValidationError([src.issue([], 'expected a mapping of configuration sections at the top level')]);
   }
   const { value, issues } = interpolate(src, env);
   if (issues.length) throw new YamlValidationError(issues);
-  const withEnv = applyEnvOverrides(value, env);
-  return validateYaml(src, meteringConfig, withEnv);
+  const withEnv = applyEnvOverrides(value, env, spec.envOverrides);
+  return validateYaml(src, spec.schema, withEnv);
 }
 
 /**
  * Load the effective configuration: `file` if given; else ./metering.yaml when present; else the
  * embedded defaults. Environment overrides apply in every case.
  */
-export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env): MeteringConfig {
+export function loadConfigWith<S extends z.ZodType>(spec: ConfigSpec<S>, file?: string, env: NodeJS.ProcessEnv = process.env): z.output<S> {
   const path = file ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
-  if (!path) return validateConfigSource(parseYaml('', '<defaults>'), env);
-  return validateConfigSource(readYamlFile(path), env);
+  if (!path) return validateConfigSource(spec, parseYaml('', '<defaults>'), env);
+  return validateConfigSource(spec, readYamlFile(path), env);
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Admin, Kafka } from 'kafkajs';
 import type { MongoClient, Db } from 'mongodb';
 import type { Logger } from 'pino';
-import type { MeteringConfig } from '../config/schema';
+import type { MeteringConfig } from '../app/config';
 import { connectStore, createIngestion, type Ingestion } from '../pipeline/ingest/pipeline-factory';
 import { checkKafkaConnection, createKafka } from '../pipeline/kafka/client';
 import { writeConcernOf } from '../pipeline/store/writer';

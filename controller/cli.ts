@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { CliError, type RegisterCommands } from '../cli/registry';
-import { loadConfig } from '../config/load';
-import { programConfig } from '../config/cli';
+import { loadConfig } from '../app/config';
+import { programConfig } from '../app/config-commands';
 import { log } from '../lib/log';
 import { startApplication } from './app';
-import { productModules } from './modules';
+import { productModules } from '../app/modules';
 
 /** How long shutdown may take beyond ingest.shutdownGraceMs before the process exits regardless. */
 const SHUTDOWN_BOUND_MS = 10_000;

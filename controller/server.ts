@@ -7,7 +7,7 @@ import { AuditLog, type AuditEvent } from './audit';
 import type { Role } from './config';
 import { httpsOptions, reloadCertificates, tlsEnabled, verifiedPeerSubject, watchCertificates } from './tls';
 import type { Server as HttpsServer } from 'node:https';
-import type { MeteringConfig } from '../config/schema';
+import type { MeteringConfig } from '../app/config';
 import { ProductMetrics } from './metrics';
 
 declare module 'fastify' {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { CliError, printJson, type RegisterCommands } from '../cli/registry';
 import { readYamlFile, YamlValidationError } from '../config/yaml-source';
-import { loadConfig } from '../config/load';
+import { loadConfig } from '../app/config';
 import { estimatorConfig, type EstimatorConfig } from './config';
 import { estimateJson, estimateStack } from './estimate';
 import { formatEstimate } from './format';

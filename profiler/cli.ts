@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { CliError, printJson, type RegisterCommands } from '../cli/registry';
-import { loadConfig } from '../config/load';
+import { loadConfig } from '../app/config';
 import { benchResultsOf, calibrate, CALIBRATION_FILE, loadCalibration, mergeBenchResults } from './calibration';
 import { predictorTargetsConfig, profilerConfig, type ProfilerConfig } from './config';
 import { profilesOf, profileTraceFiles } from './offline';

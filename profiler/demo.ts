@@ -64,7 +64,7 @@ export const profilerDemoStep: DemoStep = {
   title: 'Resource profiler: live VM utilisation queues and the predictor\'s placement of the metering store',
   async run(ctx) {
     const mod = ctx.app.modules.find((m) => m.name === 'profiler') as ProfilerModule | undefined;
-    if (!mod) throw new Error('the profiler module is not part of the running product (controller/modules.ts)');
+    if (!mod) throw new Error('the profiler module is not part of the running product (app/modules.ts)');
     const traceDir = ctx.shared ? path.join(ctx.shared, 'data', 'traces', 'bitbrains-rnd') : undefined;
 
     let vms = ctx.state.get('replay.vms') as string[] | undefined;

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, type Command } from 'commander';
 import { MongoClient } from 'mongodb';
 import { CliError, commandGroup, printJson, type RegisterCommands } from '../cli/registry';
-import { programConfig } from '../config/cli';
+import { programConfig } from '../app/config-commands';
 import { YamlValidationError } from '../config/yaml-source';
 import { createLogger } from '../lib/log';
 import { textLineChart } from '../lib/plot';

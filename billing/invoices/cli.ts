@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import { MongoClient, type Db } from 'mongodb';
 import { CliError, printJson } from '../../cli/registry';
-import { loadConfig } from '../../config/load';
-import type { MeteringConfig } from '../../config/schema';
+import { loadConfig, type MeteringConfig } from '../../app/config';
 import { isWholeBillingRange } from '../jobs/cycle';
 import { parseDateInZone } from '../mediation/periods';
 import { loadPlanFile } from '../rating/plan';

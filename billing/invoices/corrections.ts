@@ -1,4 +1,4 @@
-import { Dec, formatMoney } from '../rating/money';
+import { DECIMAL_LITERAL, Dec, formatMoney, minorUnits, toDec } from '../rating/money';
 import type { LineItem } from '../rating/rate';
 import type { Invoice, InvoiceEntry } from './invoice';
 
@@ -41,4 +41,13 @@ export function correctionsFor(issued: Invoice, lines: readonly LineItem[], reco
     });
   }
   return out;
+}
+
+/** A correction amount: a plain signed decimal in the currency's minor units (refused otherwise, before it is queued). */
+export function correctionAmount(amount: string, currency: string): string {
+  if (!DECIMAL_LITERAL.test(amount.trim())) throw new Error(`correction amount ${JSON.stringify(amount)}: expected a decimal number such as "-3.00"`);
+  const value = toDec(amount.trim());
+  const decimals = minorUnits(currency);
+  if (value.decimalPlaces() > decimals) throw new Error(`correction amount ${amount}: ${currency} has ${decimals} decimal place(s)`);
+  return value.toFixed(decimals);
 }

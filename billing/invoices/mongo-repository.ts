@@ -2,9 +2,9 @@ import { MongoServerError, type ClientSession, type Db } from 'mongodb';
 import { isDuplicateKeyError } from '../../pipeline/store/bulk-errors';
 import { Dec } from '../rating/money';
 import type { LineItem } from '../rating/rate';
-import { correctionsFor, type RecordedCorrection } from './corrections';
+import { correctionAmount, correctionsFor, type RecordedCorrection } from './corrections';
 import { accountKey, buildInvoice, type Account, type Invoice, type InvoiceEntry, type InvoiceInput } from './invoice';
-import { InvoiceImmutableError, StaleDraftError, correctionAmount } from './repository';
+import { InvoiceImmutableError, StaleDraftError } from './errors';
 
 interface InvoiceDoc extends Invoice {
   _id: string;
@@ -40,9 +40,11 @@ interface AccountDoc {
 const isDuplicate = (err: unknown) => err instanceof MongoServerError && isDuplicateKeyError(err);
 
 /**
- * Invoices in MongoDB with the same rules as InvoiceRepository, enforced by the server: every write
- * to an invoice filters on `status: 'draft'`, so an issued invoice cannot be changed even by a
- * concurrent writer. Issuing is crash-safe at every point without transactions:
+ * Invoices per account, in MongoDB, their rules enforced by the server. Drafts can be rebuilt
+ * (re-rating replaces them, keeping their number); an issued invoice never changes: every write to an
+ * invoice filters on `status: 'draft'`, so an issued invoice cannot be changed even by a concurrent
+ * writer, and a correction becomes an adjustment queued for the account's next invoice (left-over
+ * credit is queued the same way). Issuing is crash-safe at every point without transactions:
  *
  * 1. commit: the account document goes from the draft's `account_version` to the next one in one
  *    atomic write, taking the draft's pending entries out, adding the carried credit and recording

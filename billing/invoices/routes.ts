@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Db, Document } from 'mongodb';
-import type { MeteringConfig } from '../../config/schema';
+import type { MeteringConfig } from '../../app/config';
 import { canAccessProject, type Principal } from '../../controller/auth';
 import { principalOf, type RoutePlugin } from '../../controller/server';
 import { billableUsage } from '../mediation/billable';
@@ -9,7 +9,7 @@ import type { UsageDoc } from '../mediation/usage-doc';
 import { accountProjects } from './invoice';
 import { MongoInvoiceRepository } from './mongo-repository';
 import { trendsToCsv, trendsToHtml, usageTrends } from './report';
-import { InvoiceImmutableError, StaleDraftError } from './repository';
+import { InvoiceImmutableError, StaleDraftError } from './errors';
 import { errorSchema, projectScope, refuseProject as forbidden } from '../../controller/http';
 import { loadPlanFile } from '../rating/plan';
 import { isWholeBillingRange } from '../jobs/cycle';

@@ -5,7 +5,7 @@ import type { LineItem } from '../rating/rate';
 import { readRatedLines } from '../rating/store';
 import { accountHasLine, accountKey, accountProjects, type Account, type Invoice, type InvoiceEntry } from './invoice';
 import type { MongoInvoiceRepository } from './mongo-repository';
-import { InvoiceImmutableError, StaleDraftError } from './repository';
+import { InvoiceImmutableError, StaleDraftError } from './errors';
 
 export interface SettleRange {
   /** The billing period unit (the rated lines' periods) and zone. */

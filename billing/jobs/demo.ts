@@ -38,7 +38,7 @@ export const jobsDemoStep: DemoStep = {
   needs: ['redis'],
   async run(ctx) {
     const mod = ctx.app.modules.find((m) => m.name === 'jobs') as JobsModule | undefined;
-    if (!mod) throw new Error('the jobs module is not part of the running product (controller/modules.ts)');
+    if (!mod) throw new Error('the jobs module is not part of the running product (app/modules.ts)');
     const why = mod.runtime.unavailable();
     if (why) throw new Error(`job queues unavailable: ${why}`);
     const { granularity, timezone } = ctx.config.mediation;

@@ -11,7 +11,7 @@ import { rateStoredUsage } from '../rating/store';
 import type { MediationJob, PeriodRange, RatingJob, ReportJob, InvoiceJob } from './queues';
 import { accountProjects } from '../invoices/invoice';
 import { MongoInvoiceRepository } from '../invoices/mongo-repository';
-import { InvoiceImmutableError } from '../invoices/repository';
+import { InvoiceImmutableError } from '../invoices/errors';
 import { ensureRatedIndexes, readRatedLines } from '../rating/store';
 import { settleBillingPeriods, type SettleOptions } from '../invoices/settle';
 import { LeaseLocks, billingLockKeys, mediationLockKeys } from '../mediation/lock';

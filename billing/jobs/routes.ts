@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Job } from 'bullmq';
 import { z } from 'zod';
-import type { MeteringConfig } from '../../config/schema';
+import type { MeteringConfig } from '../../app/config';
 import { canAccessProject, type Principal } from '../../controller/auth';
 import { principalOf, type RoutePlugin } from '../../controller/server';
 import { accountProjects, type Account } from '../invoices/invoice';

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { MongoClient } from 'mongodb';
 import { CliError, printJson } from '../../cli/registry';
-import { loadConfig } from '../../config/load';
+import { loadConfig } from '../../app/config';
 import { mediationOptions, type MediationOptions } from './options';
 import { GRANULARITIES, parseDateInZone, type Granularity } from './periods';
 import { LeaseLocks, mediationLockKeys } from './lock';

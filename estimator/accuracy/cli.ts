@@ -4,7 +4,7 @@ import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { MongoClient } from 'mongodb';
 import { CliError, printJson } from '../../cli/registry';
-import { loadConfig } from '../../config/load';
+import { loadConfig } from '../../app/config';
 import { YamlValidationError } from '../../config/yaml-source';
 import { CEILOMETER_DEFAULT_SECRET } from '../../pipeline/replay/encode';
 import { PERIOD_NAMES, periodSeconds, type PeriodName } from '../onboarding/compare';

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { CliError, printJson } from '../../cli/registry';
-import { loadConfig } from '../../config/load';
+import { loadConfig } from '../../app/config';
 import { textBars } from '../../lib/plot';
 import { connectStore } from '../ingest/pipeline-factory';
 import { reconcile, reconcileWindow, ReconcileInputError, type Reconciliation } from './reconcile';

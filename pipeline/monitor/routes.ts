@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Db, Document } from 'mongodb';
 import { z } from 'zod';
-import type { MeteringConfig } from '../../config/schema';
+import type { MeteringConfig } from '../../app/config';
 import type { Principal } from '../../controller/auth';
 import { errorSchema, projectScope, refuseProject, zodMessage } from '../../controller/http';
 import { principalOf, type RoutePlugin } from '../../controller/server';

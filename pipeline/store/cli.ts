@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { MongoClient } from 'mongodb';
 import { CliError, commandGroup, printJson } from '../../cli/registry';
-import { programConfig } from '../../config/cli';
+import { programConfig } from '../../app/config-commands';
 import { QUARANTINE_COLLECTION, takeOverLegacyStore, type TakeoverReport } from './takeover';
 
 interface MigrateOptions {

@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import pino from 'pino';
 import { startApplication, type Application } from '../../controller/app';
-import { meteringConfig } from '../../config/schema';
+import { meteringConfig } from '../../app/config';
 import { agentModule } from '../../agent/module';
 import { redisUrl } from '../support/services';
 import { testIngestConfig, testStoreConfig } from '../pipeline/ingest/helpers';

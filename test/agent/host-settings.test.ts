@@ -7,7 +7,7 @@ import { ArgvError, parseArgv, type CommandSpec, type OptionSpec } from '../../a
 import { agentHostConfig } from '../../agent/config';
 import { AGENT_HOST_KEYS, agentHostDefaults, checkAgentHost } from '../../agent/host-settings';
 import { readAgentSettings } from '../../agent/settings-file';
-import { loadConfig } from '../../config/load';
+import { loadConfig } from '../../app/config';
 import { REPO } from '../support/paths';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'agent-settings-'));

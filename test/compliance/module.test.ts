@@ -7,7 +7,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../cli/main';
 import { startApplication, type Application } from '../../controller/app';
-import { meteringConfig } from '../../config/schema';
+import { meteringConfig } from '../../app/config';
 import { complianceModule, type ComplianceModule } from '../../compliance/module';
 import { evaluateSamples } from '../../compliance/offline';
 import { checkOutput } from '../../compliance/rules';

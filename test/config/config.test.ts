@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { load } from 'js-yaml';
-import { parseConfig, loadConfig } from '../../config/load';
+import { parseConfig, loadConfig } from '../../app/config';
 import { YamlValidationError } from '../../config/yaml-source';
 import { REPO } from '../support/paths';
 

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseConfig } from '../../config/load';
+import { parseConfig } from '../../app/config';
 import { YamlValidationError } from '../../config/yaml-source';
 import { REPO } from '../support/paths';
 

@@ -2,7 +2,7 @@ import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { consoleModule } from '../../console/module';
 import { startApplication, type Application } from '../../controller/app';
-import { meteringConfig } from '../../config/schema';
+import { meteringConfig } from '../../app/config';
 import { testIngestConfig, testStoreConfig } from '../pipeline/ingest/helpers';
 import { isolation } from '../support/isolation';
 

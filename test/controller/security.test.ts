@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../config/load';
+import { parseConfig } from '../../app/config';
 import { AuditLog } from '../../controller/audit';
 import { auditRoutes } from '../../controller/audit-routes';
 import { ProductMetrics } from '../../controller/metrics';

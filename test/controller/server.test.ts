@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { buildController, principalOf } from '../../controller/server';
-import { parseConfig } from '../../config/load';
+import { parseConfig } from '../../app/config';
 import { ProductMetrics } from '../../controller/metrics';
 
 const ADMIN = 'admin-token-0123456789';

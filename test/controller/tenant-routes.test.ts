@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { startApplication, type Application } from '../../controller/app';
-import { meteringConfig } from '../../config/schema';
-import { productModules } from '../../controller/modules';
+import { meteringConfig } from '../../app/config';
+import { productModules } from '../../app/modules';
 import { makeSample, testIngestConfig, testStoreConfig } from '../pipeline/ingest/helpers';
 import { isolation } from '../support/isolation';
 import { redisUrl } from '../support/services';

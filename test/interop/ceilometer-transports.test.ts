@@ -5,7 +5,7 @@ import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db, MongoClient } from 'mongodb';
 import { startApplication, type Application } from '../../controller/app';
-import { parseConfig } from '../../config/load';
+import { parseConfig } from '../../app/config';
 import { runCeilometerPython } from '../../services/ceilometer';
 import { COLLECTIONS } from '../../pipeline/store/layout';
 import { isolation } from '../support/isolation';

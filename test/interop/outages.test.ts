@@ -7,7 +7,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db, MongoClient } from 'mongodb';
 import { startApplication, type Application } from '../../controller/app';
-import { parseConfig } from '../../config/load';
+import { parseConfig } from '../../app/config';
 import { runCeilometerPython, type PythonResult } from '../../services/ceilometer';
 import { COLLECTIONS } from '../../pipeline/store/layout';
 import { isolation } from '../support/isolation';

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import pino from 'pino';
 import type { Kafka, Producer } from 'kafkajs';
 import { startApplication, type Application } from '../../controller/app';
-import { meteringConfig } from '../../config/schema';
+import { meteringConfig } from '../../app/config';
 import { createKafka, ensureTopics } from '../../pipeline/kafka/client';
 import { connectProducer, encodeSamples } from '../../pipeline/kafka/producer';
 import { createIngestion, resolveIngestionConfig } from '../../pipeline/ingest/pipeline-factory';

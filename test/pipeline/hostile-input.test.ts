@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { startApplication, type Application } from '../../controller/app';
-import { meteringConfig } from '../../config/schema';
+import { meteringConfig } from '../../app/config';
 import { testIngestConfig, testStoreConfig, makeSample, makeSamples } from './ingest/helpers';
 import { isolation } from '../support/isolation';
 import type { Sample } from '../../pipeline/sample';

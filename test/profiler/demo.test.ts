@@ -4,7 +4,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApplication, type Application } from '../../controller/app';
-import { meteringConfig } from '../../config/schema';
+import { meteringConfig } from '../../app/config';
 import { controllerCaller, type DemoContext } from '../../cli/demo-context';
 import { profilerDemoStep } from '../../profiler/demo';
 import { profilerModule } from '../../profiler/module';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApplication, type Application } from '../../controller/app';
-import { meteringConfig } from '../../config/schema';
+import { meteringConfig } from '../../app/config';
 import type { Sample } from '../../pipeline/sample';
 import { profilerModule, type ProfilerModule } from '../../profiler/module';
 import { isolation } from '../support/isolation';

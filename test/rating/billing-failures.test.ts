@@ -2,7 +2,7 @@ import { MongoClient } from 'mongodb';
 import { Queue, Worker } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { MongoInvoiceRepository } from '../../billing/invoices/mongo-repository';
-import { InvoiceImmutableError, StaleDraftError } from '../../billing/invoices/repository';
+import { InvoiceImmutableError, StaleDraftError } from '../../billing/invoices/errors';
 import { MediationModeResolver } from '../../billing/jobs/capability';
 import { processMediation, mediationLockKeys } from '../../billing/jobs/processors';
 import { enqueue, jobId, type QueueSet } from '../../billing/jobs/queues';

@@ -2,7 +2,7 @@ import pino from 'pino';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApplication, type Application } from '../../controller/app';
-import { meteringConfig } from '../../config/schema';
+import { meteringConfig } from '../../app/config';
 import { jobsModule, type JobsModule } from '../../billing/jobs/module';
 import { RateLimitedWarn } from '../../billing/jobs/availability';
 import { testIngestConfig, testStoreConfig } from '../pipeline/ingest/helpers';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApplication, type Application } from '../../controller/app';
-import { meteringConfig } from '../../config/schema';
+import { meteringConfig } from '../../app/config';
 import { jobsModule, type JobsModule } from '../../billing/jobs/module';
 import { QUEUES } from '../../billing/jobs/queues';
 import { testIngestConfig, testStoreConfig } from '../pipeline/ingest/helpers';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import pino from 'pino';
 import { startApplication, type Application } from '../../controller/app';
-import { meteringConfig } from '../../config/schema';
+import { meteringConfig } from '../../app/config';
 import { controllerCaller, type DemoContext } from '../../cli/demo-context';
 import { scalerDemoStep, syntheticSeries, traceSegments, traceSeries } from '../../scaler/demo';
 import { scalerModule } from '../../scaler/module';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { startApplication, type Application } from '../../controller/app';
-import { meteringConfig } from '../../config/schema';
+import { meteringConfig } from '../../app/config';
 import { scalerModule, scalerOf, onboard, type ScalerModule } from '../../scaler/module';
 import { observationToJson } from '../../scaler/metrics';
 import { synthesize } from '../../scaler/synth';

@@ -4,7 +4,7 @@ import pino from 'pino';
 import { load as loadYaml } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApplication, type Application } from '../../../controller/app';
-import { meteringConfig } from '../../../config/schema';
+import { meteringConfig } from '../../../app/config';
 import { onboardingModule } from '../../../estimator/onboarding/module';
 import { ceilometerPython, runCeilometerPython } from '../../../services/ceilometer';
 import { isolation } from '../../support/isolation';

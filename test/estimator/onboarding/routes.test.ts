@@ -5,7 +5,7 @@ import { BSON } from 'mongodb';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApplication, type Application } from '../../../controller/app';
-import { meteringConfig } from '../../../config/schema';
+import { meteringConfig } from '../../../app/config';
 import { estimateJson, estimateStack } from '../../../estimator/estimate';
 import { generateStackSamples } from '../../../estimator/generator';
 import { onboardingModule } from '../../../estimator/onboarding/module';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import type { MongoClient } from 'mongodb';
 import { startApplication, type Application } from '../../../controller/app';
-import { meteringConfig } from '../../../config/schema';
+import { meteringConfig } from '../../../app/config';
 import { connect, CuttableProxy, makeSample, testIngestConfig, testStoreConfig } from '../ingest/helpers';
 import { isolation } from '../../support/isolation';
 import { kafkaBrokers, mongoUri } from '../../support/services';

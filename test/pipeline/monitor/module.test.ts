@@ -5,7 +5,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApplication, type Application } from '../../../controller/app';
-import { meteringConfig } from '../../../config/schema';
+import { meteringConfig } from '../../../app/config';
 import { createKafka } from '../../../pipeline/kafka/client';
 import { ConsumerLagReader } from '../../../pipeline/monitor/lag';
 import { applyLedgerFlush, ensureLedgerIndexes, LEDGER_COLLECTION } from '../../../pipeline/monitor/ledger';

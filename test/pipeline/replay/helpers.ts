@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import pino from 'pino';
-import { parseConfig } from '../../../config/load';
-import type { MeteringConfig } from '../../../config/schema';
+import { parseConfig, type MeteringConfig } from '../../../app/config';
 import { parseBitbrains, traceVmName } from '../../../profiler/bitbrains';
 import { TraceSampler } from '../../../profiler/trace-samples';
 import type { Sample } from '../../../pipeline/sample';

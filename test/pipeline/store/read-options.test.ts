@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoClient, type CommandStartedEvent } from 'mongodb';
-import { meteringConfig } from '../../../config/schema';
+import { meteringConfig } from '../../../app/config';
 import { readPreferenceFor, readRoutingConfig, readsThatMove, tolerantDb } from '../../../pipeline/store/read-options';
 import { readUsage, runMediationInNode } from '../../../billing/mediation/runner';
 import { mediationOptions } from '../../../billing/mediation/options';

@@ -1,4 +1,4 @@
-import type { ModuleFactory } from './app';
+import type { ModuleFactory } from '../controller/app';
 import { profilerModule } from '../profiler/module';
 import { scalerModule } from '../scaler/module';
 import { onboardingModule } from '../estimator/onboarding/module';
