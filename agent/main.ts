@@ -8,7 +8,7 @@
  */
 import { ArgvError, parseArgv, usage, type CommandSpec, type OptionSpec } from './argv';
 import { CliError } from '../cli/registry';
-import type { AgentSettings } from './commands';
+import type { AgentSettings, TopOptions } from './commands';
 import { agentHostDefaults } from './host-settings';
 
 const d = agentHostDefaults();
@@ -85,7 +85,7 @@ export async function main(argv: string[]): Promise<void> {
     const { discoverCommand, runCommand, topCommand } = await import('./commands');
     if (p.command === 'discover') await discoverCommand(o, await settings(config));
     else if (p.command === 'run') await runCommand(o, await settings(config));
-    else await topCommand(o);
+    else await topCommand(o as unknown as TopOptions); // parseArgv enforced top's required --controller and filled its defaults
   } catch (err) {
     if (err instanceof CliError) {
       process.stderr.write(`metering-agent: ${err.message}\n`);

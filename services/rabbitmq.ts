@@ -3,7 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { ensureManaged, launchDaemon, type Endpoint } from './managed';
 import { HOST, serviceDir } from './paths';
-import { ServiceUnavailableError, choosePort, portOpen, waitUntil } from './proc';
+import { ServiceUnavailableError, choosePort, freePort, portOpen, waitUntil } from './proc';
 import type { ServiceState } from './state';
 
 /** Default AMQP port of the managed RabbitMQ (not 5672, so it never clashes with a broker someone runs). */
@@ -81,6 +81,16 @@ export interface RabbitMqInstance {
  * only. The recorded pid is the start script, which stops the broker cleanly on SIGTERM.
  * Exported for tests that need a broker of their own to restart.
  */
+/**
+ * The Erlang distribution port of an instance: AMQP port + 20000 when that is a port number and free
+ * (the same instance keeps the same one across restarts), otherwise a free port (a high AMQP port,
+ * e.g. one a test picked at random, would give a number above 65535 and the broker would not start).
+ */
+export async function distributionPort(amqpPort: number): Promise<number> {
+  const derived = amqpPort + 20000;
+  return derived <= 65535 && !(await portOpen(derived, HOST)) ? derived : freePort();
+}
+
 export async function launchRabbitMq(instance: RabbitMqInstance): Promise<ServiceState> {
   const bin = findRabbitMqServer();
   if (!bin) {
@@ -116,7 +126,7 @@ export async function launchRabbitMq(instance: RabbitMqInstance): Promise<Servic
     RABBITMQ_NODE_IP_ADDRESS: HOST,
     RABBITMQ_NODE_PORT: String(port),
     // inter-node (distribution) port: derived from the AMQP port so two instances never share one
-    RABBITMQ_DIST_PORT: String(port + 20000),
+    RABBITMQ_DIST_PORT: String(await distributionPort(port)),
     RABBITMQ_MNESIA_BASE: path.join(dir, 'mnesia'),
     RABBITMQ_LOG_BASE: path.join(dir, 'log'),
     RABBITMQ_CONFIG_FILE: confBase,
