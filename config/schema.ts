@@ -10,6 +10,7 @@ import { complianceConfig } from '../compliance/config';
 import { agentConfig } from '../agent/config';
 import { monitorConfig } from '../pipeline/monitor/config';
 import { consoleConfig } from '../console/config';
+import { clusterConfig } from '../cluster/config';
 
 const asObject = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
 
@@ -40,6 +41,7 @@ const sections = z
     agent: agentConfig,
     monitor: monitorConfig,
     console: consoleConfig,
+    cluster: clusterConfig,
   })
   .superRefine((c, ctx) => {
     // The autoscaler shards and counts the samples the store writes: one database, one collection.
