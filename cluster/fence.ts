@@ -1,4 +1,4 @@
-import { MongoServerError, type Db, type Document, type Filter } from 'mongodb';
+import { MongoServerError, type Db } from 'mongodb';
 
 export const FENCES_COLLECTION = 'cluster_fences';
 
@@ -24,7 +24,7 @@ export interface FenceToken {
  * document was last written with this token or a lower one (or never by a fenced writer), and records
  * the token. A write carrying a lower token than the document holds matches nothing. Pure.
  */
-export function fencedWrite(filter: Filter<Document>, fence: FenceToken): { filter: Filter<Document>; set: Document } {
+export function fencedWrite(filter: Record<string, unknown>, fence: FenceToken): { filter: Record<string, unknown>; set: Record<string, number> } {
   const field = `fence.${fence.role}`;
   return { filter: { ...filter, $or: [{ [field]: { $exists: false } }, { [field]: { $lte: fence.token } }] }, set: { [field]: fence.token } };
 }
