@@ -19,6 +19,7 @@ export const SECTION_SOURCES: Record<string, string> = {
   agent: 'agent/config.ts',
   monitor: 'pipeline/monitor/config.ts',
   console: 'console/config.ts',
+  cluster: 'cluster/config.ts',
 };
 
 /** Nested sections whose schema lives in a file of its own (its keys' comments are read there). */
