@@ -13,6 +13,7 @@ import { register as benchCommands } from '../bench/cli';
 import { register as licenseCommands } from '../compliance/cli';
 import { register as agentCommands } from '../agent/cli';
 import { register as consoleCommands } from '../console/cli';
+import { register as clusterCommands } from '../cluster/cli';
 
 const components: RegisterCommands[] = [
   configCommands,
@@ -28,6 +29,7 @@ const components: RegisterCommands[] = [
   licenseCommands,
   agentCommands,
   consoleCommands,
+  clusterCommands,
 ];
 
 export function buildProgram(): Command {
