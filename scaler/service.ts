@@ -380,7 +380,7 @@ export class ScalerService {
   }
 
   /** The deployment as `GET /v1/cluster` shows it. */
-  async cluster(): Promise<ClusterView & { loop: { enabled: boolean; actuate: boolean; running: boolean; rounds: number; lastEvaluation: string | null; actuation: string } }> {
+  async cluster(): Promise<ClusterView & { loop: { enabled: boolean; actuate: boolean; running: boolean; rounds: number; lastEvaluation: string | null; actuation: string; leader: string | null; leading: boolean } }> {
     const view = await clusterView(this.d.mongo, this.d.db.databaseName, this.d.config.policy, this.d.uri ?? '');
     this.topology = view.topology;
     const blocker = await this.actuationBlocker('loop');
@@ -393,6 +393,8 @@ export class ScalerService {
         rounds: this.counters.rounds,
         lastEvaluation: this.counters.lastEvaluation?.toISOString() ?? null,
         actuation: blocker ? `recorded only: ${blocker}` : 'actuated: the loop carries out its decisions on this cluster',
+        leader: this.leadership.clustered ? (this.leadership.leader() ?? null) : null,
+        leading: this.leadership.leading(),
       },
     };
   }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -160,6 +160,17 @@ describe('three controllers against one store', { timeout: 120_000 }, () => {
       return Object.values(l).every((x) => x.length === 1) && l;
     }, 10_000);
     const first = leaders.scaler![0]!;
+    // GET /v1/cluster (the store deployment) names the loop's leader on every controller
+    for (const id of ids) {
+      const loop = ((await (await get(id, '/v1/cluster')).json()) as { loop: { leader: string | null; leading: boolean } }).loop;
+      expect([id, loop.leader, loop.leading]).toEqual([id, first, id === first]);
+    }
+    // and `metering controllers` reads the same from the store
+    const cli = spawnSync(process.execPath, [path.join(REPO, 'bin/metering.mjs'), '--config', path.join(dir, 'c1.yaml'), 'controllers', '--json'], { env: { ...process.env, MONGODB_URI: mongoUri() }, encoding: 'utf8', timeout: 30_000 });
+    expect(cli.status).toBe(0);
+    const listed = JSON.parse(cli.stdout) as { controllers: Array<{ id: string }>; singletons: Array<{ role: string; leader: string }> };
+    expect(listed.controllers.map((c) => c.id)).toEqual(ids);
+    expect(listed.singletons.find((x) => x.role === 'scaler')?.leader).toBe(first);
     await until('the scaler leader\'s rounds stored', async () => (await decisions()).length >= 3, 20_000);
 
     // kill -9 the scaler's leader mid-cycle (its loop runs every 200 ms)
