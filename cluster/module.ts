@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Counter, Gauge } from 'prom-client';
 import type { AppModule, ModuleFactory } from '../controller/app';
+import { writeConcernOf } from '../pipeline/store/writer';
 import { SINGLETON_ROLES, type ClusterConfig } from './config';
 import { Elector } from './elector';
 import { handoverBoundMs } from './lease';
@@ -32,9 +33,11 @@ export const clusterModule: ModuleFactory = async (svc): Promise<AppModule> => {
     return { name: 'cluster', routes: [clusterRoutes({ solo: { id } })] };
   }
   const instance = randomUUID();
+  // leases and fences with the store's write concern (majority by default): a fail-over loses none
+  const db = svc.mongo.db(svc.db.databaseName, { writeConcern: writeConcernOf(svc.config.store) });
   const address = config.advertiseUrl ?? `${svc.config.controller.tls.cert ? 'https' : 'http'}://${hostname()}:${svc.config.controller.port}`;
-  const elector = new Elector({ db: svc.db, config, id, instance, roles: SINGLETON_ROLES, log });
-  const membership = new Membership(svc.db, { id, instance, address, host: hostname(), pid: process.pid }, { heartbeatIntervalMs: config.heartbeatIntervalMs, memberTtlMs: config.memberTtlMs, log });
+  const elector = new Elector({ db, config, id, instance, roles: SINGLETON_ROLES, log });
+  const membership = new Membership(db, { id, instance, address, host: hostname(), pid: process.pid }, { heartbeatIntervalMs: config.heartbeatIntervalMs, memberTtlMs: config.memberTtlMs, log });
   await membership.start();
   registerElector(svc, elector);
 
