@@ -7,7 +7,8 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { MongoClient, type Db } from 'mongodb';
 import { isolation } from '../support/isolation';
-import { kafkaBrokers, mongoTier, mongoUri, redisUrl } from '../support/services';
+import { Queue } from 'bullmq';
+import { kafkaBrokers, mongoTier, mongoUri, redisConnection, redisUrl } from '../support/services';
 import { REPO } from '../support/paths';
 import { SINGLETON_ROLES } from '../../cluster/config';
 import { FenceStore, FencedOutError } from '../../cluster/fence';
@@ -69,7 +70,9 @@ function start(id: string, dir: string): ChildProcess {
       `  writeConcern: ${mongoTier() === 'real' ? 'majority' : 1}`,
       'ingest: {shutdownGraceMs: 1000}',
       `redis: {prefix: ${iso.queuePrefix()}}`,
-      'mediation: {lateDataCheckSeconds: 1}',
+      'mediation: {lateDataCheckSeconds: 1, granularity: hour}',
+      // the billing cycle every second: its schedule must follow the billing-cycle lease's token
+      `rating: {invoiceSchedule: "* * * * * *", plan: ${path.join(REPO, 'billing/rating/examples/plan.yaml')}, billingPeriod: hour, invoiceGraceSeconds: 0}`,
       'scaler: {loop: {enabled: true, interval: 200ms}}',
       'console: {enabled: false}',
       `cluster: {enabled: true, id: ${id}, advertiseUrl: "http://127.0.0.1:${port}", leaseTtlMs: ${LEASE.leaseTtlMs}, renewIntervalMs: ${LEASE.renewIntervalMs}, guardMs: ${LEASE.guardMs}, heartbeatIntervalMs: 300, memberTtlMs: 1500}`,
@@ -100,6 +103,9 @@ async function leadersByMetrics(ids: readonly string[]): Promise<Record<string, 
 }
 
 interface LeaseRow { _id: string; holder: string | null; token: number }
+let invoiceQueue: Queue | undefined;
+/** The fencing token the billing-cycle schedule (in Redis, shared by all) carries. */
+const scheduledToken = async () => ((await invoiceQueue!.getJobScheduler('billing-cycle'))?.template?.data as { fence?: { token: number } } | undefined)?.fence?.token;
 const lease = async (role: string) => (await db.collection<LeaseRow>('cluster_leases').findOne({ _id: role })) ?? undefined;
 
 interface DecisionRow { controller?: string; fence_token?: number; recorded_at: Date; source?: string }
@@ -121,12 +127,15 @@ function assertOneActorAtATime(rows: readonly DecisionRow[]): void {
 beforeAll(async () => {
   client = await new MongoClient(mongoUri()).connect();
   db = client.db(iso.dbName());
+  invoiceQueue = new Queue('invoice', { connection: redisConnection(), prefix: iso.queuePrefix() });
 });
 afterAll(async () => {
   for (const c of children.values()) if (c.exitCode === null && c.signalCode === null) {
     c.kill('SIGCONT');
     c.kill('SIGKILL');
   }
+  await invoiceQueue?.obliterate({ force: true }).catch(() => undefined);
+  await invoiceQueue?.close();
   await db?.dropDatabase().catch(() => undefined);
   await client?.close();
   if (process.env.CLUSTER_PRINT) console.log(`[cluster] hand-over measured (bound ${BOUND} ms by construction): ${JSON.stringify(measured)}`);
@@ -160,6 +169,8 @@ describe('three controllers against one store', { timeout: 120_000 }, () => {
       return Object.values(l).every((x) => x.length === 1) && l;
     }, 10_000);
     const first = leaders.scaler![0]!;
+    // only the billing-cycle leader wrote the schedule, with its token
+    await until('the billing cycle scheduled with the lease\'s token', async () => (await scheduledToken()) === (await lease('billing-cycle'))?.token, 10_000);
     // GET /v1/cluster (the store deployment) names the loop's leader on every controller
     for (const id of ids) {
       const loop = ((await (await get(id, '/v1/cluster')).json()) as { loop: { leader: string | null; leading: boolean } }).loop;
@@ -228,7 +239,17 @@ describe('three controllers against one store', { timeout: 120_000 }, () => {
       const l = await lease('scaler');
       return l?.holder === survivor && l;
     }, 5000);
-    expect(released.token).toBeGreaterThan(stoppedToken + 1 - 1);
+    expect(released.token).toBeGreaterThan(stoppedToken);
     assertOneActorAtATime(await decisions());
+    // the billing-cycle schedule followed every hand-over: it carries the survivor's token
+    const cycle = (await lease('billing-cycle'))!;
+    expect(cycle.holder).toBe(survivor);
+    await until('the schedule carrying the survivor\'s token', async () => (await scheduledToken()) === cycle.token, 5000);
+    // and the cycles ran: completed on the workers, none failed
+    const done = (await invoiceQueue!.getJobs(['completed'])).filter((j) => j.name === 'billing-cycle');
+    const failed = (await invoiceQueue!.getJobs(['failed'])).filter((j) => j.name === 'billing-cycle');
+    if (process.env.CLUSTER_PRINT) console.log(`[cluster] billing cycles completed ${done.length}, failed ${failed.length}: ${JSON.stringify(failed.map((j) => j.failedReason).slice(0, 3))} tokens ${JSON.stringify([...new Set(done.map((j) => (j.data as { fence?: { token: number } }).fence?.token))])}`);
+    expect(done.length).toBeGreaterThan(0);
+    expect(failed.map((j) => j.failedReason)).toEqual([]);
   });
 });
