@@ -7,6 +7,7 @@ import { clusterConfig, SINGLETON_ROLES } from '../../cluster/config';
 import { Elector } from '../../cluster/elector';
 import { FencedOutError, FenceStore } from '../../cluster/fence';
 import { processBillingCycle } from '../../billing/jobs/cycle';
+import { PredictiveSignals } from '../../scaler/onboarding';
 
 /**
  * Leases and fences against the real store, two electors in this process with clocks the test moves
@@ -96,6 +97,18 @@ describe('leader election with fencing tokens (real MongoDB)', () => {
     clock.t += 600; // 900 ms after the last successful renewal: ttl 1000 - guard 100
     expect(a.leading('scaler')).toBe(false);
     await expect(a.leadership('scaler').fence()).rejects.toThrow(FencedOutError);
+    await d.dropDatabase();
+  });
+
+  it('an onboarding estimate posted to any controller reaches the loop of the scaler leader, once', async () => {
+    const d = client.db(iso.dbName('onboarding'));
+    const follower = new PredictiveSignals(d);
+    const leader = new PredictiveSignals(d);
+    const e = { t: new Date('2026-12-03T06:00:00Z'), arrives_at: new Date('2026-12-03T08:00:00Z'), bytes_per_day: 5e9, events_per_s: 30, label: 'stack-1' };
+    await follower.register(e);
+    expect(await leader.drain(new Date('2026-12-03T06:01:00Z'))).toEqual([e]);
+    expect(await leader.drain()).toEqual([]);
+    expect(await d.collection('scaler_onboarding').countDocuments({ status: 'handed' })).toBe(1);
     await d.dropDatabase();
   });
 
