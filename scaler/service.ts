@@ -353,8 +353,23 @@ export class ScalerService {
   start(): boolean {
     if (!this.d.config.loop.enabled || this.running) return false;
     this.loop ??= this.newLoop();
+    // the actions stored before (a restart, or another controller's lead) keep their cooldowns: recalled
+    // under the round lock, so before the next round; again whenever this controller gains the lease
+    const recall = () => void this.actLock.run(() => this.recallActions()).catch((err: Error) => this.d.log.warn({ err: err.message }, 'scaler: earlier actions could not be read; cooldowns start afresh'));
+    recall();
+    this.leadership.onChange((leading) => leading && recall());
     this.running = this.loop.run(this.d.config.loop.interval);
     return true;
+  }
+
+  /** Feed the actions stored in the decision history (not skipped or failed, not what-ifs) to the loop's policy. */
+  private async recallActions(): Promise<number> {
+    const c = this.d.config.policy.cooldown;
+    const horizon = Math.max(c.afterScaleOut, c.maxScaleOutCooldown, c.scaleInAfterScaleOut, c.afterScaleIn, c.scaleOutAfterScaleIn);
+    const history = await this.decisions.history({ actionsOnly: true, since: new Date(this.now().getTime() - horizon), limit: 1000 });
+    const taken = history.filter((r) => r.inputs?.what_if !== true && r.outcome?.status !== 'skipped' && r.outcome?.status !== 'failed');
+    this.loop?.policy.recall(taken.map((r) => ({ t: r.t, action: r.action })));
+    return taken.length;
   }
 
   /** The loop's wait between rounds; `stop` cuts it short. */

@@ -4,6 +4,8 @@ import { controllersView } from '../../cluster/view';
 import { memberViews } from '../../cluster/membership';
 import { fencedWrite } from '../../cluster/fence';
 import { clusterConfig } from '../../cluster/config';
+import { defaultPolicy } from '../../scaler/config';
+import { ScalerPolicy } from '../../scaler/policy';
 
 const timing = { ttlMs: 1000, guardMs: 100 };
 const rec = (over: Partial<LeaseRecord>): LeaseRecord => ({ role: 'scaler', holder: 'b', instance: 'b#1', token: 4, version: 10, ttl_ms: 1000, ...over });
@@ -81,5 +83,27 @@ describe('fencing and views (pure)', () => {
     const v = controllersView('c2', now, members, [{ _id: 'scaler', holder: 'c2', instance: 'i2', token: 3, version: 9, ttl_ms: 15000, renewed_at: new Date('2026-12-03T06:00:08Z') }], [{ _id: 'scaler', token: 3 }], 21000);
     expect(v.singletons).toEqual([{ role: 'scaler', leader: 'c2', leader_address: 'http://h2:8777', token: 3, fence_token: 3, renewed_at: '2026-12-03T06:00:08.000Z', expires_at: '2026-12-03T06:00:23.000Z', ttl_ms: 15000 }]);
     expect(v.controllers.find((c) => c.id === 'c2')?.leads).toEqual(['scaler']);
+  });
+});
+
+describe('scaler hand-over keeps the cooldowns (ScalerPolicy.recall)', () => {
+  it('a new leader that recalls the old leader\'s add-shard does not add another within the cooldown', () => {
+    const MIN = 60_000;
+    const T0 = Date.parse('2026-03-01T00:00:00Z');
+    const hot = (m: number) => [0, 1].map((i) => ({ t: new Date(T0 + m * MIN), shard: `sh${i}`, cpu: i === 1 ? 95 : 40, memory: 50, disk: 40 }));
+    const run = (recalled: Array<{ t: Date; action: 'add-shard' }>) => {
+      const p = new ScalerPolicy(defaultPolicy());
+      p.recall(recalled);
+      const out = [];
+      for (let m = 0; m <= 30; m += 5) {
+        for (const o of hot(m)) p.observe(o);
+        out.push(p.evaluate(new Date(T0 + m * MIN)));
+      }
+      return out.filter((d) => d.action !== 'none').map((d) => [(d.t.getTime() - T0) / MIN, d.action]);
+    };
+    // without the history: the new leader adds a shard once the 10-minute window holds
+    expect(run([])).toEqual([[10, 'add-shard']]);
+    // the old leader added one 5 minutes before the hand-over: the 30-minute cooldown holds until minute 25
+    expect(run([{ t: new Date(T0 - 5 * MIN), action: 'add-shard' }])).toEqual([[25, 'add-shard']]);
   });
 });
