@@ -30,8 +30,8 @@ const iso = isolation(import.meta.url);
 const ADMIN = 'admin-token-for-the-cluster-test';
 const LEASE = { leaseTtlMs: 1500, renewIntervalMs: 300, guardMs: 200 };
 const BOUND = handoverBoundMs(LEASE);
-/** What a busy shared 2-core machine adds to the bound: process scheduling and this test's own polling (100 ms). */
-const SLACK_MS = 1500;
+/** What a busy shared 2-core machine (or a loaded CI run) adds to the measured hand-over: process scheduling and this test's own polling of /metrics (50 ms). */
+const SLACK_MS = 2500;
 const children = new Map<string, ChildProcess>();
 const ports = new Map<string, number>();
 let client: MongoClient;
