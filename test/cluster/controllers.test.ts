@@ -88,6 +88,19 @@ function start(id: string, dir: string): ChildProcess {
   return child;
 }
 
+/** Register an onboarding estimate (the Heat hook's call) with controller `id`; resolves to its stack id. */
+async function onboard(id: string, stack: string): Promise<string> {
+  const r = await fetch(`http://127.0.0.1:${ports.get(id)}/v1/scaler/onboarding`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ at: new Date(Date.now() + 3_600_000).toISOString(), bytes_per_day: 1e9, events_per_second: 10, stack_id: stack }),
+  });
+  expect(r.status).toBe(202);
+  return stack;
+}
+/** The estimate reached the scaler leader's loop (handed to its policy), whichever controller took it. */
+const handed = async (stack: string) => (await db.collection('scaler_onboarding').findOne({ label: stack }))?.status === 'handed';
+
 async function get(id: string, url: string): Promise<Response> {
   return fetch(`http://127.0.0.1:${ports.get(id)}${url}`, { headers: { authorization: `Bearer ${ADMIN}` }, signal: AbortSignal.timeout(2000) });
 }
@@ -183,6 +196,9 @@ describe('three controllers against one store', { timeout: 120_000 }, () => {
     expect(listed.controllers.map((c) => c.id)).toEqual(ids);
     expect(listed.singletons.find((x) => x.role === 'scaler')?.leader).toBe(first);
     await until('the scaler leader\'s rounds stored', async () => (await decisions()).length >= 3, 20_000);
+    // an estimate posted to a follower reaches the leader's loop
+    const toFollower = await onboard(ids.find((i) => i !== first)!, 'stack-via-follower');
+    await until('the follower\'s estimate handed to the leader\'s policy', () => handed(toFollower), 5000);
 
     // kill -9 the scaler's leader mid-cycle (its loop runs every 200 ms)
     const tokenBefore = (await lease('scaler'))!.token;
@@ -195,6 +211,8 @@ describe('three controllers against one store', { timeout: 120_000 }, () => {
     const afterKill = await lease('scaler');
     expect(afterKill).toMatchObject({ holder: second, token: tokenBefore + 1 });
     await until('the new leader\'s rounds stored', async () => (await decisions()).some((d) => d.controller === second), 10_000);
+    const afterHandover = await onboard(rest.find((i) => i !== second)!, 'stack-after-kill');
+    await until('an estimate posted after the hand-over handed to the new leader\'s policy', () => handed(afterHandover), 5000);
 
     // a write with the old token is refused at the fence, as a paused old leader's would be
     await expect(new FenceStore(db).advance({ role: 'scaler', token: tokenBefore }, first)).rejects.toThrow(FencedOutError);
