@@ -12,6 +12,7 @@ import { register as benchCommands } from '../bench/cli';
 import { register as licenseCommands } from '../compliance/cli';
 import { register as agentCommands } from '../agent/cli';
 import { register as consoleCommands } from '../console/cli';
+import { register as clusterCommands } from '../cluster/cli';
 
 /**
  * The command groups of the `metering` program, in help order: each component's `register` from its
@@ -31,4 +32,5 @@ export const commandGroups: RegisterCommands[] = [
   licenseCommands,
   agentCommands,
   consoleCommands,
+  clusterCommands,
 ];

@@ -30,9 +30,11 @@ export const CONFIG_DOCUMENTATION: ConfigDocumentation = {
     scaler: 'scaler/config.ts',
     mediation: 'billing/mediation/config.ts',
     rating: 'billing/rating/config.ts',
+    compliance: 'compliance/config.ts',
     agent: 'agent/config.ts',
     monitor: 'pipeline/monitor/config.ts',
     console: 'console/config.ts',
+    cluster: 'cluster/config.ts',
   },
   /** Nested sections whose schema lives in a file of its own (its keys' comments are read there). */
   subsections: {

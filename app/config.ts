@@ -11,6 +11,7 @@ import { agentConfig } from '../agent/config';
 import { monitorConfig } from '../pipeline/monitor/config';
 import { consoleConfig } from '../console/config';
 import { loadConfigWith, parseConfigWith, type ConfigSpec, type EnvOverride } from '../config/load';
+import { clusterConfig } from '../cluster/config';
 
 const asObject = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
 
@@ -41,6 +42,7 @@ const sections = z
     agent: agentConfig,
     monitor: monitorConfig,
     console: consoleConfig,
+    cluster: clusterConfig,
   })
   .superRefine((c, ctx) => {
     // The autoscaler shards and counts the samples the store writes: one database, one collection.

@@ -1,4 +1,5 @@
 import type { ModuleFactory } from '../controller/app';
+import { clusterModule } from '../cluster/module';
 import { profilerModule } from '../profiler/module';
 import { scalerModule } from '../scaler/module';
 import { onboardingModule } from '../estimator/onboarding/module';
@@ -13,6 +14,7 @@ import { consoleModule } from '../console/module';
  * observers on the sample stream, controller routes and readiness checks.
  */
 export const productModules: ModuleFactory[] = [
+  clusterModule, // first: the singleton jobs of later modules ask it who leads
   profilerModule,
   scalerModule,
   onboardingModule,

@@ -15,6 +15,9 @@ export interface DecisionRecord {
   source?: 'loop' | 'api' | 'watch';
   /** Audit: who asked for an API-triggered round (token name, remote address); absent for the loop. */
   requested_by?: { token: string; remote?: string };
+  /** With several controllers (cluster.enabled): the controller that decided and the fencing token of its scaler lease. */
+  controller?: string;
+  fence_token?: number;
   recorded_at: Date;
 }
 
@@ -33,13 +36,15 @@ export class DecisionRepository {
   }
 
   /** Store a decision; returns its id (hex). */
-  async record(d: Decision, now = new Date(), extra: Pick<DecisionRecord, 'source' | 'outcome' | 'requested_by'> = {}): Promise<string> {
+  async record(d: Decision, now = new Date(), extra: Pick<DecisionRecord, 'source' | 'outcome' | 'requested_by' | 'controller' | 'fence_token'> = {}): Promise<string> {
     const doc: DecisionRecord = { t: d.t, action: d.action, reason: d.reason, inputs: d.inputs, recorded_at: now };
     if (d.shard) doc.shard = d.shard;
     if (d.count) doc.count = d.count;
     if (extra.source) doc.source = extra.source;
     if (extra.outcome) doc.outcome = extra.outcome;
     if (extra.requested_by) doc.requested_by = extra.requested_by;
+    if (extra.controller) doc.controller = extra.controller;
+    if (extra.fence_token !== undefined) doc.fence_token = extra.fence_token;
     const r = await this.coll.insertOne(doc);
     return r.insertedId.toHexString();
   }

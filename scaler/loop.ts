@@ -21,6 +21,11 @@ export interface LoopDeps {
   record?: (d: Decision, trigger: RoundTrigger) => Promise<void>;
   /** Carry out an action (the Actuator); absent = dry run. */
   act?: (d: Decision, trigger: RoundTrigger) => Promise<void>;
+  /**
+   * Whether this controller may run the loop's own rounds now (the scaler lease, cluster/); absent =
+   * always. Rounds an operator asks for through the API are checked by the caller.
+   */
+  leading?: () => boolean;
   log: Logger;
   now?: () => Date;
   sleep?: (ms: number) => Promise<void>;
@@ -54,6 +59,8 @@ export class ScalerLoop {
   }
 
   private async round(trigger: RoundTrigger): Promise<Decision | undefined> {
+    // another controller leads the scaler: its loop collects, decides and acts; this one waits
+    if (trigger.by === 'loop' && this.d.leading && !this.d.leading()) return undefined;
     const now = (this.d.now ?? (() => new Date()))();
     let obs: Observation[];
     try {

@@ -1,5 +1,7 @@
 import type { AppModule, AppServices, ModuleFactory } from '../controller/app';
 import { RESOURCE_INDEX } from '../profiler/meters';
+import { leadershipOf } from '../cluster/leadership';
+import { controllerId } from '../cluster/module';
 import { resourceAvg, type Profiler, type VmState } from '../profiler/profiler';
 import { UtilisationQueues } from '../profiler/queues';
 import { capsHeadroom, queuesHeadroom } from './actuator';
@@ -44,7 +46,7 @@ const displayUri = (uri: string): string => uri.replace(/\/\/[^@/]*@/, '//***@')
  * counters at /metrics, and — when `scaler.loop.enabled` — the control loop on its interval.
  */
 export const scalerModule: ModuleFactory = async (svc): Promise<ScalerModule> => {
-  const scaler = new ScalerService({ config: svc.config.scaler, mongo: svc.mongo, db: svc.db, log: svc.log.child({ component: 'scaler' }), uri: displayUri(svc.config.store.uri), reads: svc.config.store.reads, placementCaps: svc.config.profiler.caps });
+  const scaler = new ScalerService({ config: svc.config.scaler, mongo: svc.mongo, db: svc.db, log: svc.log.child({ component: 'scaler' }), uri: displayUri(svc.config.store.uri), reads: svc.config.store.reads, placementCaps: svc.config.profiler.caps, leadership: leadershipOf(svc, 'scaler'), controller: controllerId(svc.config.cluster) });
   await scaler.init();
   // store.sharded: shard meter now, at deployment, before ingestion starts writing (scale-out only adds shards)
   if (svc.config.store.sharded) {

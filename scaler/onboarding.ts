@@ -82,8 +82,8 @@ export class PredictiveSignals {
   }
 
   async register(e: OnboardingEstimate): Promise<void> {
-    this.queue.push(e);
     await this.coll?.insertOne({ t: e.t, arrives_at: e.arrives_at, bytes_per_day: e.bytes_per_day, events_per_s: e.events_per_s, ...(e.label ? { label: e.label } : {}), status: 'pending' });
+    this.queue.push(e);
   }
 
   /** Estimates not yet handed to the loop (copies; for previews). */
@@ -91,11 +91,20 @@ export class PredictiveSignals {
     return this.queue.map((e) => ({ ...e }));
   }
 
-  /** Hand every pending estimate to the caller (the loop's policy) and mark them handed. */
+  /**
+   * Hand every pending estimate to the caller (the loop's policy) and mark them handed. With a store,
+   * the pending estimates are read from it: with several controllers (cluster/) an estimate posted to
+   * any of them reaches the loop of the one that leads the scaler.
+   */
   async drain(now = new Date()): Promise<OnboardingEstimate[]> {
-    const out = this.queue;
+    if (!this.coll) {
+      const out = this.queue;
+      this.queue = [];
+      return out;
+    }
+    const docs = await this.coll.find({ status: 'pending' }).sort({ t: 1 }).toArray();
+    if (docs.length) await this.coll.updateMany({ _id: { $in: docs.map((d) => d._id) }, status: 'pending' }, { $set: { status: 'handed', handed_at: now } });
     this.queue = [];
-    if (out.length) await this.coll?.updateMany({ status: 'pending' }, { $set: { status: 'handed', handed_at: now } });
-    return out;
+    return docs.map((d) => ({ t: d.t, arrives_at: d.arrives_at, bytes_per_day: d.bytes_per_day, events_per_s: d.events_per_s, ...(d.label ? { label: d.label } : {}) }));
   }
 }

@@ -325,6 +325,21 @@ export class ScalerPolicy {
     return { ratio, readHeavy: pts.length > 0 && reads >= this.config.readHeavy.minReadsPerSec && ratio >= this.config.readHeavy.ratio };
   }
 
+  /**
+   * Actions taken before this policy existed (by this controller before a restart, or by another that
+   * led the scaler before it: cluster/): their cooldowns and the restart of the sustained windows apply
+   * here too, so a hand-over never repeats an action the cooldown would have held back.
+   */
+  recall(actions: ReadonlyArray<{ t: Date; action: Action }>): void {
+    for (const a of actions) {
+      const T = a.t.getTime();
+      if (a.action === 'none' || !Number.isFinite(T)) continue;
+      this.lastAction = Math.max(this.lastAction, T);
+      if (a.action === 'add-shard' || a.action === 'add-replica') this.lastScaleOut = Math.max(this.lastScaleOut, T);
+      else if (a.action === 'remove-shard') this.lastScaleIn = Math.max(this.lastScaleIn, T);
+    }
+  }
+
   private acted(T: number, d: Decision): void {
     this.lastAction = T;
     if (d.action === 'add-shard') {

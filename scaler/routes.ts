@@ -63,7 +63,11 @@ const clusterSchema = {
     skipped: { type: 'array', items: { type: 'string' } },
     loop: {
       type: 'object',
-      properties: { enabled: { type: 'boolean' }, actuate: { type: 'boolean' }, running: { type: 'boolean' }, rounds: { type: 'integer' }, lastEvaluation: { type: ['string', 'null'] }, actuation: { type: 'string' } },
+      properties: {
+        enabled: { type: 'boolean' }, actuate: { type: 'boolean' }, running: { type: 'boolean' }, rounds: { type: 'integer' }, lastEvaluation: { type: ['string', 'null'] }, actuation: { type: 'string' },
+        leader: { type: ['string', 'null'], description: 'with several controllers (cluster.enabled): the controller whose loop runs and acts (GET /v1/cluster/controllers lists them all); null when alone or unknown' },
+        leading: { type: 'boolean', description: 'whether this controller runs the loop\'s rounds (always true for a controller on its own)' },
+      },
     },
   },
 } as const;

@@ -11,6 +11,8 @@ import { policyConfig, type PolicyConfig, type ScalerConfig } from './config';
 import { DecisionRepository, type DecisionRecord } from './decisions';
 import { ScalerLoop, type RoundTrigger } from './loop';
 import { Mutex } from '../lib/mutex';
+import { FencedOutError } from '../cluster/fence';
+import { soloLeadership, type Leadership } from '../cluster/leadership';
 import { readRoutingConfig, readsThatMove, type ReadRoutingConfig } from '../pipeline/store/read-options';
 import { MetricsLineError, parseMetricsJsonl, type Observation, type OnboardingEstimate } from './metrics';
 import { PredictiveSignals, toEstimate } from './onboarding';
@@ -40,6 +42,13 @@ export interface ScalerServiceDeps {
   reads?: ReadRoutingConfig;
   /** Direct connection to a shard member (default `mongodb://host/?directConnection=true`). */
   connectShard?: (host: string) => Promise<MongoClient>;
+  /**
+   * The scaler's lease when several controllers run (cluster/): only its holder runs the loop's rounds
+   * and carries out actions, each fenced at the point of action. Default: this controller alone.
+   */
+  leadership?: Leadership;
+  /** This controller's id, stored with each decision when clustered. */
+  controller?: string;
 }
 
 export interface EvaluateRequest {
@@ -256,11 +265,16 @@ export class ScalerService {
   }
 
   /** Store a decision with where it came from; actions that cannot be carried out get outcome `skipped`. */
-  private async store(d: Decision, source: 'loop' | 'api', blocker: string | undefined, extraInputs: Record<string, unknown>, requestedBy?: DecisionRecord['requested_by']): Promise<string> {
+  private async store(d: Decision, source: 'loop' | 'api', blocker: string | undefined, extraInputs: Record<string, unknown>, requestedBy?: DecisionRecord['requested_by'], fenceToken?: number): Promise<string> {
     const stored: Decision = { ...d, inputs: { ...d.inputs, ...extraInputs } };
     const outcome: DecisionRecord['outcome'] = d.action !== 'none' && blocker ? { status: 'skipped', detail: blocker, at: this.now() } : undefined;
     if (outcome) this.counters.actuations.skipped++;
-    return this.decisions.record(stored, this.now(), { source, ...(outcome ? { outcome } : {}), ...(requestedBy ? { requested_by: requestedBy } : {}) });
+    const cluster = fenceToken !== undefined ? { fence_token: fenceToken, ...(this.d.controller ? { controller: this.d.controller } : {}) } : {};
+    return this.decisions.record(stored, this.now(), { source, ...(outcome ? { outcome } : {}), ...(requestedBy ? { requested_by: requestedBy } : {}), ...cluster });
+  }
+
+  private get leadership(): Leadership {
+    return this.d.leadership ?? soloLeadership('scaler');
   }
 
   private async carryOut(d: Decision, id: string): Promise<ActionOutcome> {
@@ -281,6 +295,7 @@ export class ScalerService {
     return new ScalerLoop({
       policy: this.d.config.policy,
       exclusive: (fn) => this.actLock.run(fn),
+      leading: () => this.leadership.leading(),
       log: this.d.log,
       now: () => this.now(),
       sleep: (ms) => this.sleep(ms),
@@ -299,12 +314,24 @@ export class ScalerService {
         const topology = await this.currentTopology();
         const source = trigger.by;
         const requestedBy = trigger.by === 'api' ? { token: trigger.requestedBy, ...(trigger.remote ? { remote: trigger.remote } : {}) } : undefined;
-        const id = await this.store(d, source, blocker, { topology: topology.kind, collected: lastCollect.n, ...(lastCollect.skipped.length ? { skipped: lastCollect.skipped } : {}) }, requestedBy);
+        // fenced: a controller whose scaler lease lapsed, or that a newer leader has overtaken, stores
+        // nothing (FencedOutError) and so carries nothing out (act finds no record id)
+        const fence = await this.leadership.fence();
+        const id = await this.store(d, source, blocker, { topology: topology.kind, collected: lastCollect.n, ...(lastCollect.skipped.length ? { skipped: lastCollect.skipped } : {}) }, requestedBy, fence?.token);
         if (!blocker) this.recordIds.set(d, id);
       },
       act: async (d, trigger) => {
         const id = this.recordIds.get(d);
-        if (id === undefined) return; // not actuatable here (stored as skipped with the reason)
+        if (id === undefined) return; // not actuatable here (stored as skipped with the reason), or fenced out
+        try {
+          // the check at the point of action: right before the cluster is changed
+          await this.leadership.fence();
+        } catch (err) {
+          if (!(err instanceof FencedOutError)) throw err;
+          this.d.log.warn({ err: err.message, action: d.action }, 'scaler: action not carried out: fenced out');
+          if (trigger.by === 'api') this.apiOutcomes.set(d, { status: 'failed', detail: err.message });
+          return;
+        }
         try {
           const out = await this.carryOut(d, id);
           if (trigger.by === 'api') this.apiOutcomes.set(d, { status: 'done', detail: out.detail, ...(out.counts ? { counts: out.counts } : {}) });
@@ -326,8 +353,23 @@ export class ScalerService {
   start(): boolean {
     if (!this.d.config.loop.enabled || this.running) return false;
     this.loop ??= this.newLoop();
+    // the actions stored before (a restart, or another controller's lead) keep their cooldowns: recalled
+    // under the round lock, so before the next round; again whenever this controller gains the lease
+    const recall = () => void this.actLock.run(() => this.recallActions()).catch((err: Error) => this.d.log.warn({ err: err.message }, 'scaler: earlier actions could not be read; cooldowns start afresh'));
+    recall();
+    this.leadership.onChange((leading) => leading && recall());
     this.running = this.loop.run(this.d.config.loop.interval);
     return true;
+  }
+
+  /** Feed the actions stored in the decision history (not skipped or failed, not what-ifs) to the loop's policy. */
+  private async recallActions(): Promise<number> {
+    const c = this.d.config.policy.cooldown;
+    const horizon = Math.max(c.afterScaleOut, c.maxScaleOutCooldown, c.scaleInAfterScaleOut, c.afterScaleIn, c.scaleOutAfterScaleIn);
+    const history = await this.decisions.history({ actionsOnly: true, since: new Date(this.now().getTime() - horizon), limit: 1000 });
+    const taken = history.filter((r) => r.inputs?.what_if !== true && r.outcome?.status !== 'skipped' && r.outcome?.status !== 'failed');
+    this.loop?.policy.recall(taken.map((r) => ({ t: r.t, action: r.action })));
+    return taken.length;
   }
 
   /** The loop's wait between rounds; `stop` cuts it short. */
@@ -353,7 +395,7 @@ export class ScalerService {
   }
 
   /** The deployment as `GET /v1/cluster` shows it. */
-  async cluster(): Promise<ClusterView & { loop: { enabled: boolean; actuate: boolean; running: boolean; rounds: number; lastEvaluation: string | null; actuation: string } }> {
+  async cluster(): Promise<ClusterView & { loop: { enabled: boolean; actuate: boolean; running: boolean; rounds: number; lastEvaluation: string | null; actuation: string; leader: string | null; leading: boolean } }> {
     const view = await clusterView(this.d.mongo, this.d.db.databaseName, this.d.config.policy, this.d.uri ?? '');
     this.topology = view.topology;
     const blocker = await this.actuationBlocker('loop');
@@ -366,6 +408,8 @@ export class ScalerService {
         rounds: this.counters.rounds,
         lastEvaluation: this.counters.lastEvaluation?.toISOString() ?? null,
         actuation: blocker ? `recorded only: ${blocker}` : 'actuated: the loop carries out its decisions on this cluster',
+        leader: this.leadership.clustered ? (this.leadership.leader() ?? null) : null,
+        leading: this.leadership.leading(),
       },
     };
   }
@@ -417,6 +461,10 @@ export class ScalerService {
    * for a round in progress), with the loop's policy state, recorded with who asked.
    */
   private async actuateNow(requestedBy: { token: string; remote?: string }): Promise<EvaluateResult> {
+    if (!this.leadership.leading()) {
+      const leader = this.leadership.leader();
+      throw new ActuationRefusedError(`this controller does not lead the scaler${leader ? ` (${leader} does: GET /v1/cluster/controllers gives its address)` : ' (no controller holds the scaler lease right now)'}; ask the leader, only it acts on the cluster`);
+    }
     const blocker = await this.actuationBlocker('api');
     if (blocker) {
       this.d.log.warn({ requestedBy, reason: blocker }, 'scaler: actuation refused');

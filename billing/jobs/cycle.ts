@@ -1,4 +1,5 @@
 import type { Db } from 'mongodb';
+import { FenceStore, FencedOutError, fencedWrite, type FenceToken } from '../../cluster/fence';
 import { dueInvoicePeriods } from '../invoices/schedule';
 import { addPeriods, periodStart, type Granularity } from '../mediation/periods';
 import { loadPlanFile } from '../rating/plan';
@@ -19,6 +20,11 @@ export interface BillingCycleJob {
   issue?: boolean;
   /** The cycle's clock (ISO); default the time the job runs. */
   now?: string;
+  /**
+   * With several controllers: the fencing token of the billing-cycle lease holder that scheduled it. A
+   * cycle whose token a newer holder has overtaken does nothing (cluster/fence.ts).
+   */
+  fence?: FenceToken & { controller: string };
 }
 
 const ORDER: Granularity[] = ['hour', 'day', 'month'];
@@ -36,6 +42,17 @@ export async function processBillingCycle(deps: JobDeps, data: BillingCycleJob, 
     throw new Error(`billing period ${data.billingPeriod} is shorter than the mediation period ${data.granularity}`);
   }
   const now = data.now ? new Date(data.now) : new Date();
+  const fences = data.fence ? new FenceStore(deps.db) : undefined;
+  // the check at the point of action, before each period: a cycle of an overtaken leader stops here
+  const checkFence = async () => {
+    if (fences && data.fence) await fences.advance(data.fence, data.fence.controller);
+  };
+  try {
+    await checkFence();
+  } catch (err) {
+    if (err instanceof FencedOutError) return { now: now.toISOString(), periods: [], superseded: err.message };
+    throw err;
+  }
   const state = deps.db.collection<{ _id: string; last_end: Date }>('counters');
   const saved = await state.findOne({ _id: STATE_ID });
   const tz = data.timezone;
@@ -44,6 +61,7 @@ export async function processBillingCycle(deps: JobDeps, data: BillingCycleJob, 
   const quiet: JobContext = { progress: async () => undefined };
   const periods: Array<{ from: string; to: string; usageDocs: number; invoices: unknown[] }> = [];
   for (const [i, p] of due.entries()) {
+    if (i > 0) await checkFence();
     const range = { from: p.start.toISOString(), to: p.end.toISOString(), timezone: tz };
     const m = await processMediation(deps, { ...range, granularity: data.granularity, carrySeconds: data.carrySeconds, ...(data.inNode ? { inNode: true } : {}) }, quiet);
     const book = loadPlanFile(data.planFile);
@@ -52,7 +70,18 @@ export async function processBillingCycle(deps: JobDeps, data: BillingCycleJob, 
     const { invoices } = await rateAndSettle(deps, { ...range, granularity: data.granularity, planFile: data.planFile, billingPeriod: data.billingPeriod }, book, {
       draftNew: true, ...(data.issue ? { issue: true } : {}), ...(data.currency ? { currency: data.currency } : {}),
     });
-    await state.updateOne({ _id: STATE_ID }, { $set: { last_end: p.end } }, { upsert: true });
+    if (data.fence) {
+      // the cycle's progress carries the token: a write with an older one than the document holds is refused
+      const w = fencedWrite({ _id: STATE_ID }, data.fence);
+      try {
+        await state.updateOne(w.filter as never, { $set: { last_end: p.end, ...w.set } }, { upsert: true });
+      } catch (err) {
+        if ((err as { code?: number }).code === 11000) throw new FencedOutError('billing-cycle', data.fence.token, `the cycle's progress was written by a newer leader than token ${data.fence.token}`);
+        throw err;
+      }
+    } else {
+      await state.updateOne({ _id: STATE_ID }, { $set: { last_end: p.end } }, { upsert: true });
+    }
     periods.push({ ...range, usageDocs: m.usageDocs, invoices });
     await ctx.progress(Math.round(((i + 1) / due.length) * 100));
   }

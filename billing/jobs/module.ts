@@ -13,6 +13,8 @@ import type { JobCounters, JobsRuntime } from './runtime';
 import { enqueueRemediation } from './remediate';
 import { RateLimitedWarn } from './availability';
 import { BILLING_CYCLE, startWorkers, type Workers } from './workers';
+import { leadershipOf } from '../../cluster/leadership';
+import { controllerId } from '../../cluster/module';
 
 export type { JobsRuntime, JobCounters } from './runtime';
 
@@ -43,6 +45,11 @@ export const jobsModule: ModuleFactory = async (svc): Promise<JobsModule> => {
     (err: Error) => log.warn(`${err.message}; each mediation job probes again`),
   );
   const currentMode = (): ModeDecision => resolver.decision ?? { mode: 'in-place', reason: `undecided (${resolver.undecidedReason}); each job probes the store when it runs` };
+
+  // with several controllers (cluster/): the lease holders alone schedule the billing cycle and check late data
+  const cycleLead = leadershipOf(svc, 'billing-cycle');
+  const lateLead = leadershipOf(svc, 'late-data');
+  const controller = controllerId(svc.config.cluster);
 
   const counters: JobCounters = { enqueued: 0, completed: zero(), failed: zero(), lateSamples: 0, remediationJobs: 0 };
   const tracker = new LateSampleTracker(
@@ -104,10 +111,15 @@ export const jobsModule: ModuleFactory = async (svc): Promise<JobsModule> => {
   };
   const schedule = async (q: QueueSet) => {
     if (rating.invoiceSchedule) {
+      // clustered: only the billing-cycle lease holder writes the (Redis-wide, single) schedule, with its
+      // fencing token in the job data; a cycle carrying an older token is refused when it runs
+      const token = cycleLead.token();
+      if (cycleLead.clustered && token === undefined) return;
       const data: BillingCycleJob = {
         granularity: mediation.granularity, timezone: mediation.timezone, carrySeconds: mediation.carrySeconds,
         billingPeriod: rating.billingPeriod, graceSeconds: rating.invoiceGraceSeconds, planFile: rating.plan,
         ...(rating.issueScheduledInvoices ? { issue: true } : {}),
+        ...(token !== undefined ? { fence: { role: 'billing-cycle', token, controller } } : {}),
       };
       await q.invoice.upsertJobScheduler(BILLING_CYCLE, { pattern: rating.invoiceSchedule, tz: mediation.timezone }, { name: BILLING_CYCLE, data: data as never });
       log.info({ pattern: rating.invoiceSchedule, tz: mediation.timezone }, 'billing cycle scheduled');
@@ -154,8 +166,30 @@ export const jobsModule: ModuleFactory = async (svc): Promise<JobsModule> => {
   };
   let timer: NodeJS.Timeout | undefined;
   if (mediation.lateDataCheckSeconds > 0) {
-    timer = setInterval(() => void checkLateData().catch((err: Error) => log.warn({ err: err.message }, 'late-data check failed')), mediation.lateDataCheckSeconds * 1000);
+    const leaderCheck = async () => {
+      // one controller drains the (shared, stored) late-data marks: the late-data lease holder, fenced
+      if (!lateLead.leading()) return;
+      await lateLead.fence();
+      await checkLateData();
+    };
+    timer = setInterval(() => void leaderCheck().catch((err: Error) => log.warn({ err: err.message }, 'late-data check failed')), mediation.lateDataCheckSeconds * 1000);
     timer.unref();
+  }
+  // the billing-cycle lease changed hands: the new holder writes the schedule with its token; while it
+  // leads it also puts its token back should a paused former holder's late write have replaced it
+  let fenceTimer: NodeJS.Timeout | undefined;
+  if (cycleLead.clustered && rating.invoiceSchedule) {
+    const reassert = async () => {
+      const token = cycleLead.token();
+      if (!queues || token === undefined) return;
+      const current = await queues.invoice.getJobScheduler(BILLING_CYCLE);
+      if ((current?.template?.data as BillingCycleJob | undefined)?.fence?.token !== token) await schedule(queues);
+    };
+    cycleLead.onChange((leading) => {
+      if (leading) void reassert().catch((err: Error) => log.warn({ err: err.message }, 'billing cycle could not be scheduled by the new leader'));
+    });
+    fenceTimer = setInterval(() => void reassert().catch((err: Error) => log.warn({ err: err.message }, 'billing cycle schedule check failed')), svc.config.cluster.renewIntervalMs);
+    fenceTimer.unref();
   }
 
   const runtime: JobsRuntime = {
@@ -193,6 +227,7 @@ export const jobsModule: ModuleFactory = async (svc): Promise<JobsModule> => {
     async close() {
       closed = true;
       if (timer) clearInterval(timer);
+      if (fenceTimer) clearInterval(fenceTimer);
       await workers?.close();
       await queues?.close();
       monitor.disconnect();

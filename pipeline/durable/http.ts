@@ -1,5 +1,6 @@
 import type { IHeaders } from 'kafkajs';
 import type { NormalizeResult } from '../ceilometer/normalize';
+import { splitBodyByResource } from './keys';
 import { FORM_HEADER, HTTP_BODY_FORM, PROJECT_HEADER, type DurableLog } from './log';
 
 /**
@@ -11,7 +12,8 @@ import { FORM_HEADER, HTTP_BODY_FORM, PROJECT_HEADER, type DurableLog } from './
 export async function appendHttpBody(log: DurableLog, body: Buffer, parsed: NormalizeResult, project: string | undefined) {
   const headers: IHeaders = { [FORM_HEADER]: HTTP_BODY_FORM };
   if (project !== undefined) headers[PROJECT_HEADER] = project;
-  if (parsed.samples.length > 0 || parsed.rejects.length > 0) await log.append([{ value: body, headers }]);
+  // one record per resource, keyed by its resource_id: one resource's samples stay on one partition
+  if (parsed.samples.length > 0 || parsed.rejects.length > 0) await log.append(splitBodyByResource(body).map((r) => ({ key: r.key, value: r.value, headers })));
   const rejects = parsed.rejects
     .map((r) => ({ index: r.index, reason: r.reason, ...(r.message_id ? { message_id: r.message_id } : {}) }))
     .sort((a, b) => a.index - b.index);

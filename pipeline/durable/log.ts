@@ -17,6 +17,8 @@ export const HTTP_BODY_FORM = 'http-body';
 export const PROJECT_HEADER = 'metering-project';
 
 export interface LogRecord {
+  /** The resource_id of the record's samples (Kafka's partitioner keeps one resource on one partition); null when it names none. */
+  key?: string | null;
   value: Buffer | string;
   headers?: IHeaders;
 }
@@ -37,7 +39,7 @@ export class DurableLog {
   async append(records: readonly LogRecord[]): Promise<void> {
     if (records.length === 0) return;
     try {
-      await this.producer.send({ topic: this.topic, acks: -1, messages: records.map((r) => ({ value: r.value, headers: r.headers })) });
+      await this.producer.send({ topic: this.topic, acks: -1, messages: records.map((r) => ({ key: r.key ?? null, value: r.value, headers: r.headers })) });
       this.appended += records.length;
     } catch (err) {
       this.failures++;

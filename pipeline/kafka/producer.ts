@@ -6,7 +6,7 @@ import type { Sample } from '../sample';
  * Producing Ceilometer traffic to Kafka (tests, the demo, the benchmark), in the two forms the
  * consumer takes:
  *  - `counter`: the kafka:// publisher (2015.1–9.x): one signed counter_* meter message per Kafka
- *    message, no key, default topic `ceilometer`;
+ *    message, keyed by resource_id here, default topic `ceilometer`;
  *  - `oslo`: the oslo.messaging Kafka driver (notifier://?driver=kafka&topic=metering): an envelope
  *    {"oslo.version":"2.0","oslo.message":"<json notification>"} whose payload lists the meter
  *    messages, on topic `<topic>.sample` (e.g. `metering.sample`).
@@ -48,8 +48,10 @@ export async function connectProducer(kafka: Kafka): Promise<Producer> {
 /** Publish samples to `topic` in `form`; raw values may be mixed in via `extraValues` (e.g. invalid ones). */
 export async function publishSamples(producer: Producer, topic: string, samples: readonly Sample[], form: WireForm, secret: string, extraValues: readonly string[] = []): Promise<number> {
   const values = [...encodeSamples(samples, form, secret), ...extraValues];
+  // counter form: one sample per message, keyed by its resource_id (one resource, one partition)
+  const keys = form === 'counter' ? samples.map((s) => s.resource_id) : [];
   for (let i = 0; i < values.length; i += 500) {
-    await producer.send({ topic, acks: -1, messages: values.slice(i, i + 500).map((value) => ({ value })) });
+    await producer.send({ topic, acks: -1, messages: values.slice(i, i + 500).map((value, j) => ({ key: keys[i + j] ?? null, value })) });
   }
   return values.length;
 }

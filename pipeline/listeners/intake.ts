@@ -4,6 +4,7 @@ import { BackpressureError } from '../ingest/backpressure';
 import type { MessageOrigin, RejectInput } from '../ingest/dead-letter';
 import type { Ingestor } from '../ingest/ingestor';
 import type { DurableLog } from '../durable/log';
+import { keyOfSamples } from '../durable/keys';
 import type { Sample } from '../sample';
 import { msgpackToJson, MsgpackError } from './msgpack';
 
@@ -76,7 +77,7 @@ export class MeterMessageIntake {
   async accept(d: Decoded | readonly Decoded[]): Promise<void> {
     const all = Array.isArray(d) ? (d as readonly Decoded[]) : [d as Decoded];
     if (all.length === 0) return;
-    if (this.opts.log) await this.opts.log.append(all.map((x) => ({ value: x.value })));
+    if (this.opts.log) await this.opts.log.append(all.map((x) => ({ key: keyOfSamples(x.samples), value: x.value })));
     else await this.opts.ingestor.submit(all.flatMap((x) => x.samples), [], undefined, this.opts.transport);
     for (const x of all) this.counters.accepted += x.samples.length;
   }

@@ -1,11 +1,12 @@
 /**
- * The kafka:// publisher side of a replay: signed counter_* messages, one per Kafka message (no key),
+ * The kafka:// publisher side of a replay: signed counter_* messages, one per Kafka message (keyed by resource_id),
  * or oslo notifier envelopes on `<topic>.sample`. Kafka gives no per-sample answer, so stored /
  * duplicates are unknown here (null); the consumer's metrics say what was stored.
  */
 import type { Producer } from 'kafkajs';
 import { createKafka } from '../kafka/client';
 import type { Sample } from '../sample';
+import { groupByResource } from '../durable/keys';
 import { kafkaTopicFor, kafkaValues, type KafkaForm } from './encode';
 import type { ReplaySink, ReplayTotals } from './sink';
 
@@ -60,10 +61,15 @@ export class KafkaSink implements ReplaySink {
     return new KafkaSink(producer, opts);
   }
 
+  /** Each message holds one resource's samples and is keyed by its resource_id (one resource, one partition). */
   async send(samples: readonly Sample[]): Promise<void> {
-    const values = kafkaValues(samples, this.opts.form, this.opts.secret, this.opts.perEnvelope);
-    for (const chunk of produceChunks(values)) await this.producer.send({ topic: this.topic, acks: -1, messages: chunk.map((value) => ({ value })) });
-    this.messages += values.length;
+    const messages = groupByResource(samples).flatMap(([key, group]) => kafkaValues(group, this.opts.form, this.opts.secret, this.opts.perEnvelope).map((value) => ({ key, value })));
+    const count = messages.length;
+    for (const chunk of produceChunks(messages.map((m) => m.value))) {
+      const batch = messages.splice(0, chunk.length);
+      await this.producer.send({ topic: this.topic, acks: -1, messages: batch });
+    }
+    this.messages += count;
     this.totals.sent += samples.length;
   }
 

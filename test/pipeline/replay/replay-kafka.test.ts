@@ -47,7 +47,10 @@ describe('replay-traces over Kafka', () => {
     const k = await sink('notifier');
     const s = await replayTraces({ files: TRACE_FILES, slice: { limitRows: ROWS }, sink: k, batch: 500 });
     expect(s.sent).toBe(expected.length);
-    expect(k.messages).toBe(Math.ceil(500 / 50) * Math.floor(expected.length / 500) + Math.ceil((expected.length % 500) / 50));
+    // envelopes of up to 50 samples of ONE resource each (messages are keyed by resource_id: issue 20,
+    // counted exactly in test/cluster/ingest-keys.test.ts): at least one per 50 samples, fewer than one per sample
+    expect(k.messages).toBeGreaterThanOrEqual(Math.ceil(expected.length / 50));
+    expect(k.messages).toBeLessThan(expected.length);
     await waitFor('all redelivered samples seen', () => m().samplesDuplicate >= expected.length);
     expect(m().samplesStored).toBe(expected.length);
     expect(await a.services.db.collection(COLLECTIONS.meter).countDocuments()).toBe(expected.length);

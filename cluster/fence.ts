@@ -1,0 +1,60 @@
+import { MongoServerError, type Db } from 'mongodb';
+
+export const FENCES_COLLECTION = 'cluster_fences';
+
+/** A singleton's action was refused: a newer leader (higher fencing token) has acted, or this controller's lease lapsed. */
+export class FencedOutError extends Error {
+  constructor(
+    readonly role: string,
+    readonly token: number | undefined,
+    why: string,
+  ) {
+    super(`${role}: ${why}`);
+  }
+}
+
+/** The token a fenced action carries: which role, which lease. */
+export interface FenceToken {
+  role: string;
+  token: number;
+}
+
+/**
+ * The condition that makes a write to a document one of the fenced effects: it applies only when the
+ * document was last written with this token or a lower one (or never by a fenced writer), and records
+ * the token. A write carrying a lower token than the document holds matches nothing. Pure.
+ */
+export function fencedWrite(filter: Record<string, unknown>, fence: FenceToken): { filter: Record<string, unknown>; set: Record<string, number> } {
+  const field = `fence.${fence.role}`;
+  return { filter: { ...filter, $or: [{ [field]: { $exists: false } }, { [field]: { $lte: fence.token } }] }, set: { [field]: fence.token } };
+}
+
+/**
+ * The fences in MongoDB (`cluster_fences`, one document per role): the highest token that has acted.
+ * `advance` is the check at the point of action: it records the token when it is at least the stored
+ * one and refuses it (FencedOutError) when a newer leader has already acted; a new leader advances the
+ * fence as soon as it takes the lease, so a paused old leader that wakes up is refused before its first
+ * action, whatever its own clock says.
+ */
+export class FenceStore {
+  /** Refused actions (stale tokens), for /metrics. */
+  rejected = 0;
+
+  constructor(private readonly db: Db) {}
+
+  async advance(fence: FenceToken, controller: string): Promise<void> {
+    const coll = this.db.collection<{ _id: string; token: number; controller: string; at?: Date }>(FENCES_COLLECTION);
+    try {
+      await coll.updateOne({ _id: fence.role, token: { $lte: fence.token } }, { $set: { token: fence.token, controller }, $currentDate: { at: true } }, { upsert: true });
+    } catch (err) {
+      if (!(err instanceof MongoServerError && err.code === 11000)) throw err;
+      this.rejected++;
+      const current = await coll.findOne({ _id: fence.role });
+      throw new FencedOutError(fence.role, fence.token, `fencing token ${fence.token} is stale: ${current?.controller ?? 'another controller'} has acted with token ${current?.token ?? '?'}; this controller no longer leads`);
+    }
+  }
+
+  async current(): Promise<Array<{ _id: string; token: number; controller: string; at?: Date }>> {
+    return this.db.collection<{ _id: string; token: number; controller: string; at?: Date }>(FENCES_COLLECTION).find({}).sort({ _id: 1 }).toArray();
+  }
+}

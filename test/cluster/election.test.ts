@@ -1,0 +1,125 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MongoClient, type Db } from 'mongodb';
+import pino from 'pino';
+import { isolation } from '../support/isolation';
+import { mongoUri } from '../support/services';
+import { clusterConfig, SINGLETON_ROLES } from '../../cluster/config';
+import { Elector } from '../../cluster/elector';
+import { FencedOutError, FenceStore } from '../../cluster/fence';
+import { processBillingCycle } from '../../billing/jobs/cycle';
+import { PredictiveSignals } from '../../scaler/onboarding';
+
+/**
+ * Leases and fences against the real store, two electors in this process with clocks the test moves
+ * (the three-process test, controllers.test.ts, does the same with real processes and signals).
+ */
+const iso = isolation(import.meta.url);
+const log = pino({ level: 'silent' });
+const config = clusterConfig.parse({ enabled: true, leaseTtlMs: 1000, renewIntervalMs: 300, guardMs: 100 });
+let client: MongoClient;
+let db: Db;
+
+class Clock {
+  t = 1_000_000;
+  now = () => this.t;
+}
+
+beforeAll(async () => {
+  client = await new MongoClient(mongoUri()).connect();
+  db = client.db(iso.dbName());
+});
+afterAll(async () => {
+  await db?.dropDatabase().catch(() => undefined);
+  await client?.close();
+});
+
+describe('leader election with fencing tokens (real MongoDB)', () => {
+  it('one leader per role; a paused leader is taken over after the ttl and its late action is refused by the fence', async () => {
+    const ca = new Clock();
+    const cb = new Clock();
+    const a = new Elector({ db, config, id: 'a', instance: 'a#1', roles: SINGLETON_ROLES, log, now: ca.now });
+    const b = new Elector({ db, config, id: 'b', instance: 'b#1', roles: SINGLETON_ROLES, log, now: cb.now });
+    await a.tick();
+    await b.tick();
+    for (const role of SINGLETON_ROLES) {
+      expect([role, a.leading(role), b.leading(role)]).toEqual([role, true, false]);
+      expect(a.leadership(role).token()).toBe(1);
+    }
+    const aScaler = a.leadership('scaler');
+    expect(await aScaler.fence()).toEqual({ role: 'scaler', token: 1 });
+
+    // a is paused (no renewals, its clock does not move: the worst case, a check passed just before the
+    // pause); b sees the lease unchanged for the ttl and takes over with token 2
+    cb.t += 400;
+    await b.tick();
+    expect(b.leading('scaler')).toBe(false);
+    cb.t += 1000;
+    await b.tick();
+    expect(b.leading('scaler')).toBe(true);
+    expect(b.leadership('scaler').token()).toBe(2);
+    expect(b.leadership('scaler').leader()).toBe('b');
+
+    // a wakes up and acts at once, still believing its lease valid: the fence refuses it
+    expect(aScaler.leading()).toBe(true);
+    await expect(aScaler.fence()).rejects.toThrow(FencedOutError);
+    await expect(aScaler.fence()).rejects.toThrow(/token 1 is stale: b has acted with token 2/);
+    expect(a.fences.rejected).toBe(2);
+    // and when its clock has moved on, it knows by itself
+    ca.t += 1000;
+    expect(aScaler.leading()).toBe(false);
+    await expect(aScaler.fence()).rejects.toThrow(/does not hold the lease any more/);
+    // its next look at the store shows b: a stays a follower
+    await a.tick();
+    expect(a.leading('scaler')).toBe(false);
+    expect(aScaler.leader()).toBe('b');
+    expect(await new FenceStore(db).current()).toContainEqual(expect.objectContaining({ _id: 'scaler', token: 2, controller: 'b' }));
+
+    // b shuts down cleanly: its leases are released, a takes them at its next look with higher tokens
+    await b.close();
+    await a.tick();
+    expect(a.leading('scaler')).toBe(true);
+    expect(a.leadership('scaler').token()).toBe(3);
+    await a.close();
+  });
+
+  it('a leader that cannot reach the store stops acting before its lease can lapse for the others', async () => {
+    const d = client.db(iso.dbName('outage'));
+    const lost = await new MongoClient(mongoUri()).connect();
+    const clock = new Clock();
+    const a = new Elector({ db: lost.db(d.databaseName), config, id: 'a', instance: 'a#2', roles: ['scaler'], log, now: clock.now });
+    await a.tick();
+    expect(a.leading('scaler')).toBe(true);
+    await lost.close(); // the store is gone for a
+    clock.t += 300;
+    await a.tick(); // renewal fails; the hold stands until its own deadline
+    expect(a.stats.errors).toBeGreaterThan(0);
+    expect(a.leading('scaler')).toBe(true);
+    clock.t += 600; // 900 ms after the last successful renewal: ttl 1000 - guard 100
+    expect(a.leading('scaler')).toBe(false);
+    await expect(a.leadership('scaler').fence()).rejects.toThrow(FencedOutError);
+    await d.dropDatabase();
+  });
+
+  it('an onboarding estimate posted to any controller reaches the loop of the scaler leader, once', async () => {
+    const d = client.db(iso.dbName('onboarding'));
+    const follower = new PredictiveSignals(d);
+    const leader = new PredictiveSignals(d);
+    const e = { t: new Date('2026-12-03T06:00:00Z'), arrives_at: new Date('2026-12-03T08:00:00Z'), bytes_per_day: 5e9, events_per_s: 30, label: 'stack-1' };
+    await follower.register(e);
+    expect(await leader.drain(new Date('2026-12-03T06:01:00Z'))).toEqual([e]);
+    expect(await leader.drain()).toEqual([]);
+    expect(await d.collection('scaler_onboarding').countDocuments({ status: 'handed' })).toBe(1);
+    await d.dropDatabase();
+  });
+
+  it('a billing cycle scheduled by an overtaken leader does nothing; its progress write carries the token', async () => {
+    const d = client.db(iso.dbName('cycle'));
+    await new FenceStore(d).advance({ role: 'billing-cycle', token: 5 }, 'new-leader');
+    const deps = { db: d, collections: { source: 'meter', usage: 'usage', rated: 'rated' }, invoicePrefix: 'INV', mediationMode: async () => 'in-node' as const };
+    const data = { granularity: 'hour' as const, timezone: 'UTC', carrySeconds: 0, billingPeriod: 'day' as const, graceSeconds: 0, planFile: 'none.yaml', fence: { role: 'billing-cycle', token: 4, controller: 'old-leader' } };
+    const r = await processBillingCycle(deps as never, data, { progress: async () => undefined });
+    expect(r).toMatchObject({ periods: [], superseded: expect.stringMatching(/token 4 is stale: new-leader has acted with token 5/) });
+    expect(await d.collection('counters').countDocuments()).toBe(0);
+    await d.dropDatabase();
+  });
+});
