@@ -274,6 +274,8 @@ export class CeilometerConsumer {
 
   /** A partition newly owned: the listeners load its state before its first batch (heartbeating meanwhile). */
   private async announce(tp: TopicPartition, heartbeat: () => Promise<void>): Promise<void> {
+    // partitions lost at the last rebalance are released (their state written) before any is loaded
+    await this.releasing;
     const key = `${tp.topic}:${tp.partition}`;
     this.owned.set(key, tp);
     const beat = setInterval(() => heartbeat().catch(() => undefined), 1000);
