@@ -60,6 +60,7 @@ export class ClusterProfiler implements PartitionListener {
   private fullReadAt = 0;
   private since: Date | undefined;
   private refreshing: Promise<void> | undefined;
+  private abandoned = false;
 
   constructor(
     db: Db,
@@ -85,6 +86,7 @@ export class ClusterProfiler implements PartitionListener {
   }
 
   private serial<T>(work: () => Promise<T>): Promise<T> {
+    if (this.abandoned) return Promise.reject(new Error('profiler state abandoned (crash simulated): nothing more is written'));
     const run = this.io.then(work, work);
     this.io = run.catch(() => undefined);
     return run;
@@ -194,6 +196,16 @@ export class ClusterProfiler implements PartitionListener {
     }
     this.view.replaceAll(mergeParts(live));
     this.viewReadAt = started;
+  }
+
+  /**
+   * Stop without writing anything (what a crash amounts to, for tests and with the consumer's kill()):
+   * the state since the last flush is lost and the partitions are never marked released.
+   */
+  abandon(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.abandoned = true;
+    for (const key of this.partitioned.keys()) this.partitioned.drop(key);
   }
 
   /** Stop the timer and write everything held (the partitions still held are marked released). */
