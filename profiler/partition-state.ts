@@ -1,5 +1,5 @@
 import { RESOURCES } from './config';
-import { newVmState, type VmState } from './profiler';
+import { newVmState, type Track, type VmState } from './profiler';
 
 /**
  * Pure rules of the partitioned profiler state (docs/profiler.md "Many controllers"): no I/O.
@@ -45,7 +45,7 @@ export function offsetNumber(offset: string): number {
  * - per resource the highest-priority meter owns it (the single profiler drops a lower-priority
  *   meter's tracks when a better one appears, and shadows it after): only tracks of parts whose owner
  *   priority is the highest are kept, ordered by device so the sum is the same whatever the order of
- *   the parts;
+ *   the parts; a device found in two parts counts once (the one with the latest sample);
  * - size (vCPUs, memory), project and name come from the part that saw a sample last (ties: the
  *   first part) among those that know them; last_seen is the latest.
  * The parts are not modified.
@@ -65,10 +65,17 @@ export function mergeVmParts(parts: readonly VmState[]): VmState {
   for (let r = 0; r < RESOURCES.length; r++) {
     const owner = Math.max(...parts.map((p) => p.owner[r]!));
     vm.owner[r] = owner;
-    vm.tracks[r] = parts
-      .filter((p) => p.owner[r] === owner)
-      .flatMap((p) => p.tracks[r]!)
-      .sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : 0));
+    // one device's series lives in one partition; if two parts hold it (the topic's partition count
+    // changed, or a controller restarted with samples bypassing Kafka) the most recent one counts, once
+    const byDevice = new Map<string, Track>();
+    for (const p of parts) {
+      if (p.owner[r] !== owner) continue;
+      for (const t of p.tracks[r]!) {
+        const seen = byDevice.get(t.device);
+        if (!seen || t.lastTs > seen.lastTs || (t.lastTs === seen.lastTs && t.accepted > seen.accepted)) byDevice.set(t.device, t);
+      }
+    }
+    vm.tracks[r] = [...byDevice.values()].sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : 0));
   }
   return vm;
 }

@@ -128,6 +128,13 @@ describe('partitioned profiler state: pure rules', () => {
     expect(m.tracks[2]!.map((t) => t.device)).toEqual(['vm-1-vda', 'vm-1-vdb']);
     expect([m.vcpus, m.memoryMb, m.project, m.lastSeen]).toEqual([4, 8192, 'p2', 2000]);
     expect(mergeVmParts([dev, inst]).tracks[2]!.map((t) => t.device)).toEqual(['vm-1-vda', 'vm-1-vdb']);
+    // the same device in two parts (partition count changed): counted once, the most recent series
+    const moved = newVmState('vm-1', 3000);
+    moved.owner[2] = 3;
+    moved.tracks[2] = [{ device: 'vm-1-vda', meter: 'disk.device.read.bytes', window: win([100, 300]), lastTs: 2, lastValue: 2, accepted: 2 }];
+    const m2 = mergeVmParts([inst, dev, moved]);
+    expect(m2.tracks[2]!.map((t) => [t.device, t.accepted])).toEqual([['vm-1-vda', 2], ['vm-1-vdb', 1]]);
+    expect(mergeVmParts([moved, dev]).tracks[2]!.map((t) => [t.device, t.accepted])).toEqual([['vm-1-vda', 2], ['vm-1-vdb', 1]]);
     expect(() => mergeVmParts([inst, newVmState('vm-2', 0)])).toThrow(/different VMs/);
     expect(() => mergeVmParts([])).toThrow(/no parts/);
   });
