@@ -65,7 +65,7 @@ async function produce(topic: string, samples: Sample[]): Promise<void> {
   }
 }
 
-function config(db: string, topic: string, group: string, state: 'memory' | 'store') {
+function config(db: string, topic: string, group: string, state: 'memory' | 'store', flushMs = 300) {
   return meteringConfig.parse({
     controller: { auth: { tokens: [{ name: 'reader', token: TOKEN, roles: ['read'] }] } },
     store: testStoreConfig(db),
@@ -77,13 +77,13 @@ function config(db: string, topic: string, group: string, state: 'memory' | 'sto
       idle_ttl_s: 10 * 86_400 * 365 * 20, // trace timestamps are from 2013; arrival is now: nothing expires in the test
       snapshot_path: `/tmp/${iso.id}-${group}.json`,
       snapshot_interval_s: 0,
-      cluster: { state, flush_interval_ms: 300, handover_timeout_ms: 3000, view_cache_ms: 0 },
+      cluster: { state, flush_interval_ms: flushMs, handover_timeout_ms: 3000, view_cache_ms: 0 },
     },
   });
 }
 
-async function start(db: string, topic: string, group: string, state: 'memory' | 'store'): Promise<Application> {
-  const app = await startApplication({ config: config(db, topic, group, state), log: pino({ level: 'silent' }), listen: false, kafka: true, modules: [profilerModule] });
+async function start(db: string, topic: string, group: string, state: 'memory' | 'store', flushMs?: number): Promise<Application> {
+  const app = await startApplication({ config: config(db, topic, group, state, flushMs), log: pino({ level: 'silent' }), listen: false, kafka: true, modules: [profilerModule] });
   apps.add(app);
   return app;
 }
@@ -213,6 +213,38 @@ describe('profiler state partitioned over three controllers (profiler.cluster.st
     console.log(`[figure] rebalance: ${samples.length} samples; a loaded ${ca.partitions_loaded} partitions, waited for a crashed owner ${ca.handover_timeouts} times (handover_timeout_ms 3000), skipped ${mod(a).cluster!.partitioned.skippedCovered} redelivered samples already in the loaded state; accepted samples in profiles ${totalSamples(profiles)} vs one controller ${totalSamples(baseline.profiles)}`);
     expect(ca.handover_timeouts).toBeGreaterThan(0); // b's partitions came without a release
     expectSameProfiles(profiles, baseline.profiles);
+    await b.close().catch(() => undefined);
+    apps.delete(b);
+  }, 180_000);
+
+  it('a crash loses at most the values its owner observed since its last flush (the documented bound), nothing counted twice', async () => {
+    const db = client.db(iso.dbName('bound'));
+    dbs.push(db);
+    const group = iso.groupId('bound');
+    const t3 = iso.topic('ingest-bound');
+    await ensureTopics(kafka, [t3], PARTITIONS);
+    const third = Math.floor(samples.length / 3);
+    // b flushes only when asked (a 10-minute interval): what it sees after save() is unflushed
+    const [a, b] = [await start(db.databaseName, t3, group, 'store'), await start(db.databaseName, t3, group, 'store', 600_000)];
+    await groupStable(group, 2);
+    await produce(t3, samples.slice(0, third));
+    await waitFor('the first third stored', async () => (await stored(db)) === third);
+    await mod(b).save();
+    const flushedAccepted = mod(b).cluster!.partitioned.stats.accepted;
+    await produce(t3, samples.slice(third, 2 * third));
+    await waitFor('the second third stored', async () => (await stored(db)) === 2 * third);
+    const unflushed = mod(b).cluster!.partitioned.stats.accepted - flushedAccepted;
+    mod(b).cluster!.abandon();
+    await b.ingestion.consumer!.kill();
+    await groupStable(group, 1);
+    await produce(t3, samples.slice(2 * third));
+    await waitFor('everything stored', async () => (await stored(db)) === samples.length);
+    await mod(a).save();
+    const lost = totalSamples(baseline.profiles) - totalSamples((await get(a, '/v1/profiles')).vms);
+    console.log(`[figure] crash bound: b observed ${unflushed} values since its last flush and was killed; values missing from the profiles afterwards: ${lost}`);
+    expect(unflushed).toBeGreaterThan(0);
+    expect(lost).toBeGreaterThan(0); // the bound is real: the crashed owner's unflushed values are gone…
+    expect(lost).toBeLessThanOrEqual(unflushed); // …and nothing beyond them
     await b.close().catch(() => undefined);
     apps.delete(b);
   }, 180_000);
