@@ -217,6 +217,38 @@ describe('profiler state partitioned over three controllers (profiler.cluster.st
     apps.delete(b);
   }, 180_000);
 
+  it('a controller joining mid-load takes partitions from a running one: revoked at the rebalance, released, loaded, nothing lost', async () => {
+    const db = client.db(iso.dbName('join'));
+    dbs.push(db);
+    const group = iso.groupId('join');
+    const t4 = iso.topic('ingest-join');
+    await ensureTopics(kafka, [t4], PARTITIONS);
+    const half = Math.floor(samples.length / 2);
+    const a = await start(db.databaseName, t4, group, 'store');
+    await groupStable(group, 1);
+    await produce(t4, samples.slice(0, half));
+    await waitFor('the first half stored', async () => (await stored(db)) === half);
+    expect(mod(a).cluster!.partitioned.keys().length).toBe(PARTITIONS);
+    const b = await start(db.databaseName, t4, group, 'store');
+    await groupStable(group, 2);
+    await produce(t4, samples.slice(half));
+    await waitFor('everything stored', async () => (await stored(db)) === samples.length);
+    await mod(a).save();
+    await mod(b).save();
+    const [ca, cb] = [mod(a).cluster!.counters, mod(b).cluster!.counters];
+    console.log(`[figure] join: a released ${ca.partitions_released} partitions at the rebalance, b loaded ${cb.partitions_loaded} (waited ${cb.handover_wait_ms} ms in all, ${cb.handover_timeouts} timeouts)`);
+    expect(ca.partitions_released).toBeGreaterThan(0); // the revoke path (GROUP_JOIN), not a stop
+    expect(cb.partitions_loaded).toBeGreaterThan(0);
+    expect(cb.handover_timeouts).toBe(0); // released by a, not taken after a timeout
+    const answers = [(await get(a, '/v1/profiles')).vms, (await get(b, '/v1/profiles')).vms];
+    expect(answers[1]).toEqual(answers[0]);
+    expectSameProfiles(answers[0], baseline.profiles);
+    for (const x of [a, b]) {
+      await x.close();
+      apps.delete(x);
+    }
+  }, 180_000);
+
   it('a crash loses at most the values its owner observed since its last flush (the documented bound), nothing counted twice', async () => {
     const db = client.db(iso.dbName('bound'));
     dbs.push(db);
