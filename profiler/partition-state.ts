@@ -33,6 +33,16 @@ export function replaces(stored: number | undefined, incoming: number): boolean 
   return stored === undefined || incoming > stored;
 }
 
+/**
+ * `replaces` as a MongoDB filter: it matches the stored document only if a state covering `offset`
+ * may replace it. Used as an upsert's filter, a newer stored state makes the upsert's insert collide
+ * with the `_id` (duplicate key), so a stale writer is refused by the store itself.
+ */
+export function replaceableFilter(id: string, offset: number): { _id: string; offset: { $lt: number } } {
+  replaces(undefined, offset); // validates the offset
+  return { _id: id, offset: { $lt: offset } };
+}
+
 /** A Kafka offset (decimal string) as a number; offsets beyond 2^53 are refused rather than rounded. */
 export function offsetNumber(offset: string): number {
   const n = Number(offset);

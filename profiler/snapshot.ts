@@ -66,24 +66,24 @@ export function snapshotOf(profiler: Profiler, now = new Date()): ProfilerSnapsh
 /** Serialisable state of one VM. */
 export function vmSnapshotOf(vm: VmState): VmSnapshot {
   return {
-      id: vm.id,
-      name: vm.name,
-      vcpus: toNull(vm.vcpus),
-      memory_mb: toNull(vm.memoryMb),
-      project: vm.project,
-      last_seen: toNull(vm.lastSeen),
-      owner: [...vm.owner],
-      tracks: vm.tracks.map((tracks) =>
-        tracks.map((t) => ({
-          device: t.device,
-          meter: t.meter,
-          capacity: t.window.capacity,
-          values: t.window.values(),
-          last_ts: toNull(t.lastTs),
-          last_value: toNull(t.lastValue),
-          accepted: t.accepted,
-        })),
-      ),
+    id: vm.id,
+    name: vm.name,
+    vcpus: toNull(vm.vcpus),
+    memory_mb: toNull(vm.memoryMb),
+    project: vm.project,
+    last_seen: toNull(vm.lastSeen),
+    owner: [...vm.owner],
+    tracks: vm.tracks.map((tracks) =>
+      tracks.map((t) => ({
+        device: t.device,
+        meter: t.meter,
+        capacity: t.window.capacity,
+        values: t.window.values(),
+        last_ts: toNull(t.lastTs),
+        last_value: toNull(t.lastValue),
+        accepted: t.accepted,
+      })),
+    ),
   };
 }
 

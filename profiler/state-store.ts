@@ -1,6 +1,6 @@
 import { MongoBulkWriteError, type AnyBulkWriteOperation, type Collection, type Db } from 'mongodb';
 import { DUPLICATE_KEY, writeFailures } from '../pipeline/store/bulk-errors';
-import { vmDocId } from './partition-state';
+import { replaceableFilter, vmDocId } from './partition-state';
 import type { VmState } from './profiler';
 import { vmSnapshotOf, vmSnapshotSchema, type VmSnapshot } from './snapshot';
 
@@ -73,7 +73,7 @@ export class ProfilerStateStore {
   async write(key: string, offset: number, vms: ReadonlyArray<{ id: string; state: VmState | undefined }>, released = false): Promise<WriteOutcome> {
     const now = new Date();
     const ops: AnyBulkWriteOperation<Doc>[] = vms.map(({ id, state }) => {
-      const filter = { _id: vmDocId(key, id), offset: { $lt: offset } };
+      const filter = replaceableFilter(vmDocId(key, id), offset);
       // a forgotten VM is expired at once rather than deleted, so incremental readers see it go
       if (!state) return { updateOne: { filter, update: { $set: { offset, owner: this.controllerId, expires_at: now }, $currentDate: { written_at: true } } } };
       const lastSeen = Number.isFinite(state.lastSeen) ? state.lastSeen : now.getTime();

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { Sample, SamplePosition } from '../../pipeline/sample';
 import { asStored } from '../../profiler/offline';
-import { mergeParts, mergeVmParts, offsetNumber, replaces } from '../../profiler/partition-state';
+import { mergeParts, mergeVmParts, offsetNumber, replaceableFilter, replaces } from '../../profiler/partition-state';
 import { PartitionedProfiler } from '../../profiler/partitioned';
 import { newVmState, Profiler, type VmUtilisation } from '../../profiler/profiler';
 import { TraceSampler } from '../../profiler/trace-samples';
@@ -103,6 +103,8 @@ describe('partitioned profiler state: pure rules', () => {
     expect(replaces(10, 10)).toBe(false);
     expect(replaces(10, 9)).toBe(false);
     expect(() => replaces(1, 1.5)).toThrow(/integer/);
+    expect(replaceableFilter('t:0|vm', 11)).toEqual({ _id: 't:0|vm', offset: { $lt: 11 } });
+    expect(() => replaceableFilter('t:0|vm', Number.NaN)).toThrow(/integer/);
     expect(offsetNumber('9007199254740991')).toBe(9007199254740991);
     expect(() => offsetNumber('9007199254740993')).toThrow(/2\^53/);
     expect(() => offsetNumber('-1')).toThrow(/Kafka offset -1/);
