@@ -51,6 +51,8 @@ export class PartitionedProfiler implements SampleObserver {
     let runKey: string | undefined;
     let run: StoredSample[] = [];
     let runOffset = -1;
+    let runTopic: string | undefined;
+    let runPartition = -1;
     const flush = () => {
       if (runKey !== undefined && run.length > 0) this.observeRun(runKey, run, runOffset);
       run = [];
@@ -62,7 +64,10 @@ export class PartitionedProfiler implements SampleObserver {
       let key: string;
       let offset: number;
       if (pos) {
-        key = partitionKey(pos.topic, pos.partition);
+        // consecutive samples mostly share a partition: build its key once per run
+        key = runKey !== undefined && pos.partition === runPartition && pos.topic === runTopic ? runKey : partitionKey(pos.topic, pos.partition);
+        runTopic = pos.topic;
+        runPartition = pos.partition;
         offset = offsetNumber(pos.offset);
       } else {
         key = directKey(this.controllerId);
