@@ -281,6 +281,37 @@ describe('profiler state partitioned over three controllers (profiler.cluster.st
     apps.delete(b);
   }, 180_000);
 
+  it('without Kafka (samples straight to the store) each controller profiles its own part; every controller still answers the whole', async () => {
+    const db = client.db(iso.dbName('direct'));
+    dbs.push(db);
+    const cfg = config(db.databaseName, 'unused', 'unused', 'store');
+    const [x, y] = [
+      await startApplication({ config: cfg, log: pino({ level: 'silent' }), listen: false, kafka: false, modules: [profilerModule] }),
+      await startApplication({ config: cfg, log: pino({ level: 'silent' }), listen: false, kafka: false, modules: [profilerModule] }),
+    ];
+    apps.add(x);
+    apps.add(y);
+    // each VM's samples all go to one controller (as one agent posts to one controller)
+    const vmOf = (s: Sample) => (s.resource_metadata?.instance_id as string | undefined) ?? s.resource_id;
+    const vmIds = [...new Set(samples.map(vmOf))];
+    const toX = samples.filter((s) => vmIds.indexOf(vmOf(s)) % 2 === 0);
+    const toY = samples.filter((s) => vmIds.indexOf(vmOf(s)) % 2 === 1);
+    expect((await x.ingestion.ingestor.submit(toX)).stored).toBe(toX.length);
+    expect((await y.ingestion.ingestor.submit(toY)).stored).toBe(toY.length);
+    await mod(x).save();
+    await mod(y).save();
+    const answers = [(await get(x, '/v1/profiles')).vms, (await get(y, '/v1/profiles')).vms];
+    expect(answers[1]).toEqual(answers[0]);
+    expectSameProfiles(answers[0], baseline.profiles);
+    const metrics = (await x.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } })).body;
+    expect(metrics).toMatch(/^metering_profiler_state_parts_written_total [1-9]\d*$/m);
+    expect(metrics).toMatch(/^metering_profiler_partitions_owned 0$/m);
+    for (const a of [x, y]) {
+      await a.close();
+      apps.delete(a);
+    }
+  });
+
   it('a stale writer (an owner that lost the partition) cannot overwrite newer state', async () => {
     const db = client.db(iso.dbName('stale'));
     dbs.push(db);
