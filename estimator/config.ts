@@ -57,6 +57,15 @@ export const estimatorConfig = z
      */
     size_method: z.enum(['per-meter', 'mean-of-meters', 'dbstats']).default('per-meter'),
     periods: periodsSchema,
+    /**
+     * Where the size tracker (last three stored document sizes per meter) lives: `memory` (default:
+     * this controller's own samples) or `store` (several controllers: each writes what it saw to the
+     * `size_tracker` collection every `size_tracker_flush_ms`, and every controller sizes meters by the
+     * last three of the whole cluster; docs/profiler.md "Many controllers").
+     */
+    size_tracker_state: z.enum(['memory', 'store']).default('memory'),
+    /** With `size_tracker_state: store`: milliseconds between writes and re-reads of the shared sizes (default 2000). */
+    size_tracker_flush_ms: z.number().int().positive().default(2000),
   })
   .prefault({});
 export type EstimatorConfig = z.output<typeof estimatorConfig>;

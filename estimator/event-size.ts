@@ -113,6 +113,12 @@ export class SizeTracker implements SampleObserver {
   meters(): string[] {
     return [...this.last.keys()];
   }
+
+  /** Replace every meter's last sizes (oldest first; the shared cluster-wide view, estimator/size-store.ts). */
+  replaceAll(sizes: ReadonlyMap<string, readonly number[]>): void {
+    this.last.clear();
+    for (const [meter, list] of sizes) if (list.length > 0) this.last.set(meter, list.slice(-this.window));
+  }
 }
 
 /** The subset of MongoDB's `dbStats` result the estimator uses. */

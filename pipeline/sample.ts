@@ -83,5 +83,18 @@ export interface StoredSample extends Sample {
  */
 export interface SampleObserver {
   readonly name: string;
-  onStored(samples: readonly StoredSample[]): void;
+  /**
+   * `positions[i]`, when given, is where `samples[i]` came from on a transport with positions (the
+   * Kafka topic, partition and offset of its message); undefined for HTTP/UDP/TCP input. Observers
+   * that keep per-partition state (the profiler with `profiler.cluster.state: store`) use it.
+   */
+  onStored(samples: readonly StoredSample[], positions?: readonly (SamplePosition | undefined)[]): void;
+}
+
+/** The Kafka message a sample came from. */
+export interface SamplePosition {
+  topic: string;
+  partition: number;
+  /** Kafka offset (a decimal string, as KafkaJS gives it). */
+  offset: string;
 }

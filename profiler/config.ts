@@ -36,6 +36,27 @@ export const predictorTargetsConfig = z
   })
   .prefault({});
 
+/** How the profiler's state is kept when several controllers share the ingest topic (docs/profiler.md "Many controllers"). */
+export const profilerClusterConfig = z
+  .strictObject({
+    /**
+     * `memory` (default): one process holds the whole profiler (one controller; snapshot file for restarts).
+     * `store`: per Kafka partition, the controller owning it writes its part of the state to MongoDB
+     * every `flush_interval_ms` and hands it over on rebalance; /v1/profiles and /v1/queues on ANY
+     * controller answer from the store, the same everywhere (run this with more than one controller).
+     */
+    state: z.enum(['memory', 'store']).default('memory'),
+    /** With `state: store`: milliseconds between writes of the changed VMs' state (the staleness bound of the answers; default 2000). */
+    flush_interval_ms: z.number().int().positive().default(2000),
+    /** With `state: store`: how long a controller gaining a partition waits for the previous owner to hand its state over before taking the stored state as it is (a crashed owner; default 10000 ms). */
+    handover_timeout_ms: z.number().int().nonnegative().default(10_000),
+    /** With `state: store`: how long one read of the cluster-wide view serves queries (default 500 ms; 0 = read per query). */
+    view_cache_ms: z.number().int().nonnegative().default(500),
+    /** With `state: store`: the collection of the store database holding the state (default `profiler_state`). */
+    collection: z.string().min(1).default('profiler_state'),
+  })
+  .prefault({});
+
 /**
  * `profiler:` section of metering.yaml. Every field has a default, so an empty section is valid.
  */
@@ -59,10 +80,13 @@ export const profilerConfig = z
     caps: predictorCapsConfig,
     /** Operator targets for the offline resource predictor. */
     targets: predictorTargetsConfig,
+    /** State shared by several controllers (partitioned by Kafka partition, kept in the store). */
+    cluster: profilerClusterConfig,
   })
   .prefault({});
 
 export type ProfilerConfig = z.infer<typeof profilerConfig>;
+export type ProfilerClusterConfig = z.infer<typeof profilerClusterConfig>;
 export type PredictorCaps = z.infer<typeof predictorCapsConfig>;
 export type PredictorTargets = z.infer<typeof predictorTargetsConfig>;
 

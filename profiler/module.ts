@@ -1,8 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { AppModule, ModuleFactory } from '../controller/app';
 import { Profiler, profilerOptionsFromConfig } from './profiler';
 import { profilerRoutes } from './routes';
 import { loadSnapshot, restoreProfiler, saveSnapshot } from './snapshot';
+import { ClusterProfiler } from './cluster';
 
 /**
  * The profiler as part of the running product: a `Profiler` on the ingestion interception hook,
@@ -13,6 +16,8 @@ import { loadSnapshot, restoreProfiler, saveSnapshot } from './snapshot';
 
 export interface ProfilerModule extends AppModule {
   profiler: Profiler;
+  /** With `profiler.cluster.state: store`: the partitioned state and its store. */
+  cluster?: ClusterProfiler;
   /** Write the snapshot now. */
   save(): Promise<void>;
 }
@@ -20,6 +25,7 @@ export interface ProfilerModule extends AppModule {
 export const profilerModule: ModuleFactory = async (svc): Promise<ProfilerModule> => {
   const config = svc.config.profiler;
   const log = svc.log.child({ component: 'profiler' });
+  if (config.cluster.state === 'store') return clusterProfilerModule(svc);
   const options = profilerOptionsFromConfig(config);
   const file = config.snapshot_path;
 
@@ -89,3 +95,64 @@ export const profilerModule: ModuleFactory = async (svc): Promise<ProfilerModule
     },
   };
 };
+
+/**
+ * `profiler.cluster.state: store` (several controllers): each controller profiles the partitions it
+ * owns and writes their state to the store; the routes answer from the cluster-wide view in the store,
+ * so every controller gives the same answer (docs/profiler.md "Many controllers"). The snapshot file
+ * is not used: the store is the state. `profiler` is the cluster-wide view (refreshed in place).
+ */
+async function clusterProfilerModule(svc: Parameters<ModuleFactory>[0]): Promise<ProfilerModule> {
+  const config = svc.config.profiler;
+  const log = svc.log.child({ component: 'profiler' });
+  const controllerId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const cluster = new ClusterProfiler(svc.db, config, controllerId, log);
+  await cluster.start();
+  log.info({ controllerId, collection: config.cluster.collection }, 'profiler state kept in the store, partitioned by Kafka partition');
+  svc.metrics.registerSnapshot('resource profiler (paper §III-B), state partitioned by Kafka partition and kept in the store', () => {
+    const s = cluster.partitioned.stats;
+    const c = cluster.counters;
+    return {
+      metering_profiler_samples_received_total: s.received,
+      metering_profiler_samples_accepted_total: s.accepted,
+      metering_profiler_duplicates_total: s.duplicates,
+      metering_profiler_out_of_order_total: s.out_of_order,
+      metering_profiler_counter_resets_total: s.resets,
+      metering_profiler_vms_expired_total: s.expired,
+      metering_profiler_vms_evicted_total: s.evicted,
+      metering_profiler_vms_tracked: cluster.partitioned.size,
+      metering_profiler_samples_covered_skipped_total: cluster.partitioned.skippedCovered,
+      metering_profiler_state_flushes_total: c.flushes,
+      metering_profiler_state_parts_written_total: c.parts_written,
+      metering_profiler_state_stale_writes_total: c.stale_writes,
+      metering_profiler_state_flush_failures_total: c.flush_failures,
+      metering_profiler_partitions_loaded_total: c.partitions_loaded,
+      metering_profiler_partitions_released_total: c.partitions_released,
+      metering_profiler_handover_timeouts_total: c.handover_timeouts,
+      metering_profiler_partitions_owned: cluster.partitioned.keys().filter((k) => !k.startsWith('direct:')).length,
+    };
+  });
+  const save = async () => {
+    await cluster.flush();
+  };
+  return {
+    name: 'profiler',
+    profiler: cluster.view,
+    save,
+    cluster,
+    observers: [cluster.partitioned],
+    routes: [profilerRoutes({ profiler: () => cluster.current(), config })],
+    started: (_modules, ingestion) => {
+      if (ingestion.consumer) ingestion.consumer.addPartitionListener(cluster);
+      else log.warn('profiler.cluster.state is store but no Kafka consumer runs: every sample is profiled as this controller\'s own (direct) part');
+    },
+    async close() {
+      try {
+        await cluster.close();
+        log.info({ controllerId }, 'profiler state written to the store');
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'profiler state write on close failed');
+      }
+    },
+  };
+}

@@ -398,6 +398,13 @@ export class Profiler implements SampleObserver {
     if (vm.lastSeen > this.arrivalClock) this.arrivalClock = vm.lastSeen;
   }
 
+  /** Internal: replaces every VM by `vms` (the cluster-wide view of profiler/cluster.ts, refreshed in place). */
+  replaceAll(vms: Iterable<VmState>): void {
+    this.vms.clear();
+    this.arrivalClock = -Infinity;
+    for (const vm of vms) this.adopt(vm);
+  }
+
   /** Internal: restores counters (used by snapshot.ts). */
   restoreStats(stats: Partial<ProfilerStats>): void {
     Object.assign(this.stats, stats);

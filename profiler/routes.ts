@@ -103,14 +103,20 @@ function withHeadroom(u: VmUtilisation, h: VmHeadroom) {
 }
 
 export interface ProfilerRouteOptions {
-  profiler: Profiler;
+  /**
+   * The profiler the routes answer from, or a function giving it per request (with
+   * `profiler.cluster.state: store`: the cluster-wide view read from the store, see profiler/cluster.ts).
+   */
+  profiler: Profiler | (() => Promise<Profiler>);
   config: ProfilerConfig;
   /** Model constants (default: profiler/calibration.json, read per request so a re-calibration applies at once). */
   calibration?: Calibration;
 }
 
 export function profilerRoutes(opts: ProfilerRouteOptions): RoutePlugin {
-  const { profiler, config } = opts;
+  const { config } = opts;
+  const source = opts.profiler;
+  const current = typeof source === 'function' ? source : async () => source;
   return (app: FastifyInstance) => {
     app.get(
       '/v1/profiles',
@@ -127,6 +133,7 @@ export function profilerRoutes(opts: ProfilerRouteOptions): RoutePlugin {
         },
       },
       async (req: FastifyRequest<{ Querystring: { project_id?: string } }>, reply) => {
+        const profiler = await current();
         const principal = principalOf(req);
         const scope = scopeOf(principal, req.query.project_id);
         if (scope === 'forbidden') return forbidden(reply, principal, req.query.project_id!);
@@ -152,6 +159,7 @@ export function profilerRoutes(opts: ProfilerRouteOptions): RoutePlugin {
         },
       },
       async (req: FastifyRequest<{ Params: { vm: string } }>, reply) => {
+        const profiler = await current();
         const principal = principalOf(req);
         const visible = (vm: VmState) => canAccessProject(principal, vm.project);
         let state = profiler.state(req.params.vm);
@@ -193,6 +201,7 @@ export function profilerRoutes(opts: ProfilerRouteOptions): RoutePlugin {
         },
       },
       async (req: FastifyRequest<{ Querystring: Record<string, unknown> }>, reply) => {
+        const profiler = await current();
         const parsed = queueQuery.safeParse(req.query);
         if (!parsed.success) return reply.code(400).send({ error: 'bad request', message: describeError(parsed.error, 'query') });
         const q = parsed.data;
@@ -249,6 +258,7 @@ export function profilerRoutes(opts: ProfilerRouteOptions): RoutePlugin {
         const principal = principalOf(req);
         const scope = scopeOf(principal, b.project_id);
         if (scope === 'forbidden') return forbidden(reply, principal, b.project_id!);
+        const profiler = await current();
         try {
           const rec = recommendSetup(
             profiler,

@@ -2,7 +2,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { RESOURCES } from './config';
-import { newVmState, Profiler, type ProfilerOptions, type ProfilerStats } from './profiler';
+import { newVmState, Profiler, type ProfilerOptions, type ProfilerStats, type VmState } from './profiler';
 import { SlidingWindow } from './window';
 
 /**
@@ -53,32 +53,38 @@ export type ProfilerSnapshot = z.infer<typeof snapshotSchema>;
 
 const toNull = (x: number): number | null => (Number.isFinite(x) ? x : null);
 
+export type VmSnapshot = z.infer<typeof vmSchema>;
+export const vmSnapshotSchema = vmSchema;
+
 /** Serialisable state of a profiler. */
 export function snapshotOf(profiler: Profiler, now = new Date()): ProfilerSnapshot {
   const vms: ProfilerSnapshot['vms'] = [];
-  for (const vm of profiler.states()) {
-    vms.push({
-      id: vm.id,
-      name: vm.name,
-      vcpus: toNull(vm.vcpus),
-      memory_mb: toNull(vm.memoryMb),
-      project: vm.project,
-      last_seen: toNull(vm.lastSeen),
-      owner: [...vm.owner],
-      tracks: vm.tracks.map((tracks) =>
-        tracks.map((t) => ({
-          device: t.device,
-          meter: t.meter,
-          capacity: t.window.capacity,
-          values: t.window.values(),
-          last_ts: toNull(t.lastTs),
-          last_value: toNull(t.lastValue),
-          accepted: t.accepted,
-        })),
-      ),
-    });
-  }
+  for (const vm of profiler.states()) vms.push(vmSnapshotOf(vm));
   return { version: SNAPSHOT_VERSION, saved_at: now.toISOString(), resources: [...RESOURCES], stats: { ...profiler.stats }, vms };
+}
+
+/** Serialisable state of one VM. */
+export function vmSnapshotOf(vm: VmState): VmSnapshot {
+  return {
+    id: vm.id,
+    name: vm.name,
+    vcpus: toNull(vm.vcpus),
+    memory_mb: toNull(vm.memoryMb),
+    project: vm.project,
+    last_seen: toNull(vm.lastSeen),
+    owner: [...vm.owner],
+    tracks: vm.tracks.map((tracks) =>
+      tracks.map((t) => ({
+        device: t.device,
+        meter: t.meter,
+        capacity: t.window.capacity,
+        values: t.window.values(),
+        last_ts: toNull(t.lastTs),
+        last_value: toNull(t.lastValue),
+        accepted: t.accepted,
+      })),
+    ),
+  };
 }
 
 /**
@@ -91,27 +97,30 @@ export function restoreProfiler(snapshot: ProfilerSnapshot, options: Partial<Pro
   if (snapshot.resources.join(',') !== RESOURCES.join(',')) {
     throw new Error(`profiler snapshot tracks resources [${snapshot.resources.join(', ')}], this version tracks [${RESOURCES.join(', ')}]`);
   }
-  for (const v of snapshot.vms) {
-    const vm = newVmState(v.id, v.last_seen ?? -Infinity);
-    vm.name = v.name;
-    vm.vcpus = v.vcpus ?? NaN;
-    vm.memoryMb = v.memory_mb ?? NaN;
-    vm.project = v.project ?? null;
-    vm.owner = [...v.owner];
-    vm.tracks = v.tracks.map((tracks) =>
-      tracks.map((t) => ({
-        device: t.device,
-        meter: t.meter,
-        window: SlidingWindow.from(o.windows[t.meter] ?? o.window, t.values),
-        lastTs: t.last_ts ?? -Infinity,
-        lastValue: t.last_value ?? NaN,
-        accepted: t.accepted,
-      })),
-    );
-    profiler.adopt(vm);
-  }
+  for (const v of snapshot.vms) profiler.adopt(vmStateOf(v, o));
   profiler.restoreStats(snapshot.stats as Partial<ProfilerStats>);
   return profiler;
+}
+
+/** A VM's state from its snapshot; windows re-sized to the options' lengths (most recent values kept). */
+export function vmStateOf(v: VmSnapshot, o: Pick<ProfilerOptions, 'window' | 'windows'>): VmState {
+  const vm = newVmState(v.id, v.last_seen ?? -Infinity);
+  vm.name = v.name;
+  vm.vcpus = v.vcpus ?? NaN;
+  vm.memoryMb = v.memory_mb ?? NaN;
+  vm.project = v.project ?? null;
+  vm.owner = [...v.owner];
+  vm.tracks = v.tracks.map((tracks) =>
+    tracks.map((t) => ({
+      device: t.device,
+      meter: t.meter,
+      window: SlidingWindow.from(o.windows[t.meter] ?? o.window, t.values),
+      lastTs: t.last_ts ?? -Infinity,
+      lastValue: t.last_value ?? NaN,
+      accepted: t.accepted,
+    })),
+  );
+  return vm;
 }
 
 /** Validates parsed JSON as a snapshot; errors name the file and the offending field. */

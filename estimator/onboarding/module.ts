@@ -1,6 +1,7 @@
 import type { AppModule, ModuleFactory } from '../../controller/app';
 import { readYamlFile } from '../../config/yaml-source';
 import { SizeTracker } from '../event-size';
+import { SharedSizeTracker } from '../size-store';
 import { defaultPolling, pollingFromYaml, type PollingConfig } from '../polling';
 import type { Profiler } from '../../profiler/profiler';
 import { onboardingRoutes } from './routes';
@@ -22,7 +23,10 @@ export interface OnboardingModule extends AppModule {
 export const onboardingModule: ModuleFactory = (svc): OnboardingModule => {
   const config = svc.config.estimator;
   const log = svc.log.child({ component: 'estimator-onboarding' });
-  const tracker = new SizeTracker();
+  // with several controllers the sizes are shared through the store (estimator.size_tracker_state)
+  const shared = config.size_tracker_state === 'store' ? new SharedSizeTracker(svc.db, log) : undefined;
+  shared?.start(config.size_tracker_flush_ms);
+  const tracker = shared?.view ?? new SizeTracker();
   // planners' lookups (listing, estimate vs actual) tolerate a few seconds of staleness: store.reads
   const lookupDb = tolerantDb(svc.db, svc.config.store.reads, 'estimator');
   const predictions = new PredictionStore(svc.db, lookupDb);
@@ -37,13 +41,14 @@ export const onboardingModule: ModuleFactory = (svc): OnboardingModule => {
     name: 'estimator-onboarding',
     tracker,
     predictions,
-    observers: [tracker],
+    observers: [shared ?? tracker],
     routes: [onboardingRoutes({ services: svc, store: predictions, db: lookupDb, tracker, config, pollingConfig, profiler: () => profiler })],
     // the offline resource predictor works on the live profiler's VM profiles
     started: (modules) => {
       profiler = (modules.find((m) => m.name === 'profiler') as (AppModule & { profiler?: Profiler }) | undefined)?.profiler;
     },
     async close() {
+      await shared?.close();
       // Nothing of its own to release: the store client belongs to the application; requests in
       // flight finished when the controller closed (before modules close).
       log.debug({ meters: tracker.meters().length }, 'estimator onboarding module closed');

@@ -389,8 +389,10 @@ export class Ingestor {
     const positions = new Map(batch.map((i) => [i.prepared, i.index]));
     const origins = new Map(batch.map((i) => [i.prepared, i.origin]));
     const stored: StoredSample[] = [];
+    const storedAt: Array<SampleOrigin['kafka'] | undefined> = [];
     for (const p of res.stored) {
       stored.push(storedSample(p));
+      storedAt.push(origins.get(p)?.kafka);
       this.metrics.bytesStored += p.bsonSize;
       const o = owners.get(p)!;
       o.result.stored++;
@@ -421,7 +423,7 @@ export class Ingestor {
       o.deadLetterWork = before.then(() => this.deadLetter(letters, o));
       o.deadLetterWork.catch(() => undefined);
     }
-    this.hub.publish(stored);
+    this.hub.publish(stored, storedAt.some((k) => k !== undefined) ? storedAt : undefined);
     for (const o of new Set(owners.values())) this.maybeFinish(o);
   }
 

@@ -1,5 +1,5 @@
 import type { Logger } from '../../lib/log';
-import type { SampleObserver, StoredSample } from '../sample';
+import type { SampleObserver, SamplePosition, StoredSample } from '../sample';
 
 /**
  * The interception hub: hands every batch of freshly stored samples (never duplicates) to each
@@ -37,11 +37,11 @@ export class ObserverHub {
     return n;
   }
 
-  publish(samples: readonly StoredSample[]): void {
+  publish(samples: readonly StoredSample[], positions?: readonly (SamplePosition | undefined)[]): void {
     if (samples.length === 0) return;
     for (const o of [...this.observers]) {
       try {
-        o.onStored(samples);
+        o.onStored(samples, positions);
       } catch (err) {
         this.failures.set(o.name, (this.failures.get(o.name) ?? 0) + 1);
         this.log?.warn({ observer: o.name, err }, 'sample observer threw; ingestion continues');

@@ -55,6 +55,26 @@ export interface ConsumerStats {
 
 class ConsumerStopped extends Error {}
 
+/** A partition of a consumed topic. */
+export interface TopicPartition {
+  topic: string;
+  partition: number;
+}
+
+/**
+ * Told when this consumer starts and stops owning partitions, for state kept per partition (the
+ * profiler with `profiler.cluster.state: store`, see docs/profiler.md "Many controllers").
+ *  - `assigned`: before the first batch of a partition newly owned is handed to the ingestor (awaited,
+ *    heartbeating meanwhile): the place to load the partition's state;
+ *  - `released`: once the partition is lost to a rebalance or the consumer stops gracefully, after every
+ *    batch in hand has been written (so the state covers it) and, on stop, before the group is left:
+ *    the place to flush the partition's state for its next owner. Not called on kill() (a crash).
+ */
+export interface PartitionListener {
+  assigned?(tp: TopicPartition): Promise<void>;
+  released?(tps: TopicPartition[]): Promise<void>;
+}
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class CeilometerConsumer {
@@ -73,9 +93,40 @@ export class CeilometerConsumer {
   private failure: Error | undefined;
   /** Incremented at every group (re)join: failures of batches from an earlier generation need no restart. */
   private generation = 0;
+  private readonly listeners: PartitionListener[] = [];
+  /** Partitions announced to the listeners as owned (`topic:partition` → partition). */
+  private owned = new Map<string, TopicPartition>();
+  /** Release of partitions lost at the last rebalance (listeners' `released` running). */
+  private releasing: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: CeilometerConsumerOptions) {
     this.parseOptions = { secret: opts.ingest.telemetrySecret, signaturePolicy: opts.ingest.signaturePolicy, ...opts.parseOptions };
+  }
+
+  /** Register a listener for partitions gained and lost (before start()). */
+  addPartitionListener(listener: PartitionListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** Partitions lost at a (re)join: released once the batches in hand are written. */
+  private onAssignment(assignment: Record<string, number[]> | undefined): void {
+    if (this.listeners.length === 0) return;
+    const now = new Set(Object.entries(assignment ?? {}).flatMap(([topic, ps]) => ps.map((p) => `${topic}:${p}`)));
+    const lost = [...this.owned].filter(([key]) => !now.has(key)).map(([, tp]) => tp);
+    if (lost.length === 0) return;
+    for (const tp of lost) this.owned.delete(`${tp.topic}:${tp.partition}`);
+    this.releasing = this.releasing.then(() => this.release(lost));
+  }
+
+  private async release(tps: TopicPartition[]): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
+    for (const l of this.listeners) {
+      try {
+        await l.released?.(tps);
+      } catch (err) {
+        this.opts.log?.warn({ partitions: tps, err: (err as Error).message }, 'partition release listener failed');
+      }
+    }
   }
 
   /** Join the group, subscribe and start consuming (returns once running). */
@@ -86,9 +137,10 @@ export class CeilometerConsumer {
     this.killed = false;
     this.stopping = false;
     // A (re)join may bring other partitions or restart from the commits: the old chains mean nothing then.
-    consumer.on(consumer.events.GROUP_JOIN, () => {
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
       this.chains = new Map();
       this.generation++;
+      this.onAssignment(event.payload.memberAssignment);
     });
     await consumer.connect();
     await ensureTopics(kafka, config.topics);
@@ -109,6 +161,11 @@ export class CeilometerConsumer {
     this.stopping = true;
     c.pause(this.opts.config.topics.map((topic) => ({ topic })));
     await Promise.allSettled([...this.inFlight]);
+    // the partitions' state is flushed for their next owners before the group is left
+    await this.releasing;
+    const owned = [...this.owned.values()];
+    this.owned = new Map();
+    if (owned.length > 0) await this.release(owned);
     this.consumer = undefined;
     await c.disconnect();
   }
@@ -139,6 +196,10 @@ export class CeilometerConsumer {
     }
     if (batch.messages.length === 0 || this.stopping || this.killed) return;
     const { topic, partition } = batch;
+    if (this.listeners.length > 0 && !this.owned.has(`${topic}:${partition}`)) {
+      await this.announce({ topic, partition }, heartbeat);
+      if (this.stopping || this.killed || !isRunning() || isStale()) return;
+    }
     const rejects: RejectInput[] = [];
     // Chunks for the ingestor, capped by count and by (approximate) bytes so that no chunk can exceed
     // the in-flight budget, which would be refused as too large every time the batch is redelivered.
@@ -208,6 +269,23 @@ export class CeilometerConsumer {
     while (this.bufferedBytes > limit && this.inFlight.size > 0 && !this.killed) {
       await Promise.race([...this.inFlight].map((p) => p.then(() => undefined, () => undefined)));
       await heartbeat().catch(() => undefined);
+    }
+  }
+
+  /** A partition newly owned: the listeners load its state before its first batch (heartbeating meanwhile). */
+  private async announce(tp: TopicPartition, heartbeat: () => Promise<void>): Promise<void> {
+    // partitions lost at the last rebalance are released (their state written) before any is loaded
+    await this.releasing;
+    const key = `${tp.topic}:${tp.partition}`;
+    this.owned.set(key, tp);
+    const beat = setInterval(() => heartbeat().catch(() => undefined), 1000);
+    try {
+      for (const l of this.listeners) await l.assigned?.(tp);
+    } catch (err) {
+      this.owned.delete(key); // not loaded: announced again with the partition's next batch
+      throw err;
+    } finally {
+      clearInterval(beat);
     }
   }
 
