@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { hostname } from 'node:os';
 import type { AppModule, ModuleFactory } from '../controller/app';
 import { Profiler, profilerOptionsFromConfig } from './profiler';
 import { profilerRoutes } from './routes';
 import { loadSnapshot, restoreProfiler, saveSnapshot } from './snapshot';
 import { ClusterProfiler } from './cluster';
+import { controllerId as clusterControllerId } from '../cluster/module';
 
 /**
  * The profiler as part of the running product: a `Profiler` on the ingestion interception hook,
@@ -105,7 +105,9 @@ export const profilerModule: ModuleFactory = async (svc): Promise<ProfilerModule
 async function clusterProfilerModule(svc: Parameters<ModuleFactory>[0]): Promise<ProfilerModule> {
   const config = svc.config.profiler;
   const log = svc.log.child({ component: 'profiler' });
-  const controllerId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  // the cluster's controller id (logs and /v1/cluster/controllers name the same controller), plus a
+  // per-start suffix: a restarted controller with the same id must not pass for its previous self
+  const controllerId = `${clusterControllerId(svc.config.cluster)}:${randomBytes(3).toString('hex')}`;
   const cluster = new ClusterProfiler(svc.db, config, controllerId, log);
   await cluster.start();
   log.info({ controllerId, collection: config.cluster.collection }, 'profiler state kept in the store, partitioned by Kafka partition');

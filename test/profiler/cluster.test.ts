@@ -3,7 +3,7 @@ import type { Kafka, Producer } from 'kafkajs';
 import type { Db, MongoClient } from 'mongodb';
 import pino from 'pino';
 import { startApplication, type Application } from '../../controller/app';
-import { meteringConfig } from '../../config/schema';
+import { meteringConfig } from '../../app/config';
 import { createKafka, ensureTopics } from '../../pipeline/kafka/client';
 import { connectProducer, encodeSamples } from '../../pipeline/kafka/producer';
 import type { Sample } from '../../pipeline/sample';
