@@ -205,6 +205,14 @@ export const kafkaConfig = z
     fromBeginning: z.boolean().default(true),
     /** Longest a fetch waits on the broker for new messages, in ms (also bounds how long a graceful stop waits). Default 1000. */
     fetchMaxWaitMs: z.number().int().min(0).default(1000),
+    /**
+     * How long the group waits for a consumer's heartbeat before it gives that consumer's partitions to
+     * the others, in ms: after a controller is killed, its partitions stand still this long (Kafka's
+     * group.min/max.session.timeout.ms bound it, by default 6000–1800000). Default 30000.
+     */
+    sessionTimeoutMs: z.number().int().min(1000).max(1_800_000).default(30_000),
+    /** How often the consumer heartbeats to the group, in ms; at most a third of sessionTimeoutMs. Default 3000. */
+    heartbeatIntervalMs: z.number().int().min(100).max(600_000).default(3_000),
     /** Topic receiving dead letters when ingest.deadLetter is kafka or both. Default `metering.dead-letter`. */
     deadLetterTopic: z.string().min(1).default('metering.dead-letter'),
     /** TLS to the brokers (their SSL or SASL_SSL listener), for the consumer, producers and admin client alike. */
@@ -255,6 +263,11 @@ export const kafkaConfig = z
      * max.message.bytes large enough for ingest.maxBodyBytes. Default `metering.ingest`.
      */
     ingestTopic: z.string().min(1).default('metering.ingest'),
+  })
+  .superRefine((c, ctx) => {
+    if (c.heartbeatIntervalMs * 3 > c.sessionTimeoutMs) {
+      ctx.addIssue({ code: 'custom', path: ['heartbeatIntervalMs'], message: `must be at most a third of sessionTimeoutMs (${c.sessionTimeoutMs}), or the group drops live consumers` });
+    }
   })
   .prefault({});
 export type KafkaConfig = z.output<typeof kafkaConfig>;

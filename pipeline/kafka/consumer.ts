@@ -132,7 +132,7 @@ export class CeilometerConsumer {
   /** Join the group, subscribe and start consuming (returns once running). */
   async start(): Promise<void> {
     const { kafka, config } = this.opts;
-    const consumer = kafka.consumer({ groupId: config.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: config.fetchMaxWaitMs, retry: { retries: 10 } });
+    const consumer = kafka.consumer({ groupId: config.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: config.fetchMaxWaitMs, sessionTimeout: config.sessionTimeoutMs, heartbeatInterval: config.heartbeatIntervalMs, retry: { retries: 10 } });
     this.consumer = consumer;
     this.killed = false;
     this.stopping = false;

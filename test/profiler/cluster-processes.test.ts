@@ -144,7 +144,7 @@ describe('three controller processes with partitioned profiler state', () => {
         `  writeConcern: ${mongoTier() === 'real' ? 'majority' : 1}`,
         // one write at a time: concurrent writes can hand one VM's batches to the profiler out of order
         'ingest: {maxConcurrentBatches: 1, shutdownGraceMs: 2000}',
-        `kafka: {enabled: true, topics: [${topic}], groupId: ${group}, ingestTopic: ${topic}.ingest, fetchMaxWaitMs: 100, fromBeginning: true}`,
+        `kafka: {enabled: true, topics: [${topic}], groupId: ${group}, ingestTopic: ${topic}.ingest, fetchMaxWaitMs: 100, sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000, fromBeginning: true}`,
         `redis: {prefix: ${iso.queuePrefix()}}`,
         'mediation: {lateDataCheckSeconds: 0}',
         `profiler: {idle_ttl_s: 630720000, snapshot_interval_s: 0, snapshot_path: ${path.join(dir, 'unused.json')}, cluster: {state: store, flush_interval_ms: 300, handover_timeout_ms: 3000, view_cache_ms: 0}}`,
