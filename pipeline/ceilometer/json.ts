@@ -18,6 +18,8 @@
  * MAX_DEPTH) goes to the reference parser, which gives the exact error.
  */
 
+import { addInterned, adoptInterned, findInterned, type InternEntry } from './interned';
+
 /** A number that was written as a float literal (or NaN/Infinity) in the source JSON. */
 export class PyFloat {
   constructor(readonly value: number) {}
@@ -245,25 +247,42 @@ export function parseTaggedJsonStrict(text: string): ParsedJson {
 
 /** Marker prefix of a rewritten literal ("\u0000f1.0" / "\u0000i123…"); inputs containing NUL escapes skip the fast path. */
 const MARK = '\\u0000';
-/** Arrays nested at most this deep get their element spans recorded (body list, payload, payload.samples). */
+/** Arrays opened at most this deep get their element spans recorded (body list, payload, payload.samples). */
 const SPAN_DEPTH = 3;
+/** With interning, containers opened at most this deep get a key path (down to a polling notification's item metadata). */
+const INTERN_PATH_DEPTH = 5;
 const PATH_SEP = '\u0001';
+/** The member whose object values are interned (interned.ts). */
+const INTERN_KEY = 'resource_metadata';
+
+interface InternHit {
+  entry: InternEntry;
+  /** The engine was given `null` in place of the text; entry.obj is the value. */
+  replaced: boolean;
+}
 
 interface ScanResult {
   /** [start, end, kind] of literals JSON.parse would lose: 'f' integral float / NaN / Infinity, 'i' integer beyond 2^53. */
   specials: Array<[number, number, 'f' | 'i']>;
   /** Element spans of the arrays nested at most SPAN_DEPTH deep, by key path (last duplicate wins). */
   spans: Map<string, Array<[number, number]>>;
+  /** Metadata texts known and read before: [start, end) given to the engine as `null`. */
+  replaced: Array<[number, number]>;
+  /** With interning: key path of each `resource_metadata` object → its interned text (last duplicate wins). */
+  interns: Map<string, InternHit> | undefined;
 }
 
 const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 const isWs = (c: number): boolean => c === 32 || c === 10 || c === 13 || c === 9;
 
 /** The string-aware scan in front of JSON.parse; undefined when the input needs the reference parser. */
-function scan(text: string): ScanResult | undefined {
+function scan(text: string, intern: boolean): ScanResult | undefined {
   const n = text.length;
   const specials: ScanResult['specials'] = [];
   const spans: ScanResult['spans'] = new Map();
+  const replaced: ScanResult['replaced'] = [];
+  const interns: ScanResult['interns'] = intern ? new Map() : undefined;
+  const pathDepth = intern ? INTERN_PATH_DEPTH : SPAN_DEPTH;
   // Per open container (index = depth - 1): whether it is an array, its key path (shallow ones only),
   // the spans being collected, where the current element began and how many elements were seen.
   const isArr: boolean[] = [];
@@ -276,6 +295,14 @@ function scan(text: string): ScanResult | undefined {
   let pendingKey: string | undefined; // key of the current member (shallow objects only)
   let keyStart = -1;
   let keyEnd = -1;
+  // the metadata object being read for the first time (interning): where it began, at which depth, its
+  // deepest nesting, its key path, the entry of the same text if one is known, specials before it
+  let candStart = -1;
+  let candDepth = 0;
+  let candMax = 0;
+  let candPath = '';
+  let candEntry: InternEntry | undefined;
+  let candSpecials = 0;
   let i = 0;
   while (i < n) {
     const c = text.charCodeAt(i);
@@ -302,9 +329,19 @@ function scan(text: string): ScanResult | undefined {
     }
     switch (c) {
       case 58: // ':' — the string just read was a key
-        if (depth > 0 && depth <= SPAN_DEPTH && paths[depth - 1] !== undefined) {
+        if (depth > 0 && depth <= pathDepth && paths[depth - 1] !== undefined) {
           const raw = text.slice(keyStart + 1, keyEnd - 1);
-          pendingKey = raw.includes('\\') ? (JSON.parse(text.slice(keyStart, keyEnd)) as string) : raw;
+          if (raw.includes('\\')) {
+            try {
+              pendingKey = JSON.parse(text.slice(keyStart, keyEnd)) as string;
+            } catch {
+              return undefined; // a bad escape: the reference parser names it
+            }
+            // a key holding the path separator could make two containers' paths equal
+            if (pendingKey.includes(PATH_SEP)) return undefined;
+          } else pendingKey = raw;
+          // a later duplicate of the key replaces an earlier value (last one wins, as in the parse)
+          if (interns !== undefined && pendingKey === INTERN_KEY) interns.delete(paths[depth - 1] + PATH_SEP + INTERN_KEY);
         } else pendingKey = undefined;
         i++;
         continue;
@@ -325,17 +362,37 @@ function scan(text: string): ScanResult | undefined {
         // key path of the new container (shallow ones only): '' at the top, then parent + key or #index
         let path: string | undefined;
         if (depth === 0) path = '';
-        else if (depth < SPAN_DEPTH) {
+        else if (depth < pathDepth && candStart === -1) {
           const parent = paths[depth - 1];
           if (parent !== undefined) path = isArr[depth - 1] ? parent + PATH_SEP + '#' + count[depth - 1] : pendingKey === undefined ? undefined : parent + PATH_SEP + pendingKey;
+        }
+        if (c === 123 && interns !== undefined && pendingKey === INTERN_KEY && path !== undefined && candStart === -1) {
+          const entry = findInterned(text, i);
+          if (entry !== undefined && entry.obj !== undefined && entry.plain && depth + entry.innerDepth <= MAX_DEPTH) {
+            // read before: the engine gets null here, the value is the interned object
+            const end = i + entry.text.length;
+            replaced.push([i, end]);
+            interns.set(path, { entry, replaced: true });
+            pendingKey = undefined;
+            lastEnd = end;
+            i = end;
+            continue;
+          }
+          candStart = i;
+          candDepth = depth;
+          candMax = depth + 1;
+          candPath = path;
+          candEntry = entry;
+          candSpecials = specials.length;
         }
         const arr = c === 91;
         isArr[depth] = arr;
         paths[depth] = path;
-        open[depth] = arr && path !== undefined ? [] : undefined;
+        open[depth] = arr && path !== undefined && depth < SPAN_DEPTH ? [] : undefined;
         elemStart[depth] = -1;
         count[depth] = 0;
         depth++;
+        if (depth > candMax && candStart !== -1) candMax = depth;
         pendingKey = undefined;
         i++;
         continue;
@@ -353,6 +410,16 @@ function scan(text: string): ScanResult | undefined {
           }
         }
         lastEnd = i + 1;
+        if (candStart !== -1 && depth === candDepth) {
+          // the metadata object read for the first time ends here (the same text as a known entry, or a new one)
+          const entry =
+            candEntry !== undefined && candEntry.text.length === i + 1 - candStart
+              ? candEntry
+              : addInterned(text, candStart, i + 1, specials.length === candSpecials, candMax - candDepth);
+          if (entry !== undefined) interns!.set(candPath, { entry, replaced: false });
+          candStart = -1;
+          candEntry = undefined;
+        }
         i++;
         continue;
       }
@@ -391,7 +458,7 @@ function scan(text: string): ScanResult | undefined {
     lastEnd = j;
     i = j;
   }
-  return { specials, spans };
+  return { specials, spans, replaced, interns };
 }
 
 /** Replace the marker strings of a rewritten parse by PyFloat / bigint (in place). */
@@ -418,20 +485,71 @@ function restore(value: unknown): unknown {
   return obj;
 }
 
+/** The node at a scan key path ('' = the root), or undefined. */
+function nodeAt(root: unknown, path: string, dropLast: boolean): unknown {
+  if (path === '') return root;
+  const segs = path.split(PATH_SEP);
+  let node: unknown = root;
+  const last = dropLast ? segs.length - 1 : segs.length;
+  for (let i = 1; i < last; i++) {
+    const seg = segs[i]!;
+    if (Array.isArray(node)) node = seg.charCodeAt(0) === 35 ? node[Number(seg.slice(1))] : undefined;
+    else if (node !== null && typeof node === 'object' && !(node instanceof PyFloat)) node = Object.prototype.hasOwnProperty.call(node, seg) ? (node as Record<string, unknown>)[seg] : undefined;
+    else return undefined;
+  }
+  return node;
+}
+
+/** Put the interned objects in place (and adopt the ones read for the first time). */
+function internAll(root: unknown, interns: Map<string, InternHit>): void {
+  for (const [path, hit] of interns) {
+    const parent = nodeAt(root, path, true);
+    if (parent === null || typeof parent !== 'object' || Array.isArray(parent) || parent instanceof PyFloat) continue;
+    const owner = parent as Record<string, unknown>;
+    if (!Object.prototype.hasOwnProperty.call(owner, INTERN_KEY)) continue;
+    const v = owner[INTERN_KEY];
+    if (hit.replaced) {
+      if (v === null) owner[INTERN_KEY] = hit.entry.obj;
+    } else if (v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof PyFloat)) {
+      owner[INTERN_KEY] = hit.entry.obj ?? adoptInterned(hit.entry, v as Record<string, unknown>);
+    }
+  }
+}
+
 /** The span table of a text without shallow arrays (a single Kafka message): shared, never written. */
 const NO_SPANS = new WeakMap<TaggedValue[], Array<[number, number]>>();
 
+export interface TaggedJsonOptions {
+  /**
+   * Intern `resource_metadata` objects (interned.ts): a metadata text read before is not parsed again, and
+   * every sample with that text shares one deeply frozen object. For the ingestion parsers, which never
+   * change what they read; callers that edit the tree must leave this off (the default).
+   */
+  intern?: boolean;
+}
+
 /** Parse one JSON text (surrounding whitespace allowed). Throws JsonSyntaxError. */
-export function parseTaggedJson(text: string): ParsedJson {
-  const scanned = text.includes('\\u0000') ? undefined : scan(text);
+export function parseTaggedJson(text: string, options?: TaggedJsonOptions): ParsedJson {
+  const scanned = text.includes('\\u0000') ? undefined : scan(text, options?.intern === true);
   if (!scanned) return parseTaggedJsonStrict(text);
+  const { specials, replaced } = scanned;
   let source = text;
-  if (scanned.specials.length) {
+  if (specials.length || replaced.length) {
+    // the literals as marker strings and the interned metadata as null, merged in text order
     let out = '';
     let at = 0;
-    for (const [start, end, kind] of scanned.specials) {
-      out += text.slice(at, start) + '"' + MARK + kind + text.slice(start, end) + '"';
-      at = end;
+    let s = 0;
+    let r = 0;
+    while (s < specials.length || r < replaced.length) {
+      if (r >= replaced.length || (s < specials.length && specials[s]![0] < replaced[r]![0])) {
+        const [start, end, kind] = specials[s++]!;
+        out += text.slice(at, start) + '"' + MARK + kind + text.slice(start, end) + '"';
+        at = end;
+      } else {
+        const [start, end] = replaced[r++]!;
+        out += text.slice(at, start) + 'null';
+        at = end;
+      }
     }
     source = out + text.slice(at);
   }
@@ -441,19 +559,13 @@ export function parseTaggedJson(text: string): ParsedJson {
   } catch {
     return parseTaggedJsonStrict(text); // the exact syntax error (or a form JSON.parse refuses but the reader takes)
   }
-  if (scanned.specials.length) value = restore(value) as TaggedValue;
-  const plainNumbers = scanned.specials.length === 0;
+  if (specials.length) value = restore(value) as TaggedValue;
+  if (scanned.interns !== undefined && scanned.interns.size) internAll(value, scanned.interns);
+  const plainNumbers = specials.length === 0;
   if (scanned.spans.size === 0) return { value, itemSpans: NO_SPANS, plainNumbers };
   const itemSpans = new WeakMap<TaggedValue[], Array<[number, number]>>();
   for (const [path, spans] of scanned.spans) {
-    let node: unknown = value;
-    if (path !== '') {
-      for (const seg of path.split(PATH_SEP).slice(1)) {
-        if (Array.isArray(node)) node = seg.startsWith('#') ? node[Number(seg.slice(1))] : undefined;
-        else if (node !== null && typeof node === 'object') node = Object.prototype.hasOwnProperty.call(node, seg) ? (node as Record<string, unknown>)[seg] : undefined;
-        else node = undefined;
-      }
-    }
+    const node = nodeAt(value, path, false);
     if (Array.isArray(node) && node.length === spans.length) itemSpans.set(node, spans);
   }
   return { value, itemSpans, plainNumbers };

@@ -13,7 +13,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { SignaturePolicy } from '../config';
 import type { Sample } from '../sample';
-import { JsonSyntaxError, itemText, parseTaggedJson, type ParsedJson, type TaggedValue } from './json';
+import { JsonSyntaxError, itemText, parseTaggedJson, parseTaggedJsonStrict, type ParsedJson, type TaggedValue } from './json';
 import { verifySignature } from './signature';
 import { describeUtf8Problem, findInvalidUtf8 } from './utf8';
 import { AS_DICT_FIELDS, METER_FIELDS, describeValue, isObject, validateItem } from './validate';
@@ -38,6 +38,11 @@ export interface NormalizeOptions {
    * them, or `<topic>.<meter>` (per_meter_topic), is a sample notification. Default [metering].
    */
   meteringTopics?: readonly string[];
+  /**
+   * Read JSON with the character-by-character reference reader only: no engine parse, no interned
+   * metadata, so none of the hot path's shortcuts. For tests comparing the two; default false.
+   */
+  referenceReader?: boolean;
 }
 
 export const DEFAULT_NORMALIZE_OPTIONS: Required<NormalizeOptions> = {
@@ -48,6 +53,7 @@ export const DEFAULT_NORMALIZE_OPTIONS: Required<NormalizeOptions> = {
   maxSampleBytes: 256 * 1024,
   defaultSource: 'openstack',
   meteringTopics: ['metering'],
+  referenceReader: false,
 };
 
 export interface Reject {
@@ -74,6 +80,7 @@ function decodeJson(
   input: string | Buffer,
   limit: number,
   what: string,
+  reference: boolean,
 ): { text: string; parsed: ParsedJson } | { reject: Reject } {
   const size = typeof input === 'string' ? Buffer.byteLength(input, 'utf8') : input.length;
   // (no closures on the per-sample path: the TypeScript loader names every one it creates, at a cost)
@@ -89,12 +96,18 @@ function decodeJson(
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (text.trim() === '') return wholeInput(input, `${what}: empty (expected JSON)`);
   try {
-    return { text, parsed: parseTaggedJson(text) };
+    return { text, parsed: readJson(text, reference) };
   } catch (err) {
     if (err instanceof JsonSyntaxError) return wholeInput(input, `${what}: ${err.message}`);
     throw err;
   }
 }
+
+/** The ingestion parsers' JSON reader: the engine's parse with interned metadata (json.ts, interned.ts), or the reference reader. */
+function readJson(text: string, reference: boolean): ParsedJson {
+  return reference ? parseTaggedJsonStrict(text) : parseTaggedJson(text, INTERN);
+}
+const INTERN = { intern: true };
 
 function wholeInput(input: string | Buffer, reason: string): { reject: Reject } {
   return { reject: { index: -1, reason, payload: input } };
@@ -172,7 +185,7 @@ function takeList(list: TaggedValue[], parsed: ParsedJson, text: string, shape: 
 export function parseHttpBody(bodyText: string | Buffer, opts?: NormalizeOptions): NormalizeResult {
   const o = resolve(opts);
   const out: NormalizeResult = { samples: [], rejects: [] };
-  const d = decodeJson(bodyText, o.maxBodyBytes, 'body');
+  const d = decodeJson(bodyText, o.maxBodyBytes, 'body', o.referenceReader);
   if ('reject' in d) return out.rejects.push(d.reject), out;
   const { value } = d.parsed;
   if (Array.isArray(value)) takeList(value, d.parsed, d.text, 'either', o, out);
@@ -224,7 +237,7 @@ function wholeValue(out: NormalizeResult, value: Buffer, reason: string): Normal
 export function parseKafkaValue(value: Buffer, opts?: NormalizeOptions): NormalizeResult {
   const o = resolve(opts);
   const out: NormalizeResult = { samples: [], rejects: [] };
-  const d = decodeJson(value, o.maxValueBytes, 'value');
+  const d = decodeJson(value, o.maxValueBytes, 'value', o.referenceReader);
   if ('reject' in d) return out.rejects.push(d.reject), out;
   const top = d.parsed.value;
   if (!isObject(top)) return wholeValue(out, value, `value: expected one JSON object (a meter message or an oslo envelope), got ${describeValue(top)}`);
@@ -236,7 +249,7 @@ export function parseKafkaValue(value: Buffer, opts?: NormalizeOptions): Normali
     if (typeof inner !== 'string') return wholeValue(out, value, `oslo.message: expected a JSON-encoded string, got ${describeValue(inner)}`);
     let parsed: ParsedJson;
     try {
-      parsed = parseTaggedJson(inner);
+      parsed = readJson(inner, o.referenceReader);
     } catch (err) {
       if (err instanceof JsonSyntaxError) return wholeValue(out, value, `oslo.message: ${err.message}`);
       throw err;
