@@ -275,6 +275,22 @@ interface ScanResult {
 const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 const isWs = (c: number): boolean => c === 32 || c === 10 || c === 13 || c === 9;
 
+/** The text of the key string text[start, end) (quotes included); undefined for a bad escape. */
+function keyText(text: string, start: number, end: number, escaped: boolean): string | undefined {
+  if (!escaped) return text.slice(start + 1, end - 1);
+  try {
+    return JSON.parse(text.slice(start, end)) as string;
+  } catch {
+    return undefined; // the reference parser names the bad escape
+  }
+}
+
+/** Whether the key string text[start, end) is "resource_metadata" (without slicing for every other key). */
+function isInternKey(text: string, start: number, end: number, escaped: boolean): boolean {
+  if (escaped) return keyText(text, start, end, true) === INTERN_KEY;
+  return end - start === INTERN_KEY.length + 2 && text.charCodeAt(start + 1) === 114 && text.slice(start + 1, end - 1) === INTERN_KEY;
+}
+
 /** The string-aware scan in front of JSON.parse; undefined when the input needs the reference parser. */
 function scan(text: string, intern: boolean): ScanResult | undefined {
   const n = text.length;
@@ -283,18 +299,31 @@ function scan(text: string, intern: boolean): ScanResult | undefined {
   const replaced: ScanResult['replaced'] = [];
   const interns: ScanResult['interns'] = intern ? new Map() : undefined;
   const pathDepth = intern ? INTERN_PATH_DEPTH : SPAN_DEPTH;
-  // Per open container (index = depth - 1): whether it is an array, its key path (shallow ones only),
-  // the spans being collected, where the current element began and how many elements were seen.
-  const isArr: boolean[] = [];
-  const paths: Array<string | undefined> = [];
-  const open: Array<Array<[number, number]> | undefined> = [];
-  const elemStart: number[] = [];
-  const count: number[] = [];
+  // The innermost open container: whether it is an array, its key path (shallow ones only), the element
+  // spans being collected, where its current element began and how many elements it has had. The
+  // enclosing containers' state waits on the stacks (index = depth - 1 of the container).
+  let inArr = false;
+  let curPath: string | undefined;
+  let curSpans: Array<[number, number]> | undefined;
+  let curElem = -1;
+  let curCount = 0;
+  const stArr: boolean[] = [];
+  const stPath: Array<string | undefined> = [];
+  const stSpans: Array<Array<[number, number]> | undefined> = [];
+  const stElem: number[] = [];
+  const stCount: number[] = [];
   let depth = 0;
   let lastEnd = 0; // end of the last value token
-  let pendingKey: string | undefined; // key of the current member (shallow objects only)
+  // the last string read, and the key of the current member (set at ':'; -1 when none)
+  let strStart = -1;
+  let strEnd = -1;
+  let strEscaped = false;
   let keyStart = -1;
   let keyEnd = -1;
+  let keyEscaped = false;
+  // the first backslash not before the last string's end: a string ending before it has no escapes
+  let nextBackslash = text.indexOf('\\');
+  if (nextBackslash === -1) nextBackslash = n;
   // the metadata object being read for the first time (interning): where it began, at which depth, its
   // deepest nesting, its key path, the entry of the same text if one is known, specials before it
   let candStart = -1;
@@ -307,18 +336,26 @@ function scan(text: string, intern: boolean): ScanResult | undefined {
   while (i < n) {
     const c = text.charCodeAt(i);
     if (c === 34) {
-      // string: find the closing quote not escaped by an odd run of backslashes
+      // string: the closing quote; only where a backslash comes first can a quote be escaped
       let j = text.indexOf('"', i + 1);
-      for (;;) {
-        if (j === -1) return undefined;
-        let k = j - 1;
-        while (text.charCodeAt(k) === 92) k--;
-        if ((j - 1 - k) % 2 === 0) break;
-        j = text.indexOf('"', j + 1);
+      if (j === -1) return undefined;
+      let escaped = false;
+      if (nextBackslash < j) {
+        escaped = true;
+        for (;;) {
+          let k = j - 1;
+          while (text.charCodeAt(k) === 92) k--;
+          if ((j - 1 - k) % 2 === 0) break;
+          j = text.indexOf('"', j + 1);
+          if (j === -1) return undefined;
+        }
+        nextBackslash = text.indexOf('\\', j + 1);
+        if (nextBackslash === -1) nextBackslash = n;
       }
-      if (depth > 0 && isArr[depth - 1] && elemStart[depth - 1] === -1) elemStart[depth - 1] = i;
-      keyStart = i;
-      keyEnd = j + 1;
+      if (inArr && curElem === -1) curElem = i;
+      strStart = i;
+      strEnd = j + 1;
+      strEscaped = escaped;
       lastEnd = j + 1;
       i = j + 1;
       continue;
@@ -329,28 +366,18 @@ function scan(text: string, intern: boolean): ScanResult | undefined {
     }
     switch (c) {
       case 58: // ':' — the string just read was a key
-        if (depth > 0 && depth <= pathDepth && paths[depth - 1] !== undefined) {
-          const raw = text.slice(keyStart + 1, keyEnd - 1);
-          if (raw.includes('\\')) {
-            try {
-              pendingKey = JSON.parse(text.slice(keyStart, keyEnd)) as string;
-            } catch {
-              return undefined; // a bad escape: the reference parser names it
-            }
-            // a key holding the path separator could make two containers' paths equal
-            if (pendingKey.includes(PATH_SEP)) return undefined;
-          } else pendingKey = raw;
-          // a later duplicate of the key replaces an earlier value (last one wins, as in the parse)
-          if (interns !== undefined && pendingKey === INTERN_KEY) interns.delete(paths[depth - 1] + PATH_SEP + INTERN_KEY);
-        } else pendingKey = undefined;
+        keyStart = strStart;
+        keyEnd = strEnd;
+        keyEscaped = strEscaped;
+        // a later duplicate of the key replaces an earlier value (last one wins, as in the parse)
+        if (interns !== undefined && curPath !== undefined && isInternKey(text, keyStart, keyEnd, keyEscaped)) interns.delete(curPath + PATH_SEP + INTERN_KEY);
         i++;
         continue;
       case 44: // ','
-        if (depth > 0 && isArr[depth - 1]) {
-          const s = open[depth - 1];
-          if (s) s.push([elemStart[depth - 1]!, lastEnd]);
-          elemStart[depth - 1] = -1;
-          count[depth - 1]!++;
+        if (inArr) {
+          if (curSpans) curSpans.push([curElem, lastEnd]);
+          curElem = -1;
+          curCount++;
         }
         i++;
         continue;
@@ -358,22 +385,30 @@ function scan(text: string, intern: boolean): ScanResult | undefined {
       case 123: {
         // '{'
         if (depth >= MAX_DEPTH) return undefined;
-        if (depth > 0 && isArr[depth - 1] && elemStart[depth - 1] === -1) elemStart[depth - 1] = i;
+        if (inArr && curElem === -1) curElem = i;
         // key path of the new container (shallow ones only): '' at the top, then parent + key or #index
         let path: string | undefined;
+        let internHere = false;
         if (depth === 0) path = '';
-        else if (depth < pathDepth && candStart === -1) {
-          const parent = paths[depth - 1];
-          if (parent !== undefined) path = isArr[depth - 1] ? parent + PATH_SEP + '#' + count[depth - 1] : pendingKey === undefined ? undefined : parent + PATH_SEP + pendingKey;
+        else if (depth < pathDepth && candStart === -1 && curPath !== undefined) {
+          if (inArr) path = curPath + PATH_SEP + '#' + curCount;
+          else if (keyStart !== -1) {
+            const key = keyText(text, keyStart, keyEnd, keyEscaped);
+            if (key === undefined) return undefined;
+            // a key holding the path separator could make two containers' paths equal
+            if (keyEscaped && key.includes(PATH_SEP)) return undefined;
+            path = curPath + PATH_SEP + key;
+            internHere = c === 123 && interns !== undefined && key === INTERN_KEY;
+          }
         }
-        if (c === 123 && interns !== undefined && pendingKey === INTERN_KEY && path !== undefined && candStart === -1) {
+        if (internHere) {
           const entry = findInterned(text, i);
           if (entry !== undefined && entry.obj !== undefined && entry.plain && depth + entry.innerDepth <= MAX_DEPTH) {
             // read before: the engine gets null here, the value is the interned object
             const end = i + entry.text.length;
             replaced.push([i, end]);
-            interns.set(path, { entry, replaced: true });
-            pendingKey = undefined;
+            interns!.set(path!, { entry, replaced: true });
+            keyStart = -1;
             lastEnd = end;
             i = end;
             continue;
@@ -381,19 +416,23 @@ function scan(text: string, intern: boolean): ScanResult | undefined {
           candStart = i;
           candDepth = depth;
           candMax = depth + 1;
-          candPath = path;
+          candPath = path!;
           candEntry = entry;
           candSpecials = specials.length;
         }
-        const arr = c === 91;
-        isArr[depth] = arr;
-        paths[depth] = path;
-        open[depth] = arr && path !== undefined && depth < SPAN_DEPTH ? [] : undefined;
-        elemStart[depth] = -1;
-        count[depth] = 0;
+        stArr[depth] = inArr;
+        stPath[depth] = curPath;
+        stSpans[depth] = curSpans;
+        stElem[depth] = curElem;
+        stCount[depth] = curCount;
+        inArr = c === 91;
+        curPath = path;
+        curSpans = inArr && path !== undefined && depth < SPAN_DEPTH ? [] : undefined;
+        curElem = -1;
+        curCount = 0;
         depth++;
-        if (depth > candMax && candStart !== -1) candMax = depth;
-        pendingKey = undefined;
+        if (candStart !== -1 && depth > candMax) candMax = depth;
+        keyStart = -1;
         i++;
         continue;
       }
@@ -401,14 +440,16 @@ function scan(text: string, intern: boolean): ScanResult | undefined {
       case 125: {
         // '}'
         if (depth === 0) return undefined;
-        depth--;
-        if (isArr[depth]) {
-          const s = open[depth];
-          if (s) {
-            if (elemStart[depth] !== -1) s.push([elemStart[depth]!, lastEnd]);
-            spans.set(paths[depth]!, s);
-          }
+        if (inArr && curSpans) {
+          if (curElem !== -1) curSpans.push([curElem, lastEnd]);
+          spans.set(curPath!, curSpans);
         }
+        depth--;
+        inArr = stArr[depth]!;
+        curPath = stPath[depth];
+        curSpans = stSpans[depth];
+        curElem = stElem[depth]!;
+        curCount = stCount[depth]!;
         lastEnd = i + 1;
         if (candStart !== -1 && depth === candDepth) {
           // the metadata object read for the first time ends here (the same text as a known entry, or a new one)
@@ -431,7 +472,7 @@ function scan(text: string, intern: boolean): ScanResult | undefined {
       if (d === 44 || d === 93 || d === 125 || d === 58 || d === 34 || d === 91 || d === 123 || isWs(d)) break;
       j++;
     }
-    if (depth > 0 && isArr[depth - 1] && elemStart[depth - 1] === -1) elemStart[depth - 1] = i;
+    if (inArr && curElem === -1) curElem = i;
     if ((c >= 48 && c <= 57) || c === 45) {
       let float = false;
       for (let k = i + 1; k < j; k++) {
