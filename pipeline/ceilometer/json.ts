@@ -259,6 +259,11 @@ interface InternHit {
   entry: InternEntry;
   /** The engine was given `null` in place of the text; entry.obj is the value. */
   replaced: boolean;
+  /** Key path of the object holding the member (the sample item). */
+  owner: string;
+  /** When that object is an element of a list: the list's key path and the element's index (no path to split). */
+  list: string | undefined;
+  index: number;
 }
 
 interface ScanResult {
@@ -268,7 +273,7 @@ interface ScanResult {
   spans: Map<string, Array<[number, number]>>;
   /** Metadata texts known and read before: [start, end) given to the engine as `null`. */
   replaced: Array<[number, number]>;
-  /** With interning: key path of each `resource_metadata` object → its interned text (last duplicate wins). */
+  /** With interning: key path of each object holding a `resource_metadata` object → its interned text (last duplicate wins). */
   interns: Map<string, InternHit> | undefined;
 }
 
@@ -329,7 +334,7 @@ function scan(text: string, intern: boolean): ScanResult | undefined {
   let candStart = -1;
   let candDepth = 0;
   let candMax = 0;
-  let candPath = '';
+  let candAt = { owner: '', list: undefined as string | undefined, index: -1 };
   let candEntry: InternEntry | undefined;
   let candSpecials = 0;
   let i = 0;
@@ -370,7 +375,7 @@ function scan(text: string, intern: boolean): ScanResult | undefined {
         keyEnd = strEnd;
         keyEscaped = strEscaped;
         // a later duplicate of the key replaces an earlier value (last one wins, as in the parse)
-        if (interns !== undefined && curPath !== undefined && isInternKey(text, keyStart, keyEnd, keyEscaped)) interns.delete(curPath + PATH_SEP + INTERN_KEY);
+        if (interns !== undefined && curPath !== undefined && isInternKey(text, keyStart, keyEnd, keyEscaped)) interns.delete(curPath);
         i++;
         continue;
       case 44: // ','
@@ -403,11 +408,14 @@ function scan(text: string, intern: boolean): ScanResult | undefined {
         }
         if (internHere) {
           const entry = findInterned(text, i);
+          // the object holding the member: its path, and its list and index when it is a list's element
+          const inList = stArr[depth - 1] === true;
+          const hitAt = { owner: curPath!, list: inList ? stPath[depth - 1] : undefined, index: inList ? stCount[depth - 1]! : -1 };
           if (entry !== undefined && entry.obj !== undefined && entry.plain && depth + entry.innerDepth <= MAX_DEPTH) {
             // read before: the engine gets null here, the value is the interned object
             const end = i + entry.text.length;
             replaced.push([i, end]);
-            interns!.set(path!, { entry, replaced: true });
+            interns!.set(curPath!, { entry, replaced: true, ...hitAt });
             keyStart = -1;
             lastEnd = end;
             i = end;
@@ -416,7 +424,7 @@ function scan(text: string, intern: boolean): ScanResult | undefined {
           candStart = i;
           candDepth = depth;
           candMax = depth + 1;
-          candPath = path!;
+          candAt = hitAt;
           candEntry = entry;
           candSpecials = specials.length;
         }
@@ -457,7 +465,7 @@ function scan(text: string, intern: boolean): ScanResult | undefined {
             candEntry !== undefined && candEntry.text.length === i + 1 - candStart
               ? candEntry
               : addInterned(text, candStart, i + 1, specials.length === candSpecials, candMax - candDepth);
-          if (entry !== undefined) interns!.set(candPath, { entry, replaced: false });
+          if (entry !== undefined) interns!.set(candAt.owner, { entry, replaced: false, ...candAt });
           candStart = -1;
           candEntry = undefined;
         }
@@ -527,12 +535,11 @@ function restore(value: unknown): unknown {
 }
 
 /** The node at a scan key path ('' = the root), or undefined. */
-function nodeAt(root: unknown, path: string, dropLast: boolean): unknown {
+function nodeAt(root: unknown, path: string): unknown {
   if (path === '') return root;
   const segs = path.split(PATH_SEP);
   let node: unknown = root;
-  const last = dropLast ? segs.length - 1 : segs.length;
-  for (let i = 1; i < last; i++) {
+  for (let i = 1; i < segs.length; i++) {
     const seg = segs[i]!;
     if (Array.isArray(node)) node = seg.charCodeAt(0) === 35 ? node[Number(seg.slice(1))] : undefined;
     else if (node !== null && typeof node === 'object' && !(node instanceof PyFloat)) node = Object.prototype.hasOwnProperty.call(node, seg) ? (node as Record<string, unknown>)[seg] : undefined;
@@ -543,8 +550,18 @@ function nodeAt(root: unknown, path: string, dropLast: boolean): unknown {
 
 /** Put the interned objects in place (and adopt the ones read for the first time). */
 function internAll(root: unknown, interns: Map<string, InternHit>): void {
-  for (const [path, hit] of interns) {
-    const parent = nodeAt(root, path, true);
+  let listPath: string | undefined;
+  let list: unknown;
+  for (const hit of interns.values()) {
+    let parent: unknown;
+    if (hit.list !== undefined) {
+      // the usual case, a sample in a list: the list found once, the element by index
+      if (hit.list !== listPath) {
+        listPath = hit.list;
+        list = nodeAt(root, hit.list);
+      }
+      parent = Array.isArray(list) ? list[hit.index] : undefined;
+    } else parent = nodeAt(root, hit.owner);
     if (parent === null || typeof parent !== 'object' || Array.isArray(parent) || parent instanceof PyFloat) continue;
     const owner = parent as Record<string, unknown>;
     if (!Object.prototype.hasOwnProperty.call(owner, INTERN_KEY)) continue;
@@ -606,10 +623,31 @@ export function parseTaggedJson(text: string, options?: TaggedJsonOptions): Pars
   if (scanned.spans.size === 0) return { value, itemSpans: NO_SPANS, plainNumbers };
   const itemSpans = new WeakMap<TaggedValue[], Array<[number, number]>>();
   for (const [path, spans] of scanned.spans) {
-    const node = nodeAt(value, path, false);
+    const node = nodeAt(value, path);
     if (Array.isArray(node) && node.length === spans.length) itemSpans.set(node, spans);
   }
   return { value, itemSpans, plainNumbers };
+}
+
+/**
+ * The tagged reader's tree for a text that holds one object of strings only (an oslo envelope:
+ * {"oslo.version": "2.0", "oslo.message": "<the notification as JSON text>"}), read by the engine alone;
+ * undefined for any other text. Such an envelope is one long string with an escaped quote for every quote
+ * of the notification, which the scan would step through one by one. When the engine's parse gives an
+ * object whose values are all strings, the text held no number literal, list or nesting, so that parse
+ * is exactly the tagged reader's (same strings, last duplicate key wins, "__proto__" an own key).
+ */
+export function parseStringRecord(text: string): ParsedJson | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const keys = Object.keys(value);
+  for (let i = 0; i < keys.length; i++) if (typeof (value as Record<string, unknown>)[keys[i]!] !== 'string') return undefined;
+  return { value: value as TaggedValue, itemSpans: NO_SPANS, plainNumbers: true };
 }
 
 /** The raw text of element `index` of an array produced by {@link parseTaggedJson}. */

@@ -41,12 +41,12 @@ export function plausibilityProblems(sample: Sample, rules: PlausibilityRules, n
   const t = sample.timestamp.getTime();
   if (Number.isNaN(t)) problems.push('timestamp: not a valid date');
   else {
-    const ts = sample.timestamp.toISOString();
+    // (the dates are rendered only for a message: this runs for every sample)
     if (rules.maxPastSeconds > 0 && t < now.getTime() - rules.maxPastSeconds * 1000) {
-      problems.push(`timestamp: ${ts} is more than ${rules.maxPastSeconds} s before arrival (${now.toISOString()}; ingest.plausibility.maxPastSeconds)`);
+      problems.push(`timestamp: ${sample.timestamp.toISOString()} is more than ${rules.maxPastSeconds} s before arrival (${now.toISOString()}; ingest.plausibility.maxPastSeconds)`);
     }
     if (rules.maxFutureSeconds > 0 && t > now.getTime() + rules.maxFutureSeconds * 1000) {
-      problems.push(`timestamp: ${ts} is more than ${rules.maxFutureSeconds} s after arrival (${now.toISOString()}; ingest.plausibility.maxFutureSeconds)`);
+      problems.push(`timestamp: ${sample.timestamp.toISOString()} is more than ${rules.maxFutureSeconds} s after arrival (${now.toISOString()}; ingest.plausibility.maxFutureSeconds)`);
     }
   }
   return problems;

@@ -6,7 +6,7 @@
  * (strings as bytes on master, plain on 7.0.0/py3), the top-level `message_signature` skipped.
  */
 import * as nodeCrypto from 'node:crypto';
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { PyFloat } from './json';
 import { internedFacts } from './interned';
 import { pyStr, sortedKeys, type ListForm } from './pystr';
@@ -104,7 +104,7 @@ function signedText(d: Record<string, unknown>, prefix: string, form: ListForm):
     if (typeof value === 'string') out += full + value;
     else if (value === null) out += full + 'None';
     else if (typeof value === 'number' && Number.isSafeInteger(value) && !Object.is(value, -0)) out += full + value;
-    else if (isDict(value)) out += signedDict(value, full + ':', form);
+    else if (isDict(value)) out += signedDict(value, prefix, name, form);
     else out += full + pyStr(value, form);
   }
   return out;
@@ -114,14 +114,16 @@ function signedText(d: Record<string, unknown>, prefix: string, form: ListForm):
  * The text of a nested dict; for an interned (frozen, shared) metadata object it is worked out once and
  * kept with it (interned.ts), since every sample of the resource carries the same one.
  */
-function signedDict(d: Record<string, unknown>, prefix: string, form: ListForm): string {
+function signedDict(d: Record<string, unknown>, parentPrefix: string, name: string, form: ListForm): string {
   const facts = internedFacts(d);
-  if (facts === undefined) return signedText(d, prefix, form);
-  const key = form === 'master' ? prefix : '\u0000' + prefix;
+  if (facts === undefined) return signedText(d, parentPrefix + name + ':', form);
+  // the usual key is the member name itself (a property name: hashed once), not a new string per sample
+  const key = parentPrefix === '' && form === 'master' ? name : form + '\u0000' + parentPrefix + name;
   const known = (facts.signed ??= new Map()).get(key);
   if (known !== undefined) return known;
   // kept flat: left as the concatenation it was built as, every later use would walk its pieces again
-  const text = Buffer.from(signedText(d, prefix, form), 'utf8').toString('utf8');
+  // (the HMAC hashes the UTF-8 bytes, which this round trip keeps, lone surrogates included: both give U+FFFD)
+  const text = Buffer.from(signedText(d, parentPrefix + name + ':', form), 'utf8').toString('utf8');
   if (facts.signed.size < 8) facts.signed.set(key, text);
   return text;
 }
@@ -137,10 +139,15 @@ function containsList(d: Record<string, unknown>): boolean {
   return false;
 }
 
+/**
+ * Whether the digests are equal, looking at every character whatever differs where (no early exit), so
+ * the time taken says nothing about how much of a forged signature was right. No buffers per message.
+ */
 function sameDigest(expected: string, given: string): boolean {
-  const a = Buffer.from(expected, 'ascii');
-  const b = Buffer.from(given, 'utf8');
-  return a.length === b.length && timingSafeEqual(a, b);
+  if (expected.length !== given.length) return false;
+  let diff = 0;
+  for (let i = 0; i < expected.length; i++) diff |= expected.charCodeAt(i) ^ given.charCodeAt(i);
+  return diff === 0;
 }
 
 /**

@@ -38,7 +38,8 @@ export function groupByResource(samples: readonly PreparedSample[]): ResourceGro
   const groups = new Map<string, ResourceGroup & { meterKeys: Set<string> }>();
   for (const p of samples) {
     const s = p.sample;
-    const key = JSON.stringify([s.resource_id, s.project_id]);
+    // (resource, project) without ambiguity: null and each project length-prefixed; no JSON per sample
+    const key = s.project_id === null ? 'n' + s.resource_id : s.project_id.length + ':' + s.project_id + s.resource_id;
     let g = groups.get(key);
     if (!g) {
       g = { resourceId: s.resource_id, newest: p, first: s.timestamp, last: s.timestamp, meters: [], meterKeys: new Set() };
