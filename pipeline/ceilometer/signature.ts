@@ -33,9 +33,12 @@ function isDict(v: unknown): v is Record<string, unknown> {
  */
 export function computeSignature(message: Record<string, unknown>, secret: string, form: ListForm = 'master'): string {
   if (!secret) return '';
-  // The HMAC of the pairs run together equals that of one string holding them all: one update, no
-  // intermediate buffers (this is most of the ingestion hot path's own work).
-  return hmacSha256Hex(secret, signedText(message, '', form));
+  // The HMAC of the pairs run together equals that of their bytes in one buffer: the pieces are written
+  // (strings) or copied (the kept bytes of interned metadata) after the key block, then hashed at once.
+  const pieces: Array<string | Buffer> = [];
+  signedPieces(message, '', form, pieces);
+  if (!oneShotHash) return createHmac('sha256', secret).update(joinPieces(pieces), 'utf8').digest('hex');
+  return hmacPieces(secret, pieces);
 }
 
 /** One-shot hashing (Node ≥ 20.12): no Hash object per call. */
@@ -69,63 +72,94 @@ function blocksFor(secret: string): KeyBlocks {
   return b;
 }
 
-/**
- * HMAC-SHA256 (RFC 2104) of `text` (UTF-8) as hex: H(K⊕opad ‖ H(K⊕ipad ‖ text)) with two one-shot
- * hashes over buffers that already hold the key blocks, about three times cheaper than a crypto.Hmac
- * object per message; the same digest (checked against createHmac in the tests). The inner digest comes
- * back as latin1 text and is written after the outer key block as such: a 'buffer' digest costs about
- * as much as hashing 1 KB.
- */
-export function hmacSha256Hex(secret: string, text: string): string {
-  if (!oneShotHash) return createHmac('sha256', secret).update(text, 'utf8').digest('hex');
-  const b = blocksFor(secret);
-  const max = BLOCK + text.length * 3;
-  if (b.inner.length < max) {
-    const grown = Buffer.allocUnsafe(Math.max(max, b.inner.length * 2));
-    b.inner.copy(grown, 0, 0, BLOCK);
-    b.inner = grown;
-  }
-  const n = b.inner.write(text, BLOCK, 'utf8');
-  const inner = oneShotHash('sha256', b.inner.subarray(0, BLOCK + n), 'latin1') as string;
-  b.outer.write(inner, BLOCK, 32, 'latin1');
-  return oneShotHash('sha256', b.outer, 'hex') as string;
+/** Room for `more` bytes after `at` in the inner block buffer (what is already written is kept). */
+function room(b: KeyBlocks, at: number, more: number): void {
+  if (b.inner.length >= at + more) return;
+  const grown = Buffer.allocUnsafe(Math.max(at + more, b.inner.length * 2));
+  b.inner.copy(grown, 0, 0, at);
+  b.inner = grown;
 }
 
-/** `name1 value1 name2 value2 …` as recursive_keypairs yields them, run together (top-level message_signature left out). */
-function signedText(d: Record<string, unknown>, prefix: string, form: ListForm): string {
+/**
+ * HMAC-SHA256 (RFC 2104) of the pieces run together (strings as UTF-8, buffers as they are) as hex:
+ * H(K⊕opad ‖ H(K⊕ipad ‖ pieces)) with two one-shot hashes over buffers that already hold the key blocks,
+ * about three times cheaper than a crypto.Hmac object per message; the same digest (checked against
+ * createHmac in the tests). The inner digest comes back as latin1 text and is written after the outer
+ * key block as such: a 'buffer' digest costs about as much as hashing 1 KB.
+ */
+function hmacPieces(secret: string, pieces: ReadonlyArray<string | Buffer>): string {
+  const b = blocksFor(secret);
+  let at = BLOCK;
+  for (let i = 0; i < pieces.length; i++) {
+    const p = pieces[i]!;
+    if (typeof p === 'string') {
+      room(b, at, p.length * 3);
+      at += b.inner.write(p, at, 'utf8');
+    } else {
+      room(b, at, p.length);
+      at += p.copy(b.inner, at);
+    }
+  }
+  const inner = oneShotHash!('sha256', b.inner.subarray(0, at), 'latin1') as string;
+  b.outer.write(inner, BLOCK, 32, 'latin1');
+  return oneShotHash!('sha256', b.outer, 'hex') as string;
+}
+
+/** HMAC-SHA256 of `text` (UTF-8) as hex (see hmacPieces). */
+export function hmacSha256Hex(secret: string, text: string): string {
+  if (!oneShotHash) return createHmac('sha256', secret).update(text, 'utf8').digest('hex');
+  return hmacPieces(secret, [text]);
+}
+
+function joinPieces(pieces: ReadonlyArray<string | Buffer>): string {
+  let out = '';
+  for (const p of pieces) out += typeof p === 'string' ? p : p.toString('utf8');
+  return out;
+}
+
+/**
+ * `name1 value1 name2 value2 …` as recursive_keypairs yields them, run together (top-level
+ * message_signature left out), as pieces: strings, and the kept UTF-8 bytes of interned metadata.
+ */
+function signedPieces(d: Record<string, unknown>, prefix: string, form: ListForm, pieces: Array<string | Buffer>): void {
   let out = '';
   const keys = sortedKeys(d);
   for (let i = 0; i < keys.length; i++) {
     const name = keys[i]!;
     if (prefix === '' && name === 'message_signature') continue;
     const value = d[name];
-    const full = prefix === '' ? name : prefix + name;
     // the common scalars inline; everything else through pyStr
-    if (typeof value === 'string') out += full + value;
-    else if (value === null) out += full + 'None';
-    else if (typeof value === 'number' && Number.isSafeInteger(value) && !Object.is(value, -0)) out += full + value;
-    else if (isDict(value)) out += signedDict(value, prefix, name, form);
-    else out += full + pyStr(value, form);
+    if (typeof value === 'string') out += (prefix === '' ? name : prefix + name) + value;
+    else if (value === null) out += (prefix === '' ? name : prefix + name) + 'None';
+    else if (typeof value === 'number' && Number.isSafeInteger(value) && !Object.is(value, -0)) out += (prefix === '' ? name : prefix + name) + value;
+    else if (isDict(value)) {
+      if (out !== '') pieces.push(out);
+      out = '';
+      const kept = internedSigned(value, prefix, name, form);
+      if (kept !== undefined) pieces.push(kept);
+      else signedPieces(value, prefix + name + ':', form, pieces);
+    } else out += (prefix === '' ? name : prefix + name) + pyStr(value, form);
   }
-  return out;
+  if (out !== '') pieces.push(out);
 }
 
 /**
- * The text of a nested dict; for an interned (frozen, shared) metadata object it is worked out once and
- * kept with it (interned.ts), since every sample of the resource carries the same one.
+ * The signed bytes of an interned (frozen, shared) metadata object under `prefix + name + ':'`, worked
+ * out once and kept with it (interned.ts), since every sample of the resource carries the same one;
+ * undefined for any other object.
  */
-function signedDict(d: Record<string, unknown>, parentPrefix: string, name: string, form: ListForm): string {
+function internedSigned(d: Record<string, unknown>, parentPrefix: string, name: string, form: ListForm): Buffer | undefined {
   const facts = internedFacts(d);
-  if (facts === undefined) return signedText(d, parentPrefix + name + ':', form);
+  if (facts === undefined) return undefined;
   // the usual key is the member name itself (a property name: hashed once), not a new string per sample
   const key = parentPrefix === '' && form === 'master' ? name : form + '\u0000' + parentPrefix + name;
   const known = (facts.signed ??= new Map()).get(key);
   if (known !== undefined) return known;
-  // kept flat: left as the concatenation it was built as, every later use would walk its pieces again
-  // (the HMAC hashes the UTF-8 bytes, which this round trip keeps, lone surrogates included: both give U+FFFD)
-  const text = Buffer.from(signedText(d, parentPrefix + name + ':', form), 'utf8').toString('utf8');
-  if (facts.signed.size < 8) facts.signed.set(key, text);
-  return text;
+  const pieces: Array<string | Buffer> = [];
+  signedPieces(d, parentPrefix + name + ':', form, pieces);
+  const bytes = Buffer.concat(pieces.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p)));
+  if (facts.signed.size < 8) facts.signed.set(key, bytes);
+  return bytes;
 }
 
 export type SignatureCheck =
