@@ -296,13 +296,32 @@ function isInternKey(text: string, start: number, end: number, escaped: boolean)
   return end - start === INTERN_KEY.length + 2 && text.charCodeAt(start + 1) === 114 && text.slice(start + 1, end - 1) === INTERN_KEY;
 }
 
-/** The string-aware scan in front of JSON.parse; undefined when the input needs the reference parser. */
+const SPECIALS: ScanResult['specials'] = [];
+const SPANS: ScanResult['spans'] = new Map();
+const REPLACED: ScanResult['replaced'] = [];
+const INTERNS = new Map<string, InternHit>();
+const ST_ARR: boolean[] = [];
+const ST_PATH: Array<string | undefined> = [];
+const ST_SPANS: Array<Array<[number, number]> | undefined> = [];
+const ST_ELEM: number[] = [];
+const ST_COUNT: number[] = [];
+
+/**
+ * The string-aware scan in front of JSON.parse; undefined when the input needs the reference parser.
+ * Its result lives in containers shared by every call: valid until the next scan.
+ */
 function scan(text: string, intern: boolean): ScanResult | undefined {
   const n = text.length;
-  const specials: ScanResult['specials'] = [];
-  const spans: ScanResult['spans'] = new Map();
-  const replaced: ScanResult['replaced'] = [];
-  const interns: ScanResult['interns'] = intern ? new Map() : undefined;
+  // (the scan's containers are reused from call to call: a Kafka message is parsed on its own, and a
+  // Map and a few arrays per message were a good part of its garbage; nothing here is re-entered)
+  const specials = SPECIALS;
+  const spans = SPANS;
+  const replaced = REPLACED;
+  const interns = intern ? INTERNS : undefined;
+  specials.length = 0;
+  spans.clear();
+  replaced.length = 0;
+  INTERNS.clear();
   const pathDepth = intern ? INTERN_PATH_DEPTH : SPAN_DEPTH;
   // The innermost open container: whether it is an array, its key path (shallow ones only), the element
   // spans being collected, where its current element began and how many elements it has had. The
@@ -312,11 +331,11 @@ function scan(text: string, intern: boolean): ScanResult | undefined {
   let curSpans: Array<[number, number]> | undefined;
   let curElem = -1;
   let curCount = 0;
-  const stArr: boolean[] = [];
-  const stPath: Array<string | undefined> = [];
-  const stSpans: Array<Array<[number, number]> | undefined> = [];
-  const stElem: number[] = [];
-  const stCount: number[] = [];
+  const stArr = ST_ARR;
+  const stPath = ST_PATH;
+  const stSpans = ST_SPANS;
+  const stElem = ST_ELEM;
+  const stCount = ST_COUNT;
   let depth = 0;
   let lastEnd = 0; // end of the last value token
   // the last string read, and the key of the current member (set at ':'; -1 when none)
@@ -506,6 +525,11 @@ function scan(text: string, intern: boolean): ScanResult | undefined {
     }
     lastEnd = j;
     i = j;
+  }
+  // the shallow stack entries may hold a path and a span list of this text: not kept past the call
+  for (let k = 0; k <= INTERN_PATH_DEPTH && k < stPath.length; k++) {
+    stPath[k] = undefined;
+    stSpans[k] = undefined;
   }
   return { specials, spans, replaced, interns };
 }
