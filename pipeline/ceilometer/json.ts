@@ -353,7 +353,7 @@ function scan(text: string, intern: boolean): ScanResult | undefined {
   let candStart = -1;
   let candDepth = 0;
   let candMax = 0;
-  let candAt = { owner: '', list: undefined as string | undefined, index: -1 };
+  let candHit: InternHit | undefined;
   let candEntry: InternEntry | undefined;
   let candSpecials = 0;
   let i = 0;
@@ -429,12 +429,13 @@ function scan(text: string, intern: boolean): ScanResult | undefined {
           const entry = findInterned(text, i);
           // the object holding the member: its path, and its list and index when it is a list's element
           const inList = stArr[depth - 1] === true;
-          const hitAt = { owner: curPath!, list: inList ? stPath[depth - 1] : undefined, index: inList ? stCount[depth - 1]! : -1 };
+          const hit: InternHit = { entry: entry!, replaced: false, owner: curPath!, list: inList ? stPath[depth - 1] : undefined, index: inList ? stCount[depth - 1]! : -1 };
           if (entry !== undefined && entry.obj !== undefined && entry.plain && depth + entry.innerDepth <= MAX_DEPTH) {
             // read before: the engine gets null here, the value is the interned object
             const end = i + entry.text.length;
             replaced.push([i, end]);
-            interns!.set(curPath!, { entry, replaced: true, ...hitAt });
+            hit.replaced = true;
+            interns!.set(curPath!, hit);
             keyStart = -1;
             lastEnd = end;
             i = end;
@@ -443,7 +444,7 @@ function scan(text: string, intern: boolean): ScanResult | undefined {
           candStart = i;
           candDepth = depth;
           candMax = depth + 1;
-          candAt = hitAt;
+          candHit = hit;
           candEntry = entry;
           candSpecials = specials.length;
         }
@@ -484,7 +485,10 @@ function scan(text: string, intern: boolean): ScanResult | undefined {
             candEntry !== undefined && candEntry.text.length === i + 1 - candStart
               ? candEntry
               : addInterned(text, candStart, i + 1, specials.length === candSpecials, candMax - candDepth);
-          if (entry !== undefined) interns!.set(candAt.owner, { entry, replaced: false, ...candAt });
+          if (entry !== undefined) {
+            candHit!.entry = entry;
+            interns!.set(candHit!.owner, candHit!);
+          }
           candStart = -1;
           candEntry = undefined;
         }

@@ -184,12 +184,17 @@ function sameDigest(expected: string, given: string): boolean {
   return diff === 0;
 }
 
+// the answers for a valid message, shared (one per message was garbage on the hot path)
+const UNCHECKED: SignatureCheck = Object.freeze({ valid: true, form: 'unchecked' });
+const VALID_MASTER: SignatureCheck = Object.freeze({ valid: true, form: 'master' });
+const VALID_LEGACY: SignatureCheck = Object.freeze({ valid: true, form: 'legacy' });
+
 /**
  * Verify `message.message_signature`. Empty secret → always valid (Ceilometer's rule). Tries the
  * master rendering first, then the 7.0.0 legacy list rendering; comparison is constant-time.
  */
 export function verifySignature(message: Record<string, unknown>, secret: string): SignatureCheck {
-  if (!secret) return { valid: true, form: 'unchecked' };
+  if (!secret) return UNCHECKED;
   const given = message.message_signature;
   if (given === undefined || given === null || given === '') {
     return { valid: false, reason: 'message_signature: missing, but a telemetry secret is configured (unsigned message)' };
@@ -199,8 +204,8 @@ export function verifySignature(message: Record<string, unknown>, secret: string
   }
   // Constant-time comparison per form. The legacy rendering differs from master's only for
   // messages containing lists, so it is only tried for those.
-  if (sameDigest(computeSignature(message, secret, 'master'), given)) return { valid: true, form: 'master' };
-  if (containsList(message) && sameDigest(computeSignature(message, secret, 'legacy'), given)) return { valid: true, form: 'legacy' };
+  if (sameDigest(computeSignature(message, secret, 'master'), given)) return VALID_MASTER;
+  if (containsList(message) && sameDigest(computeSignature(message, secret, 'legacy'), given)) return VALID_LEGACY;
   return {
     valid: false,
     reason: 'message_signature: does not match the HMAC-SHA256 of the message under the configured telemetry secret (message altered in transit or signed with another secret)',

@@ -173,8 +173,10 @@ function plainMetadata(m: Record<string, unknown>): { simple: boolean; maxLevel:
   return verdict;
 }
 
-/** Every reason the store cannot hold `sample` as sent (empty when it can). */
-export function storableProblems(sample: Sample, limits: StorableLimits = DEFAULT_STORABLE_LIMITS): string[] {
+const NO_PROBLEMS: readonly string[] = Object.freeze([]);
+
+/** Every reason the store cannot hold `sample` as sent (empty when it can; an empty answer is shared and frozen). */
+export function storableProblems(sample: Sample, limits: StorableLimits = DEFAULT_STORABLE_LIMITS): readonly string[] {
   const metadata = sample.resource_metadata ?? {};
   // the usual sample: plain keys and strings within the depth limit (the full walk would find nothing)
   const quick = plainMetadata(metadata);
@@ -184,7 +186,7 @@ export function storableProblems(sample: Sample, limits: StorableLimits = DEFAUL
       const v = sample[STRING_FIELDS[i]!];
       if (typeof v === 'string' && SURROGATE.test(v)) plainStrings = false;
     }
-    if (plainStrings) return [];
+    if (plainStrings) return NO_PROBLEMS;
   }
   return storableProblemsByWalk(sample, limits);
 }

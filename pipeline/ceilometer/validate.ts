@@ -90,6 +90,8 @@ function taggedMetadata(meta: Record<string, unknown>): boolean {
   return (facts.tagged ??= hasTaggedNumbers(meta));
 }
 
+const PROBLEMS: string[] = [];
+
 export type ValidationResult = { ok: true; sample: Sample } | { ok: false; reason: string };
 
 /**
@@ -105,8 +107,10 @@ export function validateItem(
   defaultSource: string,
   plainNumbers = false,
 ): ValidationResult {
-  // (helpers at module level, not closures: the TypeScript loader names every closure it creates, per call)
-  const problems: string[] = [];
+  // (helpers at module level, not closures: the TypeScript loader names every closure it creates, per call;
+  // the problem list is one array reused from call to call: nothing here is re-entered)
+  const problems = PROBLEMS;
+  problems.length = 0;
   const name = nonEmptyString(item, fields.name, problems);
 
   let type = 'gauge' as CounterType;
