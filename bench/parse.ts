@@ -18,7 +18,7 @@
  * message per Kafka value (the kafka:// publisher); `notification` = oslo notifier envelopes of 50.
  */
 import path from 'node:path';
-import { parseHttpBody, parseKafkaValue, type NormalizeResult } from '../pipeline/ceilometer/normalize';
+import { parseHttpBody, parseKafkaValue, type NormalizeOptions, type NormalizeResult } from '../pipeline/ceilometer/normalize';
 import { CEILOMETER_DEFAULT_SECRET, httpBody, kafkaValues } from '../pipeline/replay/encode';
 import type { Sample, StoredSample } from '../pipeline/sample';
 import { prepareSample, storedSample, type PreparedSample } from '../pipeline/store/layout';
@@ -122,8 +122,12 @@ function prepareAll(samples: readonly Sample[], tracker: ResourceTracker, record
   return { prepared, ops, stored };
 }
 
+// one options object per setting, as the HTTP route and the Kafka consumer hold theirs
+const optionsCache = new Map<string, NormalizeOptions>();
 function parseOne(input: Buffer, form: ParseForm, secret: string, verify = true): NormalizeResult {
-  const opts = { secret, signaturePolicy: verify ? ('reject' as const) : ('off' as const) };
+  const key = `${verify}\u0000${secret}`;
+  let opts = optionsCache.get(key);
+  if (!opts) optionsCache.set(key, (opts = { secret, signaturePolicy: verify ? 'reject' : 'off' }));
   return form === 'http' ? parseHttpBody(input, opts) : parseKafkaValue(input, opts);
 }
 
