@@ -7,8 +7,8 @@
  *  - floor: `JSON.parse(buffer.toString())` of every body/value (for the oslo envelope also of the inner
  *    `oslo.message` string, since that is JSON too);
  *  - hot path: everything from the raw bytes to documents ready to insert — parse, validation,
- *    signature verification (`signaturePolicy: reject`), normalisation, the `meter` documents with their
- *    BSON size (`prepareSample`), the `resource` upserts still due after the resource cache
+ *    signature verification (`signaturePolicy: reject`), normalisation, the ingestor's screen (storable as
+ *    sent, plausible: `screenSamples`), the `meter` documents with their BSON size (`prepareSample`), the `resource` upserts still due after the resource cache
  *    (`ResourceTracker`), and the stored-sample records handed to the observers.
  * `ratio = hot_path_us / json_parse_us`, both per sample, each the median of the rounds, timed as CPU
  * time of the process (`process.cpuUsage`, all threads, so garbage collection counts) rather than wall
@@ -18,11 +18,13 @@
  * message per Kafka value (the kafka:// publisher); `notification` = oslo notifier envelopes of 50.
  */
 import path from 'node:path';
-import { parseHttpBody, parseKafkaValue, type NormalizeResult } from '../pipeline/ceilometer/normalize';
+import { parseHttpBody, parseKafkaValue, type NormalizeOptions, type NormalizeResult } from '../pipeline/ceilometer/normalize';
 import { CEILOMETER_DEFAULT_SECRET, httpBody, kafkaValues } from '../pipeline/replay/encode';
 import type { Sample, StoredSample } from '../pipeline/sample';
 import { prepareSample, storedSample, type PreparedSample } from '../pipeline/store/layout';
 import { ResourceTracker } from '../pipeline/store/resource-cache';
+import { ingestConfig } from '../pipeline/config';
+import { screenSamples, type ScreenConfig } from '../pipeline/ingest/screen';
 import { resourceOperations } from '../pipeline/store/resource';
 import { REPO } from '../services/paths';
 import { benchSamples } from './ingest';
@@ -102,9 +104,17 @@ function jsonFloor(inputs: readonly Buffer[], form: ParseForm): number {
   return n;
 }
 
-/** The per-sample work after parsing: meter documents, resource upserts still due, observer records. */
+/** The ingestor's screen with the shipped defaults (`ingest.maxMetadataDepth`, `ingest.plausibility`). */
+const SCREEN: ScreenConfig = ingestConfig.parse({});
+
+/**
+ * The per-sample work after parsing, as `Ingestor.submit` and the writer do it: the screen (storable as
+ * sent, plausible), meter documents, resource upserts still due, observer records.
+ */
 function prepareAll(samples: readonly Sample[], tracker: ResourceTracker, recordedAt: Date): { prepared: PreparedSample[]; ops: number; stored: StoredSample[] } {
-  const prepared = samples.map((s) => prepareSample(s, recordedAt));
+  const screened = screenSamples(samples, SCREEN, recordedAt);
+  if (screened.refused.length) throw new Error(`bench parse: the screen refused a sample: ${screened.refused[0]!.reason}`);
+  const prepared = screened.kept.map((k) => prepareSample(k.sample, recordedAt));
   const due = tracker.due(prepared);
   const ops = due.length ? resourceOperations(due, tracker.existing(due)).length : 0;
   tracker.confirm(due);
@@ -112,8 +122,12 @@ function prepareAll(samples: readonly Sample[], tracker: ResourceTracker, record
   return { prepared, ops, stored };
 }
 
+// one options object per setting, as the HTTP route and the Kafka consumer hold theirs
+const optionsCache = new Map<string, NormalizeOptions>();
 function parseOne(input: Buffer, form: ParseForm, secret: string, verify = true): NormalizeResult {
-  const opts = { secret, signaturePolicy: verify ? ('reject' as const) : ('off' as const) };
+  const key = `${verify}\u0000${secret}`;
+  let opts = optionsCache.get(key);
+  if (!opts) optionsCache.set(key, (opts = { secret, signaturePolicy: verify ? 'reject' : 'off' }));
   return form === 'http' ? parseHttpBody(input, opts) : parseKafkaValue(input, opts);
 }
 

@@ -45,6 +45,10 @@ export interface Sample {
   resource_id: string;
   /** UTC instant of the measurement (Ceilometer's ISO timestamp, parsed). */
   timestamp: Date;
+  /**
+   * From the ingestion parsers this object is interned (ceilometer/interned.ts): shared by every sample with
+   * the same metadata text and deeply frozen, so it must never be changed (a write throws).
+   */
   resource_metadata: Record<string, unknown>;
   source: string;
   message_id: string;

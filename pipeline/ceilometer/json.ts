@@ -18,6 +18,8 @@
  * MAX_DEPTH) goes to the reference parser, which gives the exact error.
  */
 
+import { addInterned, adoptInterned, findInterned, type InternEntry } from './interned';
+
 /** A number that was written as a float literal (or NaN/Infinity) in the source JSON. */
 export class PyFloat {
   constructor(readonly value: number) {}
@@ -245,53 +247,139 @@ export function parseTaggedJsonStrict(text: string): ParsedJson {
 
 /** Marker prefix of a rewritten literal ("\u0000f1.0" / "\u0000i123…"); inputs containing NUL escapes skip the fast path. */
 const MARK = '\\u0000';
-/** Arrays nested at most this deep get their element spans recorded (body list, payload, payload.samples). */
+/** Arrays opened at most this deep get their element spans recorded (body list, payload, payload.samples). */
 const SPAN_DEPTH = 3;
+/** With interning, containers opened at most this deep get a key path (down to a polling notification's item metadata). */
+const INTERN_PATH_DEPTH = 5;
 const PATH_SEP = '\u0001';
+/** The member whose object values are interned (interned.ts). */
+const INTERN_KEY = 'resource_metadata';
+
+interface InternHit {
+  entry: InternEntry;
+  /** The engine was given `null` in place of the text; entry.obj is the value. */
+  replaced: boolean;
+  /** Key path of the object holding the member (the sample item). */
+  owner: string;
+  /** When that object is an element of a list: the list's key path and the element's index (no path to split). */
+  list: string | undefined;
+  index: number;
+}
 
 interface ScanResult {
   /** [start, end, kind] of literals JSON.parse would lose: 'f' integral float / NaN / Infinity, 'i' integer beyond 2^53. */
   specials: Array<[number, number, 'f' | 'i']>;
   /** Element spans of the arrays nested at most SPAN_DEPTH deep, by key path (last duplicate wins). */
   spans: Map<string, Array<[number, number]>>;
+  /** Metadata texts known and read before: [start, end) given to the engine as `null`. */
+  replaced: Array<[number, number]>;
+  /** With interning: key path of each object holding a `resource_metadata` object → its interned text (last duplicate wins). */
+  interns: Map<string, InternHit> | undefined;
 }
 
 const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 const isWs = (c: number): boolean => c === 32 || c === 10 || c === 13 || c === 9;
 
-/** The string-aware scan in front of JSON.parse; undefined when the input needs the reference parser. */
-function scan(text: string): ScanResult | undefined {
+/** The text of the key string text[start, end) (quotes included); undefined for a bad escape. */
+function keyText(text: string, start: number, end: number, escaped: boolean): string | undefined {
+  if (!escaped) return text.slice(start + 1, end - 1);
+  try {
+    return JSON.parse(text.slice(start, end)) as string;
+  } catch {
+    return undefined; // the reference parser names the bad escape
+  }
+}
+
+/** Whether the key string text[start, end) is "resource_metadata" (without slicing for every other key). */
+function isInternKey(text: string, start: number, end: number, escaped: boolean): boolean {
+  if (escaped) return keyText(text, start, end, true) === INTERN_KEY;
+  return end - start === INTERN_KEY.length + 2 && text.charCodeAt(start + 1) === 114 && text.slice(start + 1, end - 1) === INTERN_KEY;
+}
+
+const SPECIALS: ScanResult['specials'] = [];
+const SPANS: ScanResult['spans'] = new Map();
+const REPLACED: ScanResult['replaced'] = [];
+const INTERNS = new Map<string, InternHit>();
+const ST_ARR: boolean[] = [];
+const ST_PATH: Array<string | undefined> = [];
+const ST_SPANS: Array<Array<[number, number]> | undefined> = [];
+const ST_ELEM: number[] = [];
+const ST_COUNT: number[] = [];
+
+/**
+ * The string-aware scan in front of JSON.parse; undefined when the input needs the reference parser.
+ * Its result lives in containers shared by every call: valid until the next scan.
+ */
+function scan(text: string, intern: boolean): ScanResult | undefined {
   const n = text.length;
-  const specials: ScanResult['specials'] = [];
-  const spans: ScanResult['spans'] = new Map();
-  // Per open container (index = depth - 1): whether it is an array, its key path (shallow ones only),
-  // the spans being collected, where the current element began and how many elements were seen.
-  const isArr: boolean[] = [];
-  const paths: Array<string | undefined> = [];
-  const open: Array<Array<[number, number]> | undefined> = [];
-  const elemStart: number[] = [];
-  const count: number[] = [];
+  // (the scan's containers are reused from call to call: a Kafka message is parsed on its own, and a
+  // Map and a few arrays per message were a good part of its garbage; nothing here is re-entered)
+  const specials = SPECIALS;
+  const spans = SPANS;
+  const replaced = REPLACED;
+  const interns = intern ? INTERNS : undefined;
+  specials.length = 0;
+  spans.clear();
+  replaced.length = 0;
+  INTERNS.clear();
+  const pathDepth = intern ? INTERN_PATH_DEPTH : SPAN_DEPTH;
+  // The innermost open container: whether it is an array, its key path (shallow ones only), the element
+  // spans being collected, where its current element began and how many elements it has had. The
+  // enclosing containers' state waits on the stacks (index = depth - 1 of the container).
+  let inArr = false;
+  let curPath: string | undefined;
+  let curSpans: Array<[number, number]> | undefined;
+  let curElem = -1;
+  let curCount = 0;
+  const stArr = ST_ARR;
+  const stPath = ST_PATH;
+  const stSpans = ST_SPANS;
+  const stElem = ST_ELEM;
+  const stCount = ST_COUNT;
   let depth = 0;
   let lastEnd = 0; // end of the last value token
-  let pendingKey: string | undefined; // key of the current member (shallow objects only)
+  // the last string read, and the key of the current member (set at ':'; -1 when none)
+  let strStart = -1;
+  let strEnd = -1;
+  let strEscaped = false;
   let keyStart = -1;
   let keyEnd = -1;
+  let keyEscaped = false;
+  // the first backslash not before the last string's end: a string ending before it has no escapes
+  let nextBackslash = text.indexOf('\\');
+  if (nextBackslash === -1) nextBackslash = n;
+  // the metadata object being read for the first time (interning): where it began, at which depth, its
+  // deepest nesting, its key path, the entry of the same text if one is known, specials before it
+  let candStart = -1;
+  let candDepth = 0;
+  let candMax = 0;
+  let candHit: InternHit | undefined;
+  let candEntry: InternEntry | undefined;
+  let candSpecials = 0;
   let i = 0;
   while (i < n) {
     const c = text.charCodeAt(i);
     if (c === 34) {
-      // string: find the closing quote not escaped by an odd run of backslashes
+      // string: the closing quote; only where a backslash comes first can a quote be escaped
       let j = text.indexOf('"', i + 1);
-      for (;;) {
-        if (j === -1) return undefined;
-        let k = j - 1;
-        while (text.charCodeAt(k) === 92) k--;
-        if ((j - 1 - k) % 2 === 0) break;
-        j = text.indexOf('"', j + 1);
+      if (j === -1) return undefined;
+      let escaped = false;
+      if (nextBackslash < j) {
+        escaped = true;
+        for (;;) {
+          let k = j - 1;
+          while (text.charCodeAt(k) === 92) k--;
+          if ((j - 1 - k) % 2 === 0) break;
+          j = text.indexOf('"', j + 1);
+          if (j === -1) return undefined;
+        }
+        nextBackslash = text.indexOf('\\', j + 1);
+        if (nextBackslash === -1) nextBackslash = n;
       }
-      if (depth > 0 && isArr[depth - 1] && elemStart[depth - 1] === -1) elemStart[depth - 1] = i;
-      keyStart = i;
-      keyEnd = j + 1;
+      if (inArr && curElem === -1) curElem = i;
+      strStart = i;
+      strEnd = j + 1;
+      strEscaped = escaped;
       lastEnd = j + 1;
       i = j + 1;
       continue;
@@ -302,18 +390,18 @@ function scan(text: string): ScanResult | undefined {
     }
     switch (c) {
       case 58: // ':' — the string just read was a key
-        if (depth > 0 && depth <= SPAN_DEPTH && paths[depth - 1] !== undefined) {
-          const raw = text.slice(keyStart + 1, keyEnd - 1);
-          pendingKey = raw.includes('\\') ? (JSON.parse(text.slice(keyStart, keyEnd)) as string) : raw;
-        } else pendingKey = undefined;
+        keyStart = strStart;
+        keyEnd = strEnd;
+        keyEscaped = strEscaped;
+        // a later duplicate of the key replaces an earlier value (last one wins, as in the parse)
+        if (interns !== undefined && curPath !== undefined && isInternKey(text, keyStart, keyEnd, keyEscaped)) interns.delete(curPath);
         i++;
         continue;
       case 44: // ','
-        if (depth > 0 && isArr[depth - 1]) {
-          const s = open[depth - 1];
-          if (s) s.push([elemStart[depth - 1]!, lastEnd]);
-          elemStart[depth - 1] = -1;
-          count[depth - 1]!++;
+        if (inArr) {
+          if (curSpans) curSpans.push([curElem, lastEnd]);
+          curElem = -1;
+          curCount++;
         }
         i++;
         continue;
@@ -321,22 +409,58 @@ function scan(text: string): ScanResult | undefined {
       case 123: {
         // '{'
         if (depth >= MAX_DEPTH) return undefined;
-        if (depth > 0 && isArr[depth - 1] && elemStart[depth - 1] === -1) elemStart[depth - 1] = i;
+        if (inArr && curElem === -1) curElem = i;
         // key path of the new container (shallow ones only): '' at the top, then parent + key or #index
         let path: string | undefined;
+        let internHere = false;
         if (depth === 0) path = '';
-        else if (depth < SPAN_DEPTH) {
-          const parent = paths[depth - 1];
-          if (parent !== undefined) path = isArr[depth - 1] ? parent + PATH_SEP + '#' + count[depth - 1] : pendingKey === undefined ? undefined : parent + PATH_SEP + pendingKey;
+        else if (depth < pathDepth && candStart === -1 && curPath !== undefined) {
+          if (inArr) path = curPath + PATH_SEP + '#' + curCount;
+          else if (keyStart !== -1) {
+            const key = keyText(text, keyStart, keyEnd, keyEscaped);
+            if (key === undefined) return undefined;
+            // a key holding the path separator could make two containers' paths equal
+            if (keyEscaped && key.includes(PATH_SEP)) return undefined;
+            path = curPath + PATH_SEP + key;
+            internHere = c === 123 && interns !== undefined && key === INTERN_KEY;
+          }
         }
-        const arr = c === 91;
-        isArr[depth] = arr;
-        paths[depth] = path;
-        open[depth] = arr && path !== undefined ? [] : undefined;
-        elemStart[depth] = -1;
-        count[depth] = 0;
+        if (internHere) {
+          const entry = findInterned(text, i);
+          // the object holding the member: its path, and its list and index when it is a list's element
+          const inList = stArr[depth - 1] === true;
+          const hit: InternHit = { entry: entry!, replaced: false, owner: curPath!, list: inList ? stPath[depth - 1] : undefined, index: inList ? stCount[depth - 1]! : -1 };
+          if (entry !== undefined && entry.obj !== undefined && entry.plain && depth + entry.innerDepth <= MAX_DEPTH) {
+            // read before: the engine gets null here, the value is the interned object
+            const end = i + entry.text.length;
+            replaced.push([i, end]);
+            hit.replaced = true;
+            interns!.set(curPath!, hit);
+            keyStart = -1;
+            lastEnd = end;
+            i = end;
+            continue;
+          }
+          candStart = i;
+          candDepth = depth;
+          candMax = depth + 1;
+          candHit = hit;
+          candEntry = entry;
+          candSpecials = specials.length;
+        }
+        stArr[depth] = inArr;
+        stPath[depth] = curPath;
+        stSpans[depth] = curSpans;
+        stElem[depth] = curElem;
+        stCount[depth] = curCount;
+        inArr = c === 91;
+        curPath = path;
+        curSpans = inArr && path !== undefined && depth < SPAN_DEPTH ? [] : undefined;
+        curElem = -1;
+        curCount = 0;
         depth++;
-        pendingKey = undefined;
+        if (candStart !== -1 && depth > candMax) candMax = depth;
+        keyStart = -1;
         i++;
         continue;
       }
@@ -344,15 +468,30 @@ function scan(text: string): ScanResult | undefined {
       case 125: {
         // '}'
         if (depth === 0) return undefined;
-        depth--;
-        if (isArr[depth]) {
-          const s = open[depth];
-          if (s) {
-            if (elemStart[depth] !== -1) s.push([elemStart[depth]!, lastEnd]);
-            spans.set(paths[depth]!, s);
-          }
+        if (inArr && curSpans) {
+          if (curElem !== -1) curSpans.push([curElem, lastEnd]);
+          spans.set(curPath!, curSpans);
         }
+        depth--;
+        inArr = stArr[depth]!;
+        curPath = stPath[depth];
+        curSpans = stSpans[depth];
+        curElem = stElem[depth]!;
+        curCount = stCount[depth]!;
         lastEnd = i + 1;
+        if (candStart !== -1 && depth === candDepth) {
+          // the metadata object read for the first time ends here (the same text as a known entry, or a new one)
+          const entry =
+            candEntry !== undefined && candEntry.text.length === i + 1 - candStart
+              ? candEntry
+              : addInterned(text, candStart, i + 1, specials.length === candSpecials, candMax - candDepth);
+          if (entry !== undefined) {
+            candHit!.entry = entry;
+            interns!.set(candHit!.owner, candHit!);
+          }
+          candStart = -1;
+          candEntry = undefined;
+        }
         i++;
         continue;
       }
@@ -364,7 +503,7 @@ function scan(text: string): ScanResult | undefined {
       if (d === 44 || d === 93 || d === 125 || d === 58 || d === 34 || d === 91 || d === 123 || isWs(d)) break;
       j++;
     }
-    if (depth > 0 && isArr[depth - 1] && elemStart[depth - 1] === -1) elemStart[depth - 1] = i;
+    if (inArr && curElem === -1) curElem = i;
     if ((c >= 48 && c <= 57) || c === 45) {
       let float = false;
       for (let k = i + 1; k < j; k++) {
@@ -391,7 +530,12 @@ function scan(text: string): ScanResult | undefined {
     lastEnd = j;
     i = j;
   }
-  return { specials, spans };
+  // the shallow stack entries may hold a path and a span list of this text: not kept past the call
+  for (let k = 0; k <= INTERN_PATH_DEPTH && k < stPath.length; k++) {
+    stPath[k] = undefined;
+    stSpans[k] = undefined;
+  }
+  return { specials, spans, replaced, interns };
 }
 
 /** Replace the marker strings of a rewritten parse by PyFloat / bigint (in place). */
@@ -418,20 +562,80 @@ function restore(value: unknown): unknown {
   return obj;
 }
 
+/** The node at a scan key path ('' = the root), or undefined. */
+function nodeAt(root: unknown, path: string): unknown {
+  if (path === '') return root;
+  const segs = path.split(PATH_SEP);
+  let node: unknown = root;
+  for (let i = 1; i < segs.length; i++) {
+    const seg = segs[i]!;
+    if (Array.isArray(node)) node = seg.charCodeAt(0) === 35 ? node[Number(seg.slice(1))] : undefined;
+    else if (node !== null && typeof node === 'object' && !(node instanceof PyFloat)) node = Object.prototype.hasOwnProperty.call(node, seg) ? (node as Record<string, unknown>)[seg] : undefined;
+    else return undefined;
+  }
+  return node;
+}
+
+/** Put the interned objects in place (and adopt the ones read for the first time). */
+function internAll(root: unknown, interns: Map<string, InternHit>): void {
+  let listPath: string | undefined;
+  let list: unknown;
+  for (const hit of interns.values()) {
+    let parent: unknown;
+    if (hit.list !== undefined) {
+      // the usual case, a sample in a list: the list found once, the element by index
+      if (hit.list !== listPath) {
+        listPath = hit.list;
+        list = nodeAt(root, hit.list);
+      }
+      parent = Array.isArray(list) ? list[hit.index] : undefined;
+    } else parent = nodeAt(root, hit.owner);
+    if (parent === null || typeof parent !== 'object' || Array.isArray(parent) || parent instanceof PyFloat) continue;
+    const owner = parent as Record<string, unknown>;
+    if (!Object.prototype.hasOwnProperty.call(owner, INTERN_KEY)) continue;
+    const v = owner[INTERN_KEY];
+    if (hit.replaced) {
+      if (v === null) owner[INTERN_KEY] = hit.entry.obj;
+    } else if (v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof PyFloat)) {
+      owner[INTERN_KEY] = hit.entry.obj ?? adoptInterned(hit.entry, v as Record<string, unknown>);
+    }
+  }
+}
+
 /** The span table of a text without shallow arrays (a single Kafka message): shared, never written. */
 const NO_SPANS = new WeakMap<TaggedValue[], Array<[number, number]>>();
 
+export interface TaggedJsonOptions {
+  /**
+   * Intern `resource_metadata` objects (interned.ts): a metadata text read before is not parsed again, and
+   * every sample with that text shares one deeply frozen object. For the ingestion parsers, which never
+   * change what they read; callers that edit the tree must leave this off (the default).
+   */
+  intern?: boolean;
+}
+
 /** Parse one JSON text (surrounding whitespace allowed). Throws JsonSyntaxError. */
-export function parseTaggedJson(text: string): ParsedJson {
-  const scanned = text.includes('\\u0000') ? undefined : scan(text);
+export function parseTaggedJson(text: string, options?: TaggedJsonOptions): ParsedJson {
+  const scanned = text.includes('\\u0000') ? undefined : scan(text, options?.intern === true);
   if (!scanned) return parseTaggedJsonStrict(text);
+  const { specials, replaced } = scanned;
   let source = text;
-  if (scanned.specials.length) {
+  if (specials.length || replaced.length) {
+    // the literals as marker strings and the interned metadata as null, merged in text order
     let out = '';
     let at = 0;
-    for (const [start, end, kind] of scanned.specials) {
-      out += text.slice(at, start) + '"' + MARK + kind + text.slice(start, end) + '"';
-      at = end;
+    let s = 0;
+    let r = 0;
+    while (s < specials.length || r < replaced.length) {
+      if (r >= replaced.length || (s < specials.length && specials[s]![0] < replaced[r]![0])) {
+        const [start, end, kind] = specials[s++]!;
+        out += text.slice(at, start) + '"' + MARK + kind + text.slice(start, end) + '"';
+        at = end;
+      } else {
+        const [start, end] = replaced[r++]!;
+        out += text.slice(at, start) + 'null';
+        at = end;
+      }
     }
     source = out + text.slice(at);
   }
@@ -441,22 +645,37 @@ export function parseTaggedJson(text: string): ParsedJson {
   } catch {
     return parseTaggedJsonStrict(text); // the exact syntax error (or a form JSON.parse refuses but the reader takes)
   }
-  if (scanned.specials.length) value = restore(value) as TaggedValue;
-  const plainNumbers = scanned.specials.length === 0;
+  if (specials.length) value = restore(value) as TaggedValue;
+  if (scanned.interns !== undefined && scanned.interns.size) internAll(value, scanned.interns);
+  const plainNumbers = specials.length === 0;
   if (scanned.spans.size === 0) return { value, itemSpans: NO_SPANS, plainNumbers };
   const itemSpans = new WeakMap<TaggedValue[], Array<[number, number]>>();
   for (const [path, spans] of scanned.spans) {
-    let node: unknown = value;
-    if (path !== '') {
-      for (const seg of path.split(PATH_SEP).slice(1)) {
-        if (Array.isArray(node)) node = seg.startsWith('#') ? node[Number(seg.slice(1))] : undefined;
-        else if (node !== null && typeof node === 'object') node = Object.prototype.hasOwnProperty.call(node, seg) ? (node as Record<string, unknown>)[seg] : undefined;
-        else node = undefined;
-      }
-    }
+    const node = nodeAt(value, path);
     if (Array.isArray(node) && node.length === spans.length) itemSpans.set(node, spans);
   }
   return { value, itemSpans, plainNumbers };
+}
+
+/**
+ * The tagged reader's tree for a text that holds one object of strings only (an oslo envelope:
+ * {"oslo.version": "2.0", "oslo.message": "<the notification as JSON text>"}), read by the engine alone;
+ * undefined for any other text. Such an envelope is one long string with an escaped quote for every quote
+ * of the notification, which the scan would step through one by one. When the engine's parse gives an
+ * object whose values are all strings, the text held no number literal, list or nesting, so that parse
+ * is exactly the tagged reader's (same strings, last duplicate key wins, "__proto__" an own key).
+ */
+export function parseStringRecord(text: string): ParsedJson | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const keys = Object.keys(value);
+  for (let i = 0; i < keys.length; i++) if (typeof (value as Record<string, unknown>)[keys[i]!] !== 'string') return undefined;
+  return { value: value as TaggedValue, itemSpans: NO_SPANS, plainNumbers: true };
 }
 
 /** The raw text of element `index` of an array produced by {@link parseTaggedJson}. */

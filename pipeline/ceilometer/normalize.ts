@@ -13,7 +13,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { SignaturePolicy } from '../config';
 import type { Sample } from '../sample';
-import { JsonSyntaxError, itemText, parseTaggedJson, type ParsedJson, type TaggedValue } from './json';
+import { JsonSyntaxError, parseStringRecord, parseTaggedJson, parseTaggedJsonStrict, type ParsedJson, type TaggedValue } from './json';
 import { verifySignature } from './signature';
 import { describeUtf8Problem, findInvalidUtf8 } from './utf8';
 import { AS_DICT_FIELDS, METER_FIELDS, describeValue, isObject, validateItem } from './validate';
@@ -38,6 +38,11 @@ export interface NormalizeOptions {
    * them, or `<topic>.<meter>` (per_meter_topic), is a sample notification. Default [metering].
    */
   meteringTopics?: readonly string[];
+  /**
+   * Read JSON with the character-by-character reference reader only: no engine parse, no interned
+   * metadata, so none of the hot path's shortcuts. For tests comparing the two; default false.
+   */
+  referenceReader?: boolean;
 }
 
 export const DEFAULT_NORMALIZE_OPTIONS: Required<NormalizeOptions> = {
@@ -48,6 +53,7 @@ export const DEFAULT_NORMALIZE_OPTIONS: Required<NormalizeOptions> = {
   maxSampleBytes: 256 * 1024,
   defaultSource: 'openstack',
   meteringTopics: ['metering'],
+  referenceReader: false,
 };
 
 export interface Reject {
@@ -74,6 +80,8 @@ function decodeJson(
   input: string | Buffer,
   limit: number,
   what: string,
+  reference: boolean,
+  envelope = false,
 ): { text: string; parsed: ParsedJson } | { reject: Reject } {
   const size = typeof input === 'string' ? Buffer.byteLength(input, 'utf8') : input.length;
   // (no closures on the per-sample path: the TypeScript loader names every one it creates, at a cost)
@@ -89,12 +97,20 @@ function decodeJson(
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (text.trim() === '') return wholeInput(input, `${what}: empty (expected JSON)`);
   try {
-    return { text, parsed: parseTaggedJson(text) };
+    // an oslo envelope (one object of strings) needs no scan: the engine's parse is exact for it
+    const record = envelope && !reference && text.startsWith('{"oslo.') ? parseStringRecord(text) : undefined;
+    return { text, parsed: record ?? readJson(text, reference) };
   } catch (err) {
     if (err instanceof JsonSyntaxError) return wholeInput(input, `${what}: ${err.message}`);
     throw err;
   }
 }
+
+/** The ingestion parsers' JSON reader: the engine's parse with interned metadata (json.ts, interned.ts), or the reference reader. */
+function readJson(text: string, reference: boolean): ParsedJson {
+  return reference ? parseTaggedJsonStrict(text) : parseTaggedJson(text, INTERN);
+}
+const INTERN = { intern: true };
 
 function wholeInput(input: string | Buffer, reason: string): { reject: Reject } {
   return { reject: { index: -1, reason, payload: input } };
@@ -113,19 +129,32 @@ function rejectItem(out: NormalizeResult, item: TaggedValue, index: number, raw:
   out.rejects.push(r);
 }
 
-/** Validate one item of a list (or a lone object) and push to samples or rejects. */
+/**
+ * The text items are read from, with its span table; `ascii` when every character is ASCII (then an
+ * item's UTF-8 size is its length, and its text is sliced only for a reject).
+ */
+interface ItemSource {
+  text: string;
+  parsed: ParsedJson;
+  ascii: boolean;
+}
+
+/** Validate one item of a list (or a lone object), whose JSON is text[start, end), and push to samples or rejects. */
 function takeItem(
   item: TaggedValue,
   index: number,
-  raw: string,
+  text: string,
+  start: number,
+  end: number,
+  ascii: boolean,
   shape: Shape,
   o: Required<NormalizeOptions>,
   out: NormalizeResult,
   plainNumbers = false,
 ): void {
-  if (!isObject(item)) return rejectItem(out, item, index, raw, `sample: expected an object, got ${describeValue(item)}`);
-  const size = Buffer.byteLength(raw, 'utf8');
-  if (size > o.maxSampleBytes) return rejectItem(out, item, index, raw, `sample: ${size} bytes of JSON exceeds the per-sample limit of ${o.maxSampleBytes} bytes`);
+  if (!isObject(item)) return rejectItem(out, item, index, text.slice(start, end), `sample: expected an object, got ${describeValue(item)}`);
+  const size = ascii ? end - start : Buffer.byteLength(text.slice(start, end), 'utf8');
+  if (size > o.maxSampleBytes) return rejectItem(out, item, index, text.slice(start, end), `sample: ${size} bytes of JSON exceeds the per-sample limit of ${o.maxSampleBytes} bytes`);
 
   const isMeter = Object.prototype.hasOwnProperty.call(item, 'counter_name');
   if (shape === 'meter' && !isMeter) {
@@ -133,7 +162,7 @@ function takeItem(
       out,
       item,
       index,
-      raw,
+      text.slice(start, end),
       Object.prototype.hasOwnProperty.call(item, 'name')
         ? 'counter_name: missing (this looks like an unsigned Sample.as_dict() item, which is only accepted on the HTTP route)'
         : 'counter_name: missing (required)',
@@ -144,25 +173,33 @@ function takeItem(
     if (o.signaturePolicy !== 'off') {
       const check = verifySignature(item, o.secret);
       if (!check.valid) {
-        if (o.signaturePolicy === 'reject') return rejectItem(out, item, index, raw, check.reason);
+        if (o.signaturePolicy === 'reject') return rejectItem(out, item, index, text.slice(start, end), check.reason);
         flagged = true;
       }
     }
     const sig = typeof item.message_signature === 'string' ? item.message_signature : '';
     const v = validateItem(item, METER_FIELDS, sig, o.defaultSource, plainNumbers);
-    if (!v.ok) return rejectItem(out, item, index, raw, v.reason);
+    if (!v.ok) return rejectItem(out, item, index, text.slice(start, end), v.reason);
     if (flagged) v.sample.signature_invalid = true;
     out.samples.push(v.sample);
     return;
   }
   const v = validateItem(item, AS_DICT_FIELDS, '', o.defaultSource, plainNumbers);
-  if (!v.ok) return rejectItem(out, item, index, raw, v.reason);
+  if (!v.ok) return rejectItem(out, item, index, text.slice(start, end), v.reason);
   out.samples.push(v.sample);
 }
 
-function takeList(list: TaggedValue[], parsed: ParsedJson, text: string, shape: Shape, o: Required<NormalizeOptions>, out: NormalizeResult): void {
-  const plain = parsed.plainNumbers === true;
-  list.forEach((item, i) => takeItem(item, i, itemText(parsed, text, list, i) ?? JSON.stringify(item), shape, o, out, plain));
+function takeList(list: TaggedValue[], src: ItemSource, shape: Shape, o: Required<NormalizeOptions>, out: NormalizeResult): void {
+  const plain = src.parsed.plainNumbers === true;
+  const spans = src.parsed.itemSpans.get(list);
+  for (let i = 0; i < list.length; i++) {
+    const span = spans?.[i];
+    if (span !== undefined) takeItem(list[i]!, i, src.text, span[0], span[1], src.ascii, shape, o, out, plain);
+    else {
+      const raw = JSON.stringify(list[i]);
+      takeItem(list[i]!, i, raw, 0, raw.length, false, shape, o, out, plain);
+    }
+  }
 }
 
 /**
@@ -172,11 +209,12 @@ function takeList(list: TaggedValue[], parsed: ParsedJson, text: string, shape: 
 export function parseHttpBody(bodyText: string | Buffer, opts?: NormalizeOptions): NormalizeResult {
   const o = resolve(opts);
   const out: NormalizeResult = { samples: [], rejects: [] };
-  const d = decodeJson(bodyText, o.maxBodyBytes, 'body');
+  const d = decodeJson(bodyText, o.maxBodyBytes, 'body', o.referenceReader);
   if ('reject' in d) return out.rejects.push(d.reject), out;
   const { value } = d.parsed;
-  if (Array.isArray(value)) takeList(value, d.parsed, d.text, 'either', o, out);
-  else if (isObject(value)) takeItem(value, 0, d.text, 'either', o, out, d.parsed.plainNumbers === true);
+  const ascii = Buffer.isBuffer(bodyText) && bodyText.length === d.text.length;
+  if (Array.isArray(value)) takeList(value, { text: d.text, parsed: d.parsed, ascii }, 'either', o, out);
+  else if (isObject(value)) takeItem(value, 0, d.text, 0, d.text.length, ascii, 'either', o, out, d.parsed.plainNumbers === true);
   else out.rejects.push({ index: -1, reason: `body: expected a JSON list of samples or one sample object, got ${describeValue(value)}`, payload: bodyText });
   return out;
 }
@@ -190,8 +228,7 @@ function isSampleEventType(et: string, topics: readonly string[]): boolean {
 
 function takeNotification(
   note: Record<string, unknown>,
-  parsed: ParsedJson,
-  text: string,
+  src: ItemSource,
   raw: string | Buffer,
   o: Required<NormalizeOptions>,
   out: NormalizeResult,
@@ -209,7 +246,7 @@ function takeNotification(
   if (Array.isArray(payload)) list = payload;
   else if (isObject(payload) && Array.isArray(payload.samples)) list = payload.samples as TaggedValue[];
   if (!list) return whole(`payload: expected a list of meter messages or {"samples": [...]}, got ${describeValue(payload)}`);
-  takeList(list, parsed, text, 'meter', o, out);
+  takeList(list, src, 'meter', o, out);
 }
 
 function wholeValue(out: NormalizeResult, value: Buffer, reason: string): NormalizeResult {
@@ -224,9 +261,11 @@ function wholeValue(out: NormalizeResult, value: Buffer, reason: string): Normal
 export function parseKafkaValue(value: Buffer, opts?: NormalizeOptions): NormalizeResult {
   const o = resolve(opts);
   const out: NormalizeResult = { samples: [], rejects: [] };
-  const d = decodeJson(value, o.maxValueBytes, 'value');
+  const d = decodeJson(value, o.maxValueBytes, 'value', o.referenceReader, true);
   if ('reject' in d) return out.rejects.push(d.reject), out;
   const top = d.parsed.value;
+  // every character ASCII (bytes = characters): an item's UTF-8 size is then its length
+  const ascii = value.length === d.text.length;
   if (!isObject(top)) return wholeValue(out, value, `value: expected one JSON object (a meter message or an oslo envelope), got ${describeValue(top)}`);
 
   if (Object.prototype.hasOwnProperty.call(top, 'oslo.message')) {
@@ -236,21 +275,22 @@ export function parseKafkaValue(value: Buffer, opts?: NormalizeOptions): Normali
     if (typeof inner !== 'string') return wholeValue(out, value, `oslo.message: expected a JSON-encoded string, got ${describeValue(inner)}`);
     let parsed: ParsedJson;
     try {
-      parsed = parseTaggedJson(inner);
+      parsed = readJson(inner, o.referenceReader);
     } catch (err) {
       if (err instanceof JsonSyntaxError) return wholeValue(out, value, `oslo.message: ${err.message}`);
       throw err;
     }
     if (!isObject(parsed.value)) return wholeValue(out, value, `oslo.message: expected a notification object, got ${describeValue(parsed.value)}`);
-    takeNotification(parsed.value, parsed, inner, value, o, out);
+    // the notification is ASCII when the envelope was and held no \u escape
+    takeNotification(parsed.value, { text: inner, parsed, ascii: ascii && !d.text.includes('\\u') }, value, o, out);
     return out;
   }
   if (Object.prototype.hasOwnProperty.call(top, 'counter_name')) {
-    takeItem(top, 0, d.text, 'meter', o, out, d.parsed.plainNumbers === true);
+    takeItem(top, 0, d.text, 0, d.text.length, ascii, 'meter', o, out, d.parsed.plainNumbers === true);
     return out;
   }
   if (Object.prototype.hasOwnProperty.call(top, 'event_type')) {
-    takeNotification(top, d.parsed, d.text, value, o, out);
+    takeNotification(top, { text: d.text, parsed: d.parsed, ascii }, value, o, out);
     return out;
   }
   return wholeValue(out, value, 'value: neither a meter message (no counter_name) nor an oslo envelope (no oslo.message) nor a notification (no event_type)');

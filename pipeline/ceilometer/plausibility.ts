@@ -25,10 +25,24 @@ export const DEFAULT_PLAUSIBILITY: PlausibilityRules = {
   maxFutureSeconds: 7 * 86_400,
 };
 
-/** Every rule `sample` breaks at arrival time `now` (empty when plausible). */
-export function plausibilityProblems(sample: Sample, rules: PlausibilityRules, now: Date): string[] {
-  const problems: string[] = [];
+const NO_PROBLEMS: readonly string[] = Object.freeze([]);
+
+/** Every rule `sample` breaks at arrival time `now` (empty when plausible; an empty answer is shared and frozen). */
+export function plausibilityProblems(sample: Sample, rules: PlausibilityRules, now: Date): readonly string[] {
   const v = sample.counter_volume;
+  const t = sample.timestamp.getTime();
+  // the usual sample breaks no rule: one shared empty answer, no list per sample
+  if (
+    Number.isFinite(v) &&
+    !(rules.maxAbsVolume > 0 && Math.abs(v) > rules.maxAbsVolume) &&
+    !(rules.rejectNegativeCumulative && sample.counter_type === 'cumulative' && v < 0) &&
+    !Number.isNaN(t) &&
+    !(rules.maxPastSeconds > 0 && t < now.getTime() - rules.maxPastSeconds * 1000) &&
+    !(rules.maxFutureSeconds > 0 && t > now.getTime() + rules.maxFutureSeconds * 1000)
+  ) {
+    return NO_PROBLEMS;
+  }
+  const problems: string[] = [];
   if (!Number.isFinite(v)) problems.push(`volume: expected a finite number, got ${v}`);
   else {
     if (rules.maxAbsVolume > 0 && Math.abs(v) > rules.maxAbsVolume) {
@@ -38,15 +52,14 @@ export function plausibilityProblems(sample: Sample, rules: PlausibilityRules, n
       problems.push(`volume: ${v} is negative, but ${sample.counter_name} is a cumulative counter (ingest.plausibility.rejectNegativeCumulative)`);
     }
   }
-  const t = sample.timestamp.getTime();
   if (Number.isNaN(t)) problems.push('timestamp: not a valid date');
   else {
-    const ts = sample.timestamp.toISOString();
+    // (the dates are rendered only for a message: this runs for every sample)
     if (rules.maxPastSeconds > 0 && t < now.getTime() - rules.maxPastSeconds * 1000) {
-      problems.push(`timestamp: ${ts} is more than ${rules.maxPastSeconds} s before arrival (${now.toISOString()}; ingest.plausibility.maxPastSeconds)`);
+      problems.push(`timestamp: ${sample.timestamp.toISOString()} is more than ${rules.maxPastSeconds} s before arrival (${now.toISOString()}; ingest.plausibility.maxPastSeconds)`);
     }
     if (rules.maxFutureSeconds > 0 && t > now.getTime() + rules.maxFutureSeconds * 1000) {
-      problems.push(`timestamp: ${ts} is more than ${rules.maxFutureSeconds} s after arrival (${now.toISOString()}; ingest.plausibility.maxFutureSeconds)`);
+      problems.push(`timestamp: ${sample.timestamp.toISOString()} is more than ${rules.maxFutureSeconds} s after arrival (${now.toISOString()}; ingest.plausibility.maxFutureSeconds)`);
     }
   }
   return problems;

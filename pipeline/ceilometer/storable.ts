@@ -13,6 +13,7 @@
  *    need "a" to be a value and an object): storing them would lose one without a word.
  */
 import type { Sample } from '../sample';
+import { internedFacts } from './interned';
 import { pyQuote } from './keys';
 
 export interface StorableLimits {
@@ -129,8 +130,69 @@ function noteStoredPath(full: string[], original: string, isContainer: boolean, 
   return true;
 }
 
-/** Every reason the store cannot hold `sample` as sent (empty when it can). */
-export function storableProblems(sample: Sample, limits: StorableLimits = DEFAULT_STORABLE_LIMITS): string[] {
+// a key that is stored under another name or path ('.', a leading '$'), or cannot be stored (NUL, lone surrogates)
+// eslint-disable-next-line no-control-regex
+const UNUSUAL_KEY = /^\$|[.\u0000\ud800-\udfff]/;
+const SURROGATE = /[\ud800-\udfff]/;
+
+/**
+ * The quick walk: true when no key of `d` (at any depth) is escaped, nested or unstorable and no string
+ * holds a surrogate — then no two keys can land on one stored path and only the depth is left to check.
+ * Writes the deepest level reached (as {@link walkDict} counts it) to `deepest[0]`.
+ */
+function plainDict(d: Record<string, unknown>, depth: number, deepest: [number]): boolean {
+  const keys = Object.keys(d);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    if (UNUSUAL_KEY.test(key)) return false;
+    if (!plainValue(d[key], depth + 1, deepest)) return false;
+  }
+  return true;
+}
+
+function plainValue(v: unknown, level: number, deepest: [number]): boolean {
+  if (level > deepest[0]) deepest[0] = level;
+  if (typeof v === 'string') return !SURROGATE.test(v);
+  if (Array.isArray(v)) {
+    // a list counts one level, also when empty
+    if (level + 1 > deepest[0]) deepest[0] = level + 1;
+    for (let i = 0; i < v.length; i++) if (!plainValue(v[i], level + 1, deepest)) return false;
+    return true;
+  }
+  if (isDict(v)) return plainDict(v, level, deepest);
+  return true;
+}
+
+/** The quick walk's verdict on a metadata object; kept with an interned one (interned.ts), which cannot change. */
+function plainMetadata(m: Record<string, unknown>): { simple: boolean; maxLevel: number } {
+  const facts = internedFacts(m);
+  if (facts?.storable !== undefined) return facts.storable;
+  const deepest: [number] = [0];
+  const verdict = { simple: plainDict(m, 0, deepest), maxLevel: deepest[0] };
+  if (facts !== undefined) facts.storable = verdict;
+  return verdict;
+}
+
+const NO_PROBLEMS: readonly string[] = Object.freeze([]);
+
+/** Every reason the store cannot hold `sample` as sent (empty when it can; an empty answer is shared and frozen). */
+export function storableProblems(sample: Sample, limits: StorableLimits = DEFAULT_STORABLE_LIMITS): readonly string[] {
+  const metadata = sample.resource_metadata ?? {};
+  // the usual sample: plain keys and strings within the depth limit (the full walk would find nothing)
+  const quick = plainMetadata(metadata);
+  if (quick.simple && quick.maxLevel <= limits.maxDepth) {
+    let plainStrings = true;
+    for (let i = 0; i < STRING_FIELDS.length; i++) {
+      const v = sample[STRING_FIELDS[i]!];
+      if (typeof v === 'string' && SURROGATE.test(v)) plainStrings = false;
+    }
+    if (plainStrings) return NO_PROBLEMS;
+  }
+  return storableProblemsByWalk(sample, limits);
+}
+
+/** The same answer by the full walk alone (no quick verdict): the reference the tests hold the quick one to. */
+export function storableProblemsByWalk(sample: Sample, limits: StorableLimits = DEFAULT_STORABLE_LIMITS): string[] {
   const w: Walk = { problems: [], leaves: new Map(), containers: new Map(), limits };
   for (const f of STRING_FIELDS) {
     const v = sample[f];

@@ -8,6 +8,7 @@ import { PyFloat, pyFloatRepr, untag } from './json';
 import { hasTaggedNumbers, int64Problem, storedNumber, typedTree } from './bson-numbers';
 import type { SampleBsonForms } from '../sample';
 import { parseCeilometerTimestamp } from './timestamp';
+import { internedFacts } from './interned';
 
 /** Names of the fields in each wire shape. */
 export interface FieldNames {
@@ -54,6 +55,43 @@ export const isObject = (v: unknown): v is Record<string, unknown> =>
 
 const has = (o: Record<string, unknown>, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
 
+function missing(item: Record<string, unknown>, f: string, problems: string[]): boolean {
+  if (!has(item, f)) {
+    problems.push(`${f}: missing (required)`);
+    return true;
+  }
+  return false;
+}
+
+function nonEmptyString(item: Record<string, unknown>, f: string, problems: string[]): string {
+  if (missing(item, f, problems)) return '';
+  const v = item[f];
+  if (typeof v !== 'string' || v.length === 0) {
+    problems.push(`${f}: expected a non-empty string, got ${describeValue(v)}`);
+    return '';
+  }
+  return v;
+}
+
+function nullableString(item: Record<string, unknown>, f: string, problems: string[]): string | null {
+  const v = item[f];
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'string') {
+    problems.push(`${f}: expected a string or null, got ${describeValue(v)}`);
+    return null;
+  }
+  return v;
+}
+
+/** Whether metadata holds typed numbers; worked out once for an interned object (interned.ts). */
+function taggedMetadata(meta: Record<string, unknown>): boolean {
+  const facts = internedFacts(meta);
+  if (facts === undefined) return hasTaggedNumbers(meta);
+  return (facts.tagged ??= hasTaggedNumbers(meta));
+}
+
+const PROBLEMS: string[] = [];
+
 export type ValidationResult = { ok: true; sample: Sample } | { ok: false; reason: string };
 
 /**
@@ -69,37 +107,14 @@ export function validateItem(
   defaultSource: string,
   plainNumbers = false,
 ): ValidationResult {
-  const problems: string[] = [];
-  const missing = (f: string): boolean => {
-    if (!has(item, f)) {
-      problems.push(`${f}: missing (required)`);
-      return true;
-    }
-    return false;
-  };
-  const nonEmptyString = (f: string): string => {
-    if (missing(f)) return '';
-    const v = item[f];
-    if (typeof v !== 'string' || v.length === 0) {
-      problems.push(`${f}: expected a non-empty string, got ${describeValue(v)}`);
-      return '';
-    }
-    return v;
-  };
-  const nullableString = (f: string): string | null => {
-    const v = item[f];
-    if (v === undefined || v === null) return null;
-    if (typeof v !== 'string') {
-      problems.push(`${f}: expected a string or null, got ${describeValue(v)}`);
-      return null;
-    }
-    return v;
-  };
-
-  const name = nonEmptyString(fields.name);
+  // (helpers at module level, not closures: the TypeScript loader names every closure it creates, per call;
+  // the problem list is one array reused from call to call: nothing here is re-entered)
+  const problems = PROBLEMS;
+  problems.length = 0;
+  const name = nonEmptyString(item, fields.name, problems);
 
   let type = 'gauge' as CounterType;
-  if (!missing(fields.type)) {
+  if (!missing(item, fields.type, problems)) {
     const v = item[fields.type];
     if (typeof v !== 'string' || !(COUNTER_TYPES as readonly string[]).includes(v)) {
       problems.push(`${fields.type}: expected one of ${COUNTER_TYPES.join(', ')}, got ${describeValue(v)}`);
@@ -107,7 +122,7 @@ export function validateItem(
   }
 
   let unit = '';
-  if (!missing(fields.unit)) {
+  if (!missing(item, fields.unit, problems)) {
     const v = item[fields.unit];
     if (typeof v !== 'string') problems.push(`${fields.unit}: expected a string, got ${describeValue(v)}`);
     else unit = v;
@@ -115,7 +130,7 @@ export function validateItem(
 
   let volume = 0;
   let bson: SampleBsonForms | undefined;
-  if (!missing(fields.volume)) {
+  if (!missing(item, fields.volume, problems)) {
     const v = item[fields.volume];
     const n = v instanceof PyFloat ? v.value : typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : undefined;
     const tooBig = typeof v === 'bigint' ? int64Problem(v) : undefined;
@@ -129,12 +144,12 @@ export function validateItem(
     }
   }
 
-  const user_id = nullableString('user_id');
-  const project_id = nullableString('project_id');
-  const resource_id = nonEmptyString('resource_id');
+  const user_id = nullableString(item, 'user_id', problems);
+  const project_id = nullableString(item, 'project_id', problems);
+  const resource_id = nonEmptyString(item, 'resource_id', problems);
 
   let timestamp = new Date(NaN);
-  if (!missing('timestamp')) {
+  if (!missing(item, 'timestamp', problems)) {
     const v = item.timestamp;
     if (typeof v !== 'string') {
       problems.push(`timestamp: expected an ISO-8601 date-time string, got ${describeValue(v)}`);
@@ -149,7 +164,7 @@ export function validateItem(
   const meta = item.resource_metadata;
   if (meta !== undefined && meta !== null) {
     if (!isObject(meta)) problems.push(`resource_metadata: expected an object or null, got ${describeValue(meta)}`);
-    else if (plainNumbers || !hasTaggedNumbers(meta)) resource_metadata = meta; // plain JSON values already: no copy
+    else if (plainNumbers || !taggedMetadata(meta)) resource_metadata = meta; // plain JSON values already: no copy
     else {
       const typed = typedTree(meta, 'resource_metadata');
       if ('error' in typed) problems.push(typed.error);
@@ -167,7 +182,7 @@ export function validateItem(
     else if (src !== '') source = src;
   }
 
-  const message_id = nonEmptyString(fields.id);
+  const message_id = nonEmptyString(item, fields.id, problems);
 
   if (problems.length > 0) return { ok: false, reason: problems.join('; ') };
   const sample: Sample = {

@@ -20,10 +20,12 @@ export interface ScreenResult {
 export function screenSamples(samples: readonly Sample[], cfg: ScreenConfig, now: Date = new Date()): ScreenResult {
   const out: ScreenResult = { kept: [], refused: [] };
   const limits = { maxDepth: cfg.maxMetadataDepth };
-  samples.forEach((sample, index) => {
-    const problems = [...storableProblems(sample, limits), ...plausibilityProblems(sample, cfg.plausibility, now)];
-    if (problems.length) out.refused.push({ sample, index, reason: problems.join('; ') });
+  for (let index = 0; index < samples.length; index++) {
+    const sample = samples[index]!;
+    const stored = storableProblems(sample, limits);
+    const plausible = plausibilityProblems(sample, cfg.plausibility, now);
+    if (stored.length || plausible.length) out.refused.push({ sample, index, reason: [...stored, ...plausible].join('; ') });
     else out.kept.push({ sample, index });
-  });
+  }
   return out;
 }

@@ -2,6 +2,7 @@ import { BSON, ObjectId, type Double, type Long } from 'mongodb';
 import { SAMPLE_FIELDS, type RequiredKeys, type Sample, type SameKeys, type StoredSample } from '../sample';
 import { escapeMetadataKeys } from '../ceilometer/keys';
 import { needsStoredRewrite, storedPlainNumber, widenIntegers } from '../ceilometer/bson-numbers';
+import { internedFacts } from '../ceilometer/interned';
 
 /**
  * The metering store's document shapes, byte-compatible with Ceilometer's legacy MongoDB driver
@@ -194,10 +195,17 @@ export function meterDocSize(doc: MeterDoc, metadataSize = -1): number {
   return size;
 }
 
+/** documentSize(metadata, true), worked out once for an interned metadata object (ceilometer/interned.ts). */
+function asIsSize(metadata: Record<string, unknown>): number {
+  const facts = internedFacts(metadata);
+  if (facts === undefined) return documentSize(metadata, true);
+  return (facts.asIsSize ??= documentSize(metadata, true));
+}
+
 /** Build the document and measure it once; the size feeds back-pressure accounting and the observers. */
 export function prepareSample(sample: Sample, recordedAt = new Date()): PreparedSample {
   // One walk over the usual metadata: it is measured and found storable as it is (no copy) at once.
-  const asIs = sample.bson?.resource_metadata ? -1 : documentSize(sample.resource_metadata, true);
+  const asIs = sample.bson?.resource_metadata ? -1 : asIsSize(sample.resource_metadata);
   const doc = meterDocument(sample, recordedAt, new ObjectId(), asIs >= 0 ? sample.resource_metadata : storedMetadata(sample));
   return { sample, doc, bsonSize: meterDocSize(doc, asIs) };
 }

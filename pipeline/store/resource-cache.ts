@@ -25,7 +25,8 @@ import type { PreparedSample } from './layout';
  */
 
 interface Entry {
-  meters: Set<string>;
+  /** The meters written: counter_name → [counter_type, counter_unit] pairs (no key string built per sample). */
+  meters: Map<string, string[]>;
   first: number;
   /** `last_sample_timestamp` as written. */
   last: number;
@@ -42,7 +43,20 @@ export interface ResourceTrackerOptions {
   granularityMs?: number;
 }
 
-const meterKey = (p: PreparedSample): string => p.sample.counter_name + '\u0000' + p.sample.counter_type + '\u0000' + p.sample.counter_unit;
+/** Whether the entry lists the sample's meter (name, type, unit). */
+function hasMeter(e: Entry, p: PreparedSample): boolean {
+  const pairs = e.meters.get(p.sample.counter_name);
+  if (pairs === undefined) return false;
+  for (let i = 0; i < pairs.length; i += 2) if (pairs[i] === p.sample.counter_type && pairs[i + 1] === p.sample.counter_unit) return true;
+  return false;
+}
+
+function addMeter(e: Entry, p: PreparedSample): void {
+  if (hasMeter(e, p)) return;
+  const pairs = e.meters.get(p.sample.counter_name);
+  if (pairs === undefined) e.meters.set(p.sample.counter_name, [p.sample.counter_type, p.sample.counter_unit]);
+  else pairs.push(p.sample.counter_type, p.sample.counter_unit);
+}
 
 /** Deep equality of stored metadata values (plain JSON values and BSON number wrappers). */
 export function sameValue(a: unknown, b: unknown): boolean {
@@ -95,7 +109,7 @@ export class ResourceTracker {
     if (p.doc.project_id !== e.project_id) return true;
     const t = p.sample.timestamp.getTime();
     if (t < e.first) return true;
-    if (!e.meters.has(meterKey(p))) return true;
+    if (!hasMeter(e, p)) return true;
     if (t >= e.last) {
       if (t - e.last > this.granularityMs) return true;
       const d = p.doc;
@@ -118,7 +132,7 @@ export class ResourceTracker {
       if (notOnly.has(id)) continue;
       const e = this.entries.get(id);
       // an owner change always takes both steps (and whatever ownership rule guards them)
-      if (!e || p.sample.timestamp.getTime() < e.first || !e.meters.has(meterKey(p)) || p.doc.project_id !== e.project_id || p.doc.user_id !== e.user_id || p.doc.source !== e.source) {
+      if (!e || p.sample.timestamp.getTime() < e.first || !hasMeter(e, p) || p.doc.project_id !== e.project_id || p.doc.user_id !== e.user_id || p.doc.source !== e.source) {
         notOnly.add(id);
         out.delete(id);
       } else out.add(id);
@@ -153,8 +167,8 @@ export class ResourceTracker {
       const t = p.sample.timestamp.getTime();
       let e = this.entries.get(id);
       if (e) this.entries.delete(id); // re-insert: most recently used last
-      else e = { meters: new Set(), first: t, last: t, metadata: p.doc.resource_metadata, project_id: p.doc.project_id, user_id: p.doc.user_id, source: p.doc.source };
-      e.meters.add(meterKey(p));
+      else e = { meters: new Map(), first: t, last: t, metadata: p.doc.resource_metadata, project_id: p.doc.project_id, user_id: p.doc.user_id, source: p.doc.source };
+      addMeter(e, p);
       if (t < e.first) e.first = t;
       // >= : among equal timestamps the later one wins, as in resourceOperations
       if (t >= e.last) {

@@ -35,13 +35,14 @@ export interface ResourceGroup {
  * of two projects naming one resource are two groups, of which only the owner's can be written.
  */
 export function groupByResource(samples: readonly PreparedSample[]): ResourceGroup[] {
-  const groups = new Map<string, ResourceGroup & { meterKeys: Set<string> }>();
+  const groups = new Map<string, ResourceGroup>();
   for (const p of samples) {
     const s = p.sample;
-    const key = JSON.stringify([s.resource_id, s.project_id]);
+    // (resource, project) without ambiguity: null and each project length-prefixed; no JSON per sample
+    const key = s.project_id === null ? 'n' + s.resource_id : s.project_id.length + ':' + s.project_id + s.resource_id;
     let g = groups.get(key);
     if (!g) {
-      g = { resourceId: s.resource_id, newest: p, first: s.timestamp, last: s.timestamp, meters: [], meterKeys: new Set() };
+      g = { resourceId: s.resource_id, newest: p, first: s.timestamp, last: s.timestamp, meters: [] };
       groups.set(key, g);
     }
     const t = s.timestamp.getTime();
@@ -49,15 +50,15 @@ export function groupByResource(samples: readonly PreparedSample[]): ResourceGro
     // >= : among equal timestamps the later one in the batch wins, as in Ceilometer's stable sort
     if (t >= g.newest.sample.timestamp.getTime()) g.newest = p;
     if (t > g.last.getTime()) g.last = s.timestamp;
-    const mk = `${s.counter_name}\u0000${s.counter_type}\u0000${s.counter_unit}`;
-    if (!g.meterKeys.has(mk)) {
-      g.meterKeys.add(mk);
-      g.meters.push({ counter_name: s.counter_name, counter_type: s.counter_type, counter_unit: s.counter_unit });
+    // a resource has a handful of meters: a look through them beats a key string per sample
+    let known = false;
+    for (let i = 0; i < g.meters.length && !known; i++) {
+      const m = g.meters[i]!;
+      known = m.counter_name === s.counter_name && m.counter_type === s.counter_type && m.counter_unit === s.counter_unit;
     }
+    if (!known) g.meters.push({ counter_name: s.counter_name, counter_type: s.counter_type, counter_unit: s.counter_unit });
   }
-  return [...groups.values()]
-    .sort((a, b) => (a.resourceId < b.resourceId ? -1 : a.resourceId > b.resourceId ? 1 : 0))
-    .map(({ meterKeys: _unused, ...g }) => g);
+  return [...groups.values()].sort((a, b) => (a.resourceId < b.resourceId ? -1 : a.resourceId > b.resourceId ? 1 : 0));
 }
 
 /**
