@@ -4,15 +4,22 @@ import { connectStore } from '../pipeline/ingest/pipeline-factory';
 import { FenceStore } from './fence';
 import { handoverBoundMs } from './lease';
 import { LeaseStore } from './lease-store';
-import { MEMBERS_COLLECTION, memberViews, type MemberDoc } from './membership';
+import { MEMBERS_COLLECTION, memberViews, type MemberDoc, type OwnedPartition } from './membership';
 import { controllersView, type ClusterControllersView } from './view';
+
+/** `topic:0,1 other:2`: the partitions grouped by topic. */
+function formatPartitions(tps: readonly OwnedPartition[]): string {
+  const by = new Map<string, number[]>();
+  for (const tp of tps) by.set(tp.topic, [...(by.get(tp.topic) ?? []), tp.partition]);
+  return [...by].map(([t, ps]) => `${t}:${ps.join(',')}`).join(' ');
+}
 
 /** The human form of the controller list: who is alive, who leads what, until when. */
 export function formatControllers(v: ClusterControllersView): string {
   const lines = [`controllers (store time ${v.now}; a dead leader is replaced within ${v.handover_bound_ms} ms):`];
   if (v.controllers.length === 0) lines.push('  none registered (is cluster.enabled on in the controllers?)');
   for (const c of v.controllers) {
-    lines.push(`  ${c.alive ? 'alive' : 'GONE '} ${c.id.padEnd(24)} ${c.address.padEnd(32)} heartbeat ${(c.heartbeat_age_ms / 1000).toFixed(1)} s ago${c.leads.length ? `  leads ${c.leads.join(', ')}` : ''}`);
+    lines.push(`  ${c.alive ? 'alive' : 'GONE '} ${c.id.padEnd(24)} ${c.address.padEnd(32)} heartbeat ${(c.heartbeat_age_ms / 1000).toFixed(1)} s ago${c.leads.length ? `  leads ${c.leads.join(', ')}` : ''}${c.partitions?.length ? `  partitions ${formatPartitions(c.partitions)}` : ''}`);
   }
   lines.push('singletons:');
   if (v.singletons.length === 0) lines.push('  no lease taken yet');

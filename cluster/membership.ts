@@ -12,6 +12,14 @@ export interface MemberDoc {
   started_at: Date;
   /** Written with the store's clock ($currentDate): liveness is judged on one clock. */
   heartbeat_at: Date;
+  /** The Kafka partitions this controller's consumer owned at its heartbeat; null: it runs no Kafka consumer. */
+  partitions?: OwnedPartition[] | null;
+}
+
+/** A Kafka partition a controller's consumer owns. */
+export interface OwnedPartition {
+  topic: string;
+  partition: number;
 }
 
 export interface MemberView {
@@ -24,6 +32,13 @@ export interface MemberView {
   /** Milliseconds since the last heartbeat, by the store's clock. */
   heartbeat_age_ms: number;
   alive: boolean;
+  /** The Kafka partitions its consumer owned at that heartbeat (topic, then partition order); null: no Kafka consumer. */
+  partitions: OwnedPartition[] | null;
+}
+
+/** Partitions in topic, then partition order. Pure. */
+export function sortPartitions(tps: readonly OwnedPartition[]): OwnedPartition[] {
+  return tps.map((tp) => ({ topic: tp.topic, partition: tp.partition })).sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);
 }
 
 /** Liveness by the store's clock: `now` is the store's time of this controller's own latest heartbeat. Pure. */
@@ -31,7 +46,7 @@ export function memberViews(docs: readonly MemberDoc[], now: Date, memberTtlMs: 
   return docs
     .map((d) => {
       const age = Math.max(0, now.getTime() - d.heartbeat_at.getTime());
-      return { id: d._id, address: d.address, host: d.host, pid: d.pid, started_at: d.started_at.toISOString(), heartbeat_at: d.heartbeat_at.toISOString(), heartbeat_age_ms: age, alive: age <= memberTtlMs };
+      return { id: d._id, address: d.address, host: d.host, pid: d.pid, started_at: d.started_at.toISOString(), heartbeat_at: d.heartbeat_at.toISOString(), heartbeat_age_ms: age, alive: age <= memberTtlMs, partitions: d.partitions ? sortPartitions(d.partitions) : null };
     })
     .sort((a, b) => a.id.localeCompare(b.id));
 }
@@ -45,6 +60,7 @@ export class Membership {
   readonly coll: Collection<MemberDoc>;
   private timer?: NodeJS.Timeout;
   private readonly startedAt = new Date();
+  private partitionsOf?: () => OwnedPartition[];
   failures = 0;
 
   constructor(
@@ -55,12 +71,18 @@ export class Membership {
     this.coll = db.collection<MemberDoc>(MEMBERS_COLLECTION);
   }
 
-  /** Write the heartbeat; returns the store's time of it. */
+  /** Report the Kafka partitions this controller's consumer owns with every heartbeat from now on. */
+  reportPartitions(owned: () => OwnedPartition[]): void {
+    this.partitionsOf = owned;
+  }
+
+  /** Write the heartbeat (with the partitions owned now); returns the store's time of it. */
   async beat(): Promise<Date> {
     const { id, ...rest } = this.me;
+    const partitions = this.partitionsOf ? sortPartitions(this.partitionsOf()) : null;
     const doc = await this.coll.findOneAndUpdate(
       { _id: id },
-      { $set: { ...rest, started_at: this.startedAt }, $currentDate: { heartbeat_at: true } },
+      { $set: { ...rest, started_at: this.startedAt, partitions }, $currentDate: { heartbeat_at: true } },
       { upsert: true, returnDocument: 'after' },
     );
     return doc?.heartbeat_at ?? new Date();

@@ -88,6 +88,11 @@ export const clusterModule: ModuleFactory = async (svc): Promise<AppModule> => {
   return {
     name: 'cluster',
     routes: [clusterRoutes({ cluster: source })],
+    // each heartbeat says which Kafka partitions this controller consumes (GET /v1/cluster/controllers)
+    started: (_modules, ingestion) => {
+      const consumer = ingestion.consumer;
+      if (consumer) membership.reportPartitions(() => consumer.assignment());
+    },
     readiness: {
       // the heartbeat is written now: a controller the others cannot see is not ready
       cluster: async () => void (await membership.beat()),

@@ -19,7 +19,7 @@ export function clusterRoutes(opts: { cluster?: ClusterSource; solo?: { id: stri
       {
         config: { roles: ['admin'] },
         schema: {
-          summary: 'The controllers of this deployment: each one\'s address and heartbeat, which one leads each singleton job (scaler, billing-cycle, late-data), the lease expiry and fencing token',
+          summary: 'The controllers of this deployment: each one\'s address, heartbeat and Kafka partitions, which one leads each singleton job (scaler, billing-cycle, late-data), the lease expiry and fencing token',
           tags: ['cluster'],
           response: { 200: anyObject },
         },

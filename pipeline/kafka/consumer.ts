@@ -96,11 +96,18 @@ export class CeilometerConsumer {
   private readonly listeners: PartitionListener[] = [];
   /** Partitions announced to the listeners as owned (`topic:partition` → partition). */
   private owned = new Map<string, TopicPartition>();
+  /** The partitions the group gave this consumer at its latest join (empty when not in the group). */
+  private assignedNow: TopicPartition[] = [];
   /** Release of partitions lost at the last rebalance (listeners' `released` running). */
   private releasing: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: CeilometerConsumerOptions) {
     this.parseOptions = { secret: opts.ingest.telemetrySecret, signaturePolicy: opts.ingest.signaturePolicy, ...opts.parseOptions };
+  }
+
+  /** The partitions this consumer owns, as the group assigned them at its latest join (empty when stopped). */
+  assignment(): TopicPartition[] {
+    return this.consumer ? this.assignedNow.map((tp) => ({ ...tp })) : [];
   }
 
   /** Register a listener for partitions gained and lost (before start()). */
@@ -140,6 +147,7 @@ export class CeilometerConsumer {
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
       this.chains = new Map();
       this.generation++;
+      this.assignedNow = Object.entries(event.payload.memberAssignment ?? {}).flatMap(([topic, ps]) => ps.map((partition) => ({ topic, partition })));
       this.onAssignment(event.payload.memberAssignment);
     });
     await consumer.connect();

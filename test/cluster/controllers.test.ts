@@ -1,14 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { MongoClient, type Db } from 'mongodb';
 import { isolation } from '../support/isolation';
+import { freePort, spawnController, until } from '../support/processes';
 import { Queue } from 'bullmq';
-import { kafkaBrokers, mongoTier, mongoUri, redisConnection, redisUrl } from '../support/services';
+import { mongoTier, mongoUri, redisConnection } from '../support/services';
 import { REPO } from '../support/paths';
 import { SINGLETON_ROLES } from '../../cluster/config';
 import { FenceStore, FencedOutError } from '../../cluster/fence';
@@ -38,24 +38,6 @@ let client: MongoClient;
 let db: Db;
 const measured: Record<string, number> = {};
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
-
-async function until<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
 function start(id: string, dir: string): ChildProcess {
   const port = ports.get(id)!;
   const file = path.join(dir, `${id}.yaml`);
@@ -79,11 +61,7 @@ function start(id: string, dir: string): ChildProcess {
       '',
     ].join('\n'),
   );
-  const child = spawn(process.execPath, [path.join(REPO, 'bin/metering.mjs'), '--config', file, 'serve'], {
-    env: { ...process.env, MONGODB_URI: mongoUri(), KAFKA_BROKERS: kafkaBrokers().join(','), REDIS_URL: redisUrl(), METERING_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  child.stderr?.resume();
+  const child = spawnController(file, { env: { METERING_LOG_LEVEL: 'warn' } });
   children.set(id, child);
   return child;
 }

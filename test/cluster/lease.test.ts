@@ -73,13 +73,15 @@ describe('fencing and views (pure)', () => {
     const now = new Date('2026-12-03T06:00:10Z');
     const members = memberViews(
       [
-        { _id: 'c2', instance: 'i2', address: 'http://h2:8777', host: 'h2', pid: 2, started_at: new Date('2026-12-03T05:00:00Z'), heartbeat_at: new Date('2026-12-03T06:00:09Z') },
+        { _id: 'c2', instance: 'i2', address: 'http://h2:8777', host: 'h2', pid: 2, started_at: new Date('2026-12-03T05:00:00Z'), heartbeat_at: new Date('2026-12-03T06:00:09Z'), partitions: [{ topic: 'metering.ingest', partition: 2 }, { topic: 'metering', partition: 0 }, { topic: 'metering.ingest', partition: 0 }] },
         { _id: 'c1', instance: 'i1', address: 'http://h1:8777', host: 'h1', pid: 1, started_at: new Date('2026-12-03T05:00:00Z'), heartbeat_at: new Date('2026-12-03T05:59:00Z') },
       ],
       now,
       20_000,
     );
     expect(members.map((m) => [m.id, m.alive, m.heartbeat_age_ms])).toEqual([['c1', false, 70_000], ['c2', true, 1000]]);
+    // the partitions each consumer owned at its heartbeat, in topic then partition order; null: no consumer (older document)
+    expect(members.map((m) => m.partitions)).toEqual([null, [{ topic: 'metering', partition: 0 }, { topic: 'metering.ingest', partition: 0 }, { topic: 'metering.ingest', partition: 2 }]]);
     const v = controllersView('c2', now, members, [{ _id: 'scaler', holder: 'c2', instance: 'i2', token: 3, version: 9, ttl_ms: 15000, renewed_at: new Date('2026-12-03T06:00:08Z') }], [{ _id: 'scaler', token: 3 }], 21000);
     expect(v.singletons).toEqual([{ role: 'scaler', leader: 'c2', leader_address: 'http://h2:8777', token: 3, fence_token: 3, renewed_at: '2026-12-03T06:00:08.000Z', expires_at: '2026-12-03T06:00:23.000Z', ttl_ms: 15000 }]);
     expect(v.controllers.find((c) => c.id === 'c2')?.leads).toEqual(['scaler']);

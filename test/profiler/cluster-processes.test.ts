@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Kafka, Producer } from 'kafkajs';
@@ -14,8 +13,8 @@ import { asStored } from '../../profiler/offline';
 import { Profiler, type VmUtilisation } from '../../profiler/profiler';
 import { TraceSampler } from '../../profiler/trace-samples';
 import { isolation } from '../support/isolation';
-import { REPO } from '../support/paths';
-import { kafkaBrokers, mongoTier, mongoUri, redisUrl } from '../support/services';
+import { freePort, groupStable as waitForGroup, sleep, spawnController, until as untilValue } from '../support/processes';
+import { kafkaBrokers, mongoTier } from '../support/services';
 import { connect } from '../pipeline/ingest/helpers';
 import { rowsOf } from './helpers';
 
@@ -37,30 +36,10 @@ let kafka: Kafka;
 let producer: Producer;
 const children: ChildProcess[] = [];
 const dir = mkdtempSync(path.join(tmpdir(), 'metering-cluster-'));
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
+const until = (what: string, check: () => Promise<boolean>, timeoutMs: number) => untilValue(what, check, timeoutMs, 200);
 
 function serve(configFile: string, port: number): ChildProcess {
-  const child = spawn('node', [path.join(REPO, 'bin/metering.mjs'), '--config', configFile, 'serve', '--port', String(port)], {
-    env: { ...process.env, MONGODB_URI: mongoUri(), KAFKA_BROKERS: kafkaBrokers().join(','), REDIS_URL: redisUrl() },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  child.stderr?.resume();
+  const child = spawnController(configFile, { port });
   children.push(child);
   return child;
 }
@@ -82,18 +61,7 @@ async function produce(topic: string, samples: Sample[]): Promise<void> {
   }
 }
 
-async function groupStable(group: string, n: number, timeoutMs = 90_000): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    await until(`consumer group stable with ${n} members`, async () => {
-      const { groups } = await admin.describeGroups([group]);
-      return groups[0]?.state === 'Stable' && groups[0].members.length === n;
-    }, timeoutMs);
-  } finally {
-    await admin.disconnect();
-  }
-}
+const groupStable = (group: string, n: number) => waitForGroup(kafka, group, n);
 
 const getJson = async (port: number, url: string) => {
   const res = await fetch(`http://127.0.0.1:${port}${url}`, { headers: { authorization: `Bearer ${TOKEN}` } });
