@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { redisConnectionOptions } from '../billing/jobs/connection';
 import { AgentRegistry } from './registry';
-import { channels, heartbeatMessage, replyMessage, type ReplyMessage, type RequestMessage } from './protocol';
+import { channels, heartbeatMessage, replyMessage, type HeartbeatMessage, type ReplyMessage, type RequestMessage } from './protocol';
 
 export class AgentTimeoutError extends Error {
   constructor(readonly host: string, readonly reason: string) {
@@ -150,6 +150,16 @@ export class RequestBroker {
     clearTimeout(p.timer);
     if (err instanceof AgentTimeoutError) this.stats.timeouts++;
     p.reject(err);
+  }
+
+  /**
+   * A registration received over HTTP (by this controller only, behind a load balancer): applied
+   * here and published on the heartbeat channel, so every controller's registry has it at once
+   * rather than at the agent's first Redis heartbeat. Returns how many controllers received it.
+   */
+  async announce(hb: HeartbeatMessage): Promise<number> {
+    this.registry.heartbeat(hb, Date.now());
+    return this.pub.publish(this.ch.heartbeat, JSON.stringify(hb));
   }
 
   /** Answers the readiness probe. */
