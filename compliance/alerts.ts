@@ -137,21 +137,26 @@ export class AlertStore {
    * a resolve only applies to an alert last written with this fencing token or a lower one. Returns
    * whether the event changed the store (false: another evaluator had already applied it).
    */
-  async applyClaimed(ev: AlertEvent, fence: FenceToken | undefined, now = new Date()): Promise<boolean> {
+  async applyClaimed(ev: AlertEvent, fence: FenceToken | undefined, by: string, now = new Date()): Promise<boolean> {
     const { id, ...rest } = ev.alert;
-    const claims = this.db.collection<{ _id: string; alert: string; at: Date }>(ALERT_CLAIMS_COLLECTION);
+    const claims = this.db.collection<{ _id: string; alert: string; by: string; token: number; at: Date }>(ALERT_CLAIMS_COLLECTION);
     const fenceSet = fence ? { fence: { [fence.role]: fence.token } } : {};
+    const token = fence?.token ?? 0;
     if (ev.event === 'opened') {
       try {
-        await claims.insertOne({ _id: ev.alert.key, alert: id, at: now });
+        await claims.insertOne({ _id: ev.alert.key, alert: id, by, token, at: now });
       } catch (err) {
         if (!isDuplicateKeyError(err)) throw err;
         const claim = await claims.findOne({ _id: ev.alert.key });
         const held = claim ? await this.coll.findOne({ _id: claim.alert }, { projection: { state: 1 } }) : null;
         if (!claim || held?.state === 'open') return false; // open already: raised once, by whoever claimed it
-        // the claim outlived its alert (an evaluator died between claim and insert, or its alert resolved
-        // and the claim's removal failed): take it over, conditionally, so of two evaluators one wins
-        const moved = await claims.updateOne({ _id: ev.alert.key, alert: claim.alert }, { $set: { alert: id, at: now } });
+        // The claim outlived its alert: its alert resolved and the claim's removal failed, or its alert was
+        // never stored, because this evaluator failed between the two writes or a former leader (lower
+        // token) died between them. A claim of another evaluator with the same or a higher token, whose
+        // alert is missing, is an open in progress: left alone. Taken over conditionally: one wins.
+        const orphan = held?.state === 'resolved' || (!held && (claim.by === by || (claim.token ?? 0) < token));
+        if (!orphan) return false;
+        const moved = await claims.updateOne({ _id: ev.alert.key, alert: claim.alert }, { $set: { alert: id, by, token, at: now } });
         if (moved.modifiedCount !== 1) return false;
       }
       try {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Db } from 'mongodb';
 import type { Logger } from 'pino';
 import { FencedOutError } from '../cluster/fence';
@@ -55,8 +56,12 @@ export class ClusterEvaluator {
   private running?: Promise<Evaluation | undefined>;
   private closed = false;
   last?: Evaluation;
+  /** This evaluator in the alert claims: the controller and a random id per process start. */
+  private readonly by: string;
 
-  constructor(private readonly opts: ClusterEvaluatorOptions) {}
+  constructor(private readonly opts: ClusterEvaluatorOptions) {
+    this.by = `${opts.controller}#${randomUUID()}`;
+  }
 
   start(): void {
     const tick = () => {
@@ -94,7 +99,7 @@ export class ClusterEvaluator {
       const fence = await leadership.fence(); // refused (FencedOutError) once a newer leader has acted
       const stored: AlertEvent[] = [];
       for (const ev of events) {
-        if (await this.opts.alerts.applyClaimed(ev, fence)) stored.push(ev);
+        if (await this.opts.alerts.applyClaimed(ev, fence, this.by)) stored.push(ev);
         else this.stats.events_already_applied++;
       }
       this.stats.evaluations++;
