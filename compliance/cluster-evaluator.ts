@@ -56,6 +56,8 @@ export class ClusterEvaluator {
   private running?: Promise<Evaluation | undefined>;
   private closed = false;
   last?: Evaluation;
+  /** Alerts open after this controller's last evaluation as the leader (for /metrics). */
+  openAlerts = 0;
   /** This evaluator in the alert claims: the controller and a random id per process start. */
   private readonly by: string;
 
@@ -110,6 +112,7 @@ export class ClusterEvaluator {
         if ((err as { code?: number }).code !== 11000) throw err; // a newer token holds the document
       });
       this.last = e;
+      this.openAlerts = tracker.openAlerts.length;
       if (stored.length) this.opts.onEvents(stored);
       return e;
     } catch (err) {

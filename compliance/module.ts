@@ -143,9 +143,10 @@ export const complianceModule: ModuleFactory = async (svc): Promise<AppModule> =
       metering_compliance_samples_observed_total: s.samples_observed,
       metering_compliance_samples_future_total: s.samples_future,
       metering_compliance_evaluations_total: s.evaluations,
-      metering_compliance_alerts_open: monitor.openAlerts.length,
-      metering_compliance_violations: monitor.lastEvaluation?.violations.length ?? 0,
-      metering_compliance_unverified: monitor.lastEvaluation?.unverified.length ?? 0,
+      // with many controllers: as of this controller's last evaluation as the compliance leader
+      metering_compliance_alerts_open: evaluator ? evaluator.openAlerts : monitor.openAlerts.length,
+      metering_compliance_violations: (evaluator ? evaluator.last : monitor.lastEvaluation)?.violations.length ?? 0,
+      metering_compliance_unverified: (evaluator ? evaluator.last : monitor.lastEvaluation)?.unverified.length ?? 0,
       metering_compliance_resources_tracked: monitor.index.size,
       metering_compliance_resources_refused_total: s.over_capacity,
       metering_compliance_alert_store_failures_total: persistFailures,
