@@ -70,6 +70,8 @@ export class RequestBroker {
     const b = new RequestBroker(opts, pub, sub);
     sub.on('message', (channel: string, text: string) => b.onMessage(channel, text));
     await sub.subscribe(b.ch.heartbeat, b.ch.reply(b.id));
+    // every connected agent heartbeats within a second: this controller knows them at once, not one heartbeat period later
+    await pub.publish(b.ch.hello, JSON.stringify({ controller: b.id })).catch((err: unknown) => opts.log?.warn({ err: (err as Error).message }, 'agent hello not published; agents are learnt at their next heartbeat'));
     b.expiry = setInterval(() => b.registry.expire(Date.now()), 60_000);
     b.expiry.unref();
     return b;
