@@ -170,8 +170,9 @@ export class AlertStore {
     const base = { _id: id, state: 'open' as const };
     const w = fence ? fencedWrite(base, fence) : { filter: base, set: {} };
     const r = await this.coll.updateOne(w.filter as Filter<AlertDoc>, { $set: { state: 'resolved', resolved_at: ev.alert.resolved_at, actual: ev.alert.actual, ...w.set } });
+    if (r.modifiedCount !== 1) return false; // resolved already, or a newer evaluator holds it: its claim stays
     await claims.deleteOne({ _id: ev.alert.key, alert: id });
-    return r.modifiedCount === 1;
+    return true;
   }
 
   /** How many alerts are open (of `project` when given), from the store. */

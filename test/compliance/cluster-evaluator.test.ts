@@ -91,6 +91,7 @@ describe('cluster compliance evaluation (real MongoDB)', () => {
     const [a] = await alerts.open();
     expect(await alerts.applyClaimed({ event: 'resolved', alert: { ...a!, state: 'resolved', resolved_at: new Date().toISOString() } }, { role: 'compliance', token: 0 }, 'stale')).toBe(false);
     expect((await alerts.open()).length).toBe(1);
+    expect(await db.collection(ALERT_CLAIMS_COLLECTION).countDocuments({ _id: a!.key } as object)).toBe(1); // its claim stays
   });
 
   it('racing opens of one violation at different T store one alert; a claim whose alert was never stored is taken over', async () => {
