@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { redisConnectionOptions } from '../billing/jobs/connection';
 import { AgentRegistry } from './registry';
-import { channels, heartbeatMessage, replyMessage, type ReplyMessage, type RequestMessage } from './protocol';
+import { channels, heartbeatMessage, replyMessage, type HeartbeatMessage, type ReplyMessage, type RequestMessage } from './protocol';
 
 export class AgentTimeoutError extends Error {
   constructor(readonly host: string, readonly reason: string) {
@@ -70,6 +70,8 @@ export class RequestBroker {
     const b = new RequestBroker(opts, pub, sub);
     sub.on('message', (channel: string, text: string) => b.onMessage(channel, text));
     await sub.subscribe(b.ch.heartbeat, b.ch.reply(b.id));
+    // every connected agent heartbeats within a second: this controller knows them at once, not one heartbeat period later
+    await pub.publish(b.ch.hello, JSON.stringify({ controller: b.id })).catch((err: unknown) => opts.log?.warn({ err: (err as Error).message }, 'agent hello not published; agents are learnt at their next heartbeat'));
     b.expiry = setInterval(() => b.registry.expire(Date.now()), 60_000);
     b.expiry.unref();
     return b;
@@ -150,6 +152,16 @@ export class RequestBroker {
     clearTimeout(p.timer);
     if (err instanceof AgentTimeoutError) this.stats.timeouts++;
     p.reject(err);
+  }
+
+  /**
+   * A registration received over HTTP (by this controller only, behind a load balancer): applied
+   * here and published on the heartbeat channel, so every controller's registry has it at once
+   * rather than at the agent's first Redis heartbeat. Returns how many controllers received it.
+   */
+  async announce(hb: HeartbeatMessage): Promise<number> {
+    this.registry.heartbeat(hb, Date.now());
+    return this.pub.publish(this.ch.heartbeat, JSON.stringify(hb));
   }
 
   /** Answers the readiness probe. */

@@ -4,6 +4,7 @@
  *   P:heartbeat          agents → every controller: registration and heartbeats (resources held)
  *   P:req:<host>         controller → the agent of <host>: requests
  *   P:reply:<controller> agent → the asking controller: replies, correlated by request id
+ *   P:hello              a controller that starts → every agent: heartbeat now (after a random delay)
  */
 import { z } from 'zod';
 
@@ -11,7 +12,16 @@ export const channels = (prefix: string) => ({
   heartbeat: `${prefix}:heartbeat`,
   request: (host: string) => `${prefix}:req:${host}`,
   reply: (controller: string) => `${prefix}:reply:${controller}`,
+  hello: `${prefix}:hello`,
 });
+
+/**
+ * How long an agent waits before answering a controller's hello with a heartbeat: random in
+ * [0, min(1 s, half its heartbeat period)), so thousands of agents do not answer in the same instant.
+ */
+export function helloDelayMs(heartbeatS: number, random = Math.random()): number {
+  return Math.floor(random * Math.min(1000, (heartbeatS * 1000) / 2));
+}
 
 const resourceEntry = z.object({
   id: z.string().min(1),

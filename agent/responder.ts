@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import type { AgentLog } from './log';
 import { redisConnectionOptions } from '../billing/jobs/connection';
 import { metricKey, type Discovery } from './metrics';
-import { channels, requestMessage, thin, type HeartbeatMessage, type ReplyMessage } from './protocol';
+import { channels, helloDelayMs, requestMessage, thin, type HeartbeatMessage, type ReplyMessage } from './protocol';
 import type { RawStore } from './raw-store';
 
 export interface ResponderOptions {
@@ -41,6 +41,7 @@ export function heartbeatOf(d: Discovery, instance: string, intervalS: number): 
 
 export class Responder {
   private timer: NodeJS.Timeout | undefined;
+  private helloTimer: NodeJS.Timeout | undefined;
   readonly stats = { requests: 0, replies: 0, bad_requests: 0, heartbeats: 0 };
 
   private constructor(
@@ -59,14 +60,26 @@ export class Responder {
     await Promise.all([pub.connect(), sub.connect()]);
     const r = new Responder(opts, pub, sub);
     const ch = channels(opts.prefix);
-    sub.on('message', (_c: string, text: string) => {
-      void r.answer(text);
+    sub.on('message', (c: string, text: string) => {
+      if (c === ch.hello) r.hello();
+      else void r.answer(text);
     });
-    await sub.subscribe(ch.request(opts.host));
+    // a controller that starts asks every agent for a heartbeat, so it knows them at once
+    await sub.subscribe(ch.request(opts.host), ch.hello);
     await r.beat();
     r.timer = setInterval(() => void r.beat().catch((err) => opts.log?.warn({ err: (err as Error).message }, 'heartbeat failed')), opts.heartbeatS * 1000);
     r.timer.unref();
     return r;
+  }
+
+  /** A controller started: heartbeat after a short random delay (one pending answer at a time). */
+  private hello(): void {
+    if (this.helloTimer) return;
+    this.helloTimer = setTimeout(() => {
+      this.helloTimer = undefined;
+      void this.beat().catch((err) => this.opts.log?.warn({ err: (err as Error).message }, 'heartbeat failed'));
+    }, helloDelayMs(this.opts.heartbeatS));
+    this.helloTimer.unref();
   }
 
   async beat(leaving = false): Promise<void> {
@@ -101,6 +114,7 @@ export class Responder {
 
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.helloTimer) clearTimeout(this.helloTimer);
     await this.beat(true).catch(() => undefined);
     this.sub.disconnect();
     await this.pub.quit().catch(() => this.pub.disconnect());

@@ -83,7 +83,11 @@ export function agentRoutes(opts: AgentRouteOptions): RoutePlugin {
         if (foreign) return reply.code(403).send({ error: 'forbidden', message: `token "${principal.name}" is scoped to project ${principal.project} and may not register resource ${foreign.id} of project ${foreign.project_id ?? '(none: a host resource)'}` });
         const broker = opts.broker();
         if (typeof broker === 'string') return unavailable(reply, broker);
-        broker.registry.heartbeat(parsed.data, Date.now());
+        try {
+          await broker.announce(parsed.data); // every controller's registry, not only this one's
+        } catch (err) {
+          return unavailable(reply, `registration not published: ${(err as Error).message}`);
+        }
         return { host: parsed.data.host, redis_url: opts.redisUrl, channel_prefix: config.channel_prefix, heartbeat_s: parsed.data.interval_s, request_timeout_ms: config.request_timeout_ms };
       },
     );

@@ -64,5 +64,5 @@ export const clusterConfig = z
 export type ClusterConfig = z.output<typeof clusterConfig>;
 
 /** The jobs that must run once across all controllers, each with its own lease. */
-export const SINGLETON_ROLES = ['scaler', 'billing-cycle', 'late-data'] as const;
+export const SINGLETON_ROLES = ['scaler', 'billing-cycle', 'late-data', 'compliance'] as const;
 export type SingletonRole = (typeof SINGLETON_ROLES)[number];

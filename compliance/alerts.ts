@@ -1,4 +1,5 @@
-import type { Collection, Db } from 'mongodb';
+import type { Collection, Db, Filter } from 'mongodb';
+import { fencedWrite, type FenceToken } from '../cluster/fence';
 import { isDuplicateKeyError } from '../pipeline/store/bulk-errors';
 import type { License } from './license';
 import { violationKey, type Evaluation, type Violation, type ViolationKind } from './rules';
@@ -95,13 +96,19 @@ function toAlert(v: Violation, key: string, at: string, project: string | null):
 }
 
 export const ALERTS_COLLECTION = 'compliance_alerts';
+/**
+ * One document per violation key while an alert for it is open (`_id` = key, `alert` = the open
+ * alert's id): the unique `_id` makes opening an alert once-only across evaluators, whatever T each
+ * evaluated at (the alert's own id carries T, so two evaluators would otherwise store two alerts).
+ */
+export const ALERT_CLAIMS_COLLECTION = 'compliance_alert_claims';
 
 type AlertDoc = Omit<Alert, 'id'> & { _id: string; recorded_at: Date };
 
 export class AlertStore {
   private readonly coll: Collection<AlertDoc>;
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.coll = db.collection<AlertDoc>(ALERTS_COLLECTION);
   }
 
@@ -124,6 +131,55 @@ export class AlertStore {
     await this.coll.updateOne({ _id: id, state: 'open' }, { $set: { state: 'resolved', resolved_at: ev.alert.resolved_at, actual: ev.alert.actual } });
   }
 
+  /**
+   * Apply one event as the cluster's compliance evaluator (docs/compliance.md "Many controllers"):
+   * an alert opens only if no alert of its key is open (the claim in `compliance_alert_claims`), and
+   * a resolve only applies to an alert last written with this fencing token or a lower one. Returns
+   * whether the event changed the store (false: another evaluator had already applied it).
+   */
+  async applyClaimed(ev: AlertEvent, fence: FenceToken | undefined, by: string, now = new Date()): Promise<boolean> {
+    const { id, ...rest } = ev.alert;
+    const claims = this.db.collection<{ _id: string; alert: string; by: string; token: number; at: Date }>(ALERT_CLAIMS_COLLECTION);
+    const fenceSet = fence ? { fence: { [fence.role]: fence.token } } : {};
+    const token = fence?.token ?? 0;
+    if (ev.event === 'opened') {
+      try {
+        await claims.insertOne({ _id: ev.alert.key, alert: id, by, token, at: now });
+      } catch (err) {
+        if (!isDuplicateKeyError(err)) throw err;
+        const claim = await claims.findOne({ _id: ev.alert.key });
+        const held = claim ? await this.coll.findOne({ _id: claim.alert }, { projection: { state: 1 } }) : null;
+        if (!claim || held?.state === 'open') return false; // open already: raised once, by whoever claimed it
+        // The claim outlived its alert: its alert resolved and the claim's removal failed, or its alert was
+        // never stored, because this evaluator failed between the two writes or a former leader (lower
+        // token) died between them. A claim of another evaluator with the same or a higher token, whose
+        // alert is missing, is an open in progress: left alone. Taken over conditionally: one wins.
+        const orphan = held?.state === 'resolved' || (!held && (claim.by === by || (claim.token ?? 0) < token));
+        if (!orphan) return false;
+        const moved = await claims.updateOne({ _id: ev.alert.key, alert: claim.alert }, { $set: { alert: id, by, token, at: now } });
+        if (moved.modifiedCount !== 1) return false;
+      }
+      try {
+        await this.coll.insertOne({ _id: id, ...rest, state: 'open', resolved_at: null, recorded_at: now, ...fenceSet } as AlertDoc);
+      } catch (err) {
+        if (!isDuplicateKeyError(err)) throw err;
+        return false;
+      }
+      return true;
+    }
+    const base = { _id: id, state: 'open' as const };
+    const w = fence ? fencedWrite(base, fence) : { filter: base, set: {} };
+    const r = await this.coll.updateOne(w.filter as Filter<AlertDoc>, { $set: { state: 'resolved', resolved_at: ev.alert.resolved_at, actual: ev.alert.actual, ...w.set } });
+    if (r.modifiedCount !== 1) return false; // resolved already, or a newer evaluator holds it: its claim stays
+    await claims.deleteOne({ _id: ev.alert.key, alert: id });
+    return true;
+  }
+
+  /** How many alerts are open (of `project` when given), from the store. */
+  async countOpen(project?: string): Promise<number> {
+    return this.coll.countDocuments(project === undefined ? { state: 'open' } : { state: 'open', project_id: project });
+  }
+
   async open(): Promise<Alert[]> {
     return (await this.coll.find({ state: 'open' }).toArray()).map(fromDoc);
   }
@@ -138,6 +194,6 @@ export class AlertStore {
 }
 
 function fromDoc(d: AlertDoc): Alert {
-  const { _id, recorded_at: _r, ...rest } = d;
+  const { _id, recorded_at: _r, fence: _f, ...rest } = d as AlertDoc & { fence?: unknown };
   return { id: _id, ...rest };
 }

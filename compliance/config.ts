@@ -47,6 +47,14 @@ export const complianceConfig = z
     licenses_refresh_s: z.number().positive().default(60),
     /** Resources the live rules keep facts for at most; beyond it new resources are counted and ignored (default 200000). */
     max_resources: z.number().int().positive().default(200_000),
+    /**
+     * With several controllers (`cluster.enabled`): how often the holder of the `compliance` lease
+     * evaluates the rules for the whole cluster from the store's active window, in milliseconds
+     * (default 30000). One evaluation reads the samples of the last active_window_s (the warm start's
+     * query), so keep it well above that read's time; alerts are raised at most this much later than a
+     * single controller's live rules raise them. Unused by a controller on its own.
+     */
+    cluster_evaluate_interval_ms: z.number().int().min(100).max(3_600_000).default(30_000),
     /** Optional webhook for alerts, with retries. */
     webhook: complianceWebhookConfig,
   })

@@ -1,7 +1,10 @@
 import { existsSync } from 'node:fs';
 import { Counter } from 'prom-client';
+import { leadershipOf } from '../cluster/leadership';
+import { controllerId } from '../cluster/module';
 import type { AppModule, ModuleFactory } from '../controller/app';
 import { AlertStore, type AlertEvent } from './alerts';
+import { ClusterEvaluator, readLive } from './cluster-evaluator';
 import { readLicenses, type License } from './license';
 import { ComplianceMonitor } from './monitor';
 import { LicenseRepository, type LicenseRecord } from './repository';
@@ -62,6 +65,29 @@ export const complianceModule: ModuleFactory = async (svc): Promise<AppModule> =
       webhook.send(ev);
     }
   };
+  // Many controllers (cluster.enabled): the holder of the `compliance` lease evaluates from the store
+  // for the whole cluster (docs/compliance.md "Many controllers"); the live stream is not evaluated here.
+  const leadership = leadershipOf(svc, 'compliance');
+  const evaluator = leadership.clustered
+    ? new ClusterEvaluator({
+        db: svc.db,
+        leadership,
+        controller: controllerId(svc.config.cluster),
+        licenses,
+        alerts,
+        activeWindowS: config.active_window_s,
+        maxFutureSkewS: config.max_future_skew_s,
+        intervalMs: config.cluster_evaluate_interval_ms,
+        log,
+        onEvents: (events) => {
+          for (const ev of events) {
+            alertCounter.inc({ event: ev.event, kind: ev.alert.kind });
+            log.info({ event: ev.event, alert: ev.alert.id, actual: ev.alert.actual }, `compliance alert ${ev.event}: ${ev.alert.kind} ${ev.alert.license_id ?? '-'} ${ev.alert.resource_id ?? ''}`);
+            webhook.send(ev);
+          }
+        },
+      })
+    : undefined;
   const monitor = new ComplianceMonitor({ activeWindowS: config.active_window_s, evaluateIntervalMs: config.evaluate_interval_ms, maxFutureSkewS: config.max_future_skew_s, maxResources: config.max_resources, log, onEvents });
 
   let current = '';
@@ -85,12 +111,12 @@ export const complianceModule: ModuleFactory = async (svc): Promise<AppModule> =
     log.info({ file: config.licenses_file }, 'compliance: no licence file; licences come from POST /v1/licenses');
   }
   await refresh();
-  monitor.tracker.restore(await alerts.open());
+  if (!evaluator) monitor.tracker.restore(await alerts.open());
 
   monitor.hold();
   const ready = (async () => {
     try {
-      if (!config.warm_start) return;
+      if (!config.warm_start || evaluator) return;
       const newest = await newestSampleTime(svc.db);
       if (!newest) return;
       const at = new Date(Math.min(newest.getTime(), Date.now() + config.max_future_skew_s * 1000));
@@ -108,6 +134,7 @@ export const complianceModule: ModuleFactory = async (svc): Promise<AppModule> =
     refresh().catch((err) => log.warn({ err: (err as Error).message }, 'compliance: licence refresh failed'));
   }, config.licenses_refresh_s * 1000);
   refreshTimer.unref();
+  evaluator?.start();
 
   svc.metrics.registerSnapshot('licence compliance: samples seen by the live rules, evaluations, open alerts, unverified instances, webhook deliveries', () => {
     const s = monitor.stats;
@@ -116,9 +143,10 @@ export const complianceModule: ModuleFactory = async (svc): Promise<AppModule> =
       metering_compliance_samples_observed_total: s.samples_observed,
       metering_compliance_samples_future_total: s.samples_future,
       metering_compliance_evaluations_total: s.evaluations,
-      metering_compliance_alerts_open: monitor.openAlerts.length,
-      metering_compliance_violations: monitor.lastEvaluation?.violations.length ?? 0,
-      metering_compliance_unverified: monitor.lastEvaluation?.unverified.length ?? 0,
+      // with many controllers: as of this controller's last evaluation as the compliance leader
+      metering_compliance_alerts_open: evaluator ? evaluator.openAlerts : monitor.openAlerts.length,
+      metering_compliance_violations: (evaluator ? evaluator.last : monitor.lastEvaluation)?.violations.length ?? 0,
+      metering_compliance_unverified: (evaluator ? evaluator.last : monitor.lastEvaluation)?.unverified.length ?? 0,
       metering_compliance_resources_tracked: monitor.index.size,
       metering_compliance_resources_refused_total: s.over_capacity,
       metering_compliance_alert_store_failures_total: persistFailures,
@@ -126,6 +154,14 @@ export const complianceModule: ModuleFactory = async (svc): Promise<AppModule> =
       metering_compliance_webhook_retries_total: w.retries,
       metering_compliance_webhook_failed_total: w.failed,
       metering_compliance_webhook_dropped_total: w.dropped,
+      ...(evaluator
+        ? {
+            metering_compliance_cluster_evaluations_total: evaluator.stats.evaluations,
+            metering_compliance_cluster_fenced_out_total: evaluator.stats.fenced_out,
+            metering_compliance_cluster_failures_total: evaluator.stats.failures,
+            metering_compliance_cluster_events_already_applied_total: evaluator.stats.events_already_applied,
+          }
+        : {}),
     };
   });
 
@@ -146,15 +182,18 @@ export const complianceModule: ModuleFactory = async (svc): Promise<AppModule> =
     refresh,
     async flush() {
       await ready;
-      monitor.evaluateNow();
+      if (evaluator) await evaluator.evaluateNow();
+      else monitor.evaluateNow();
       await persisting;
       await webhook.idle();
     },
-    observers: [monitor],
-    routes: [complianceRoutes({ config, db: svc.db, monitor, licenses, alerts, record })],
+    // in a cluster the live stream is not evaluated here (each controller sees a share of it)
+    observers: evaluator ? [] : [monitor],
+    routes: [complianceRoutes({ config, db: svc.db, monitor, licenses, alerts, record, ...(evaluator ? { cluster: { live: () => readLive(svc.db) } } : {}) })],
     async close() {
       clearInterval(refreshTimer);
       monitor.close();
+      await evaluator?.close();
       await ready.catch(() => undefined);
       await persisting;
       await webhook.close();

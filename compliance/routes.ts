@@ -5,6 +5,7 @@ import type { Principal } from '../controller/auth';
 import { errorSchema, projectScope, refuseProject } from '../controller/http';
 import { principalOf, type RoutePlugin } from '../controller/server';
 import type { AlertStore } from './alerts';
+import type { LiveState } from './cluster-evaluator';
 import type { ComplianceConfig } from './config';
 import { validateLicense, type License } from './license';
 import type { ComplianceMonitor } from './monitor';
@@ -35,6 +36,8 @@ export interface ComplianceRouteOptions {
   licenses: LicenseRepository;
   alerts: AlertStore;
   record(license: License, by: string): Promise<{ record: LicenseRecord; created: boolean }>;
+  /** Set with several controllers: the cluster's latest evaluation, answered the same by every controller. */
+  cluster?: { live(): Promise<LiveState | undefined> };
 }
 
 const anyObject = { type: 'object', additionalProperties: true } as const;
@@ -183,6 +186,17 @@ export function complianceRoutes(opts: ComplianceRouteOptions): RoutePlugin {
         const { project_id } = req.query as { project_id?: string };
         const scope = projectScope(p, project_id);
         if (scope === 'forbidden') return refuseProject(reply, p, project_id!);
+        if (opts.cluster) {
+          // every controller re-evaluates the store at the T the cluster's evaluator recorded: the same answer anywhere
+          const live = await opts.cluster.live();
+          const openCount = await alerts.countOpen(scope.project);
+          if (!live) return { evaluated: false, open_alerts: openCount, stats: { evaluations: 0 } };
+          const list = (await licenses.latest()).map((r) => r.license);
+          const ev = await evaluateStore(db, list, { at: live.at, activeWindowS: config.active_window_s });
+          const report = buildReport(list, ev, undefined, { licenses: 'store', samples: `store:${db.databaseName}.meter at the cluster evaluator's T` }, live.evaluated_at);
+          const stats = { evaluations: live.evaluations, evaluated_by: live.controller, fencing_token: live.token, evaluated_at: live.evaluated_at.toISOString() };
+          return { evaluated: true, open_alerts: openCount, stats, ...scoped(report, scope.project) };
+        }
         const e = monitor.lastEvaluation;
         const open = monitor.openAlerts.filter((a) => scope.project === undefined || a.project_id === scope.project).length;
         if (!e) return { evaluated: false, open_alerts: open, stats: monitor.stats };
@@ -209,7 +223,7 @@ export function complianceRoutes(opts: ComplianceRouteOptions): RoutePlugin {
         const scope = projectScope(p, q.data.project_id);
         if (scope === 'forbidden') return refuseProject(reply, p, q.data.project_id!);
         const list = await alerts.list({ ...(q.data.state ? { state: q.data.state } : {}), ...(scope.project !== undefined ? { project: scope.project } : {}), limit: q.data.limit });
-        const open = monitor.openAlerts.filter((a) => scope.project === undefined || a.project_id === scope.project).length;
+        const open = opts.cluster ? await alerts.countOpen(scope.project) : monitor.openAlerts.filter((a) => scope.project === undefined || a.project_id === scope.project).length;
         return { open, alerts: list };
       },
     );

@@ -1,0 +1,123 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Db, MongoClient } from 'mongodb';
+import pino from 'pino';
+import { FenceStore } from '../../cluster/fence';
+import type { Leadership } from '../../cluster/leadership';
+import { ALERT_CLAIMS_COLLECTION, ALERTS_COLLECTION, AlertStore, type Alert, type AlertEvent } from '../../compliance/alerts';
+import { ClusterEvaluator, readLive } from '../../compliance/cluster-evaluator';
+import { parseLicenses } from '../../compliance/license';
+import { LicenseRepository } from '../../compliance/repository';
+import { COLLECTIONS } from '../../pipeline/store/layout';
+import { isolation } from '../support/isolation';
+import { connect } from '../pipeline/ingest/helpers';
+
+/**
+ * The cluster's compliance evaluator and the once-only alert writes against the real store: two
+ * evaluators (a paused former leader that wakes up, and the new one) evaluating at different T
+ * store one alert per violation; the older one's actions are fenced out; racing opens of one key
+ * store one alert; a claim left by an evaluator that died before storing its alert is taken over.
+ */
+const iso = isolation(import.meta.url);
+const log = pino({ level: 'silent' });
+let client: MongoClient;
+let db: Db;
+
+/** The leadership of an evaluator holding `token` (the fence is the real one in the store). */
+function holding(fences: FenceStore, id: string, token: number): Leadership {
+  return {
+    role: 'compliance',
+    clustered: true,
+    leading: () => true,
+    leader: () => id,
+    token: () => token,
+    fence: async () => {
+      await fences.advance({ role: 'compliance', token }, id);
+      return { role: 'compliance', token };
+    },
+    onChange: () => undefined,
+  };
+}
+
+let seq = 0;
+async function instance(id: string, vcpus: number, t: Date): Promise<void> {
+  await db.collection(COLLECTIONS.meter).insertOne({
+    resource_id: id, project_id: 'p-fin', timestamp: t, message_id: `m-${++seq}`, counter_name: 'cpu_util', counter_volume: 1,
+    resource_metadata: { vcpus, instance_host: 'hv-1', user_metadata: { product: 'oracle-db' } },
+  });
+}
+
+function opened(key: string, at: string): AlertEvent {
+  const alert: Alert = { id: `${key}@${at}`, key, state: 'open', kind: 'cores-exceeded', license_id: 'l', resource_id: null, project_id: null, assigned: 8, actual: 12, opened_at: at, resolved_at: null, samples: [] };
+  return { event: 'opened', alert };
+}
+
+beforeAll(async () => {
+  client = await connect();
+  db = client.db(iso.dbName());
+});
+afterAll(async () => {
+  await db?.dropDatabase().catch(() => undefined);
+  await client?.close();
+});
+
+describe('cluster compliance evaluation (real MongoDB)', () => {
+  it('a woken former evaluator and the new one store one alert; the former is fenced out', async () => {
+    const licenses = new LicenseRepository(db);
+    await licenses.ensureIndexes();
+    for (const l of parseLicenses('licenses:\n  - {id: ora, product: oracle-db, match: {project_id: p-fin}, cores: 8}\n', 'test')) await licenses.record(l, 'test');
+    const alerts = new AlertStore(db);
+    const fences = new FenceStore(db);
+    const t0 = new Date(Date.now() - 60_000);
+    for (const [i, vm] of ['a', 'b', 'c'].entries()) await instance(vm, 4, new Date(t0.getTime() + i * 1000));
+    const events: Record<string, AlertEvent[]> = { old: [], new: [] };
+    const make = (who: 'old' | 'new', token: number) =>
+      new ClusterEvaluator({ db, leadership: holding(fences, who, token), controller: who, licenses, alerts, activeWindowS: 3600, maxFutureSkewS: 300, intervalMs: 60_000, log, onEvents: (e) => events[who]!.push(...e) });
+    const old = make('old', 1);
+    const neu = make('new', 2);
+
+    expect((await old.evaluateNow())?.violations.map((v) => v.kind)).toEqual(['cores-exceeded']);
+    await instance('d', 4, new Date(t0.getTime() + 5000)); // T moves: the new evaluator's alert id would differ
+    expect((await neu.evaluateNow())?.violations.map((v) => v.actual)).toEqual([16]);
+    expect((await old.evaluateNow())).toBeUndefined(); // woke after the new one acted: refused
+    expect(old.stats.fenced_out).toBe(1);
+
+    const stored = await db.collection(ALERTS_COLLECTION).find({}).toArray();
+    expect(stored.map((a) => [a.kind, a.state, a.fence])).toEqual([['cores-exceeded', 'open', { compliance: 1 }]]);
+    expect(events.old.map((e) => e.event)).toEqual(['opened']);
+    expect(events.new).toEqual([]);
+    expect(await readLive(db)).toMatchObject({ controller: 'new', token: 2, violations: 1, instances: 4 });
+
+    // a stale token cannot resolve what the newer evaluator keeps open
+    const [a] = await alerts.open();
+    expect(await alerts.applyClaimed({ event: 'resolved', alert: { ...a!, state: 'resolved', resolved_at: new Date().toISOString() } }, { role: 'compliance', token: 0 }, 'stale')).toBe(false);
+    expect((await alerts.open()).length).toBe(1);
+    expect(await db.collection(ALERT_CLAIMS_COLLECTION).countDocuments({ _id: a!.key } as object)).toBe(1); // its claim stays
+  });
+
+  it('racing opens of one violation at different T store one alert; a claim whose alert was never stored is taken over', async () => {
+    const alerts = new AlertStore(db);
+    const fence = { role: 'compliance', token: 5 };
+    for (let round = 0; round < 5; round++) {
+      const key = `k-race-${round}`;
+      const results = await Promise.all([alerts.applyClaimed(opened(key, '2026-06-01T00:00:00.000Z'), fence, 'x'), alerts.applyClaimed(opened(key, '2026-06-01T00:00:05.000Z'), fence, 'y')]);
+      expect(results.filter(Boolean)).toHaveLength(1);
+      expect(await db.collection(ALERTS_COLLECTION).countDocuments({ key })).toBe(1);
+    }
+    // an open in progress (claimed, alert not stored yet) by an evaluator of the same token is left alone
+    const claims = db.collection<{ _id: string; alert: string; by: string; token: number; at: Date }>(ALERT_CLAIMS_COLLECTION);
+    await claims.insertOne({ _id: 'k2', alert: 'k2@in-progress', by: 'other', token: 5, at: new Date() });
+    expect(await alerts.applyClaimed(opened('k2', '2026-06-01T00:00:00.000Z'), fence, 'me')).toBe(false);
+    // a former leader (lower token) died between its claim and its alert: the next open of that key is stored
+    await claims.updateOne({ _id: 'k2' }, { $set: { token: 4 } });
+    expect(await alerts.applyClaimed(opened('k2', '2026-06-01T00:00:00.000Z'), fence, 'me')).toBe(true);
+    expect(await db.collection(ALERTS_COLLECTION).countDocuments({ key: 'k2', state: 'open' })).toBe(1);
+    const k1 = { key: 'k-race-0' };
+
+    // resolved, the key may open again as a new alert
+    const open = (await alerts.open()).find((x) => x.key === k1.key)!;
+    expect(await alerts.applyClaimed({ event: 'resolved', alert: { ...open, state: 'resolved', resolved_at: '2026-06-01T01:00:00.000Z' } }, fence, 'x')).toBe(true);
+    expect(await alerts.applyClaimed(opened(k1.key, '2026-06-01T02:00:00.000Z'), fence, 'y')).toBe(true);
+    expect(await db.collection(ALERTS_COLLECTION).countDocuments({ key: k1.key })).toBe(2);
+    expect(await alerts.countOpen()).toBe(7); // 1 from the first test, 5 races, k2
+  });
+});
