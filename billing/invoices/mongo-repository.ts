@@ -165,6 +165,12 @@ export class MongoInvoiceRepository {
     return docs.map((d) => this.strip(d)!);
   }
 
+  /** Invoices whose period overlaps [from, to) (any length of period, any status). */
+  async overlapping(from: Date, to: Date): Promise<Invoice[]> {
+    const docs = await this.invoices.find({ period_start: { $lt: to.toISOString() }, period_end: { $gt: from.toISOString() } } as never).sort({ period_start: 1, _id: 1 }).toArray();
+    return docs.map((d) => this.strip(d)!);
+  }
+
   async pendingEntries(account: Account): Promise<InvoiceEntry[]> {
     const acc = await this.finishIssuing(accountKey(account));
     return (acc?.pending ?? []).map((p) => p.entry);

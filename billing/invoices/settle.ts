@@ -46,7 +46,9 @@ const linesOf = (account: Account, lines: readonly LineItem[]) => {
  * - an issued invoice stays as it is, and the difference between the current lines and what it billed
  *   (minus corrections already recorded) is queued as correction lines naming it and the period, for
  *   the account's next invoice; the account's open drafts are then redrafted so they carry them;
- * - with `draftNew`, a project without an invoice for the period gets one.
+ * - with `draftNew`, a project without an invoice for the period gets one;
+ * - an invoice over another range that overlaps these periods (several days, drafted on request) is
+ *   settled over its own period by the same rule.
  * Run under the billing lock of the range (processors.ts), so it never interleaves with a re-rating.
  */
 export async function settleBillingPeriods(db: Db, repo: MongoInvoiceRepository, range: SettleRange, opts: SettleOptions = {}): Promise<SettledInvoice[]> {
@@ -66,6 +68,17 @@ export async function settleBillingPeriods(db: Db, repo: MongoInvoiceRepository,
     for (const { account, currency } of accounts.values()) {
       out.push(await settleAccount(db, repo, range, account, start, end, linesOf(account, periodLines), { ...opts, currency: opts.currency ?? currency ?? 'EUR' }));
     }
+  }
+  // Invoices drafted over a range other than one billing period (POST /v1/jobs/invoice over several
+  // days) overlap the range without being one of its periods: each is settled over its own period by
+  // the same rule (redrafted while a draft, corrected once issued). The cycle never issues them.
+  const settled = new Set(out.map((o) => o.number));
+  for (const inv of await repo.overlapping(range.from, range.to)) {
+    if (settled.has(inv.number)) continue;
+    const from = new Date(inv.period_start);
+    const to = new Date(inv.period_end);
+    const own = await readRatedLines(db, { granularity: range.granularity, timezone: range.timezone, from, to, projects: accountProjects(inv.account), ...(range.rated ? { into: range.rated } : {}) });
+    out.push(await settleAccount(db, repo, range, inv.account, from, to, linesOf(inv.account, own), { currency: inv.currency }));
   }
   return out;
 }
