@@ -294,7 +294,7 @@ function keyText(text: string, start: number, end: number, escaped: boolean): st
 /** Whether the key string text[start, end) is "resource_metadata" (without slicing for every other key). */
 function isInternKey(text: string, start: number, end: number, escaped: boolean): boolean {
   if (escaped) return keyText(text, start, end, true) === INTERN_KEY;
-  return end - start === INTERN_KEY.length + 2 && text.charCodeAt(start + 1) === 114 && text.slice(start + 1, end - 1) === INTERN_KEY;
+  return end - start === INTERN_KEY.length + 2 && codeAt(text, start + 1) === 114 && text.slice(start + 1, end - 1) === INTERN_KEY;
 }
 
 const SPECIALS: ScanResult['specials'] = [];
@@ -542,7 +542,7 @@ function scan(text: string, intern: boolean): ScanResult | undefined {
 /** Replace the marker strings of a rewritten parse by PyFloat / bigint (in place). */
 function restore(value: unknown): unknown {
   if (typeof value === 'string') {
-    if (value.charCodeAt(0) !== 0) return value;
+    if (codeAt(value, 0) !== 0) return value;
     const lit = value.slice(2);
     if (value[1] === 'i') return BigInt(lit);
     if (lit === 'NaN') return new PyFloat(NaN);
@@ -558,7 +558,7 @@ function restore(value: unknown): unknown {
   const obj = value as Record<string, unknown>;
   for (const k of Object.keys(obj)) {
     const v = obj[k];
-    if (v !== null && (typeof v === 'object' || (typeof v === 'string' && v.charCodeAt(0) === 0))) setOwn(obj, k, restore(v));
+    if (v !== null && (typeof v === 'object' || (typeof v === 'string' && codeAt(v, 0) === 0))) setOwn(obj, k, restore(v));
   }
   return obj;
 }

@@ -171,7 +171,7 @@ function documentSize(d: Record<string, unknown>, asIs: boolean): number {
   const keys = Object.keys(d);
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i]!;
-    if (asIs && (k.charCodeAt(0) === 36 || k.includes('.'))) return -1;
+    if (asIs && (codeAt(k, 0) === 36 || k.includes('.'))) return -1;
     const e = valueSize(d[k], asIs);
     if (e < 0) return -1;
     size += 1 + keySize(k) + e;
