@@ -15,6 +15,7 @@
  */
 import { Double, Long } from 'mongodb';
 import { PyFloat } from './json';
+import { codeAt } from './strings';
 
 export const INT32_MIN = -(2 ** 31);
 export const INT32_MAX = 2 ** 31 - 1;
@@ -104,7 +105,7 @@ export function needsStoredRewrite(v: unknown): boolean {
   const keys = Object.keys(v);
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i]!;
-    if (k.charCodeAt(0) === 36 || k.includes('.')) return true;
+    if (codeAt(k, 0) === 36 || k.includes('.')) return true;
     if (needsStoredRewrite((v as Record<string, unknown>)[k])) return true;
   }
   return false;

@@ -19,6 +19,7 @@
  */
 
 import { addInterned, adoptInterned, findInterned, type InternEntry } from './interned';
+import { codeAt, indexIn } from './strings';
 
 /** A number that was written as a float literal (or NaN/Infinity) in the source JSON. */
 export class PyFloat {
@@ -85,7 +86,7 @@ export function parseTaggedJsonStrict(text: string): ParsedJson {
     let line = 1;
     let lineStart = 0;
     for (let i = 0; i < at && i < text.length; i++) {
-      if (text.charCodeAt(i) === 10) {
+      if (codeAt(text, i) === 10) {
         line++;
         lineStart = i + 1;
       }
@@ -96,7 +97,7 @@ export function parseTaggedJsonStrict(text: string): ParsedJson {
 
   const skipWs = (): void => {
     while (pos < text.length) {
-      const c = text.charCodeAt(pos);
+      const c = codeAt(text, pos);
       if (c === 32 || c === 9 || c === 10 || c === 13) pos++;
       else break;
     }
@@ -187,7 +188,7 @@ export function parseTaggedJsonStrict(text: string): ParsedJson {
       STRING_RUN.test(text);
       pos = STRING_RUN.lastIndex;
       if (pos >= text.length) fail('unterminated string', start);
-      const c = text.charCodeAt(pos);
+      const c = codeAt(text, pos);
       if (c === 34) {
         out += text.slice(chunkStart, pos);
         pos++;
@@ -293,7 +294,7 @@ function keyText(text: string, start: number, end: number, escaped: boolean): st
 /** Whether the key string text[start, end) is "resource_metadata" (without slicing for every other key). */
 function isInternKey(text: string, start: number, end: number, escaped: boolean): boolean {
   if (escaped) return keyText(text, start, end, true) === INTERN_KEY;
-  return end - start === INTERN_KEY.length + 2 && text.charCodeAt(start + 1) === 114 && text.slice(start + 1, end - 1) === INTERN_KEY;
+  return end - start === INTERN_KEY.length + 2 && codeAt(text, start + 1) === 114 && text.slice(start + 1, end - 1) === INTERN_KEY;
 }
 
 const SPECIALS: ScanResult['specials'] = [];
@@ -346,7 +347,7 @@ function scan(text: string, intern: boolean): ScanResult | undefined {
   let keyEnd = -1;
   let keyEscaped = false;
   // the first backslash not before the last string's end: a string ending before it has no escapes
-  let nextBackslash = text.indexOf('\\');
+  let nextBackslash = indexIn(text, '\\');
   if (nextBackslash === -1) nextBackslash = n;
   // the metadata object being read for the first time (interning): where it began, at which depth, its
   // deepest nesting, its key path, the entry of the same text if one is known, specials before it
@@ -358,22 +359,22 @@ function scan(text: string, intern: boolean): ScanResult | undefined {
   let candSpecials = 0;
   let i = 0;
   while (i < n) {
-    const c = text.charCodeAt(i);
+    const c = codeAt(text, i);
     if (c === 34) {
       // string: the closing quote; only where a backslash comes first can a quote be escaped
-      let j = text.indexOf('"', i + 1);
+      let j = indexIn(text, '"', i + 1);
       if (j === -1) return undefined;
       let escaped = false;
       if (nextBackslash < j) {
         escaped = true;
         for (;;) {
           let k = j - 1;
-          while (text.charCodeAt(k) === 92) k--;
+          while (codeAt(text, k) === 92) k--;
           if ((j - 1 - k) % 2 === 0) break;
-          j = text.indexOf('"', j + 1);
+          j = indexIn(text, '"', j + 1);
           if (j === -1) return undefined;
         }
-        nextBackslash = text.indexOf('\\', j + 1);
+        nextBackslash = indexIn(text, '\\', j + 1);
         if (nextBackslash === -1) nextBackslash = n;
       }
       if (inArr && curElem === -1) curElem = i;
@@ -499,7 +500,7 @@ function scan(text: string, intern: boolean): ScanResult | undefined {
     // a bare token: number, true/false/null, NaN/Infinity
     let j = i + 1;
     while (j < n) {
-      const d = text.charCodeAt(j);
+      const d = codeAt(text, j);
       if (d === 44 || d === 93 || d === 125 || d === 58 || d === 34 || d === 91 || d === 123 || isWs(d)) break;
       j++;
     }
@@ -507,14 +508,14 @@ function scan(text: string, intern: boolean): ScanResult | undefined {
     if ((c >= 48 && c <= 57) || c === 45) {
       let float = false;
       for (let k = i + 1; k < j; k++) {
-        const d = text.charCodeAt(k);
+        const d = codeAt(text, k);
         if (d === 46 || d === 101 || d === 69) {
           float = true;
           break;
         }
       }
-      const tok = c === 45 && text.charCodeAt(i + 1) > 57 ? undefined : float || j - i > 15 ? text.slice(i, j) : undefined;
-      if (c === 45 && text.charCodeAt(i + 1) > 57) {
+      const tok = c === 45 && codeAt(text, i + 1) > 57 ? undefined : float || j - i > 15 ? text.slice(i, j) : undefined;
+      if (c === 45 && codeAt(text, i + 1) > 57) {
         if (text.slice(i, j) !== '-Infinity') return undefined;
         specials.push([i, j, 'f']);
       } else if (tok !== undefined && (float ? Number.isInteger(Number(tok)) : !Number.isSafeInteger(Number(tok)))) {
@@ -541,7 +542,7 @@ function scan(text: string, intern: boolean): ScanResult | undefined {
 /** Replace the marker strings of a rewritten parse by PyFloat / bigint (in place). */
 function restore(value: unknown): unknown {
   if (typeof value === 'string') {
-    if (value.charCodeAt(0) !== 0) return value;
+    if (codeAt(value, 0) !== 0) return value;
     const lit = value.slice(2);
     if (value[1] === 'i') return BigInt(lit);
     if (lit === 'NaN') return new PyFloat(NaN);
@@ -557,7 +558,7 @@ function restore(value: unknown): unknown {
   const obj = value as Record<string, unknown>;
   for (const k of Object.keys(obj)) {
     const v = obj[k];
-    if (v !== null && (typeof v === 'object' || (typeof v === 'string' && v.charCodeAt(0) === 0))) setOwn(obj, k, restore(v));
+    if (v !== null && (typeof v === 'object' || (typeof v === 'string' && codeAt(v, 0) === 0))) setOwn(obj, k, restore(v));
   }
   return obj;
 }

@@ -17,6 +17,7 @@ import { JsonSyntaxError, parseStringRecord, parseTaggedJson, parseTaggedJsonStr
 import { verifySignature } from './signature';
 import { describeUtf8Problem, findInvalidUtf8 } from './utf8';
 import { AS_DICT_FIELDS, METER_FIELDS, describeValue, isObject, validateItem } from './validate';
+import { codeAt } from './strings';
 
 export type { SignaturePolicy };
 
@@ -94,7 +95,7 @@ function decodeJson(
     if (bad) return wholeInput(input, `${what}: ${describeUtf8Problem(bad)}`);
     text = input.toString('utf8');
   }
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  if (codeAt(text, 0) === 0xfeff) text = text.slice(1);
   if (text.trim() === '') return wholeInput(input, `${what}: empty (expected JSON)`);
   try {
     // an oslo envelope (one object of strings) needs no scan: the engine's parse is exact for it

@@ -10,6 +10,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { PyFloat } from './json';
 import { internedFacts } from './interned';
 import { pyStr, sortedKeys, type ListForm } from './pystr';
+import { codeAt } from './strings';
 
 export type { ListForm } from './pystr';
 
@@ -180,7 +181,7 @@ function containsList(d: Record<string, unknown>): boolean {
 function sameDigest(expected: string, given: string): boolean {
   if (expected.length !== given.length) return false;
   let diff = 0;
-  for (let i = 0; i < expected.length; i++) diff |= expected.charCodeAt(i) ^ given.charCodeAt(i);
+  for (let i = 0; i < expected.length; i++) diff |= codeAt(expected, i) ^ codeAt(given, i);
   return diff === 0;
 }
 

@@ -15,6 +15,7 @@
 import type { Sample } from '../sample';
 import { internedFacts } from './interned';
 import { pyQuote } from './keys';
+import { codeAt } from './strings';
 
 export interface StorableLimits {
   /** Deepest metadata nesting accepted, counted after dotted keys are expanded. */
@@ -32,9 +33,9 @@ const isDict = (v: unknown): v is Record<string, unknown> =>
 export function loneSurrogateAt(s: string): number {
   if (!/[\ud800-\udfff]/.test(s)) return -1;
   for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
+    const c = codeAt(s, i);
     if (c >= 0xd800 && c <= 0xdbff) {
-      const n = s.charCodeAt(i + 1);
+      const n = codeAt(s, i + 1);
       if (n >= 0xdc00 && n <= 0xdfff) {
         i++;
         continue;

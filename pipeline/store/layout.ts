@@ -3,6 +3,7 @@ import { SAMPLE_FIELDS, type RequiredKeys, type Sample, type SameKeys, type Stor
 import { escapeMetadataKeys } from '../ceilometer/keys';
 import { needsStoredRewrite, storedPlainNumber, widenIntegers } from '../ceilometer/bson-numbers';
 import { internedFacts } from '../ceilometer/interned';
+import { codeAt } from '../ceilometer/strings';
 
 /**
  * The metering store's document shapes, byte-compatible with Ceilometer's legacy MongoDB driver
@@ -125,7 +126,7 @@ function elementSize(key: string, v: unknown): number {
 
 /** BSON size of a key as an element name (UTF-8 bytes + NUL); ASCII keys, the usual case, without a byte count. */
 function keySize(k: string): number {
-  for (let i = 0; i < k.length; i++) if (k.charCodeAt(i) > 0x7f) return Buffer.byteLength(k, 'utf8') + 1;
+  for (let i = 0; i < k.length; i++) if (codeAt(k, i) > 0x7f) return Buffer.byteLength(k, 'utf8') + 1;
   return k.length + 1;
 }
 
@@ -170,7 +171,7 @@ function documentSize(d: Record<string, unknown>, asIs: boolean): number {
   const keys = Object.keys(d);
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i]!;
-    if (asIs && (k.charCodeAt(0) === 36 || k.includes('.'))) return -1;
+    if (asIs && (codeAt(k, 0) === 36 || k.includes('.'))) return -1;
     const e = valueSize(d[k], asIs);
     if (e < 0) return -1;
     size += 1 + keySize(k) + e;
