@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Collection, Db, WriteConcernSettings } from 'mongodb';
+import { ObjectId, type Collection, type Db, type WriteConcernSettings } from 'mongodb';
 
 /**
  * The audit log of admin actions: who (token name or certificate subject's principal), what (method,
@@ -29,6 +29,8 @@ interface AuditDoc extends Partial<AuditEvent> {
   request_id: string;
   phase: 'request' | 'outcome';
   at: Date;
+  /** Orders records written in the same millisecond (its counter increases within a process). */
+  seq?: ObjectId;
   status?: number;
   outcome?: AuditOutcome;
   reason?: string;
@@ -59,13 +61,13 @@ export class AuditLog {
   }
 
   async ensureIndexes(): Promise<void> {
-    await this.collection.createIndex({ at: -1 }, { name: 'audit_at' });
+    await this.collection.createIndex({ at: -1, seq: -1 }, { name: 'audit_order' });
     await this.collection.createIndex({ request_id: 1 }, { name: 'audit_request' });
   }
 
   /** Record that an action is about to run; resolves with its request id once the record is durable. */
   async begin(event: AuditEvent, requestId = randomUUID()): Promise<string> {
-    await this.collection.insertOne({ _id: `${requestId}:request`, request_id: requestId, phase: 'request', at: new Date(), ...event }, { writeConcern: this.writeConcern });
+    await this.collection.insertOne({ _id: `${requestId}:request`, request_id: requestId, phase: 'request', at: new Date(), seq: new ObjectId(), ...event }, { writeConcern: this.writeConcern });
     return requestId;
   }
 
@@ -77,6 +79,7 @@ export class AuditLog {
         request_id: requestId,
         phase: 'outcome',
         at: new Date(),
+        seq: new ObjectId(),
         status: result.status,
         outcome: outcomeOf(result.status),
         ...(result.reason ? { reason: result.reason } : {}),
@@ -95,7 +98,7 @@ export class AuditLog {
     if (filter.who) q.who = filter.who;
     if (filter.action) q.action = filter.action;
     // the phase that names who/action is 'request' (or the outcome of a refusal, which has no request phase)
-    const heads = await this.collection.find({ ...q }).sort({ at: -1 }).limit(limit * 2).toArray();
+    const heads = await this.collection.find({ ...q }).sort({ at: -1, seq: -1 }).limit(limit * 2).toArray();
     const ids = [...new Set(heads.map((d) => d.request_id))].slice(0, limit);
     const all = await this.collection.find({ request_id: { $in: ids } }).toArray();
     const byId = new Map<string, { request?: AuditDoc; outcome?: AuditDoc }>();

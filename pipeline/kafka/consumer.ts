@@ -115,6 +115,13 @@ export class CeilometerConsumer {
     this.listeners.push(listener);
   }
 
+  /** Whether the group gave `topic`/`partition` to this consumer at its latest join (true before the first join event). */
+  private owns(topic: string, partition: number): boolean {
+    if (this.generation === 0) return true;
+    for (const tp of this.assignedNow) if (tp.partition === partition && tp.topic === topic) return true;
+    return false;
+  }
+
   /** Partitions lost at a (re)join: released once the batches in hand are written. */
   private onAssignment(assignment: Record<string, number[]> | undefined): void {
     if (this.listeners.length === 0) return;
@@ -204,9 +211,13 @@ export class CeilometerConsumer {
     }
     if (batch.messages.length === 0 || this.stopping || this.killed) return;
     const { topic, partition } = batch;
+    // A batch fetched before a rebalance can still be handed over after it: one of a partition this
+    // consumer no longer owns is dropped (its new owner reads it from the commits), or both owners
+    // would write it and the partition's state would be announced and observed here as well.
+    if (!this.owns(topic, partition)) return;
     if (this.listeners.length > 0 && !this.owned.has(`${topic}:${partition}`)) {
       await this.announce({ topic, partition }, heartbeat);
-      if (this.stopping || this.killed || !isRunning() || isStale()) return;
+      if (this.stopping || this.killed || !isRunning() || isStale() || !this.owns(topic, partition)) return;
     }
     const rejects: RejectInput[] = [];
     // Chunks for the ingestor, capped by count and by (approximate) bytes so that no chunk can exceed
@@ -249,6 +260,8 @@ export class CeilometerConsumer {
       await previous; // in order: the previous batch of this partition is committed first (or this fails with it)
       if (this.killed) throw new ConsumerStopped(); // kill(): never commit after the decision to leave
       if (!this.consumer) throw new ConsumerStopped();
+      // lost at a rebalance meanwhile: its new owner commits it (released state covers what was written here)
+      if (generation !== this.generation && !this.owns(topic, partition)) throw new ConsumerStopped();
       await this.consumer.commitOffsets([{ topic, partition, offset: (BigInt(last) + 1n).toString() }]);
       this.stats.batches++;
       this.stats.commits++;

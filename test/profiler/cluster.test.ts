@@ -236,7 +236,7 @@ describe('profiler state partitioned over three controllers (profiler.cluster.st
     await mod(a).save();
     await mod(b).save();
     const [ca, cb] = [mod(a).cluster!.counters, mod(b).cluster!.counters];
-    console.log(`[figure] join: a released ${ca.partitions_released} partitions at the rebalance, b loaded ${cb.partitions_loaded} (waited ${cb.handover_wait_ms} ms in all, ${cb.handover_timeouts} timeouts)`);
+    console.log(`[figure] join: a released ${ca.partitions_released} partitions at the rebalance, b loaded ${cb.partitions_loaded} (waited ${cb.handover_wait_ms} ms in all, ${cb.handover_timeouts} timeouts); a loaded ${ca.partitions_loaded} (${ca.handover_timeouts} timeouts); stale writes a ${ca.stale_writes}, b ${cb.stale_writes}; redelivered samples skipped by b ${mod(b).cluster!.partitioned.skippedCovered}`);
     expect(ca.partitions_released).toBeGreaterThan(0); // the revoke path (GROUP_JOIN), not a stop
     expect(cb.partitions_loaded).toBeGreaterThan(0);
     expect(cb.handover_timeouts).toBe(0); // released by a, not taken after a timeout
