@@ -3,6 +3,7 @@ import vm from 'node:vm';
 import type { StoredSample } from '../pipeline/sample';
 import { Profiler } from './profiler';
 import { PartitionedProfiler } from './partitioned';
+import { partitionKey } from './partition-state';
 
 /**
  * Profiler benchmark: in-process throughput of `onStored` (one core: the profiler is synchronous) and
@@ -124,6 +125,7 @@ export async function benchProfiler(options: { vms?: number; polls?: number; win
   let bestParted = Infinity;
   for (let r = 0; r < rounds; r++) {
     const parted = new PartitionedProfiler({ window, idleTtlMs: Infinity, maxVms: vms }, 'bench');
+    for (let p = 0; p < 3; p++) parted.load(partitionKey('ingest', p), [], -1); // the consumer announces its partitions
     const t = process.hrtime.bigint();
     for (let i = 0; i < samples.length; i += batch) parted.onStored(samples.slice(i, i + batch), positions.slice(i, i + batch));
     const ms = Number(process.hrtime.bigint() - t) / 1e6;

@@ -123,7 +123,7 @@ async function clusterProfilerModule(svc: Parameters<ModuleFactory>[0]): Promise
       metering_profiler_vms_expired_total: s.expired,
       metering_profiler_vms_evicted_total: s.evicted,
       metering_profiler_vms_tracked: cluster.partitioned.size,
-      metering_profiler_samples_covered_skipped_total: cluster.partitioned.skippedCovered,
+      metering_profiler_samples_unowned_skipped_total: cluster.partitioned.skippedUnowned,
       metering_profiler_state_flushes_total: c.flushes,
       metering_profiler_state_parts_written_total: c.parts_written,
       metering_profiler_state_stale_writes_total: c.stale_writes,

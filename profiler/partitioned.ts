@@ -7,19 +7,20 @@ import { instanceOf, Profiler, type ProfilerOptions, type ProfilerStats, type Vm
  * The profiler split by Kafka partition (pure: no I/O; `cluster.ts` stores and loads the parts).
  *
  * One `Profiler` per partition this controller owns, so a partition's state can be handed over on its
- * own. Per partition it knows the highest offset observed (the version its state is written with)
- * and the offset the state loaded from the store covers: samples of messages at or below that offset
- * are already in the state (the previous owner saw them) and are skipped, so a message redelivered
- * after a hand-over is never counted twice. Samples without a Kafka position (HTTP/UDP/TCP straight
- * to the store) go to this controller's own `direct:<id>` part, versioned by arrival time.
+ * own. Per partition it knows the highest offset observed (the version its state is written with).
+ * A partition's part exists only once its state is loaded (`load`, when the consumer announces the
+ * partition); samples of a partition not held are not observed (counted in `skippedUnowned`): a part
+ * made up on the spot would hold a fragment of the partition's state and, written, overwrite its
+ * owner's. A message redelivered after a hand-over is never counted twice without any rule here: the
+ * observer hub publishes only samples the store did not hold, and the previous owner observed the
+ * ones it stored. Samples without a Kafka position (HTTP/UDP/TCP straight to the store) go to this
+ * controller's own `direct:<id>` part, versioned by arrival time.
  */
 
 interface Part {
   profiler: Profiler;
   /** Highest offset observed (-1: none yet). */
   offset: number;
-  /** Offset the loaded state covers: samples at or below it are skipped (-1: nothing loaded). */
-  loaded: number;
   /** VMs changed since the last `takeDirty`. */
   dirty: Set<string>;
 }
@@ -37,8 +38,8 @@ export class PartitionedProfiler implements SampleObserver {
   private readonly parts = new Map<string, Part>();
   /** Counters of parts handed over (so the process's counters never go down). */
   private readonly retired: ProfilerStats = new Profiler().stats;
-  /** Samples skipped because the loaded state already covered their offset. */
-  skippedCovered = 0;
+  /** Samples of Kafka partitions this controller does not hold (not observed). */
+  skippedUnowned = 0;
   private directClock = -1;
 
   constructor(
@@ -78,9 +79,8 @@ export class PartitionedProfiler implements SampleObserver {
         flush();
         runKey = key;
       }
-      const part = this.part(key);
-      if (offset <= part.loaded) {
-        this.skippedCovered++;
+      if (pos && !this.parts.has(key)) {
+        this.skippedUnowned++;
         continue;
       }
       run.push(s);
@@ -101,7 +101,7 @@ export class PartitionedProfiler implements SampleObserver {
 
   private part(key: string): Part {
     let p = this.parts.get(key);
-    if (!p) this.parts.set(key, (p = { profiler: new Profiler(this.options), offset: -1, loaded: -1, dirty: new Set() }));
+    if (!p) this.parts.set(key, (p = { profiler: new Profiler(this.options), offset: -1, dirty: new Set() }));
     return p;
   }
 
@@ -111,7 +111,6 @@ export class PartitionedProfiler implements SampleObserver {
     const p = this.part(key);
     for (const vm of vms) p.profiler.adopt(vm);
     p.offset = offset;
-    p.loaded = offset;
   }
 
   /** Forget partition `key` (handed over); returns whether it was held. */

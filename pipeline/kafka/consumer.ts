@@ -25,13 +25,20 @@ import type { Ingestor, SampleOrigin } from '../ingest/ingestor';
  * Pipelining: `eachBatch` parses a batch, hands its samples to the Ingestor and returns at once (the
  * offsets resolved locally, nothing committed), so KafkaJS fetches and the consumer parses the next
  * batch while the previous one is being written. Per partition the batches form a chain: a batch's
- * offset is committed only after its own samples are durably stored AND the previous batch of the
- * partition is committed, so commits stay in order. The batches parsed but not yet committed are bounded
- * by `kafka.pipelineMaxBytes` (message bytes): at the bound `eachBatch` waits for the oldest to finish.
- * When a batch fails (the ingestor closed, a commit refused by a rebalance), the later batches of its
- * partition never commit either, and the next `eachBatch` throws so that KafkaJS restarts the consumer
- * from the last committed offsets: everything uncommitted is redelivered, and what was already stored
- * comes back as duplicates.
+ * offset is committed only after its own samples AND those of every earlier batch of the partition are
+ * durably stored, so no commit passes a sample not yet written. The batches parsed but not yet committed
+ * are bounded by `kafka.pipelineMaxBytes` (message bytes): at the bound `eachBatch` waits for the oldest
+ * to finish.
+ *
+ * Failures:
+ *  - a commit refused (a rebalance in progress, a broker away) is counted and logged, nothing more: the
+ *    write is durable, the next commit of the partition covers it, and a rejoin reads the commits again;
+ *  - a batch whose write fails makes the later batches of its partition fail too (never committed), and
+ *    the consumer restarts from the commits: the batches in hand settle, the partitions are released as
+ *    on a graceful stop, a new KafkaJS consumer joins the group (after a back-off) and everything
+ *    uncommitted is redelivered; what was already stored comes back as duplicates. (KafkaJS's own retry
+ *    would fetch on from the offsets resolved locally, past the failed batch, so it is not relied on.)
+ *    The same happens when KafkaJS gives up (a crash it does not restart from).
  */
 
 export interface CeilometerConsumerOptions {
@@ -48,6 +55,10 @@ export interface ConsumerStats {
   messages: number;
   batches: number;
   commits: number;
+  /** Commits refused (rebalance, broker away); a later commit of the partition covers them. */
+  commitFailures: number;
+  /** Restarts from the commits after a batch could not be written (or KafkaJS crashed for good). */
+  restarts: number;
   pauses: number;
   samples: number;
   rejects: number;
@@ -77,21 +88,35 @@ export interface PartitionListener {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+function rethrowUnlessStopped(err: unknown): void {
+  if (!(err instanceof ConsumerStopped)) throw err;
+}
+
+/** Rejects with the first rejection among `results` (resolves when there is none). */
+function firstRejection(results: PromiseSettledResult<unknown>[]): void {
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
+}
+
 export class CeilometerConsumer {
-  readonly stats: ConsumerStats = { messages: 0, batches: 0, commits: 0, pauses: 0, samples: 0, rejects: 0 };
+  readonly stats: ConsumerStats = { messages: 0, batches: 0, commits: 0, commitFailures: 0, restarts: 0, pauses: 0, samples: 0, rejects: 0 };
   private consumer: Consumer | undefined;
   private killed = false;
   private stopping = false;
   private pausedTopics = new Map<string, number>();
   private readonly parseOptions: NormalizeOptions;
-  /** Per `topic:partition`: the last batch handed on (its promise settles once it is committed or has failed). */
+  /**
+   * Per `topic:partition`: the last batch handed on; its promise resolves once its samples and those of
+   * every earlier batch of the partition are durably stored, and rejects if any of them failed.
+   */
   private chains = new Map<string, Promise<void>>();
   /** Every batch parsed and not yet committed or failed, with its message bytes. */
   private readonly inFlight = new Set<Promise<void>>();
   private bufferedBytes = 0;
-  /** A failure of a pipelined batch: the next eachBatch throws it so KafkaJS restarts from the commits. */
-  private failure: Error | undefined;
-  /** Incremented at every group (re)join: failures of batches from an earlier generation need no restart. */
+  /** Set by stop(): no restart after it. */
+  private closed = false;
+  /** A restart from the commits under way (see `recover`). */
+  private recovery: Promise<void> | undefined;
+  /** Incremented at every group (re)join. */
   private generation = 0;
   private readonly listeners: PartitionListener[] = [];
   /** Partitions announced to the listeners as owned (`topic:partition` → partition). */
@@ -122,18 +147,38 @@ export class CeilometerConsumer {
     return false;
   }
 
-  /** Partitions lost at a (re)join: released once the batches in hand are written. */
+  /**
+   * A (re)join. The chains of partitions kept stay (a batch of the old generation still in hand keeps
+   * the later ones from committing past it); those of partitions lost are dropped, and the lost
+   * partitions are released once their batches in hand are written.
+   */
   private onAssignment(assignment: Record<string, number[]> | undefined): void {
+    this.generation++;
+    this.assignedNow = Object.entries(assignment ?? {}).flatMap(([topic, ps]) => ps.map((partition) => ({ topic, partition })));
+    const now = new Set(this.assignedNow.map((tp) => `${tp.topic}:${tp.partition}`));
+    const pending = new Map<string, Promise<void>>();
+    for (const [key, chain] of this.chains) {
+      if (now.has(key)) {
+        // a batch abandoned to the rejoin is redelivered from the commits: only a real failure holds the chain
+        const kept = chain.catch(rethrowUnlessStopped);
+        kept.catch(() => undefined); // observed by the partition's next batch, if any
+        this.chains.set(key, kept);
+        continue;
+      }
+      pending.set(key, chain);
+      this.chains.delete(key);
+    }
     if (this.listeners.length === 0) return;
-    const now = new Set(Object.entries(assignment ?? {}).flatMap(([topic, ps]) => ps.map((p) => `${topic}:${p}`)));
     const lost = [...this.owned].filter(([key]) => !now.has(key)).map(([, tp]) => tp);
     if (lost.length === 0) return;
     for (const tp of lost) this.owned.delete(`${tp.topic}:${tp.partition}`);
-    this.releasing = this.releasing.then(() => this.release(lost));
+    const writes = lost.flatMap((tp) => pending.get(`${tp.topic}:${tp.partition}`) ?? []);
+    this.releasing = this.releasing.then(() => this.release(lost, writes));
   }
 
-  private async release(tps: TopicPartition[]): Promise<void> {
-    await Promise.allSettled([...this.inFlight]);
+  /** Tell the listeners `tps` are lost, once `writes` (their batches in hand) have settled. */
+  private async release(tps: TopicPartition[], writes: Array<Promise<unknown>>): Promise<void> {
+    await Promise.allSettled(writes);
     for (const l of this.listeners) {
       try {
         await l.released?.(tps);
@@ -145,17 +190,22 @@ export class CeilometerConsumer {
 
   /** Join the group, subscribe and start consuming (returns once running). */
   async start(): Promise<void> {
+    this.closed = false;
+    await this.run();
+  }
+
+  private async run(): Promise<void> {
     const { kafka, config } = this.opts;
     const consumer = kafka.consumer({ groupId: config.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: config.fetchMaxWaitMs, sessionTimeout: config.sessionTimeoutMs, heartbeatInterval: config.heartbeatIntervalMs, retry: { retries: 10 } });
     this.consumer = consumer;
     this.killed = false;
     this.stopping = false;
-    // A (re)join may bring other partitions or restart from the commits: the old chains mean nothing then.
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
-      this.chains = new Map();
-      this.generation++;
-      this.assignedNow = Object.entries(event.payload.memberAssignment ?? {}).flatMap(([topic, ps]) => ps.map((partition) => ({ topic, partition })));
-      this.onAssignment(event.payload.memberAssignment);
+      if (this.consumer === consumer) this.onAssignment(event.payload.memberAssignment);
+    });
+    // KafkaJS restarts itself after most crashes; when it does not, neither would the ingestion
+    consumer.on(consumer.events.CRASH, (event) => {
+      if (this.consumer === consumer && !event.payload.restart) this.recover(event.payload.error);
     });
     await consumer.connect();
     await ensureTopics(kafka, config.topics);
@@ -170,19 +220,61 @@ export class CeilometerConsumer {
 
   /** Graceful shutdown: finish (write and commit) the batch in hand, leave the group, disconnect. */
   async stop(): Promise<void> {
+    this.closed = true;
+    await this.recovery;
+    await this.halt();
+  }
+
+  /** Take no new batches, let the ones in hand be written and committed, release the partitions, leave. */
+  private async halt(): Promise<void> {
     if (!this.consumer) return;
     const c = this.consumer;
-    // take no new batches, let the ones in hand be written and committed, then leave
     this.stopping = true;
-    c.pause(this.opts.config.topics.map((topic) => ({ topic })));
+    try {
+      c.pause(this.opts.config.topics.map((topic) => ({ topic })));
+    } catch {
+      // KafkaJS already stopped (a crash): nothing more is fetched anyway
+    }
     await Promise.allSettled([...this.inFlight]);
     // the partitions' state is flushed for their next owners before the group is left
     await this.releasing;
     const owned = [...this.owned.values()];
     this.owned = new Map();
-    if (owned.length > 0) await this.release(owned);
+    if (owned.length > 0) await this.release(owned, []);
+    this.chains = new Map();
     this.consumer = undefined;
     await c.disconnect();
+  }
+
+  /**
+   * Start again from the commits (a batch could not be written, or KafkaJS crashed for good): the
+   * batches in hand settle, the partitions are released, and a new consumer joins after a back-off
+   * (doubling from 0.5 s to 30 s while joining fails). One at a time; none after stop() or kill().
+   */
+  private recover(err: unknown): void {
+    if (this.recovery || this.closed || this.killed || this.stopping) return;
+    this.stats.restarts++;
+    this.opts.log?.warn({ err: (err as Error)?.message ?? String(err) }, 'Kafka consumer restarting from the committed offsets (everything uncommitted is redelivered)');
+    this.recovery = (async () => {
+      try {
+        await this.halt();
+      } catch (e) {
+        this.opts.log?.warn({ err: (e as Error).message }, 'Kafka consumer: leaving the group before the restart failed');
+      }
+      for (let delay = 500; !this.closed && !this.killed; delay = Math.min(delay * 2, 30_000)) {
+        await sleep(delay);
+        if (this.closed || this.killed) break;
+        try {
+          await this.run();
+          break;
+        } catch (e) {
+          this.opts.log?.warn({ err: (e as Error).message, retryInMs: delay * 2 }, 'Kafka consumer: rejoining after a failure failed');
+          const c = this.consumer;
+          this.consumer = undefined;
+          await c?.disconnect().catch(() => undefined);
+        }
+      }
+    })().finally(() => (this.recovery = undefined));
   }
 
   /**
@@ -192,6 +284,7 @@ export class CeilometerConsumer {
    */
   async kill(): Promise<void> {
     this.killed = true;
+    this.closed = true;
     const c = this.consumer;
     this.consumer = undefined;
     if (c) await c.disconnect();
@@ -203,13 +296,7 @@ export class CeilometerConsumer {
   }
 
   private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    if (this.failure) {
-      const err = this.failure;
-      this.failure = undefined;
-      this.chains = new Map();
-      throw err; // KafkaJS restarts the consumer; everything uncommitted is redelivered
-    }
-    if (batch.messages.length === 0 || this.stopping || this.killed) return;
+    if (batch.messages.length === 0 || this.stopping || this.killed || this.recovery) return;
     const { topic, partition } = batch;
     // A batch fetched before a rebalance can still be handed over after it: one of a partition this
     // consumer no longer owns is dropped (its new owner reads it from the commits), or both owners
@@ -254,30 +341,41 @@ export class CeilometerConsumer {
     const key = `${topic}:${partition}`;
     const generation = this.generation;
     const previous = this.chains.get(key) ?? Promise.resolve();
-    const written = Promise.all(chunks.map((c) => this.submitWithBackoff(topic, c.samples, c.rejects, live, heartbeat, c.origins)));
-    const committed = (async () => {
+    // every chunk settles before the batch counts as failed: none is still being written when it is released
+    const written = Promise.allSettled(chunks.map((c) => this.submitWithBackoff(topic, c.samples, c.rejects, live, heartbeat, c.origins))).then(firstRejection);
+    const durable = (async () => {
       await written;
-      await previous; // in order: the previous batch of this partition is committed first (or this fails with it)
+      await previous; // in order: every earlier batch of this partition is durably stored too (or this fails with it)
+    })();
+    this.chains.set(key, durable);
+    const committed = (async () => {
+      await durable;
       if (this.killed) throw new ConsumerStopped(); // kill(): never commit after the decision to leave
-      if (!this.consumer) throw new ConsumerStopped();
+      const consumer = this.consumer;
+      if (!consumer) throw new ConsumerStopped();
       // lost at a rebalance meanwhile: its new owner commits it (released state covers what was written here)
       if (generation !== this.generation && !this.owns(topic, partition)) throw new ConsumerStopped();
-      await this.consumer.commitOffsets([{ topic, partition, offset: (BigInt(last) + 1n).toString() }]);
+      try {
+        await consumer.commitOffsets([{ topic, partition, offset: (BigInt(last) + 1n).toString() }]);
+        this.stats.commits++;
+      } catch (err) {
+        // refused by a rebalance or a broker away: the write is durable; the partition's next commit (or its next owner) covers it
+        this.stats.commitFailures++;
+        this.opts.log?.warn({ topic, partition, offset: last, err: (err as Error).message }, 'Kafka commit refused; a later commit covers it');
+      }
       this.stats.batches++;
-      this.stats.commits++;
       for (const c of chunks) this.stats.samples += c.samples.length;
       this.stats.rejects += rejects.length;
     })();
-    this.chains.set(key, committed);
     this.inFlight.add(committed);
     this.bufferedBytes += batchBytes;
     committed.then(
       () => undefined,
       (err: unknown) => {
-        // abandoned uncommitted (stopped, killed, or its partition reassigned since): redelivered later
-        if (err instanceof ConsumerStopped || this.killed || this.stopping || generation !== this.generation) return;
-        this.opts.log?.warn({ topic, partition, err: (err as Error).message }, 'pipelined batch failed: the consumer restarts from the last committed offsets');
-        this.failure ??= err instanceof Error ? err : new Error(String(err));
+        // abandoned uncommitted (stopped, killed, or its partition lost since): redelivered to its owner
+        if (err instanceof ConsumerStopped || this.killed || this.stopping || !this.owns(topic, partition)) return;
+        this.opts.log?.warn({ topic, partition, err: (err as Error).message }, 'Kafka batch not written: the consumer restarts from the last committed offsets');
+        this.recover(err);
       },
     ).finally(() => {
       this.inFlight.delete(committed);

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Ingestion } from '../ingest/pipeline-factory';
+import type { ConsumerStats } from '../kafka/consumer';
 import type { SampleObserver, StoredSample } from '../sample';
 import type { MonitorConfig } from './config';
 import type { ConsumerLagReader, LagReading } from './lag';
@@ -106,6 +107,14 @@ export class PipelineMonitor {
         },
       });
     }
+    const consumerTotal = (pick: (s: ConsumerStats) => number) =>
+      function (this: Counter) {
+        const stats = self.ingestion?.consumer?.stats;
+        this.reset();
+        if (stats) this.inc(pick(stats));
+      };
+    new Counter({ name: 'metering_kafka_commit_failures_total', help: 'Kafka commits refused (rebalance, broker away); a later commit of the partition covers each', registers, collect: consumerTotal((s) => s.commitFailures) });
+    new Counter({ name: 'metering_kafka_consumer_restarts_total', help: 'Restarts of the Kafka consumer from the committed offsets after a batch could not be written', registers, collect: consumerTotal((s) => s.restarts) });
     new Gauge({
       name: 'metering_ledger_unflushed_samples',
       help: 'Stored samples counted by the reconciliation ledger and not yet written to ingest_ledger',

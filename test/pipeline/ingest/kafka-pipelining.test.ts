@@ -118,3 +118,80 @@ describe('Kafka consumer pipelining', () => {
     await waitFor('all 40 stored and committed', async () => (await c.stored()) === 40 && (await committedOffset(c.group, c.topic)) === '40');
   }, 45_000);
 });
+
+describe('Kafka consumer: a batch that cannot be handed to ingestion', () => {
+  it('is not skipped: the consumer restarts from the commits, every message is stored once, and no commit passes it before it is stored', async () => {
+    const label = 'fails-once';
+    const d = client.db(iso.dbName(label));
+    dbs.push(d);
+    const topic = iso.topic(label);
+    await ensureTopics(kafka, [topic]);
+    const group = iso.groupId(label);
+    const ingest = testIngestConfig({ telemetrySecret: SECRET, batchMaxSamples: 10 });
+    const writer = new MeterStoreWriter(d, testStoreConfig(d.databaseName));
+    await writer.prepare();
+    // the first submission fails outright (as an ingestor that is closing, or a bug, would make it);
+    // the write path itself is the real one
+    let failures = 0;
+    let committedAtFailure: string | undefined;
+    class FailsOnce extends Ingestor {
+      override async submit(...args: Parameters<Ingestor['submit']>): ReturnType<Ingestor['submit']> {
+        if (failures === 0) {
+          failures++;
+          throw new Error('submission failed (test)');
+        }
+        return super.submit(...args);
+      }
+    }
+    const ingestor = new FailsOnce({ config: ingest, writer });
+    const config = resolveIngestionConfig({ kafka: { brokers: kafkaBrokers(), groupId: group, topics: [topic], fromBeginning: true, fetchMaxWaitMs: 100 } }).kafka;
+    const consumer = new CeilometerConsumer({ kafka, config, ingest, ingestor });
+    closers.push(async () => {
+      await consumer.stop();
+      await ingestor.close();
+    });
+    await publishSamples(producer, topic, makeSamples(40), 'counter', SECRET);
+    await consumer.start();
+    await waitFor('the failure', async () => failures === 1);
+    committedAtFailure = await committedOffset(group, topic);
+    await waitFor('all 40 stored and committed after the restart', async () => (await d.collection(COLLECTIONS.meter).countDocuments()) === 40 && (await committedOffset(group, topic)) === '40', 45_000);
+    expect(['-1', '']).toContain(committedAtFailure);
+    expect((await d.collection(COLLECTIONS.meter).distinct('message_id')).length).toBe(40);
+    expect(consumer.stats.restarts).toBe(1);
+  }, 60_000);
+});
+
+describe('Kafka consumer: a commit refused', () => {
+  it('(a rebalance under way, a broker away) is counted and covered by the next commit; the consumer neither stops nor restarts', async () => {
+    const label = 'commit-refused';
+    const d = client.db(iso.dbName(label));
+    dbs.push(d);
+    const topic = iso.topic(label);
+    await ensureTopics(kafka, [topic]);
+    const group = iso.groupId(label);
+    const ingest = testIngestConfig({ telemetrySecret: SECRET, batchMaxSamples: 10 });
+    const writer = new MeterStoreWriter(d, testStoreConfig(d.databaseName));
+    await writer.prepare();
+    const ingestor = new Ingestor({ config: ingest, writer });
+    const config = resolveIngestionConfig({ kafka: { brokers: kafkaBrokers(), groupId: group, topics: [topic], fromBeginning: true, fetchMaxWaitMs: 100 } }).kafka;
+    const consumer = new CeilometerConsumer({ kafka, config, ingest, ingestor });
+    closers.push(async () => {
+      await consumer.stop();
+      await ingestor.close();
+    });
+    await consumer.start();
+    // the first commit is refused as the broker refuses one during a rebalance (KafkaJS does not retry it)
+    const inner = (consumer as unknown as { consumer: { commitOffsets: (o: unknown) => Promise<void> } }).consumer;
+    const commit = inner.commitOffsets.bind(inner);
+    let refused = 0;
+    inner.commitOffsets = async (o) => {
+      if (refused++ === 0) throw new Error('The group is rebalancing, so a rejoin is needed (test)');
+      return commit(o);
+    };
+    await publishSamples(producer, topic, makeSamples(10), 'counter', SECRET);
+    await waitFor('the first batch stored', async () => (await d.collection(COLLECTIONS.meter).countDocuments()) === 10);
+    await publishSamples(producer, topic, makeSamples(10), 'counter', SECRET);
+    await waitFor('the second batch stored and committed', async () => (await d.collection(COLLECTIONS.meter).countDocuments()) === 20 && (await committedOffset(group, topic)) === '20', 30_000);
+    expect([consumer.stats.commitFailures, consumer.stats.restarts]).toEqual([1, 0]);
+  }, 60_000);
+});
