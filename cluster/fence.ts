@@ -42,11 +42,21 @@ export class FenceStore {
 
   constructor(private readonly db: Db) {}
 
-  async advance(fence: FenceToken, controller: string): Promise<void> {
+  /**
+   * With `timeoutMs` the write is bounded (the server's maxTimeMS and a local timer, for a store that
+   * does not answer at all): past it the action is refused (FencedOutError), since the caller could no
+   * longer act within its lease. The write may still land later; it only ever records this token.
+   */
+  async advance(fence: FenceToken, controller: string, opts: { timeoutMs?: number } = {}): Promise<void> {
     const coll = this.db.collection<{ _id: string; token: number; controller: string; at?: Date }>(FENCES_COLLECTION);
+    const limit = opts.timeoutMs === undefined ? undefined : Math.max(1, Math.floor(opts.timeoutMs));
     try {
-      await coll.updateOne({ _id: fence.role, token: { $lte: fence.token } }, { $set: { token: fence.token, controller }, $currentDate: { at: true } }, { upsert: true });
+      const write = coll.updateOne({ _id: fence.role, token: { $lte: fence.token } }, { $set: { token: fence.token, controller }, $currentDate: { at: true } }, { upsert: true, ...(limit !== undefined ? { maxTimeMS: limit } : {}) });
+      if (limit === undefined) await write;
+      else await withinMs(write, limit, () => new FencedOutError(fence.role, fence.token, `the fence write did not answer within ${limit} ms, the time the lease had left for it; action refused`));
     } catch (err) {
+      if (err instanceof FencedOutError) throw err;
+      if (err instanceof MongoServerError && err.code === 50) throw new FencedOutError(fence.role, fence.token, `the fence write exceeded its time limit (${limit} ms, the time the lease had left for it); action refused`);
       if (!(err instanceof MongoServerError && err.code === 11000)) throw err;
       this.rejected++;
       const current = await coll.findOne({ _id: fence.role });
@@ -57,4 +67,14 @@ export class FenceStore {
   async current(): Promise<Array<{ _id: string; token: number; controller: string; at?: Date }>> {
     return this.db.collection<{ _id: string; token: number; controller: string; at?: Date }>(FENCES_COLLECTION).find({}).sort({ _id: 1 }).toArray();
   }
+}
+
+/** `p`, or the error `timeout()` makes when `ms` pass first (p's own outcome is then ignored). */
+function withinMs<T>(p: Promise<T>, ms: number, timeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timeout()), ms);
+  });
+  p.catch(() => undefined); // a write that fails after the timeout is not an unhandled rejection
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }

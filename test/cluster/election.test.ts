@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoClient, type Db } from 'mongodb';
 import pino from 'pino';
@@ -98,6 +99,53 @@ describe('leader election with fencing tokens (real MongoDB)', () => {
     expect(a.leading('scaler')).toBe(false);
     await expect(a.leadership('scaler').fence()).rejects.toThrow(FencedOutError);
     await d.dropDatabase();
+  });
+
+  it('fence() re-checks the hold after its write: a leader paused during the write, or left with less than guardMs, refuses', async () => {
+    const d = client.db(iso.dbName('paused-fence'));
+    const clock = new Clock();
+    const a = new Elector({ db: d, config, id: 'a', instance: 'a#3', roles: ['scaler'], log, now: clock.now });
+    await a.tick(); // hold valid for ttl 1000 − guard 100 = 900 ms by a's clock
+    const lead = a.leadership('scaler');
+    expect(await lead.fence()).toEqual({ role: 'scaler', token: 1 });
+
+    // the check before the write passes; the process is then paused past its lease while the write is in
+    // flight (the monotonic clock keeps counting): on resuming it must not act
+    const inFlight = lead.fence();
+    clock.t += 1000;
+    await expect(inFlight).rejects.toThrow(/lost the lease while the fence was being written/);
+    await expect(lead.fence()).rejects.toThrow(/does not hold the lease any more/);
+
+    // a pause that leaves the hold standing but with less than guardMs (100 ms) of it is refused too
+    await a.tick(); // renewed: 900 ms from now
+    clock.t += 100;
+    const shortened = lead.fence();
+    clock.t += 720; // 80 ms left when the write returns
+    await expect(shortened).rejects.toThrow(/after the fence write .* holds the lease for only 80 ms more, less than the 100 ms/);
+    // and a hold that already has less than guardMs left does not even write
+    await a.tick();
+    clock.t += 850;
+    await expect(lead.fence()).rejects.toThrow(/holds the lease for only 50 ms more, less than the 100 ms \(cluster.guardMs\) an action needs/);
+    clock.t -= 850; // (the test's clock only) with the time left, it acts
+    expect(await lead.fence()).toEqual({ role: 'scaler', token: 1 });
+    await a.close();
+    await d.dropDatabase();
+  });
+
+  it('the fence write is bounded: a store that does not answer refuses the action within the time given', async () => {
+    // a listener that accepts connections and never answers: a store cut off mid-connection (no MongoDB behaviour imitated)
+    const silent = net.createServer((socket) => void socket.on('error', () => undefined));
+    const sockets = new Set<net.Socket>();
+    silent.on('connection', (s) => sockets.add(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as net.AddressInfo).port;
+    const cut = new MongoClient(`mongodb://127.0.0.1:${port}/?directConnection=true`, { serverSelectionTimeoutMS: 10_000, connectTimeoutMS: 10_000 });
+    const started = Date.now();
+    await expect(new FenceStore(cut.db('x')).advance({ role: 'scaler', token: 1 }, 'a', { timeoutMs: 300 })).rejects.toThrow(/the fence write did not answer within 300 ms/);
+    expect(Date.now() - started).toBeLessThan(3000);
+    for (const s of sockets) s.destroy();
+    await cut.close().catch(() => undefined);
+    await new Promise((r) => silent.close(r));
   });
 
   it('an onboarding estimate posted to any controller reaches the loop of the scaler leader, once', async () => {
