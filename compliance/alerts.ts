@@ -1,5 +1,6 @@
 import type { Collection, Db, Filter } from 'mongodb';
 import { fencedWrite, type FenceToken } from '../cluster/fence';
+import { COMPLIANCE_ALERTS_COLLECTION } from '../cluster/fenced-documents';
 import { isDuplicateKeyError } from '../pipeline/store/bulk-errors';
 import type { License } from './license';
 import { violationKey, type Evaluation, type Violation, type ViolationKind } from './rules';
@@ -95,7 +96,7 @@ function toAlert(v: Violation, key: string, at: string, project: string | null):
   };
 }
 
-export const ALERTS_COLLECTION = 'compliance_alerts';
+export const ALERTS_COLLECTION = COMPLIANCE_ALERTS_COLLECTION;
 /**
  * Set to the violation key while an alert is open and removed when it resolves; a unique sparse
  * index on it (`alert_one_open_per_key`) lets the store hold one open alert per violation key,

@@ -6,7 +6,7 @@ import { isolation } from '../support/isolation';
 import { mongoUri } from '../support/services';
 import { clusterConfig, SINGLETON_ROLES } from '../../cluster/config';
 import { Elector } from '../../cluster/elector';
-import { FencedOutError, FenceStore } from '../../cluster/fence';
+import { FencedOutError, FenceStore, fencedWrite } from '../../cluster/fence';
 import { processBillingCycle } from '../../billing/jobs/cycle';
 import { PredictiveSignals } from '../../scaler/onboarding';
 
@@ -148,6 +148,34 @@ describe('leader election with fencing tokens (real MongoDB)', () => {
     await new Promise((r) => silent.close(r));
   });
 
+  it('a fenced write with an older token is refused once the role\'s fence has advanced past it, on a document the new leader has not written yet', async () => {
+    const d = client.db(iso.dbName('fenced-docs'));
+    const fences = new FenceStore(d);
+    const progress = d.collection<{ _id: string; last_end?: Date }>('counters');
+    const old = { role: 'billing-cycle', token: 4 };
+    await fences.advance(old, 'old-leader');
+    const w = fencedWrite({ _id: 'billing-cycle' }, old);
+    const t1 = new Date('2026-12-01T00:00:00Z');
+    await progress.updateOne(w.filter as never, { $set: { last_end: t1, ...w.set } }, { upsert: true });
+    // a new leader takes the lease: its advance (at takeover, before it acts) is all it has written
+    await fences.advance({ role: 'billing-cycle', token: 5 }, 'new-leader');
+    // the old leader, paused after its check, writes its next progress with token 4: matches nothing
+    const late = await progress.updateOne(w.filter as never, { $set: { last_end: new Date('2026-12-02T00:00:00Z'), ...w.set } }).catch((err: Error) => err);
+    expect(late).toMatchObject({ matchedCount: 0 });
+    await expect(progress.updateOne(w.filter as never, { $set: { last_end: new Date('2026-12-02T00:00:00Z'), ...w.set } }, { upsert: true })).rejects.toThrow(/duplicate key/i);
+    expect(await progress.findOne({ _id: 'billing-cycle' })).toEqual({ _id: 'billing-cycle', last_end: t1, fence: { 'billing-cycle': 5 } });
+    // a role's document that does not exist yet is created holding the token: a stale upsert cannot create it
+    const d2 = client.db(iso.dbName('fenced-docs-new'));
+    await new FenceStore(d2).advance({ role: 'billing-cycle', token: 7 }, 'new-leader');
+    const w6 = fencedWrite({ _id: 'billing-cycle' }, { role: 'billing-cycle', token: 6 });
+    await expect(d2.collection('counters').updateOne(w6.filter as never, { $set: { last_end: t1, ...w6.set } }, { upsert: true })).rejects.toThrow(/duplicate key/i);
+    // an advance never lowers what the documents carry
+    await expect(new FenceStore(d2).advance({ role: 'billing-cycle', token: 6 }, 'old-leader')).rejects.toThrow(FencedOutError);
+    expect(await d2.collection('counters').findOne({ _id: 'billing-cycle' as never })).toEqual({ _id: 'billing-cycle', fence: { 'billing-cycle': 7 } });
+    await d.dropDatabase();
+    await d2.dropDatabase();
+  });
+
   it('an onboarding estimate posted to any controller reaches the loop of the scaler leader, once', async () => {
     const d = client.db(iso.dbName('onboarding'));
     const follower = new PredictiveSignals(d);
@@ -167,7 +195,8 @@ describe('leader election with fencing tokens (real MongoDB)', () => {
     const data = { granularity: 'hour' as const, timezone: 'UTC', carrySeconds: 0, billingPeriod: 'day' as const, graceSeconds: 0, planFile: 'none.yaml', fence: { role: 'billing-cycle', token: 4, controller: 'old-leader' } };
     const r = await processBillingCycle(deps as never, data, { progress: async () => undefined });
     expect(r).toMatchObject({ periods: [], superseded: expect.stringMatching(/token 4 is stale: new-leader has acted with token 5/) });
-    expect(await d.collection('counters').countDocuments()).toBe(0);
+    // no progress written (the document holds only the new leader's token, which its advance put there)
+    expect(await d.collection('counters').find({}).toArray()).toEqual([{ _id: 'billing-cycle', fence: { 'billing-cycle': 5 } }]);
     await d.dropDatabase();
   });
 });

@@ -84,7 +84,8 @@ describe('cluster compliance evaluation (real MongoDB)', () => {
     expect(old.stats.fenced_out).toBe(1);
 
     const stored = await db.collection(ALERTS_COLLECTION).find({}).toArray();
-    expect(stored.map((a) => [a.kind, a.state, a.fence])).toEqual([['cores-exceeded', 'open', { compliance: 1 }]]);
+    // opened with token 1; the new evaluator's fence advance raised the token it carries to 2
+    expect(stored.map((a) => [a.kind, a.state, a.fence])).toEqual([['cores-exceeded', 'open', { compliance: 2 }]]);
     expect(events.old.map((e) => e.event)).toEqual(['opened']);
     expect(events.new).toEqual([]);
     expect(await readLive(db)).toMatchObject({ controller: 'new', token: 2, violations: 1, instances: 4 });
@@ -125,6 +126,23 @@ describe('cluster compliance evaluation (real MongoDB)', () => {
     expect(await db.collection(ALERTS_COLLECTION).countDocuments({ key: k1.key })).toBe(2);
     expect(await db.collection(ALERTS_COLLECTION).countDocuments({ key: k1.key, state: 'open' })).toBe(1);
     expect(await alerts.countOpen()).toBe(8); // 1 from the first test, 5 races, 2 resumed
+  });
+
+  it('a former evaluator cannot resolve an alert once the compliance fence has advanced past its token, though the new one never wrote that alert', async () => {
+    const d = client.db(iso.dbName('stale-resolve'));
+    const alerts = new AlertStore(d);
+    await alerts.ensureIndexes();
+    const fences = new FenceStore(d);
+    await fences.advance({ role: 'compliance', token: 4 }, 'old');
+    const ev = opened('k-stale', '2026-06-01T00:00:00.000Z');
+    expect(await alerts.applyClaimed(ev, { role: 'compliance', token: 4 })).toBe(true);
+    // a new evaluator takes the lease and advances the fence (its first evaluation has not run yet)
+    await fences.advance({ role: 'compliance', token: 5 }, 'new');
+    // the old one, paused after its own check, resolves: refused, the alert stays open for the new one to judge
+    expect(await alerts.applyClaimed({ event: 'resolved', alert: { ...ev.alert, state: 'resolved', resolved_at: '2026-06-01T01:00:00.000Z' } }, { role: 'compliance', token: 4 })).toBe(false);
+    expect((await alerts.open()).map((a) => a.id)).toEqual([ev.alert.id]);
+    expect(await alerts.applyClaimed({ event: 'resolved', alert: { ...ev.alert, state: 'resolved', resolved_at: '2026-06-01T01:00:00.000Z' } }, { role: 'compliance', token: 5 })).toBe(true);
+    await d.dropDatabase();
   });
 
   it('open alerts stored before the one-open-per-key index get their key: a later open of that key is refused', async () => {
