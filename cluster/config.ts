@@ -40,7 +40,9 @@ export const clusterConfig = z
     renewIntervalMs: z.number().int().min(50).max(200_000).default(3_000),
     /**
      * Safety margin in milliseconds (default 1000): the holder stops acting this long before its lease
-     * could lapse, covering clock-rate drift between hosts and the time a renewal spends in flight.
+     * could lapse, covering clock-rate drift between hosts and the time a renewal spends in flight. An
+     * action also needs this much of the hold left after its fence write, or it is refused (so
+     * leaseTtlMs − renewIntervalMs − guardMs must exceed guardMs).
      */
     guardMs: z.number().int().min(0).max(60_000).default(1_000),
     /** How often each controller writes its heartbeat, in milliseconds (default 5000). */
@@ -55,6 +57,9 @@ export const clusterConfig = z
     }
     if (c.guardMs * 2 >= c.leaseTtlMs) {
       ctx.addIssue({ code: 'custom', path: ['guardMs'], message: `must be less than half of leaseTtlMs (${c.leaseTtlMs})` });
+    } else if (c.leaseTtlMs - c.guardMs - c.renewIntervalMs <= c.guardMs && c.renewIntervalMs * 3 <= c.leaseTtlMs) {
+      // fence() wants guardMs of the hold left after its write; a leader renewing on time must always have it
+      ctx.addIssue({ code: 'custom', path: ['guardMs'], message: `leaseTtlMs (${c.leaseTtlMs}) − renewIntervalMs (${c.renewIntervalMs}) − guardMs must exceed guardMs: an action needs guardMs of the lease left, and a leader renewing on time must always have that` });
     }
     if (c.heartbeatIntervalMs * 2 > c.memberTtlMs) {
       ctx.addIssue({ code: 'custom', path: ['memberTtlMs'], message: `must be at least twice heartbeatIntervalMs (${c.heartbeatIntervalMs})` });

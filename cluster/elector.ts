@@ -161,13 +161,7 @@ export class Elector {
       leading: () => core.leading(this.now()),
       leader: () => (core.leading(this.now()) ? this.d.id : this.holders.get(role)),
       token: () => (core.leading(this.now()) ? core.hold?.token : undefined),
-      fence: async (): Promise<FenceToken> => {
-        const hold = core.hold;
-        if (!hold || !core.leading(this.now())) throw new FencedOutError(role, hold?.token, `this controller (${this.d.id}) does not hold the lease${hold ? ' any more (it lapsed before it could be renewed)' : ''}`);
-        const fence = { role, token: hold.token };
-        await this.fences.advance(fence, this.d.id);
-        return fence;
-      },
+      fence: (): Promise<FenceToken> => this.fence(role, core),
       onChange: (fn) => {
         const list = this.listeners.get(role) ?? [];
         list.push(fn);
@@ -176,6 +170,30 @@ export class Elector {
     };
     this.views.set(role, v);
     return v;
+  }
+
+  /**
+   * The check at the point of action (Leadership.fence). Before and after the fence write this
+   * controller must still hold the lease by its own clock with at least `guardMs` of it left, so the
+   * action that follows has that long before the hold ends (and twice that before another controller
+   * may take over). The write itself is bounded by the time the hold has for it: a controller paused
+   * or cut off during the write finds its hold too short when it resumes and refuses (FencedOutError).
+   */
+  private async fence(role: SingletonRole, core: LeaseCore): Promise<FenceToken> {
+    const margin = this.d.config.guardMs;
+    const before = this.now();
+    const hold = core.hold;
+    if (!hold || !core.leading(before)) throw new FencedOutError(role, hold?.token, `this controller (${this.d.id}) does not hold the lease${hold ? ' any more (it lapsed before it could be renewed)' : ''}`);
+    const budget = hold.validUntil - before - margin;
+    if (budget <= 0) throw new FencedOutError(role, hold.token, `this controller (${this.d.id}) holds the lease for only ${Math.round(hold.validUntil - before)} ms more, less than the ${margin} ms (cluster.guardMs) an action needs; refused until the lease is renewed`);
+    const fence = { role, token: hold.token };
+    await this.fences.advance(fence, this.d.id, { timeoutMs: budget });
+    // the write took time (or this process was paused meanwhile): the hold must still stand, with the margin left
+    const after = this.now();
+    const now = core.hold;
+    if (!now || now.token !== hold.token || !core.leading(after)) throw new FencedOutError(role, hold.token, `this controller (${this.d.id}) lost the lease while the fence was being written (${Math.round(after - before)} ms); action refused`);
+    if (now.validUntil - after < margin) throw new FencedOutError(role, hold.token, `after the fence write (${Math.round(after - before)} ms) this controller (${this.d.id}) holds the lease for only ${Math.round(now.validUntil - after)} ms more, less than the ${margin} ms (cluster.guardMs) an action needs; action refused`);
+    return fence;
   }
 
   /** Per role: leading, token, how long the hold stays valid by the local clock. */

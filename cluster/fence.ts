@@ -1,4 +1,5 @@
-import { MongoServerError, type Db } from 'mongodb';
+import { MongoServerError, type Db, type Filter } from 'mongodb';
+import { FENCED_DOCUMENTS, type FencedDocuments } from './fenced-documents';
 
 export const FENCES_COLLECTION = 'cluster_fences';
 
@@ -21,8 +22,10 @@ export interface FenceToken {
 
 /**
  * The condition that makes a write to a document one of the fenced effects: it applies only when the
- * document was last written with this token or a lower one (or never by a fenced writer), and records
- * the token. A write carrying a lower token than the document holds matches nothing. Pure.
+ * document carries this token or a lower one (or none), and records the token. A write carrying a lower
+ * token than the document holds matches nothing. The documents of FENCED_DOCUMENTS carry the role's
+ * fence, raised by every advance, so such a write is refused once a newer leader's advance has completed
+ * (not only once the newer leader has written that document). Pure.
  */
 export function fencedWrite(filter: Record<string, unknown>, fence: FenceToken): { filter: Record<string, unknown>; set: Record<string, number> } {
   const field = `fence.${fence.role}`;
@@ -40,13 +43,30 @@ export class FenceStore {
   /** Refused actions (stale tokens), for /metrics. */
   rejected = 0;
 
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly fenced: Readonly<Record<string, readonly FencedDocuments[]>> = FENCED_DOCUMENTS,
+  ) {}
 
-  async advance(fence: FenceToken, controller: string): Promise<void> {
+  /**
+   * With `timeoutMs` the write is bounded (the server's maxTimeMS and a local timer, for a store that
+   * does not answer at all): past it the action is refused (FencedOutError), since the caller could no
+   * longer act within its lease. The write may still land later; it only ever records this token.
+   */
+  async advance(fence: FenceToken, controller: string, opts: { timeoutMs?: number } = {}): Promise<void> {
     const coll = this.db.collection<{ _id: string; token: number; controller: string; at?: Date }>(FENCES_COLLECTION);
+    const limit = opts.timeoutMs === undefined ? undefined : Math.max(1, Math.floor(opts.timeoutMs));
+    const bound = limit !== undefined ? { maxTimeMS: limit } : {};
     try {
-      await coll.updateOne({ _id: fence.role, token: { $lte: fence.token } }, { $set: { token: fence.token, controller }, $currentDate: { at: true } }, { upsert: true });
+      const write = (async () => {
+        await coll.updateOne({ _id: fence.role, token: { $lte: fence.token } }, { $set: { token: fence.token, controller }, $currentDate: { at: true } }, { upsert: true, ...bound });
+        await this.raise(fence, bound);
+      })();
+      if (limit === undefined) await write;
+      else await withinMs(write, limit, () => new FencedOutError(fence.role, fence.token, `the fence write did not answer within ${limit} ms, the time the lease had left for it; action refused`));
     } catch (err) {
+      if (err instanceof FencedOutError) throw err;
+      if (err instanceof MongoServerError && err.code === 50) throw new FencedOutError(fence.role, fence.token, `the fence write exceeded its time limit (${limit} ms, the time the lease had left for it); action refused`);
       if (!(err instanceof MongoServerError && err.code === 11000)) throw err;
       this.rejected++;
       const current = await coll.findOne({ _id: fence.role });
@@ -54,7 +74,38 @@ export class FenceStore {
     }
   }
 
+  /**
+   * The role's fenced documents carry at least this token from now on ($max: never lowered), so a
+   * fencedWrite with a lower one is refused. Runs after the fence document accepted the token.
+   */
+  private async raise(fence: FenceToken, bound: { maxTimeMS?: number }): Promise<void> {
+    const field = `fence.${fence.role}`;
+    const below = { $or: [{ [field]: { $exists: false } }, { [field]: { $lt: fence.token } }] };
+    for (const docs of this.fenced[fence.role] ?? []) {
+      const coll = this.db.collection<{ _id: string }>(docs.collection);
+      for (const id of docs.ids ?? []) {
+        try {
+          await coll.updateOne({ _id: id, ...below } as Filter<{ _id: string }>, { $max: { [field]: fence.token } }, { upsert: true, ...bound });
+        } catch (err) {
+          // the document carries a higher token already (the upsert collided with it): a newer leader advanced
+          if (!(err instanceof MongoServerError && err.code === 11000)) throw err;
+        }
+      }
+      if (docs.filter) await coll.updateMany({ ...docs.filter, ...below } as Filter<{ _id: string }>, { $max: { [field]: fence.token } }, bound);
+    }
+  }
+
   async current(): Promise<Array<{ _id: string; token: number; controller: string; at?: Date }>> {
     return this.db.collection<{ _id: string; token: number; controller: string; at?: Date }>(FENCES_COLLECTION).find({}).sort({ _id: 1 }).toArray();
   }
+}
+
+/** `p`, or the error `timeout()` makes when `ms` pass first (p's own outcome is then ignored). */
+function withinMs<T>(p: Promise<T>, ms: number, timeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timeout()), ms);
+  });
+  p.catch(() => undefined); // a write that fails after the timeout is not an unhandled rejection
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }

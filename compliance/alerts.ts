@@ -1,5 +1,6 @@
 import type { Collection, Db, Filter } from 'mongodb';
 import { fencedWrite, type FenceToken } from '../cluster/fence';
+import { COMPLIANCE_ALERTS_COLLECTION } from '../cluster/fenced-documents';
 import { isDuplicateKeyError } from '../pipeline/store/bulk-errors';
 import type { License } from './license';
 import { violationKey, type Evaluation, type Violation, type ViolationKind } from './rules';
@@ -95,84 +96,73 @@ function toAlert(v: Violation, key: string, at: string, project: string | null):
   };
 }
 
-export const ALERTS_COLLECTION = 'compliance_alerts';
+export const ALERTS_COLLECTION = COMPLIANCE_ALERTS_COLLECTION;
 /**
- * One document per violation key while an alert for it is open (`_id` = key, `alert` = the open
- * alert's id): the unique `_id` makes opening an alert once-only across evaluators, whatever T each
- * evaluated at (the alert's own id carries T, so two evaluators would otherwise store two alerts).
+ * Set to the violation key while an alert is open and removed when it resolves; a unique sparse
+ * index on it (`alert_one_open_per_key`) lets the store hold one open alert per violation key,
+ * whoever writes and whatever T each evaluated at (the alert's own id carries T, so `_id` alone would
+ * let two evaluators store two alerts for one violation). The open alert is its own claim: one insert
+ * decides, so no timing (a paused former leader, racing evaluators) can leave two open.
  */
-export const ALERT_CLAIMS_COLLECTION = 'compliance_alert_claims';
+export const OPEN_KEY_FIELD = 'open_key';
 
-type AlertDoc = Omit<Alert, 'id'> & { _id: string; recorded_at: Date };
+type AlertDoc = Omit<Alert, 'id'> & { _id: string; recorded_at: Date; open_key?: string };
 
 export class AlertStore {
   private readonly coll: Collection<AlertDoc>;
 
-  constructor(private readonly db: Db) {
+  constructor(db: Db) {
     this.coll = db.collection<AlertDoc>(ALERTS_COLLECTION);
   }
 
+  /**
+   * Indexes, and `open_key` on the open alerts stored before it existed, oldest first. Of two open
+   * alerts of one key (which only an earlier version could store) the later gets no `open_key`: it is
+   * left as it was, and the unique index covers every alert opened from now on.
+   */
   async ensureIndexes(): Promise<void> {
     await this.coll.createIndex({ state: 1, opened_at: -1 }, { name: 'alert_state_opened' });
     await this.coll.createIndex({ opened_at: -1 }, { name: 'alert_opened' });
+    await this.coll.createIndex({ [OPEN_KEY_FIELD]: 1 }, { name: 'alert_one_open_per_key', unique: true, sparse: true });
+    const unkeyed = await this.coll.find({ state: 'open', [OPEN_KEY_FIELD]: { $exists: false } }, { projection: { key: 1 } }).sort({ opened_at: 1, _id: 1 }).toArray();
+    for (const a of unkeyed) {
+      await this.coll.updateOne({ _id: a._id, state: 'open', [OPEN_KEY_FIELD]: { $exists: false } }, { $set: { [OPEN_KEY_FIELD]: a.key } }).catch((err: unknown) => {
+        if (!isDuplicateKeyError(err)) throw err;
+      });
+    }
   }
 
-  /** Apply one event: an opened alert is inserted (again = no-op), a resolved one is marked resolved once. */
+  /** Apply one event: an opened alert is inserted (again, or while its key has an open alert = no-op), a resolved one is marked resolved once. */
   async apply(ev: AlertEvent, now = new Date()): Promise<void> {
-    const { id, ...rest } = ev.alert;
-    if (ev.event === 'opened') {
-      try {
-        await this.coll.insertOne({ _id: id, ...rest, state: 'open', resolved_at: null, recorded_at: now });
-      } catch (err) {
-        if (!isDuplicateKeyError(err)) throw err;
-      }
-      return;
-    }
-    await this.coll.updateOne({ _id: id, state: 'open' }, { $set: { state: 'resolved', resolved_at: ev.alert.resolved_at, actual: ev.alert.actual } });
+    await this.write(ev, undefined, now);
   }
 
   /**
    * Apply one event as the cluster's compliance evaluator (docs/compliance.md "Many controllers"):
-   * an alert opens only if no alert of its key is open (the claim in `compliance_alert_claims`), and
-   * a resolve only applies to an alert last written with this fencing token or a lower one. Returns
-   * whether the event changed the store (false: another evaluator had already applied it).
+   * an alert opens only if no alert of its violation key is open (the unique `open_key`), and a resolve
+   * only applies to an alert last written with this fencing token or a lower one. Returns whether the
+   * event changed the store (false: another evaluator had already applied it, or holds the alert).
    */
-  async applyClaimed(ev: AlertEvent, fence: FenceToken | undefined, by: string, now = new Date()): Promise<boolean> {
+  async applyClaimed(ev: AlertEvent, fence: FenceToken | undefined, now = new Date()): Promise<boolean> {
+    return this.write(ev, fence, now);
+  }
+
+  private async write(ev: AlertEvent, fence: FenceToken | undefined, now: Date): Promise<boolean> {
     const { id, ...rest } = ev.alert;
-    const claims = this.db.collection<{ _id: string; alert: string; by: string; token: number; at: Date }>(ALERT_CLAIMS_COLLECTION);
-    const fenceSet = fence ? { fence: { [fence.role]: fence.token } } : {};
-    const token = fence?.token ?? 0;
     if (ev.event === 'opened') {
+      const fenceSet = fence ? { fence: { [fence.role]: fence.token } } : {};
       try {
-        await claims.insertOne({ _id: ev.alert.key, alert: id, by, token, at: now });
+        await this.coll.insertOne({ _id: id, ...rest, state: 'open', resolved_at: null, recorded_at: now, [OPEN_KEY_FIELD]: ev.alert.key, ...fenceSet } as AlertDoc);
       } catch (err) {
         if (!isDuplicateKeyError(err)) throw err;
-        const claim = await claims.findOne({ _id: ev.alert.key });
-        const held = claim ? await this.coll.findOne({ _id: claim.alert }, { projection: { state: 1 } }) : null;
-        if (!claim || held?.state === 'open') return false; // open already: raised once, by whoever claimed it
-        // The claim outlived its alert: its alert resolved and the claim's removal failed, or its alert was
-        // never stored, because this evaluator failed between the two writes or a former leader (lower
-        // token) died between them. A claim of another evaluator with the same or a higher token, whose
-        // alert is missing, is an open in progress: left alone. Taken over conditionally: one wins.
-        const orphan = held?.state === 'resolved' || (!held && (claim.by === by || (claim.token ?? 0) < token));
-        if (!orphan) return false;
-        const moved = await claims.updateOne({ _id: ev.alert.key, alert: claim.alert }, { $set: { alert: id, by, token, at: now } });
-        if (moved.modifiedCount !== 1) return false;
-      }
-      try {
-        await this.coll.insertOne({ _id: id, ...rest, state: 'open', resolved_at: null, recorded_at: now, ...fenceSet } as AlertDoc);
-      } catch (err) {
-        if (!isDuplicateKeyError(err)) throw err;
-        return false;
+        return false; // this alert is stored already, or another alert of its key is open: raised once
       }
       return true;
     }
     const base = { _id: id, state: 'open' as const };
     const w = fence ? fencedWrite(base, fence) : { filter: base, set: {} };
-    const r = await this.coll.updateOne(w.filter as Filter<AlertDoc>, { $set: { state: 'resolved', resolved_at: ev.alert.resolved_at, actual: ev.alert.actual, ...w.set } });
-    if (r.modifiedCount !== 1) return false; // resolved already, or a newer evaluator holds it: its claim stays
-    await claims.deleteOne({ _id: ev.alert.key, alert: id });
-    return true;
+    const r = await this.coll.updateOne(w.filter as Filter<AlertDoc>, { $set: { state: 'resolved', resolved_at: ev.alert.resolved_at, actual: ev.alert.actual, ...w.set }, $unset: { [OPEN_KEY_FIELD]: '' } });
+    return r.modifiedCount === 1; // false: resolved already, or a newer evaluator wrote it last
   }
 
   /** How many alerts are open (of `project` when given), from the store. */
@@ -194,6 +184,6 @@ export class AlertStore {
 }
 
 function fromDoc(d: AlertDoc): Alert {
-  const { _id, recorded_at: _r, fence: _f, ...rest } = d as AlertDoc & { fence?: unknown };
+  const { _id, recorded_at: _r, fence: _f, open_key: _k, ...rest } = d as AlertDoc & { fence?: unknown };
   return { id: _id, ...rest };
 }

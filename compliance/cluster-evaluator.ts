@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Db } from 'mongodb';
 import type { Logger } from 'pino';
 import { FencedOutError } from '../cluster/fence';
@@ -58,12 +57,7 @@ export class ClusterEvaluator {
   last?: Evaluation;
   /** Alerts open after this controller's last evaluation as the leader (for /metrics). */
   openAlerts = 0;
-  /** This evaluator in the alert claims: the controller and a random id per process start. */
-  private readonly by: string;
-
-  constructor(private readonly opts: ClusterEvaluatorOptions) {
-    this.by = `${opts.controller}#${randomUUID()}`;
-  }
+  constructor(private readonly opts: ClusterEvaluatorOptions) {}
 
   start(): void {
     const tick = () => {
@@ -101,7 +95,7 @@ export class ClusterEvaluator {
       const fence = await leadership.fence(); // refused (FencedOutError) once a newer leader has acted
       const stored: AlertEvent[] = [];
       for (const ev of events) {
-        if (await this.opts.alerts.applyClaimed(ev, fence, this.by)) stored.push(ev);
+        if (await this.opts.alerts.applyClaimed(ev, fence)) stored.push(ev);
         else this.stats.events_already_applied++;
       }
       this.stats.evaluations++;

@@ -15,6 +15,11 @@ export interface LoopDeps {
   exclusive?: <T>(fn: () => Promise<T>) => Promise<T>;
   /** One round of observations (e.g. collectSignals + the profiler's VM load, merged). */
   collect: () => Promise<Observation[]>;
+  /**
+   * Runs at the start of every round this controller may run, before the policy decides (e.g. recall
+   * the actions a former scaler leader took, so their cooldowns hold). A failure skips the round.
+   */
+  prepare?: () => Promise<void>;
   /** Onboarding estimates that arrived since the last round (e.g. from the Heat hook). */
   onboarding?: () => Promise<OnboardingEstimate[]>;
   /** Store every evaluation (the decision history); actions are also passed to `act`. */
@@ -63,6 +68,12 @@ export class ScalerLoop {
     if (trigger.by === 'loop' && this.d.leading && !this.d.leading()) return undefined;
     const now = (this.d.now ?? (() => new Date()))();
     let obs: Observation[];
+    try {
+      await this.d.prepare?.();
+    } catch (err) {
+      this.d.log.warn({ err: (err as Error).message }, 'scaler: round not prepared; skipping this round');
+      return undefined;
+    }
     try {
       obs = await this.d.collect();
       for (const e of (await this.d.onboarding?.()) ?? []) this.policy.onboard(e);

@@ -116,6 +116,8 @@ export class ScalerService {
   private readonly actLock = new Mutex();
   /** Outcomes of API-triggered rounds, picked up by `evaluate` (keyed by the decision object). */
   private readonly apiOutcomes = new WeakMap<Decision, NonNullable<EvaluateResult['actuation']>>();
+  /** The scaler lease (fencing token; undefined when not clustered) the stored actions were last recalled under. */
+  private recalledUnder?: { token: number | undefined };
 
   constructor(private readonly d: ScalerServiceDeps) {
     this.decisions = new DecisionRepository(d.db);
@@ -296,6 +298,9 @@ export class ScalerService {
       policy: this.d.config.policy,
       exclusive: (fn) => this.actLock.run(fn),
       leading: () => this.leadership.leading(),
+      // a round under a lease this controller did not recall under yet (it gained the scaler lease, or
+      // this is its first round) first recalls the stored actions: no decision before their cooldowns hold
+      prepare: () => this.recallIfNewLease(),
       log: this.d.log,
       now: () => this.now(),
       sleep: (ms) => this.sleep(ms),
@@ -316,7 +321,15 @@ export class ScalerService {
         const requestedBy = trigger.by === 'api' ? { token: trigger.requestedBy, ...(trigger.remote ? { remote: trigger.remote } : {}) } : undefined;
         // fenced: a controller whose scaler lease lapsed, or that a newer leader has overtaken, stores
         // nothing (FencedOutError) and so carries nothing out (act finds no record id)
-        const fence = await this.leadership.fence();
+        let fence: Awaited<ReturnType<Leadership['fence']>>;
+        try {
+          fence = await this.leadership.fence();
+        } catch (err) {
+          if (!(err instanceof FencedOutError)) throw err;
+          this.d.log.warn({ err: err.message, action: d.action }, 'scaler: decision not stored and not carried out: fenced out');
+          if (trigger.by === 'api') this.apiOutcomes.set(d, { status: 'failed', detail: err.message });
+          return;
+        }
         const id = await this.store(d, source, blocker, { topology: topology.kind, collected: lastCollect.n, ...(lastCollect.skipped.length ? { skipped: lastCollect.skipped } : {}) }, requestedBy, fence?.token);
         if (!blocker) this.recordIds.set(d, id);
       },
@@ -353,13 +366,28 @@ export class ScalerService {
   start(): boolean {
     if (!this.d.config.loop.enabled || this.running) return false;
     this.loop ??= this.newLoop();
-    // the actions stored before (a restart, or another controller's lead) keep their cooldowns: recalled
-    // under the round lock, so before the next round; again whenever this controller gains the lease
-    const recall = () => void this.actLock.run(() => this.recallActions()).catch((err: Error) => this.d.log.warn({ err: err.message }, 'scaler: earlier actions could not be read; cooldowns start afresh'));
-    recall();
-    this.leadership.onChange((leading) => leading && recall());
+    // the actions stored before (a restart, or another controller's lead) keep their cooldowns: each
+    // round recalls them first whenever the scaler lease is a new one (prepare, under the round lock)
     this.running = this.loop.run(this.d.config.loop.interval);
     return true;
+  }
+
+  /**
+   * Recall the stored actions when this round runs under a lease (fencing token) it has not recalled
+   * under yet: this controller's first round, and the first after every gain of the scaler lease. The
+   * token is read in the round itself, so no round decides before the recall, however late the lease's
+   * change listeners run. A failed read throws: the round is skipped and the next one tries again.
+   */
+  private async recallIfNewLease(): Promise<void> {
+    const token = this.leadership.token();
+    if (this.recalledUnder && this.recalledUnder.token === token) return;
+    try {
+      const n = await this.recallActions();
+      this.recalledUnder = { token };
+      if (this.leadership.clustered) this.d.log.info({ token, recalled: n }, 'scaler: leading under a new lease; earlier actions recalled');
+    } catch (err) {
+      throw new Error(`earlier actions could not be read (${(err as Error).message}); no decision before their cooldowns are known`);
+    }
   }
 
   /** Feed the actions stored in the decision history (not skipped or failed, not what-ifs) to the loop's policy. */

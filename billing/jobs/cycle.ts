@@ -1,5 +1,6 @@
 import type { Db } from 'mongodb';
 import { FenceStore, FencedOutError, fencedWrite, type FenceToken } from '../../cluster/fence';
+import { BILLING_CYCLE_PROGRESS } from '../../cluster/fenced-documents';
 import { dueInvoicePeriods } from '../invoices/schedule';
 import { addPeriods, periodStart, type Granularity } from '../mediation/periods';
 import { loadPlanFile } from '../rating/plan';
@@ -28,7 +29,7 @@ export interface BillingCycleJob {
 }
 
 const ORDER: Granularity[] = ['hour', 'day', 'month'];
-const STATE_ID = 'billing-cycle';
+const STATE_ID = BILLING_CYCLE_PROGRESS.id;
 
 /**
  * Run the billing cycle: every billing period that ended at least `graceSeconds` ago and has not
@@ -53,7 +54,7 @@ export async function processBillingCycle(deps: JobDeps, data: BillingCycleJob, 
     if (err instanceof FencedOutError) return { now: now.toISOString(), periods: [], superseded: err.message };
     throw err;
   }
-  const state = deps.db.collection<{ _id: string; last_end: Date }>('counters');
+  const state = deps.db.collection<{ _id: string; last_end?: Date }>(BILLING_CYCLE_PROGRESS.collection);
   const saved = await state.findOne({ _id: STATE_ID });
   const tz = data.timezone;
   const latestDue = addPeriods(periodStart(new Date(now.getTime() - data.graceSeconds * 1000), data.billingPeriod, tz), data.billingPeriod, -1, tz);
@@ -71,12 +72,13 @@ export async function processBillingCycle(deps: JobDeps, data: BillingCycleJob, 
       draftNew: true, ...(data.issue ? { issue: true } : {}), ...(data.currency ? { currency: data.currency } : {}),
     });
     if (data.fence) {
-      // the cycle's progress carries the token: a write with an older one than the document holds is refused
+      // the cycle's progress carries the token: a write with an older one than the document holds (every
+      // fence advance raises it to the role's fence, cluster/fenced-documents.ts) is refused
       const w = fencedWrite({ _id: STATE_ID }, data.fence);
       try {
         await state.updateOne(w.filter as never, { $set: { last_end: p.end, ...w.set } }, { upsert: true });
       } catch (err) {
-        if ((err as { code?: number }).code === 11000) throw new FencedOutError('billing-cycle', data.fence.token, `the cycle's progress was written by a newer leader than token ${data.fence.token}`);
+        if ((err as { code?: number }).code === 11000) throw new FencedOutError('billing-cycle', data.fence.token, `the cycle's progress carries a newer token than ${data.fence.token}: a newer leader has advanced the billing-cycle fence`);
         throw err;
       }
     } else {

@@ -13,7 +13,9 @@ import type { JobCounters, JobsRuntime } from './runtime';
 import { enqueueRemediation } from './remediate';
 import { RateLimitedWarn } from './availability';
 import { BILLING_CYCLE, startWorkers, type Workers } from './workers';
+import { FencedOutError } from '../../cluster/fence';
 import { leadershipOf } from '../../cluster/leadership';
+import { Periodic } from '../../lib/periodic';
 import { controllerId } from '../../cluster/module';
 
 export type { JobsRuntime, JobCounters } from './runtime';
@@ -164,17 +166,21 @@ export const jobsModule: ModuleFactory = async (svc): Promise<JobsModule> => {
     if (ids.length) log.info({ jobs: ids }, `late samples: ${ids.length} re-mediation job(s) enqueued`);
     return ids;
   };
-  let timer: NodeJS.Timeout | undefined;
-  if (mediation.lateDataCheckSeconds > 0) {
-    const leaderCheck = async () => {
-      // one controller drains the (shared, stored) late-data marks: the late-data lease holder, fenced
+  // one controller drains the (shared, stored) late-data marks: the late-data lease holder, fenced; a
+  // check under way when the module closes is waited for, so none runs after close
+  const lateCheck = mediation.lateDataCheckSeconds > 0
+    ? new Periodic(async () => {
       if (!lateLead.leading()) return;
-      await lateLead.fence();
+      try {
+        await lateLead.fence();
+      } catch (err) {
+        if (!(err instanceof FencedOutError)) throw err;
+        log.warn({ err: err.message }, 'late-data check skipped: this controller may not act for the late-data role');
+        return;
+      }
       await checkLateData();
-    };
-    timer = setInterval(() => void leaderCheck().catch((err: Error) => log.warn({ err: err.message }, 'late-data check failed')), mediation.lateDataCheckSeconds * 1000);
-    timer.unref();
-  }
+    }, mediation.lateDataCheckSeconds * 1000, (err) => log.warn({ err: err.message }, 'late-data check failed')).start()
+    : undefined;
   // the billing-cycle lease changed hands: the new holder writes the schedule with its token; while it
   // leads it also puts its token back should a paused former holder's late write have replaced it
   let fenceTimer: NodeJS.Timeout | undefined;
@@ -226,8 +232,8 @@ export const jobsModule: ModuleFactory = async (svc): Promise<JobsModule> => {
     },
     async close() {
       closed = true;
-      if (timer) clearInterval(timer);
       if (fenceTimer) clearInterval(fenceTimer);
+      await lateCheck?.close();
       await workers?.close();
       await queues?.close();
       monitor.disconnect();

@@ -59,6 +59,11 @@ describe('LeaseCore (pure lease state machine)', () => {
     const bad = clusterConfig.safeParse({ leaseTtlMs: 1000, renewIntervalMs: 500 });
     expect(bad.success).toBe(false);
     expect(bad.error?.issues[0]?.message).toMatch(/at most a third of leaseTtlMs/);
+    // a leader renewing on time must always have guardMs of its hold left for an action (fence() needs it)
+    const tight = clusterConfig.safeParse({ leaseTtlMs: 1000, renewIntervalMs: 300, guardMs: 400 });
+    expect(tight.success).toBe(false);
+    expect(tight.error?.issues[0]?.message).toMatch(/must exceed guardMs: an action needs guardMs of the lease left/);
+    expect(clusterConfig.safeParse({ leaseTtlMs: 1000, renewIntervalMs: 300, guardMs: 300 }).success).toBe(true);
   });
 });
 

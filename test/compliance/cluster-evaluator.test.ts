@@ -3,7 +3,7 @@ import type { Db, MongoClient } from 'mongodb';
 import pino from 'pino';
 import { FenceStore } from '../../cluster/fence';
 import type { Leadership } from '../../cluster/leadership';
-import { ALERT_CLAIMS_COLLECTION, ALERTS_COLLECTION, AlertStore, type Alert, type AlertEvent } from '../../compliance/alerts';
+import { ALERTS_COLLECTION, AlertStore, type Alert, type AlertEvent } from '../../compliance/alerts';
 import { ClusterEvaluator, readLive } from '../../compliance/cluster-evaluator';
 import { parseLicenses } from '../../compliance/license';
 import { LicenseRepository } from '../../compliance/repository';
@@ -15,7 +15,8 @@ import { connect } from '../pipeline/ingest/helpers';
  * The cluster's compliance evaluator and the once-only alert writes against the real store: two
  * evaluators (a paused former leader that wakes up, and the new one) evaluating at different T
  * store one alert per violation; the older one's actions are fenced out; racing opens of one key
- * store one alert; a claim left by an evaluator that died before storing its alert is taken over.
+ * store one alert; a former leader whose open lands after the new leader's (or before it) leaves one
+ * open alert; open alerts stored before the one-open-per-key index get their key.
  */
 const iso = isolation(import.meta.url);
 const log = pino({ level: 'silent' });
@@ -66,6 +67,7 @@ describe('cluster compliance evaluation (real MongoDB)', () => {
     await licenses.ensureIndexes();
     for (const l of parseLicenses('licenses:\n  - {id: ora, product: oracle-db, match: {project_id: p-fin}, cores: 8}\n', 'test')) await licenses.record(l, 'test');
     const alerts = new AlertStore(db);
+    await alerts.ensureIndexes();
     const fences = new FenceStore(db);
     const t0 = new Date(Date.now() - 60_000);
     for (const [i, vm] of ['a', 'b', 'c'].entries()) await instance(vm, 4, new Date(t0.getTime() + i * 1000));
@@ -82,42 +84,77 @@ describe('cluster compliance evaluation (real MongoDB)', () => {
     expect(old.stats.fenced_out).toBe(1);
 
     const stored = await db.collection(ALERTS_COLLECTION).find({}).toArray();
-    expect(stored.map((a) => [a.kind, a.state, a.fence])).toEqual([['cores-exceeded', 'open', { compliance: 1 }]]);
+    // opened with token 1; the new evaluator's fence advance raised the token it carries to 2
+    expect(stored.map((a) => [a.kind, a.state, a.fence])).toEqual([['cores-exceeded', 'open', { compliance: 2 }]]);
     expect(events.old.map((e) => e.event)).toEqual(['opened']);
     expect(events.new).toEqual([]);
     expect(await readLive(db)).toMatchObject({ controller: 'new', token: 2, violations: 1, instances: 4 });
 
     // a stale token cannot resolve what the newer evaluator keeps open
     const [a] = await alerts.open();
-    expect(await alerts.applyClaimed({ event: 'resolved', alert: { ...a!, state: 'resolved', resolved_at: new Date().toISOString() } }, { role: 'compliance', token: 0 }, 'stale')).toBe(false);
+    expect(await alerts.applyClaimed({ event: 'resolved', alert: { ...a!, state: 'resolved', resolved_at: new Date().toISOString() } }, { role: 'compliance', token: 0 })).toBe(false);
     expect((await alerts.open()).length).toBe(1);
-    expect(await db.collection(ALERT_CLAIMS_COLLECTION).countDocuments({ _id: a!.key } as object)).toBe(1); // its claim stays
+    expect(await db.collection(ALERTS_COLLECTION).countDocuments({ open_key: a!.key })).toBe(1); // it still holds its key
   });
 
-  it('racing opens of one violation at different T store one alert; a claim whose alert was never stored is taken over', async () => {
+  it('racing opens of one violation at different T store one alert; a resumed former leader adds no second one', async () => {
     const alerts = new AlertStore(db);
+    await alerts.ensureIndexes();
     const fence = { role: 'compliance', token: 5 };
     for (let round = 0; round < 5; round++) {
       const key = `k-race-${round}`;
-      const results = await Promise.all([alerts.applyClaimed(opened(key, '2026-06-01T00:00:00.000Z'), fence, 'x'), alerts.applyClaimed(opened(key, '2026-06-01T00:00:05.000Z'), fence, 'y')]);
+      const results = await Promise.all([alerts.applyClaimed(opened(key, '2026-06-01T00:00:00.000Z'), fence), alerts.applyClaimed(opened(key, '2026-06-01T00:00:05.000Z'), { ...fence, token: 6 })]);
       expect(results.filter(Boolean)).toHaveLength(1);
       expect(await db.collection(ALERTS_COLLECTION).countDocuments({ key })).toBe(1);
     }
-    // an open in progress (claimed, alert not stored yet) by an evaluator of the same token is left alone
-    const claims = db.collection<{ _id: string; alert: string; by: string; token: number; at: Date }>(ALERT_CLAIMS_COLLECTION);
-    await claims.insertOne({ _id: 'k2', alert: 'k2@in-progress', by: 'other', token: 5, at: new Date() });
-    expect(await alerts.applyClaimed(opened('k2', '2026-06-01T00:00:00.000Z'), fence, 'me')).toBe(false);
-    // a former leader (lower token) died between its claim and its alert: the next open of that key is stored
-    await claims.updateOne({ _id: 'k2' }, { $set: { token: 4 } });
-    expect(await alerts.applyClaimed(opened('k2', '2026-06-01T00:00:00.000Z'), fence, 'me')).toBe(true);
-    expect(await db.collection(ALERTS_COLLECTION).countDocuments({ key: 'k2', state: 'open' })).toBe(1);
-    const k1 = { key: 'k-race-0' };
+    // a former leader (token 4) evaluated at T1 and passed its fence, then paused; the new leader (token 5)
+    // opened the alert at T2; the former one resumes and writes its open: refused, one open alert
+    expect(await alerts.applyClaimed(opened('k-resume', '2026-06-01T00:00:05.000Z'), fence)).toBe(true);
+    expect(await alerts.applyClaimed(opened('k-resume', '2026-06-01T00:00:00.000Z'), { ...fence, token: 4 })).toBe(false);
+    // the other order: the former leader's open lands first; the new leader's open of the key is refused
+    expect(await alerts.applyClaimed(opened('k-resume-2', '2026-06-01T00:00:00.000Z'), { ...fence, token: 4 })).toBe(true);
+    expect(await alerts.applyClaimed(opened('k-resume-2', '2026-06-01T00:00:05.000Z'), fence)).toBe(false);
+    for (const key of ['k-resume', 'k-resume-2']) expect(await db.collection(ALERTS_COLLECTION).countDocuments({ key, state: 'open' })).toBe(1);
+    // whatever writes it: the store itself holds no second open alert of a key
+    await expect(db.collection(ALERTS_COLLECTION).insertOne({ _id: 'k-resume@late' as never, key: 'k-resume', state: 'open', open_key: 'k-resume' })).rejects.toThrow(/duplicate key/i);
 
     // resolved, the key may open again as a new alert
+    const k1 = { key: 'k-race-0' };
     const open = (await alerts.open()).find((x) => x.key === k1.key)!;
-    expect(await alerts.applyClaimed({ event: 'resolved', alert: { ...open, state: 'resolved', resolved_at: '2026-06-01T01:00:00.000Z' } }, fence, 'x')).toBe(true);
-    expect(await alerts.applyClaimed(opened(k1.key, '2026-06-01T02:00:00.000Z'), fence, 'y')).toBe(true);
+    expect(await alerts.applyClaimed({ event: 'resolved', alert: { ...open, state: 'resolved', resolved_at: '2026-06-01T01:00:00.000Z' } }, fence)).toBe(true);
+    expect(await alerts.applyClaimed(opened(k1.key, '2026-06-01T02:00:00.000Z'), fence)).toBe(true);
     expect(await db.collection(ALERTS_COLLECTION).countDocuments({ key: k1.key })).toBe(2);
-    expect(await alerts.countOpen()).toBe(7); // 1 from the first test, 5 races, k2
+    expect(await db.collection(ALERTS_COLLECTION).countDocuments({ key: k1.key, state: 'open' })).toBe(1);
+    expect(await alerts.countOpen()).toBe(8); // 1 from the first test, 5 races, 2 resumed
+  });
+
+  it('a former evaluator cannot resolve an alert once the compliance fence has advanced past its token, though the new one never wrote that alert', async () => {
+    const d = client.db(iso.dbName('stale-resolve'));
+    const alerts = new AlertStore(d);
+    await alerts.ensureIndexes();
+    const fences = new FenceStore(d);
+    await fences.advance({ role: 'compliance', token: 4 }, 'old');
+    const ev = opened('k-stale', '2026-06-01T00:00:00.000Z');
+    expect(await alerts.applyClaimed(ev, { role: 'compliance', token: 4 })).toBe(true);
+    // a new evaluator takes the lease and advances the fence (its first evaluation has not run yet)
+    await fences.advance({ role: 'compliance', token: 5 }, 'new');
+    // the old one, paused after its own check, resolves: refused, the alert stays open for the new one to judge
+    expect(await alerts.applyClaimed({ event: 'resolved', alert: { ...ev.alert, state: 'resolved', resolved_at: '2026-06-01T01:00:00.000Z' } }, { role: 'compliance', token: 4 })).toBe(false);
+    expect((await alerts.open()).map((a) => a.id)).toEqual([ev.alert.id]);
+    expect(await alerts.applyClaimed({ event: 'resolved', alert: { ...ev.alert, state: 'resolved', resolved_at: '2026-06-01T01:00:00.000Z' } }, { role: 'compliance', token: 5 })).toBe(true);
+    await d.dropDatabase();
+  });
+
+  it('open alerts stored before the one-open-per-key index get their key: a later open of that key is refused', async () => {
+    const d = client.db(iso.dbName('legacy'));
+    const legacy = opened('k-legacy', '2026-06-01T00:00:00.000Z').alert;
+    const { id, ...rest } = legacy;
+    await d.collection(ALERTS_COLLECTION).insertOne({ _id: id as never, ...rest, recorded_at: new Date() });
+    const alerts = new AlertStore(d);
+    await alerts.ensureIndexes();
+    expect(await d.collection(ALERTS_COLLECTION).findOne({ _id: id as never })).toMatchObject({ open_key: 'k-legacy', state: 'open' });
+    expect(await alerts.applyClaimed(opened('k-legacy', '2026-06-01T00:10:00.000Z'), { role: 'compliance', token: 1 })).toBe(false);
+    expect((await alerts.open()).map((a) => a.id)).toEqual([id]);
+    await d.dropDatabase();
   });
 });
