@@ -446,7 +446,8 @@ export class CeilometerConsumer {
     const n = (this.pausedTopics.get(topic) ?? 1) - 1;
     if (n <= 0) {
       this.pausedTopics.delete(topic);
-      this.consumer?.resume([{ topic }]);
+      // halt() paused every topic for good: a back-off ending meanwhile must not undo that
+      if (!this.stopping) this.consumer?.resume([{ topic }]);
     } else this.pausedTopics.set(topic, n);
   }
 }
