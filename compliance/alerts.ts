@@ -118,12 +118,15 @@ export class AlertStore {
   /**
    * Indexes, and `open_key` on the open alerts stored before it existed, oldest first. Of two open
    * alerts of one key (which only an earlier version could store) the later gets no `open_key`: it is
-   * left as it was, and the unique index covers every alert opened from now on.
+   * left as it was, and the unique index covers every alert opened from now on. A resolved alert that
+   * still carries `open_key` (resolved by an earlier version during a rolling upgrade) loses it, or it
+   * would keep its key from ever alerting again.
    */
   async ensureIndexes(): Promise<void> {
     await this.coll.createIndex({ state: 1, opened_at: -1 }, { name: 'alert_state_opened' });
     await this.coll.createIndex({ opened_at: -1 }, { name: 'alert_opened' });
     await this.coll.createIndex({ [OPEN_KEY_FIELD]: 1 }, { name: 'alert_one_open_per_key', unique: true, sparse: true });
+    await this.freeKeys({});
     const unkeyed = await this.coll.find({ state: 'open', [OPEN_KEY_FIELD]: { $exists: false } }, { projection: { key: 1 } }).sort({ opened_at: 1, _id: 1 }).toArray();
     for (const a of unkeyed) {
       await this.coll.updateOne({ _id: a._id, state: 'open', [OPEN_KEY_FIELD]: { $exists: false } }, { $set: { [OPEN_KEY_FIELD]: a.key } }).catch((err: unknown) => {
@@ -149,20 +152,33 @@ export class AlertStore {
 
   private async write(ev: AlertEvent, fence: FenceToken | undefined, now: Date): Promise<boolean> {
     const { id, ...rest } = ev.alert;
+    const key = ev.alert.key;
     if (ev.event === 'opened') {
       const fenceSet = fence ? { fence: { [fence.role]: fence.token } } : {};
-      try {
-        await this.coll.insertOne({ _id: id, ...rest, state: 'open', resolved_at: null, recorded_at: now, [OPEN_KEY_FIELD]: ev.alert.key, ...fenceSet } as AlertDoc);
-      } catch (err) {
-        if (!isDuplicateKeyError(err)) throw err;
-        return false; // this alert is stored already, or another alert of its key is open: raised once
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.coll.insertOne({ _id: id, ...rest, state: 'open', resolved_at: null, recorded_at: now, [OPEN_KEY_FIELD]: key, ...fenceSet } as AlertDoc);
+          return true;
+        } catch (err) {
+          if (!isDuplicateKeyError(err)) throw err;
+          // this alert is stored already, or another alert of its key is open: raised once; unless the key
+          // is held by an alert resolved without releasing it (an earlier version's resolve): freed, tried again
+          if (attempt > 0 || (await this.freeKeys({ [OPEN_KEY_FIELD]: key })) === 0) return false;
+        }
       }
-      return true;
     }
-    const base = { _id: id, state: 'open' as const };
+    // the violation's open alert, whichever evaluation opened it: its key's (or, stored before keys
+    // existed, this id's); a resolve whose own open was refused still ends the open alert of its key
+    const base = { state: 'open' as const, $and: [{ $or: [{ _id: id }, { [OPEN_KEY_FIELD]: key }] }] };
     const w = fence ? fencedWrite(base, fence) : { filter: base, set: {} };
-    const r = await this.coll.updateOne(w.filter as Filter<AlertDoc>, { $set: { state: 'resolved', resolved_at: ev.alert.resolved_at, actual: ev.alert.actual, ...w.set }, $unset: { [OPEN_KEY_FIELD]: '' } });
-    return r.modifiedCount === 1; // false: resolved already, or a newer evaluator wrote it last
+    const r = await this.coll.updateMany(w.filter as Filter<AlertDoc>, { $set: { state: 'resolved', resolved_at: ev.alert.resolved_at, actual: ev.alert.actual, ...w.set }, $unset: { [OPEN_KEY_FIELD]: '' } });
+    return r.modifiedCount > 0; // false: resolved already, or a newer evaluator wrote it last
+  }
+
+  /** Remove `open_key` from alerts (matching `filter`) that are not open any more; how many were freed. */
+  private async freeKeys(filter: Record<string, unknown>): Promise<number> {
+    const r = await this.coll.updateMany({ state: { $ne: 'open' }, [OPEN_KEY_FIELD]: { $exists: true }, ...filter } as Filter<AlertDoc>, { $unset: { [OPEN_KEY_FIELD]: '' } });
+    return r.modifiedCount;
   }
 
   /** How many alerts are open (of `project` when given), from the store. */

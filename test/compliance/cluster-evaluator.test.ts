@@ -158,3 +158,44 @@ describe('cluster compliance evaluation (real MongoDB)', () => {
     await d.dropDatabase();
   });
 });
+
+describe('one open alert per violation key never blocks the key for good (real MongoDB)', () => {
+  const resolved = (ev: AlertEvent, at: string): AlertEvent => ({ event: 'resolved', alert: { ...ev.alert, state: 'resolved', resolved_at: at } });
+
+  it('an alert resolved by an earlier version (its open_key left behind) frees its key: at start-up and when the key alerts again', async () => {
+    const d = client.db(iso.dbName('left-key'));
+    const alerts = new AlertStore(d);
+    await alerts.ensureIndexes();
+    const first = opened('k-left', '2026-06-01T00:00:00.000Z');
+    expect(await alerts.applyClaimed(first, { role: 'compliance', token: 1 })).toBe(true);
+    // an earlier version resolves it: state only, open_key stays
+    await d.collection(ALERTS_COLLECTION).updateOne({ _id: first.alert.id as never }, { $set: { state: 'resolved', resolved_at: '2026-06-01T01:00:00.000Z' } });
+    // the key alerts again while this version runs: freed and stored
+    expect(await alerts.applyClaimed(opened('k-left', '2026-06-01T02:00:00.000Z'), { role: 'compliance', token: 1 })).toBe(true);
+    // and at start-up every such key is freed
+    await d.collection(ALERTS_COLLECTION).updateOne({ _id: 'k-left@2026-06-01T02:00:00.000Z' as never }, { $set: { state: 'resolved' } });
+    await alerts.ensureIndexes();
+    expect(await d.collection(ALERTS_COLLECTION).countDocuments({ open_key: { $exists: true } })).toBe(0);
+    expect(await alerts.applyClaimed(opened('k-left', '2026-06-01T03:00:00.000Z'), undefined)).toBe(true);
+    expect((await alerts.open()).map((a) => a.id)).toEqual(['k-left@2026-06-01T03:00:00.000Z']);
+    await d.dropDatabase();
+  });
+
+  it('one controller: a resolve that failed once does not keep the key open for good; the next resolve of the violation ends it', async () => {
+    const d = client.db(iso.dbName('failed-resolve'));
+    const alerts = new AlertStore(d);
+    await alerts.ensureIndexes();
+    const t1 = opened('k-retry', '2026-06-01T00:00:00.000Z');
+    await alerts.apply(t1);
+    // its resolve was lost (store error); the tracker raises the violation again later: refused (t1 still open)…
+    const t3 = opened('k-retry', '2026-06-01T03:00:00.000Z');
+    expect(await alerts.applyClaimed(t3, undefined)).toBe(false);
+    // …and resolves it: the key's open alert (t1) ends
+    await alerts.apply(resolved(t3, '2026-06-01T04:00:00.000Z'));
+    expect(await alerts.countOpen()).toBe(0);
+    expect(await d.collection(ALERTS_COLLECTION).findOne({ _id: t1.alert.id as never })).toMatchObject({ state: 'resolved', resolved_at: '2026-06-01T04:00:00.000Z' });
+    // the key alerts again
+    expect(await alerts.applyClaimed(opened('k-retry', '2026-06-01T05:00:00.000Z'), undefined)).toBe(true);
+    await d.dropDatabase();
+  });
+});
