@@ -502,7 +502,7 @@ export class ScalerService {
     this.loop ??= this.newLoop();
     this.d.log.info({ requestedBy }, 'scaler: actuation round requested through the API');
     const d = await this.loop.tick({ by: 'api', requestedBy: requestedBy.token, ...(requestedBy.remote ? { remote: requestedBy.remote } : {}) });
-    if (!d) throw new ActuationRefusedError('the round could not collect observations from the cluster (see the log); nothing was carried out');
+    if (!d) throw new ActuationRefusedError('the round did not run: the observations could not be collected from the cluster, or the actions stored earlier could not be read (see the log); nothing was carried out');
     const actuation = d.action === 'none' ? { status: 'none' as const, detail: 'the policy decided nothing: nothing carried out' } : (this.apiOutcomes.get(d) ?? { status: 'failed' as const, detail: 'not carried out (see the decision record)' });
     return { source: 'live', observations: this.recent.length, onboarding: this.signals.pending().length, evaluations: 1, decisions: d.action === 'none' ? [] : [d], latest: d, actuation, requested_by: requestedBy };
   }
