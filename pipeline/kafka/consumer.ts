@@ -355,13 +355,15 @@ export class CeilometerConsumer {
       if (!consumer) throw new ConsumerStopped();
       // lost at a rebalance meanwhile: its new owner commits it (released state covers what was written here)
       if (generation !== this.generation && !this.owns(topic, partition)) throw new ConsumerStopped();
+      const offset = (BigInt(last) + 1n).toString();
       try {
-        await consumer.commitOffsets([{ topic, partition, offset: (BigInt(last) + 1n).toString() }]);
+        await consumer.commitOffsets([{ topic, partition, offset }]);
         this.stats.commits++;
       } catch (err) {
         // refused by a rebalance or a broker away: the write is durable; the partition's next commit (or its next owner) covers it
         this.stats.commitFailures++;
         this.opts.log?.warn({ topic, partition, offset: last, err: (err as Error).message }, 'Kafka commit refused; a later commit covers it');
+        this.commitLater(consumer, topic, partition, offset, durable);
       }
       this.stats.batches++;
       for (const c of chunks) this.stats.samples += c.samples.length;
@@ -389,6 +391,29 @@ export class CeilometerConsumer {
       await Promise.race([...this.inFlight].map((p) => p.then(() => undefined, () => undefined)));
       await heartbeat().catch(() => undefined);
     }
+  }
+
+  /**
+   * A refused commit of the partition's last batch so far, tried again (after 1 s, doubling to 30 s) for as
+   * long as no later batch of the partition came (whose commit covers it), the partition is still owned
+   * and the consumer is the same; an idle partition would otherwise stay uncommitted until its next
+   * message. Checked just before sending, so a later batch's commit is always sent after it.
+   */
+  private commitLater(consumer: Consumer, topic: string, partition: number, offset: string, chain: Promise<void>, delayMs = 1000): void {
+    const key = `${topic}:${partition}`;
+    const timer = setTimeout(() => {
+      if (this.consumer !== consumer || this.stopping || this.killed || this.chains.get(key) !== chain || !this.owns(topic, partition)) return;
+      consumer.commitOffsets([{ topic, partition, offset }]).then(
+        () => {
+          this.stats.commits++;
+        },
+        () => {
+          this.stats.commitFailures++;
+          this.commitLater(consumer, topic, partition, offset, chain, Math.min(delayMs * 2, 30_000));
+        },
+      );
+    }, delayMs);
+    timer.unref();
   }
 
   /** A partition newly owned: the listeners load its state before its first batch (heartbeating meanwhile). */
