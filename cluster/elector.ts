@@ -120,7 +120,11 @@ export class Elector {
     this.stats.acquired++;
     this.d.log.info({ role, token: r.token, ...(plan.kind === 'takeover' ? { from: plan.reason } : {}) }, `cluster: leading ${role} (fencing token ${r.token})`);
     // from now on a paused old leader's next action is refused, whatever its own clock says
-    await this.fences.advance({ role, token: r.token }, id).catch((err: Error) => this.d.log.error({ role, err: err.message }, 'cluster: could not advance the fence'));
+    // (bounded so one slow store answer does not hold up the other roles' renewals; if it fails, the
+    // fence() before this leader's first action advances the fence and raises the documents' tokens)
+    await this.fences
+      .advance({ role, token: r.token }, id, { timeoutMs: config.renewIntervalMs })
+      .catch((err: Error) => this.d.log.error({ role, err: err.message }, 'cluster: could not advance the fence (or raise the token of the role\'s fenced documents) on taking the lease; the check before the first action does it'));
   }
 
   private failed(err: Error): void {
