@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { AppModule, ModuleFactory } from '../controller/app';
-import { Profiler, profilerOptionsFromConfig } from './profiler';
+import { Profiler, profilerOptionsFromConfig, type ProfilerStats } from './profiler';
 import { profilerRoutes } from './routes';
 import { loadSnapshot, restoreProfiler, saveSnapshot } from './snapshot';
 import { ClusterProfiler } from './cluster';
@@ -64,19 +64,7 @@ export const profilerModule: ModuleFactory = async (svc): Promise<ProfilerModule
     timer.unref();
   }
 
-  svc.metrics.registerSnapshot('resource profiler (paper §III-B): samples seen on the interception hook and VMs tracked', () => {
-    const s = profiler.stats;
-    return {
-      metering_profiler_samples_received_total: s.received,
-      metering_profiler_samples_accepted_total: s.accepted,
-      metering_profiler_duplicates_total: s.duplicates,
-      metering_profiler_out_of_order_total: s.out_of_order,
-      metering_profiler_counter_resets_total: s.resets,
-      metering_profiler_vms_expired_total: s.expired,
-      metering_profiler_vms_evicted_total: s.evicted,
-      metering_profiler_vms_tracked: profiler.size,
-    };
-  });
+  svc.metrics.registerSnapshot('resource profiler (paper §III-B): samples seen on the interception hook and VMs tracked', () => profilerMetrics(profiler.stats, profiler.size));
 
   return {
     name: 'profiler',
@@ -96,6 +84,20 @@ export const profilerModule: ModuleFactory = async (svc): Promise<ProfilerModule
   };
 };
 
+/** The profiler's own counters and the VMs it tracks, as /metrics shows them (either state mode). */
+function profilerMetrics(s: ProfilerStats, tracked: number): Record<string, number> {
+  return {
+    metering_profiler_samples_received_total: s.received,
+    metering_profiler_samples_accepted_total: s.accepted,
+    metering_profiler_duplicates_total: s.duplicates,
+    metering_profiler_out_of_order_total: s.out_of_order,
+    metering_profiler_counter_resets_total: s.resets,
+    metering_profiler_vms_expired_total: s.expired,
+    metering_profiler_vms_evicted_total: s.evicted,
+    metering_profiler_vms_tracked: tracked,
+  };
+}
+
 /**
  * `profiler.cluster.state: store` (several controllers): each controller profiles the partitions it
  * owns and writes their state to the store; the routes answer from the cluster-wide view in the store,
@@ -112,17 +114,9 @@ async function clusterProfilerModule(svc: Parameters<ModuleFactory>[0]): Promise
   await cluster.start();
   log.info({ controllerId, collection: config.cluster.collection }, 'profiler state kept in the store, partitioned by Kafka partition');
   svc.metrics.registerSnapshot('resource profiler (paper §III-B), state partitioned by Kafka partition and kept in the store', () => {
-    const s = cluster.partitioned.stats;
     const c = cluster.counters;
     return {
-      metering_profiler_samples_received_total: s.received,
-      metering_profiler_samples_accepted_total: s.accepted,
-      metering_profiler_duplicates_total: s.duplicates,
-      metering_profiler_out_of_order_total: s.out_of_order,
-      metering_profiler_counter_resets_total: s.resets,
-      metering_profiler_vms_expired_total: s.expired,
-      metering_profiler_vms_evicted_total: s.evicted,
-      metering_profiler_vms_tracked: cluster.partitioned.size,
+      ...profilerMetrics(cluster.partitioned.stats, cluster.partitioned.size),
       metering_profiler_samples_unowned_skipped_total: cluster.partitioned.skippedUnowned,
       metering_profiler_state_flushes_total: c.flushes,
       metering_profiler_state_parts_written_total: c.parts_written,
