@@ -2,6 +2,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoClient, type Db } from 'mongodb';
 import pino from 'pino';
+import { ManualClock } from '../support/clock';
 import { isolation } from '../support/isolation';
 import { mongoUri } from '../support/services';
 import { clusterConfig, SINGLETON_ROLES } from '../../cluster/config';
@@ -20,11 +21,6 @@ const config = clusterConfig.parse({ enabled: true, leaseTtlMs: 1000, renewInter
 let client: MongoClient;
 let db: Db;
 
-class Clock {
-  t = 1_000_000;
-  now = () => this.t;
-}
-
 beforeAll(async () => {
   client = await new MongoClient(mongoUri()).connect();
   db = client.db(iso.dbName());
@@ -36,8 +32,8 @@ afterAll(async () => {
 
 describe('leader election with fencing tokens (real MongoDB)', () => {
   it('one leader per role; a paused leader is taken over after the ttl and its late action is refused by the fence', async () => {
-    const ca = new Clock();
-    const cb = new Clock();
+    const ca = new ManualClock(1_000_000);
+    const cb = new ManualClock(1_000_000);
     const a = new Elector({ db, config, id: 'a', instance: 'a#1', roles: SINGLETON_ROLES, log, now: ca.now });
     const b = new Elector({ db, config, id: 'b', instance: 'b#1', roles: SINGLETON_ROLES, log, now: cb.now });
     await a.tick();
@@ -86,7 +82,7 @@ describe('leader election with fencing tokens (real MongoDB)', () => {
   it('a leader that cannot reach the store stops acting before its lease can lapse for the others', async () => {
     const d = client.db(iso.dbName('outage'));
     const lost = await new MongoClient(mongoUri()).connect();
-    const clock = new Clock();
+    const clock = new ManualClock(1_000_000);
     const a = new Elector({ db: lost.db(d.databaseName), config, id: 'a', instance: 'a#2', roles: ['scaler'], log, now: clock.now });
     await a.tick();
     expect(a.leading('scaler')).toBe(true);
@@ -103,7 +99,7 @@ describe('leader election with fencing tokens (real MongoDB)', () => {
 
   it('fence() re-checks the hold after its write: a leader paused during the write, or left with less than guardMs, refuses', async () => {
     const d = client.db(iso.dbName('paused-fence'));
-    const clock = new Clock();
+    const clock = new ManualClock(1_000_000);
     const a = new Elector({ db: d, config, id: 'a', instance: 'a#3', roles: ['scaler'], log, now: clock.now });
     await a.tick(); // hold valid for ttl 1000 − guard 100 = 900 ms by a's clock
     const lead = a.leadership('scaler');

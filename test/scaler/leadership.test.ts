@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoClient, type Db } from 'mongodb';
 import pino from 'pino';
+import { ManualClock } from '../support/clock';
 import { isolation } from '../support/isolation';
 import { mongoUri } from '../support/services';
 import { clusterConfig } from '../../cluster/config';
@@ -22,11 +23,6 @@ const config = scalerConfig.parse({ policy: { scaleOut: [{ metric: 'cpu', above:
 let client: MongoClient;
 let db: Db;
 
-class Clock {
-  t = 5_000_000;
-  now = () => this.t;
-}
-
 beforeAll(async () => {
   client = await new MongoClient(mongoUri()).connect();
   db = client.db(iso.dbName());
@@ -38,8 +34,8 @@ afterAll(async () => {
 
 describe('scaler hand-over (real MongoDB, lease clocks moved by the test)', () => {
   it('the new leader recalls the former leader\'s action before its first round decides, even when that round starts the instant the lease is granted', async () => {
-    const ca = new Clock();
-    const cb = new Clock();
+    const ca = new ManualClock(5_000_000);
+    const cb = new ManualClock(5_000_000);
     const a = new Elector({ db, config: lease, id: 'a', instance: 'a#1', roles: ['scaler'], log, now: ca.now });
     const b = new Elector({ db, config: lease, id: 'b', instance: 'b#1', roles: ['scaler'], log, now: cb.now });
     await a.tick();

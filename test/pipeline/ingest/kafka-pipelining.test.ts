@@ -57,8 +57,14 @@ async function committedOffset(group: string, topic: string): Promise<string> {
   }
 }
 
-/** A consumer whose first store write hangs until released; every later write goes straight through. */
-async function stuckFirstWrite(label: string, pipelineMaxBytes: number) {
+/**
+ * A consumer of its own topic and group over a real store writer: `wrap` may put a test double around
+ * the writer, `ingestorOf` may build the ingestor (the real one by default). Not started.
+ */
+async function consumerFor(
+  label: string,
+  opts: { pipelineMaxBytes?: number; wrap?: (real: MeterStoreWriter) => BatchWriter; ingestorOf?: (o: ConstructorParameters<typeof Ingestor>[0]) => Ingestor } = {},
+) {
   const d = client.db(iso.dbName(label));
   dbs.push(d);
   const topic = iso.topic(label);
@@ -66,31 +72,42 @@ async function stuckFirstWrite(label: string, pipelineMaxBytes: number) {
   const group = iso.groupId(label);
   const real = new MeterStoreWriter(d, testStoreConfig(d.databaseName));
   await real.prepare();
-  let release!: () => void;
-  const released = new Promise<void>((r) => (release = r));
-  let firstCalled = false;
-  const writer: BatchWriter = {
-    probe: () => real.probe(),
-    writeBatch: async (batch) => {
-      if (!firstCalled) {
-        firstCalled = true;
-        await released;
-      }
-      return real.writeBatch(batch);
-    },
-  };
   const ingest = testIngestConfig({ telemetrySecret: SECRET, batchMaxSamples: 10 });
-  const ingestor = new Ingestor({ config: ingest, writer });
-  const config = resolveIngestionConfig({ kafka: { brokers: kafkaBrokers(), groupId: group, topics: [topic], fromBeginning: true, fetchMaxWaitMs: 100, pipelineMaxBytes } }).kafka;
-  const consumer = new CeilometerConsumer({ kafka, config, ingest, ingestor });
-  await consumer.start();
+  const ingestorOptions = { config: ingest, writer: opts.wrap ? opts.wrap(real) : real };
+  const ingestor = opts.ingestorOf ? opts.ingestorOf(ingestorOptions) : new Ingestor(ingestorOptions);
+  const kafkaCfg = { brokers: kafkaBrokers(), groupId: group, topics: [topic], fromBeginning: true, fetchMaxWaitMs: 100, ...(opts.pipelineMaxBytes !== undefined ? { pipelineMaxBytes: opts.pipelineMaxBytes } : {}) };
+  const consumer = new CeilometerConsumer({ kafka, config: resolveIngestionConfig({ kafka: kafkaCfg }).kafka, ingest, ingestor });
+  const closing: Array<() => void> = [];
   closers.push(async () => {
-    release();
+    for (const c of closing) c();
     await consumer.stop();
     await ingestor.close();
   });
   const stored = () => d.collection(COLLECTIONS.meter).countDocuments();
-  return { d, topic, group, consumer, release, stored, firstCalled: () => firstCalled };
+  return { d, topic, group, consumer, stored, onClose: (c: () => void) => closing.push(c) };
+}
+
+/** A consumer whose first store write hangs until released; every later write goes straight through. */
+async function stuckFirstWrite(label: string, pipelineMaxBytes: number) {
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  let firstCalled = false;
+  const c = await consumerFor(label, {
+    pipelineMaxBytes,
+    wrap: (real) => ({
+      probe: () => real.probe(),
+      writeBatch: async (batch) => {
+        if (!firstCalled) {
+          firstCalled = true;
+          await released;
+        }
+        return real.writeBatch(batch);
+      },
+    }),
+  });
+  c.onClose(release);
+  await c.consumer.start();
+  return { ...c, release, firstCalled: () => firstCalled };
 }
 
 describe('Kafka consumer pipelining', () => {
@@ -121,19 +138,9 @@ describe('Kafka consumer pipelining', () => {
 
 describe('Kafka consumer: a batch that cannot be handed to ingestion', () => {
   it('is not skipped: the consumer restarts from the commits, every message is stored once, and no commit passes it before it is stored', async () => {
-    const label = 'fails-once';
-    const d = client.db(iso.dbName(label));
-    dbs.push(d);
-    const topic = iso.topic(label);
-    await ensureTopics(kafka, [topic]);
-    const group = iso.groupId(label);
-    const ingest = testIngestConfig({ telemetrySecret: SECRET, batchMaxSamples: 10 });
-    const writer = new MeterStoreWriter(d, testStoreConfig(d.databaseName));
-    await writer.prepare();
     // the first submission fails outright (as an ingestor that is closing, or a bug, would make it);
     // the write path itself is the real one
     let failures = 0;
-    let committedAtFailure: string | undefined;
     class FailsOnce extends Ingestor {
       override async submit(...args: Parameters<Ingestor['submit']>): ReturnType<Ingestor['submit']> {
         if (failures === 0) {
@@ -143,18 +150,12 @@ describe('Kafka consumer: a batch that cannot be handed to ingestion', () => {
         return super.submit(...args);
       }
     }
-    const ingestor = new FailsOnce({ config: ingest, writer });
-    const config = resolveIngestionConfig({ kafka: { brokers: kafkaBrokers(), groupId: group, topics: [topic], fromBeginning: true, fetchMaxWaitMs: 100 } }).kafka;
-    const consumer = new CeilometerConsumer({ kafka, config, ingest, ingestor });
-    closers.push(async () => {
-      await consumer.stop();
-      await ingestor.close();
-    });
+    const { d, topic, group, consumer, stored } = await consumerFor('fails-once', { ingestorOf: (o) => new FailsOnce(o) });
     await publishSamples(producer, topic, makeSamples(40), 'counter', SECRET);
     await consumer.start();
     await waitFor('the failure', async () => failures === 1);
-    committedAtFailure = await committedOffset(group, topic);
-    await waitFor('all 40 stored and committed after the restart', async () => (await d.collection(COLLECTIONS.meter).countDocuments()) === 40 && (await committedOffset(group, topic)) === '40', 45_000);
+    const committedAtFailure = await committedOffset(group, topic);
+    await waitFor('all 40 stored and committed after the restart', async () => (await stored()) === 40 && (await committedOffset(group, topic)) === '40', 45_000);
     expect(['-1', '']).toContain(committedAtFailure);
     expect((await d.collection(COLLECTIONS.meter).distinct('message_id')).length).toBe(40);
     expect(consumer.stats.restarts).toBe(1);
@@ -163,22 +164,7 @@ describe('Kafka consumer: a batch that cannot be handed to ingestion', () => {
 
 describe('Kafka consumer: a commit refused', () => {
   it('(a rebalance under way, a broker away) is counted and made again (or covered by the next commit); the consumer neither stops nor restarts', async () => {
-    const label = 'commit-refused';
-    const d = client.db(iso.dbName(label));
-    dbs.push(d);
-    const topic = iso.topic(label);
-    await ensureTopics(kafka, [topic]);
-    const group = iso.groupId(label);
-    const ingest = testIngestConfig({ telemetrySecret: SECRET, batchMaxSamples: 10 });
-    const writer = new MeterStoreWriter(d, testStoreConfig(d.databaseName));
-    await writer.prepare();
-    const ingestor = new Ingestor({ config: ingest, writer });
-    const config = resolveIngestionConfig({ kafka: { brokers: kafkaBrokers(), groupId: group, topics: [topic], fromBeginning: true, fetchMaxWaitMs: 100 } }).kafka;
-    const consumer = new CeilometerConsumer({ kafka, config, ingest, ingestor });
-    closers.push(async () => {
-      await consumer.stop();
-      await ingestor.close();
-    });
+    const { topic, group, consumer, stored } = await consumerFor('commit-refused');
     await consumer.start();
     // the first commit is refused as the broker refuses one during a rebalance (KafkaJS does not retry it)
     const inner = (consumer as unknown as { consumer: { commitOffsets: (o: unknown) => Promise<void> } }).consumer;
@@ -189,11 +175,11 @@ describe('Kafka consumer: a commit refused', () => {
       return commit(o);
     };
     await publishSamples(producer, topic, makeSamples(10), 'counter', SECRET);
-    await waitFor('the first batch stored', async () => (await d.collection(COLLECTIONS.meter).countDocuments()) === 10);
+    await waitFor('the first batch stored', async () => (await stored()) === 10);
     // no further message comes: the refused commit is tried again (an idle partition does not stay uncommitted)
     await waitFor('the refused commit made again', async () => (await committedOffset(group, topic)) === '10', 15_000);
     await publishSamples(producer, topic, makeSamples(10), 'counter', SECRET);
-    await waitFor('the second batch stored and committed', async () => (await d.collection(COLLECTIONS.meter).countDocuments()) === 20 && (await committedOffset(group, topic)) === '20', 30_000);
+    await waitFor('the second batch stored and committed', async () => (await stored()) === 20 && (await committedOffset(group, topic)) === '20', 30_000);
     expect([consumer.stats.commitFailures, consumer.stats.restarts]).toEqual([1, 0]);
   }, 60_000);
 });
