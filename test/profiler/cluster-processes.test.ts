@@ -6,17 +6,15 @@ import path from 'node:path';
 import type { Kafka, Producer } from 'kafkajs';
 import type { MongoClient } from 'mongodb';
 import { createKafka, ensureTopics } from '../../pipeline/kafka/client';
-import { connectProducer, encodeSamples } from '../../pipeline/kafka/producer';
-import type { Sample } from '../../pipeline/sample';
+import { connectProducer } from '../../pipeline/kafka/producer';
 import { COLLECTIONS } from '../../pipeline/store/layout';
 import { asStored } from '../../profiler/offline';
 import { Profiler, type VmUtilisation } from '../../profiler/profiler';
-import { TraceSampler } from '../../profiler/trace-samples';
 import { isolation } from '../support/isolation';
 import { freePort, groupStable as waitForGroup, sleep, spawnController, until as untilValue } from '../support/processes';
 import { kafkaBrokers, mongoTier } from '../support/services';
 import { connect } from '../pipeline/ingest/helpers';
-import { rowsOf } from './helpers';
+import { interleavedTraffic, produceKeyed } from './helpers';
 
 /**
  * Three controller PROCESSES (`metering serve`, the product's entry point, every module) in one
@@ -42,23 +40,6 @@ function serve(configFile: string, port: number): ChildProcess {
   const child = spawnController(configFile, { port });
   children.push(child);
   return child;
-}
-
-function traffic(): Sample[] {
-  const per = VMS.map((n) => {
-    const s = new TraceSampler(n);
-    return rowsOf(n).slice(0, ROWS).map((r) => s.samples(r));
-  });
-  const out: Sample[] = [];
-  for (let i = 0; i < ROWS; i++) for (const vm of per) out.push(...(vm[i] ?? []));
-  return out;
-}
-
-async function produce(topic: string, samples: Sample[]): Promise<void> {
-  const values = encodeSamples(samples, 'counter', '');
-  for (let i = 0; i < values.length; i += 500) {
-    await producer.send({ topic, acks: -1, messages: values.slice(i, i + 500).map((value, j) => ({ key: samples[i + j]!.resource_id, value })) });
-  }
 }
 
 const groupStable = (group: string, n: number) => waitForGroup(kafka, group, n);
@@ -120,7 +101,7 @@ describe('three controller processes with partitioned profiler state', () => {
         '',
       ].join('\n'),
     );
-    const samples = traffic();
+    const samples = interleavedTraffic(VMS, ROWS);
     const reference = new Profiler();
     reference.onStored(asStored(samples, new Date()));
     const meter = client.db(iso.dbName()).collection(COLLECTIONS.meter);
@@ -133,7 +114,7 @@ describe('three controller processes with partitioned profiler state', () => {
     const quarter = Math.floor(samples.length / 4);
 
     // 1. all three consume; any of them answers the same
-    await produce(topic, samples.slice(0, 2 * quarter));
+    await produceKeyed(producer, topic, samples.slice(0, 2 * quarter), '');
     await until('half the traffic stored', async () => (await stored()) === 2 * quarter, 60_000);
     await sleep(1500); // > flush_interval_ms: every owner has written its state
     const answers = await Promise.all(ports.map(async (p) => ({ profiles: (await getJson(p, '/v1/profiles')).vms, queue: await getJson(p, '/v1/queues?resource=memory&k=50') })));
@@ -152,11 +133,11 @@ describe('three controller processes with partitioned profiler state', () => {
     const rebalanceS = (Date.now() - killedAt) / 1000;
 
     // 3. graceful stop of the second controller while traffic flows
-    await produce(topic, samples.slice(2 * quarter, 3 * quarter));
+    await produceKeyed(producer, topic, samples.slice(2 * quarter, 3 * quarter), '');
     await until('some of the third quarter stored', async () => (await stored()) > 2 * quarter + 50, 60_000);
     procs[1]!.kill('SIGTERM');
     await new Promise((r) => procs[1]!.once('exit', r));
-    await produce(topic, samples.slice(3 * quarter));
+    await produceKeyed(producer, topic, samples.slice(3 * quarter), '');
     await until('everything stored', async () => (await stored()) === samples.length, 90_000);
     await sleep(1500);
     const survivor = (await getJson(ports[2]!, '/v1/profiles')).vms;

@@ -5,17 +5,17 @@ import pino from 'pino';
 import { startApplication, type Application } from '../../controller/app';
 import { meteringConfig } from '../../app/config';
 import { createKafka, ensureTopics } from '../../pipeline/kafka/client';
-import { connectProducer, encodeSamples } from '../../pipeline/kafka/producer';
+import { connectProducer } from '../../pipeline/kafka/producer';
 import type { Sample } from '../../pipeline/sample';
 import { COLLECTIONS } from '../../pipeline/store/layout';
 import { profilerModule, type ProfilerModule } from '../../profiler/module';
 import { newVmState, type VmUtilisation } from '../../profiler/profiler';
 import { ProfilerStateStore } from '../../profiler/state-store';
-import { TraceSampler } from '../../profiler/trace-samples';
 import { isolation } from '../support/isolation';
+import { groupStable as waitForGroup, until } from '../support/processes';
 import { kafkaBrokers } from '../support/services';
 import { connect, dropDb, testIngestConfig, testStoreConfig } from '../pipeline/ingest/helpers';
-import { rowsOf } from './helpers';
+import { interleavedTraffic, produceKeyed } from './helpers';
 
 /**
  * Several controllers (in-process application instances, each with its own Kafka consumer in ONE
@@ -38,33 +38,7 @@ let producer: Producer;
 const dbs: Db[] = [];
 const apps = new Set<Application>();
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-/** Interleaved samples of the first ROWS polls of real Bitbrains VMs (9 per VM and poll). */
-function traffic(): Sample[] {
-  const per = VMS.map((n) => {
-    const s = new TraceSampler(n);
-    return rowsOf(n).slice(0, ROWS).map((r) => s.samples(r));
-  });
-  const out: Sample[] = [];
-  for (let i = 0; i < ROWS; i++) for (const vm of per) out.push(...(vm[i] ?? []));
-  return out;
-}
-
-/** One Kafka message per sample, keyed by resource_id (one resource's stream stays on one partition). */
-async function produce(topic: string, samples: Sample[]): Promise<void> {
-  const values = encodeSamples(samples, 'counter', SECRET);
-  for (let i = 0; i < values.length; i += 500) {
-    await producer.send({ topic, acks: -1, messages: values.slice(i, i + 500).map((value, j) => ({ key: samples[i + j]!.resource_id, value })) });
-  }
-}
+const waitFor = (what: string, check: () => Promise<boolean>) => until(what, check, 60_000);
 
 function config(db: string, topic: string, group: string, state: 'memory' | 'store', flushMs = 300) {
   return meteringConfig.parse({
@@ -95,18 +69,7 @@ const get = async (app: Application, url: string) => {
   return res.json();
 };
 /** The consumer group settled with `n` members (so traffic produced now is spread as the test means). */
-async function groupStable(group: string, n: number): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    await waitFor(`consumer group ${group} stable with ${n} members`, async () => {
-      const { groups } = await admin.describeGroups([group]);
-      return groups[0]?.state === 'Stable' && groups[0].members.length === n;
-    });
-  } finally {
-    await admin.disconnect();
-  }
-}
+const groupStable = (group: string, n: number) => waitForGroup(kafka, group, n);
 const stored = (db: Db) => db.collection(COLLECTIONS.meter).countDocuments();
 /** Messages the group has committed on `topic` (one sample per message, offsets from 0 per partition). */
 async function committed(group: string, topic: string): Promise<number> {
@@ -145,10 +108,10 @@ beforeAll(async () => {
   producer = await connectProducer(kafka);
   admin = kafka.admin();
   await admin.connect();
-  samples = traffic();
+  samples = interleavedTraffic(VMS, ROWS);
   topic = iso.topic('ingest');
   await ensureTopics(kafka, [topic], PARTITIONS);
-  await produce(topic, samples);
+  await produceKeyed(producer, topic, samples, SECRET);
   // one classic controller (state in memory) consuming everything: the reference answers
   const db = client.db(iso.dbName('one'));
   dbs.push(db);
@@ -178,7 +141,7 @@ describe('profiler state partitioned over three controllers (profiler.cluster.st
     await ensureTopics(kafka, [t1], PARTITIONS);
     const three = [await start(db.databaseName, t1, group, 'store'), await start(db.databaseName, t1, group, 'store'), await start(db.databaseName, t1, group, 'store')];
     await groupStable(group, 3);
-    await produce(t1, samples);
+    await produceKeyed(producer, t1, samples, SECRET);
     await waitFor('the three controllers to store the traffic', () => settled(db, samples.length, group, t1));
     for (const a of three) await mod(a).save();
     const answers = await Promise.all(three.map(async (a) => ({ profiles: (await get(a, '/v1/profiles')).vms, queue: await get(a, '/v1/queues?resource=cpu&k=100') })));
@@ -206,20 +169,20 @@ describe('profiler state partitioned over three controllers (profiler.cluster.st
     const third = Math.floor(samples.length / 3);
     const [a, b, c] = [await start(db.databaseName, t2, group, 'store'), await start(db.databaseName, t2, group, 'store'), await start(db.databaseName, t2, group, 'store')];
     await groupStable(group, 3);
-    await produce(t2, samples.slice(0, third));
+    await produceKeyed(producer, t2, samples.slice(0, third), SECRET);
     await waitFor('the first third stored', () => settled(db, third, group, t2));
     // graceful: c finishes its batches, writes its partitions' state, marks them released, leaves
     await c.close();
     apps.delete(c);
     await groupStable(group, 2);
-    await produce(t2, samples.slice(third, 2 * third));
+    await produceKeyed(producer, t2, samples.slice(third, 2 * third), SECRET);
     await waitFor('the second third stored', () => settled(db, 2 * third, group, t2));
     // crash: b writes its state, then dies without a word (no release marker, no further write)
     await mod(b).save();
     mod(b).cluster!.abandon();
     await b.ingestion.consumer!.kill();
     await groupStable(group, 1);
-    await produce(t2, samples.slice(2 * third));
+    await produceKeyed(producer, t2, samples.slice(2 * third), SECRET);
     await waitFor('everything stored', () => settled(db, samples.length, group, t2));
     await mod(a).save();
     const profiles: VmUtilisation[] = (await get(a, '/v1/profiles')).vms;
@@ -240,12 +203,12 @@ describe('profiler state partitioned over three controllers (profiler.cluster.st
     const half = Math.floor(samples.length / 2);
     const a = await start(db.databaseName, t4, group, 'store');
     await groupStable(group, 1);
-    await produce(t4, samples.slice(0, half));
+    await produceKeyed(producer, t4, samples.slice(0, half), SECRET);
     await waitFor('the first half stored', () => settled(db, half, group, t4));
     expect(mod(a).cluster!.partitioned.keys().length).toBe(PARTITIONS);
     const b = await start(db.databaseName, t4, group, 'store');
     await groupStable(group, 2);
-    await produce(t4, samples.slice(half));
+    await produceKeyed(producer, t4, samples.slice(half), SECRET);
     await waitFor('everything stored', () => settled(db, samples.length, group, t4));
     await mod(a).save();
     await mod(b).save();
@@ -274,17 +237,17 @@ describe('profiler state partitioned over three controllers (profiler.cluster.st
     // b flushes only when asked (a 10-minute interval): what it sees after save() is unflushed
     const [a, b] = [await start(db.databaseName, t3, group, 'store'), await start(db.databaseName, t3, group, 'store', 600_000)];
     await groupStable(group, 2);
-    await produce(t3, samples.slice(0, third));
+    await produceKeyed(producer, t3, samples.slice(0, third), SECRET);
     await waitFor('the first third stored', () => settled(db, third, group, t3));
     await mod(b).save();
     const flushedAccepted = mod(b).cluster!.partitioned.stats.accepted;
-    await produce(t3, samples.slice(third, 2 * third));
+    await produceKeyed(producer, t3, samples.slice(third, 2 * third), SECRET);
     await waitFor('the second third stored', () => settled(db, 2 * third, group, t3));
     const unflushed = mod(b).cluster!.partitioned.stats.accepted - flushedAccepted;
     mod(b).cluster!.abandon();
     await b.ingestion.consumer!.kill();
     await groupStable(group, 1);
-    await produce(t3, samples.slice(2 * third));
+    await produceKeyed(producer, t3, samples.slice(2 * third), SECRET);
     await waitFor('everything stored', () => settled(db, samples.length, group, t3));
     await mod(a).save();
     const lost = totalSamples(baseline.profiles) - totalSamples((await get(a, '/v1/profiles')).vms);

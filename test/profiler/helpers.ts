@@ -1,4 +1,8 @@
 import { readFileSync } from 'node:fs';
+import type { Producer } from 'kafkajs';
+import { encodeSamples } from '../../pipeline/kafka/producer';
+import type { Sample } from '../../pipeline/sample';
+import { TraceSampler } from '../../profiler/trace-samples';
 import { sharedPath } from '../support/paths';
 import { parseBitbrains, type BitbrainsRow } from '../../profiler/bitbrains';
 
@@ -24,3 +28,22 @@ export function polledRows(rows: BitbrainsRow[]): BitbrainsRow[] {
   return out;
 }
 
+
+/** Interleaved samples of the first `rows` polls of real Bitbrains VMs (9 per VM and poll), as many agents would send them. */
+export function interleavedTraffic(vms: readonly string[], rows: number): Sample[] {
+  const per = vms.map((n) => {
+    const s = new TraceSampler(n);
+    return rowsOf(n).slice(0, rows).map((r) => s.samples(r));
+  });
+  const out: Sample[] = [];
+  for (let i = 0; i < rows; i++) for (const vm of per) out.push(...(vm[i] ?? []));
+  return out;
+}
+
+/** One Kafka message per sample, keyed by resource_id (one resource's stream stays on one partition). */
+export async function produceKeyed(producer: Producer, topic: string, samples: Sample[], secret: string): Promise<void> {
+  const values = encodeSamples(samples, 'counter', secret);
+  for (let i = 0; i < values.length; i += 500) {
+    await producer.send({ topic, acks: -1, messages: values.slice(i, i + 500).map((value, j) => ({ key: samples[i + j]!.resource_id, value })) });
+  }
+}
