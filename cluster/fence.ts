@@ -1,5 +1,7 @@
 import { MongoServerError, type Db, type Filter } from 'mongodb';
 import { FENCED_DOCUMENTS, type FencedDocuments } from './fenced-documents';
+import { isDuplicateKeyError } from '../pipeline/store/bulk-errors';
+import { withinMs } from '../lib/deadline';
 
 export const FENCES_COLLECTION = 'cluster_fences';
 
@@ -67,7 +69,7 @@ export class FenceStore {
     } catch (err) {
       if (err instanceof FencedOutError) throw err;
       if (err instanceof MongoServerError && err.code === 50) throw new FencedOutError(fence.role, fence.token, `the fence write exceeded its time limit (${limit} ms, the time the lease had left for it); action refused`);
-      if (!(err instanceof MongoServerError && err.code === 11000)) throw err;
+      if (!isDuplicateKeyError(err)) throw err;
       this.rejected++;
       const current = await coll.findOne({ _id: fence.role });
       throw new FencedOutError(fence.role, fence.token, `fencing token ${fence.token} is stale: ${current?.controller ?? 'another controller'} has acted with token ${current?.token ?? '?'}; this controller no longer leads`);
@@ -88,7 +90,7 @@ export class FenceStore {
           await coll.updateOne({ _id: id, ...below } as Filter<{ _id: string }>, { $max: { [field]: fence.token } }, { upsert: true, ...bound });
         } catch (err) {
           // the document carries a higher token already (the upsert collided with it): a newer leader advanced
-          if (!(err instanceof MongoServerError && err.code === 11000)) throw err;
+          if (!isDuplicateKeyError(err)) throw err;
         }
       }
       if (docs.filter) await coll.updateMany({ ...docs.filter, ...below } as Filter<{ _id: string }>, { $max: { [field]: fence.token } }, bound);
@@ -98,14 +100,4 @@ export class FenceStore {
   async current(): Promise<Array<{ _id: string; token: number; controller: string; at?: Date }>> {
     return this.db.collection<{ _id: string; token: number; controller: string; at?: Date }>(FENCES_COLLECTION).find({}).sort({ _id: 1 }).toArray();
   }
-}
-
-/** `p`, or the error `timeout()` makes when `ms` pass first (p's own outcome is then ignored). */
-function withinMs<T>(p: Promise<T>, ms: number, timeout: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(timeout()), ms);
-  });
-  p.catch(() => undefined); // a write that fails after the timeout is not an unhandled rejection
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }

@@ -1,4 +1,5 @@
-import { MongoServerError, type Collection, type Db } from 'mongodb';
+import type { Collection, Db } from 'mongodb';
+import { isDuplicateKeyError as isDuplicateKey } from '../pipeline/store/bulk-errors';
 import type { LeaseRecord } from './lease';
 
 export const LEASES_COLLECTION = 'cluster_leases';
@@ -13,8 +14,6 @@ export interface LeaseDoc extends Omit<LeaseRecord, 'role'> {
 }
 
 const toRecord = (d: LeaseDoc): LeaseRecord => ({ role: d._id, holder: d.holder, instance: d.instance, token: d.token, version: d.version, ttl_ms: d.ttl_ms });
-
-const isDuplicateKey = (err: unknown): boolean => err instanceof MongoServerError && err.code === 11000;
 
 /**
  * The leases in MongoDB (`cluster_leases`, one document per role). Every change is one conditional

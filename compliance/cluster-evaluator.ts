@@ -1,6 +1,7 @@
 import type { Db } from 'mongodb';
 import type { Logger } from 'pino';
 import { FencedOutError } from '../cluster/fence';
+import { isDuplicateKeyError } from '../pipeline/store/bulk-errors';
 import type { Leadership } from '../cluster/leadership';
 import { AlertTracker, type AlertEvent, type AlertStore } from './alerts';
 import type { LicenseRepository } from './repository';
@@ -103,7 +104,7 @@ export class ClusterEvaluator {
       const live: Omit<LiveState, '_id'> = { at, evaluated_at: new Date(), controller: this.opts.controller, token: fence?.token ?? null, violations: e.violations.length, unverified: e.unverified.length, instances: e.instances.length, evaluations: this.stats.evaluations };
       // a T older than the recorded one (a stale leader) never replaces it
       await db.collection<LiveState>(LIVE_COLLECTION).updateOne({ _id: 'live', ...(fence ? { $or: [{ token: null }, { token: { $lte: fence.token } }] } : {}) }, { $set: live }, { upsert: true }).catch((err: unknown) => {
-        if ((err as { code?: number }).code !== 11000) throw err; // a newer token holds the document
+        if (!isDuplicateKeyError(err)) throw err; // a newer token holds the document
       });
       this.last = e;
       this.openAlerts = tracker.openAlerts.length;

@@ -1,5 +1,5 @@
 import { MongoBulkWriteError, type AnyBulkWriteOperation, type Collection, type Db } from 'mongodb';
-import { DUPLICATE_KEY, writeFailures } from '../pipeline/store/bulk-errors';
+import { isDuplicateKeyError, onlyDuplicateKeys, writeFailures } from '../pipeline/store/bulk-errors';
 import { replaceableFilter, vmDocId } from './partition-state';
 import type { VmState } from './profiler';
 import { vmSnapshotOf, vmSnapshotSchema, type VmSnapshot } from './snapshot';
@@ -94,10 +94,9 @@ export class ProfilerStateStore {
         await this.coll.bulkWrite(ops, { ordered: false });
       } catch (err) {
         if (!(err instanceof MongoBulkWriteError)) throw err;
-        const failures = writeFailures(err);
-        const other = failures.filter((f) => f.code !== DUPLICATE_KEY);
-        if (other.length > 0) throw err;
-        stale = failures.length;
+        // refused as duplicates (a newer state is stored); anything else, or a write-concern error, is a failure
+        if (!onlyDuplicateKeys(err)) throw err;
+        stale = writeFailures(err).length;
       }
     }
     const marker = await this.writeMarker(key, offset, released, now);
@@ -114,7 +113,7 @@ export class ProfilerStateStore {
       );
       return true;
     } catch (err) {
-      if ((err as { code?: number }).code === DUPLICATE_KEY) return false;
+      if (isDuplicateKeyError(err)) return false;
       throw err;
     }
   }

@@ -1,5 +1,6 @@
 import type { FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
+import { withinMs } from '../../lib/deadline';
 
 /**
  * Fast failure of the job routes while Redis is unreachable (issue 10, finding 5): BullMQ commands
@@ -21,14 +22,8 @@ export class QueueDeadline extends Error {
 }
 
 /** `work`, or a QueueDeadline after `ms`. */
-export async function withinDeadline<T>(work: Promise<T>, ms = QUEUE_DEADLINE_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  work.catch(() => undefined); // may settle after the deadline, unobserved
-  try {
-    return await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new QueueDeadline(ms)), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
+export function withinDeadline<T>(work: Promise<T>, ms = QUEUE_DEADLINE_MS): Promise<T> {
+  return withinMs(work, ms, () => new QueueDeadline(ms));
 }
 
 /** The 503 of a job route while the queues are unavailable. */

@@ -1,6 +1,7 @@
 import type { Db } from 'mongodb';
 import { FenceStore, FencedOutError, fencedWrite, type FenceToken } from '../../cluster/fence';
 import { BILLING_CYCLE_PROGRESS } from '../../cluster/fenced-documents';
+import { isDuplicateKeyError } from '../../pipeline/store/bulk-errors';
 import { dueInvoicePeriods } from '../invoices/schedule';
 import { addPeriods, periodStart, type Granularity } from '../mediation/periods';
 import { loadPlanFile } from '../rating/plan';
@@ -71,18 +72,14 @@ export async function processBillingCycle(deps: JobDeps, data: BillingCycleJob, 
     const { invoices } = await rateAndSettle(deps, { ...range, granularity: data.granularity, planFile: data.planFile, billingPeriod: data.billingPeriod }, book, {
       draftNew: true, ...(data.issue ? { issue: true } : {}), ...(data.currency ? { currency: data.currency } : {}),
     });
-    if (data.fence) {
-      // the cycle's progress carries the token: a write with an older one than the document holds (every
-      // fence advance raises it to the role's fence, cluster/fenced-documents.ts) is refused
-      const w = fencedWrite({ _id: STATE_ID }, data.fence);
-      try {
-        await state.updateOne(w.filter as never, { $set: { last_end: p.end, ...w.set } }, { upsert: true });
-      } catch (err) {
-        if ((err as { code?: number }).code === 11000) throw new FencedOutError('billing-cycle', data.fence.token, `the cycle's progress carries a newer token than ${data.fence.token}: a newer leader has advanced the billing-cycle fence`);
-        throw err;
-      }
-    } else {
-      await state.updateOne({ _id: STATE_ID }, { $set: { last_end: p.end } }, { upsert: true });
+    // with a fence the cycle's progress carries the token: a write with an older one than the document
+    // holds (every fence advance raises it to the role's fence, cluster/fenced-documents.ts) is refused
+    const w = data.fence ? fencedWrite({ _id: STATE_ID }, data.fence) : { filter: { _id: STATE_ID }, set: {} };
+    try {
+      await state.updateOne(w.filter as never, { $set: { last_end: p.end, ...w.set } }, { upsert: true });
+    } catch (err) {
+      if (data.fence && isDuplicateKeyError(err)) throw new FencedOutError('billing-cycle', data.fence.token, `the cycle's progress carries a newer token than ${data.fence.token}: a newer leader has advanced the billing-cycle fence`);
+      throw err;
     }
     periods.push({ ...range, usageDocs: m.usageDocs, invoices });
     await ctx.progress(Math.round(((i + 1) / due.length) * 100));
