@@ -1,5 +1,6 @@
 import type { Collection, Db } from 'mongodb';
 import type { Logger } from 'pino';
+import { Periodic } from '../lib/periodic';
 
 export const MEMBERS_COLLECTION = 'cluster_controllers';
 
@@ -58,7 +59,7 @@ export function memberViews(docs: readonly MemberDoc[], now: Date, memberTtlMs: 
  */
 export class Membership {
   readonly coll: Collection<MemberDoc>;
-  private timer?: NodeJS.Timeout;
+  private beats?: Periodic;
   private readonly startedAt = new Date();
   private partitionsOf?: () => OwnedPartition[];
   failures = 0;
@@ -94,13 +95,11 @@ export class Membership {
       this.opts.log.warn({ id: this.me.id, previous: { host: existing.host, pid: existing.pid } }, 'cluster: another process registered this controller id before (a restart, or two controllers with the same cluster.id)');
     }
     await this.beat();
-    this.timer = setInterval(() => {
-      this.beat().catch((err: Error) => {
-        this.failures++;
-        this.opts.log.warn({ err: err.message }, 'cluster: heartbeat not written');
-      });
-    }, this.opts.heartbeatIntervalMs);
-    this.timer.unref();
+    // one heartbeat at a time: a slow store does not pile them up
+    this.beats = new Periodic(() => this.beat(), this.opts.heartbeatIntervalMs, (err) => {
+      this.failures++;
+      this.opts.log.warn({ err: err.message }, 'cluster: heartbeat not written');
+    }).start();
   }
 
   /** Every registered controller with its liveness (by the store's clock). */
@@ -111,7 +110,7 @@ export class Membership {
   }
 
   async close(): Promise<void> {
-    clearInterval(this.timer);
+    await this.beats?.close();
     await this.coll.deleteOne({ _id: this.me.id, instance: this.me.instance }).catch(() => undefined);
   }
 }
