@@ -128,6 +128,7 @@ describe('scaler module in the running product', () => {
 
   it('a what-if never actuates: ?actuate=true with a posted series or policy is refused with 400 saying why, and nothing is stored or carried out', async () => {
     const before = await app.services.db.collection(DECISIONS_COLLECTION).countDocuments({});
+    const actuations = { ...scaler.counters.actuations };
     for (const body of [{ series: series('sustained') }, { policy: { minShards: 1 } }, { series: series('sustained'), policy: { minShards: 1 } }]) {
       const res = await call('POST', '/v1/scaler/evaluate?actuate=true', ADMIN, body);
       expect(res.statusCode).toBe(400);
@@ -140,6 +141,9 @@ describe('scaler module in the running product', () => {
     expect(whatIf.statusCode).toBe(200);
     expect(whatIf.json().decisions.map((d: { action: string }) => d.action)).toContain('add-shard');
     expect(await app.services.db.collection(DECISIONS_COLLECTION).countDocuments({})).toBe(before);
+    // its add-shard was neither carried out nor handed to the actuation path (which would count it as skipped here)
+    expect(scaler.counters.actuations).toEqual(actuations);
+    expect(scaler.counters.actuations.done + scaler.counters.actuations.failed).toBe(0);
   });
 
   it('on a deployment without mongos, a live ?actuate=true round is refused (409) with the reason and nothing is carried out', async () => {
