@@ -99,6 +99,8 @@ const badRequest = (reply: FastifyReply, err: z.ZodError, where: string) =>
 
 export function complianceRoutes(opts: ComplianceRouteOptions): RoutePlugin {
   const { config, db, monitor, licenses, alerts } = opts;
+  /** With a cluster: the store evaluated at the cluster evaluator's latest T (one at a time, shared by the requests for it). */
+  let clusterView: { key: string; ev: ReturnType<typeof evaluateStore> } | undefined;
   return (app: FastifyInstance) => {
     app.post(
       '/v1/licenses',
@@ -192,7 +194,14 @@ export function complianceRoutes(opts: ComplianceRouteOptions): RoutePlugin {
           const openCount = await alerts.countOpen(scope.project);
           if (!live) return { evaluated: false, open_alerts: openCount, stats: { evaluations: 0 } };
           const list = (await licenses.latest()).map((r) => r.license);
-          const ev = await evaluateStore(db, list, { at: live.at, activeWindowS: config.active_window_s });
+          // the store's answer at that T with those licences does not change: evaluated once, not per request
+          const key = `${live.at.getTime()}|${live.evaluations}|${live.controller}|${JSON.stringify(list)}`;
+          if (clusterView?.key !== key) clusterView = { key, ev: evaluateStore(db, list, { at: live.at, activeWindowS: config.active_window_s }) };
+          const pending = clusterView;
+          const ev = await pending.ev.catch((err: unknown) => {
+            if (clusterView === pending) clusterView = undefined; // a failed evaluation is not kept
+            throw err;
+          });
           const report = buildReport(list, ev, undefined, { licenses: 'store', samples: `store:${db.databaseName}.meter at the cluster evaluator's T` }, live.evaluated_at);
           const stats = { evaluations: live.evaluations, evaluated_by: live.controller, fencing_token: live.token, evaluated_at: live.evaluated_at.toISOString() };
           return { evaluated: true, open_alerts: openCount, stats, ...scoped(report, scope.project) };
