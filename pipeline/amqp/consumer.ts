@@ -5,7 +5,7 @@ import { parseKafkaValue, type NormalizeOptions } from '../ceilometer/normalize'
 import type { IngestConfig } from '../config';
 import { BackpressureError } from '../ingest/backpressure';
 import type { RejectInput } from '../ingest/dead-letter';
-import type { Ingestor } from '../ingest/ingestor';
+import type { Ingestor, SampleOrigin } from '../ingest/ingestor';
 import type { Sample } from '../sample';
 import { amqpTlsOptions, explainAmqpFailure } from './connection';
 import { durable, notificationQueue, queueArguments, type AmqpConfig } from './config';
@@ -231,13 +231,21 @@ export class AmqpNotificationConsumer {
     const origin = { source: 'amqp' as const, key: bodyKey(msg.content) };
     const rejects: RejectInput[] = parsed.rejects.map((r) => ({ ...r, origin }));
     const size = this.chunkSize();
-    const chunks: Sample[][] = [];
-    for (let i = 0; i < parsed.samples.length; i += size) chunks.push(parsed.samples.slice(i, i + size));
-    if (chunks.length === 0) chunks.push([]);
+    // a sample's position in the notification's payload (the parser keeps order, minus its rejects):
+    // a sample refused later (e.g. one the store cannot hold) is dead-lettered as amqp with it
+    const rejectedAt = new Set(parsed.rejects.map((r) => r.index));
+    const origins: SampleOrigin[] = [];
+    for (let i = 0, at = 0; i < parsed.samples.length; i++) {
+      while (rejectedAt.has(at)) at++;
+      origins.push({ message: origin, index: at++ });
+    }
+    const chunks: Array<{ samples: Sample[]; origins: SampleOrigin[] }> = [];
+    for (let i = 0; i < parsed.samples.length; i += size) chunks.push({ samples: parsed.samples.slice(i, i + size), origins: origins.slice(i, i + size) });
+    if (chunks.length === 0) chunks.push({ samples: [], origins: [] });
     // the delivering channel is gone (lost connection, kill): give up, the broker redelivers the message
     const live = () => this.channel === ch;
     try {
-      await Promise.all(chunks.map((c, i) => this.submit(c, i === 0 ? rejects : [], live)));
+      await Promise.all(chunks.map((c, i) => this.submit(c.samples, i === 0 ? rejects : [], live, c.origins)));
     } catch (err) {
       if (!live() || (err instanceof BackpressureError && err.reason === 'closed')) return;
       // anything else (e.g. the dead-letter destination failing): hand it back to the broker after a
@@ -255,10 +263,10 @@ export class AmqpNotificationConsumer {
     this.stats.rejects += rejects.length;
   }
 
-  private async submit(samples: Sample[], rejects: RejectInput[], live: () => boolean): Promise<void> {
+  private async submit(samples: Sample[], rejects: RejectInput[], live: () => boolean, origins: SampleOrigin[]): Promise<void> {
     for (;;) {
       try {
-        await this.opts.ingestor.submit(samples, rejects, undefined, 'amqp');
+        await this.opts.ingestor.submit(samples, rejects, origins, 'amqp');
         return;
       } catch (err) {
         if (!(err instanceof BackpressureError) || err.reason === 'closed' || !live()) throw err;

@@ -4,7 +4,7 @@ import type { Sample, StoredSample } from '../sample';
 import { prepareSample, storedSample, type PreparedSample } from '../store/layout';
 import type { BatchWriteResult } from '../store/writer';
 import { admission, BackpressureError, StoreHealth } from './backpressure';
-import { deadLetterDocument, foldDeadLetters, type DeadLetterDoc, type DeadLetterSink, type KafkaPosition, type RejectInput } from './dead-letter';
+import { deadLetterDocument, foldDeadLetters, type DeadLetterDoc, type DeadLetterSink, type KafkaPosition, type MessageOrigin, type RejectInput } from './dead-letter';
 import { screenSamples } from './screen';
 import { IngestMetrics } from './metrics';
 import { ObserverHub } from './observer-hub';
@@ -73,11 +73,23 @@ interface Item {
   origin?: SampleOrigin;
 }
 
-/** Where a submitted sample came from on a transport with positions (Kafka): its dead letter says so. */
+/**
+ * Where a submitted sample came from: its dead letter says so (transport, message, position) and, for a
+ * redelivered message, is the same document rather than a second one.
+ */
 export interface SampleOrigin {
-  kafka: KafkaPosition;
+  /** Kafka: the record's position. */
+  kafka?: KafkaPosition;
+  /** AMQP, UDP, TCP: the transport and the delivered message's key. */
+  message?: MessageOrigin;
   /** Position of the sample in its message's payload. */
   index: number;
+}
+
+/** The dead-letter fields of a sample's origin (none without one: an HTTP submission). */
+function originFields(o: SampleOrigin | undefined): Pick<RejectInput, 'kafka' | 'origin'> {
+  if (!o) return {};
+  return { ...(o.kafka ? { kafka: o.kafka } : {}), ...(o.message ? { origin: o.message } : {}) };
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -148,7 +160,7 @@ export class Ingestor {
     const refusals: SubmitResult['refusals'] = screened.refused.map((r) => ({ index: r.index, reason: r.reason, message_id: r.sample.message_id }));
     const letterOf = (index: number, reason: string, payload: string, message_id: string): RejectInput => {
       const o = origins?.[index];
-      return { index: o ? o.index : index, reason, payload, message_id, ...(o ? { kafka: o.kafka } : {}) };
+      return { index: o ? o.index : index, reason, payload, message_id, ...originFields(o) };
     };
     const refusedLetters: RejectInput[] = screened.refused.map((r) => letterOf(r.index, r.reason, JSON.stringify(r.sample), r.sample.message_id));
     for (const { sample, index } of screened.kept) {
@@ -415,7 +427,7 @@ export class Ingestor {
       this.metrics.samplesRejected++;
       const letters = refusedBy.get(o) ?? [];
       const origin = origins.get(entry);
-      letters.push(deadLetterDocument({ index: origin ? origin.index : positions.get(entry)!, reason, payload: JSON.stringify(entry.doc), message_id: entry.sample.message_id, ...(origin ? { kafka: origin.kafka } : {}) }));
+      letters.push(deadLetterDocument({ index: origin ? origin.index : positions.get(entry)!, reason, payload: JSON.stringify(entry.doc), message_id: entry.sample.message_id, ...originFields(origin) }));
       refusedBy.set(o, letters);
     }
     for (const [o, letters] of refusedBy) {

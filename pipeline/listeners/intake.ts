@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { parseKafkaValue, type NormalizeOptions } from '../ceilometer/normalize';
 import { BackpressureError } from '../ingest/backpressure';
 import type { MessageOrigin, RejectInput } from '../ingest/dead-letter';
-import type { Ingestor } from '../ingest/ingestor';
+import type { Ingestor, SampleOrigin } from '../ingest/ingestor';
 import type { DurableLog } from '../durable/log';
 import { keyOfSamples } from '../durable/keys';
 import type { Sample } from '../sample';
@@ -33,10 +33,12 @@ export interface IntakeOptions {
   parseOptions: NormalizeOptions;
 }
 
-/** A message's valid part: its JSON text (what goes to the log) and its samples. */
+/** A message's valid part: its JSON text (what goes to the log), its samples and where each came from. */
 export interface Decoded {
   value: Buffer;
   samples: Sample[];
+  /** By sample: the message and the sample's position in it (what its dead letter says). */
+  origins?: SampleOrigin[];
 }
 
 export class MeterMessageIntake {
@@ -66,7 +68,16 @@ export class MeterMessageIntake {
       this.counters.rejected += parsed.rejects.length;
       await this.deadLetter(parsed.rejects.map((r) => ({ ...r, origin })));
     }
-    return parsed.samples.length > 0 ? { value, samples: parsed.samples } : undefined;
+    if (parsed.samples.length === 0) return undefined;
+    // a sample's position in the message: the parser keeps payload order, minus its rejects
+    const rejectedAt = new Set(parsed.rejects.map((r) => r.index));
+    const origins: SampleOrigin[] = [];
+    let at = 0;
+    for (let i = 0; i < parsed.samples.length; i++) {
+      while (rejectedAt.has(at)) at++;
+      origins.push({ message: origin, index: at++ });
+    }
+    return { value, samples: parsed.samples, origins };
   }
 
   /**
@@ -78,7 +89,13 @@ export class MeterMessageIntake {
     const all = Array.isArray(d) ? (d as readonly Decoded[]) : [d as Decoded];
     if (all.length === 0) return;
     if (this.opts.log) await this.opts.log.append(all.map((x) => ({ key: keyOfSamples(x.samples), value: x.value })));
-    else await this.opts.ingestor.submit(all.flatMap((x) => x.samples), [], undefined, this.opts.transport);
+    else {
+      // samples the ingestor refuses (what the store cannot hold, implausible) count as rejected
+      const r = await this.opts.ingestor.submit(all.flatMap((x) => x.samples), [], all.flatMap((x) => x.samples.map((_, i) => x.origins?.[i])), this.opts.transport);
+      this.counters.accepted += r.accepted;
+      this.counters.rejected += r.rejected;
+      return;
+    }
     for (const x of all) this.counters.accepted += x.samples.length;
   }
 

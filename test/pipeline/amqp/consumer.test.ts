@@ -8,12 +8,12 @@ import { isolation } from '../../support/isolation';
 import { amqpUrl, mongoUri } from '../../support/services';
 import { amqpConfig, type AmqpConfig } from '../../../pipeline/amqp/config';
 import { createIngestion, type Ingestion } from '../../../pipeline/ingest/pipeline-factory';
-import { signSample } from '../../../pipeline/ceilometer/sign';
+import { signMessage, signSample } from '../../../pipeline/ceilometer/sign';
 import { COLLECTIONS } from '../../../pipeline/store/layout';
 import type { Sample } from '../../../pipeline/sample';
 import { launchRabbitMq } from '../../../services/rabbitmq';
 import { freePort, stopPid } from '../../../services/proc';
-import { connect, CuttableProxy, dropDb, makeSamples, testIngestConfig, testStoreConfig } from '../ingest/helpers';
+import { connect, CuttableProxy, dropDb, makeSample, makeSamples, testIngestConfig, testStoreConfig } from '../ingest/helpers';
 import { TestCa, writePem } from '../../../lib/certs';
 
 // The RabbitMQ consumer against a real broker: notifications are published exactly as oslo.messaging's
@@ -40,12 +40,17 @@ async function waitFor(what: string, check: () => Promise<boolean> | boolean, ti
 
 /** One oslo notification carrying `samples` as signed meter messages (what oslo's notifier sends). */
 function notification(samples: readonly Sample[], eventType = 'metering', secret = SECRET): Buffer {
+  return notificationOf(samples.map((s) => signSample(s, secret)), eventType);
+}
+
+/** One oslo notification whose payload is `messages` as given (meter messages, possibly poison). */
+function notificationOf(messages: readonly Record<string, unknown>[], eventType = 'metering'): Buffer {
   const note = {
     message_id: crypto.randomUUID(),
     publisher_id: 'telemetry.publisher.test',
     event_type: eventType,
     priority: 'SAMPLE',
-    payload: samples.map((s) => signSample(s, secret)),
+    payload: messages,
     timestamp: '2026-01-01 00:00:00.000000',
     _unique_id: crypto.randomUUID().replace(/-/g, ''),
   };
@@ -163,6 +168,52 @@ describe('RabbitMQ notification consumer', () => {
     const ids = await storedIds(d);
     expect(ids.length).toBe(100);
     expect(new Set(ids)).toEqual(new Set(batches.flat().map((s) => s.message_id)));
+  }, 60_000);
+});
+
+describe('RabbitMQ poison samples alone, first and last in a notification', () => {
+  it('[poison, 5 valid, poison] and a lone poison (delivered twice), then 10 valid notifications: every valid sample stored once, 3 dead letters with their positions, the queue drained with nothing requeued', async () => {
+    const d = client.db(iso.dbName('poison'));
+    dbs.push(d);
+    const exchange = `ceilometer_${iso.id}`;
+    const topic = `poison_${iso.id}`;
+    await declareLikeOslo(ch, exchange, topic);
+    // poison the parser refuses (no counter_name) and poison the store screen refuses (a NUL in a metadata key), both correctly signed
+    const nulKey = (s: Sample) => signSample({ ...s, resource_metadata: { 'k\u0000': 'v' } }, SECRET);
+    const noCounterName = (s: Sample) => {
+      const { counter_name: _gone, message_signature: _sig, ...rest } = signSample(s, SECRET);
+      return signMessage(rest, SECRET);
+    };
+    const [first, last, lone] = [makeSample({ resource_id: 'amqp-poison' }), makeSample({ resource_id: 'amqp-poison' }), makeSample({ resource_id: 'amqp-poison' })];
+    const amid = makeSamples(5);
+    const later = Array.from({ length: 10 }, () => makeSamples(2));
+    publish(ch, exchange, topic, notificationOf([nulKey(first), ...amid.map((s) => signSample(s, SECRET)), noCounterName(last)], topic));
+    const loneBody = notificationOf([nulKey(lone)], topic);
+    publish(ch, exchange, topic, loneBody);
+    publish(ch, exchange, topic, loneBody); // the same notification delivered again: one dead letter, not two
+    for (const b of later) publish(ch, exchange, topic, notification(b, topic));
+
+    const ing = await ingestion(d, cfg({ exchange, topics: [topic] }));
+    const consumer = ing.amqpConsumer!;
+    await waitFor('13 notifications acknowledged', async () => consumer.stats.acked >= 13 && (await ch.checkQueue(`${topic}.sample`)).messageCount === 0);
+    const ids = await storedIds(d);
+    expect(ids).toHaveLength(25);
+    expect(new Set(ids)).toEqual(new Set([...amid, ...later.flat()].map((s) => s.message_id)));
+    const letters = await d.collection(COLLECTIONS.deadLetter).find().toArray();
+    expect(letters).toHaveLength(3);
+    expect(letters.every((l) => l.source === 'amqp')).toBe(true);
+    const summary = letters.map((l) => ({ message_id: l.message_id as string | undefined, index: l.index as number, reason: String(l.reason) }));
+    const nul = /resource_metadata: key "k\\u0000" contains a NUL character/;
+    expect(summary.find((l) => l.message_id === first.message_id)).toMatchObject({ index: 0, reason: expect.stringMatching(nul) });
+    expect(summary.find((l) => l.message_id === lone.message_id)).toMatchObject({ index: 0, reason: expect.stringMatching(nul) });
+    const missing = letters.find((l) => /counter_name: missing/.test(String(l.reason)));
+    expect(missing).toMatchObject({ index: 6 });
+    expect(String(missing!.payload)).toContain(last.message_id);
+    // drained: every delivery acknowledged once, none handed back to the broker, nothing held
+    await sleep(300);
+    expect(consumer.stats).toMatchObject({ messages: 13, acked: 13, redelivered: 0 });
+    expect(consumer.inHand).toBe(0);
+    expect((await ch.checkQueue(`${topic}.sample`)).messageCount).toBe(0);
   }, 60_000);
 });
 

@@ -4,10 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db, MongoClient } from 'mongodb';
 import { isolation } from '../../support/isolation';
 import { createIngestion, type Ingestion } from '../../../pipeline/ingest/pipeline-factory';
-import { signSample } from '../../../pipeline/ceilometer/sign';
+import { signMessage, signSample } from '../../../pipeline/ceilometer/sign';
 import { COLLECTIONS } from '../../../pipeline/store/layout';
 import type { Sample } from '../../../pipeline/sample';
-import { connect, dropDb, makeSamples, testIngestConfig, testStoreConfig } from '../ingest/helpers';
+import { connect, dropDb, makeSample, makeSamples, testIngestConfig, testStoreConfig } from '../ingest/helpers';
 
 // The udp:// and tcp:// listeners with hand-made traffic (Ceilometer's own publishers are in
 // test/interop/ceilometer-transports.test.ts): counting, dead letters, TCP framing across reads.
@@ -114,5 +114,87 @@ describe('tcp:// listener', () => {
     sock.write(huge);
     await new Promise((r) => sock.once('close', r));
     expect(ing.tcp!.intake.counters).toMatchObject({ accepted: 30, malformed: 1 });
+  });
+});
+
+// Poison alone, first and last (issue 10's "on every transport"): a signed message whose sample the
+// validator refuses — a NUL in a metadata key (refused by the store screen) or no counter_name
+// (refused by the parser) — is dead-lettered with its reason and transport; its neighbours are stored
+// once and the listener keeps taking traffic.
+const nulKey = (s: Sample) => message({ ...s, resource_metadata: { 'k\u0000': 'v' } });
+const noCounterName = (s: Sample) => {
+  const { counter_name: _gone, message_signature: _sig, ...rest } = signSample(s, SECRET);
+  return pack(signMessage(rest, SECRET));
+};
+const meterCount = (resource_id: string) => db.collection(COLLECTIONS.meter).countDocuments({ resource_id });
+const lettersAbout = (resource_id: string) => db.collection(COLLECTIONS.deadLetter).find({ payload: { $regex: resource_id } }).toArray();
+
+describe('udp:// poison datagrams first and last', () => {
+  it('dead-letters both with their reasons (source udp), stores the 10 between once, and keeps listening', async () => {
+    const [first, last] = [makeSample({ resource_id: 'udp-poison' }), makeSample({ resource_id: 'udp-poison' })];
+    const good = makeSamples(10, { resource_id: 'udp-amid' });
+    const sock = dgram.createSocket('udp4');
+    const send = (b: Buffer) => new Promise<void>((r, j) => sock.send(b, ports.udpPort!, '127.0.0.1', (e) => (e ? j(e) : r())));
+    const intake = ing.udp!.intake;
+    const before = { ...intake.counters };
+    await send(nulKey(first));
+    for (const s of good) await send(message(s));
+    await send(noCounterName(last));
+    await waitFor('10 stored', async () => (await meterCount('udp-amid')) === 10);
+    await waitFor('2 dead letters', async () => (await lettersAbout('udp-poison')).length === 2);
+    const letters = await lettersAbout('udp-poison');
+    expect(letters.every((l) => l.source === 'udp')).toBe(true);
+    const byReason = letters.map((l) => String(l.reason)).sort();
+    expect(byReason[0]).toMatch(/resource_metadata: key "k\\u0000" contains a NUL character/);
+    expect(byReason[1]).toMatch(/neither a meter message \(no counter_name\)/);
+    expect(letters.find((l) => /NUL/.test(String(l.reason)))).toMatchObject({ message_id: first.message_id, index: 0 });
+    expect(letters.find((l) => /no counter_name/.test(String(l.reason)))).toMatchObject({ index: -1 }); // the whole message
+    expect(await db.collection(COLLECTIONS.meter).countDocuments({ message_id: { $in: [first.message_id, last.message_id] } })).toBe(0);
+    // the listener's counters (exported at /metrics) say what was taken and what was refused
+    expect(intake.counters.arrived - before.arrived).toBe(12);
+    expect(intake.counters.accepted - before.accepted).toBe(10);
+    expect(intake.counters.rejected - before.rejected).toBe(2);
+    // still listening: a later datagram is stored
+    const later = makeSample({ resource_id: 'udp-amid' });
+    await send(message(later));
+    sock.close();
+    await waitFor('the later datagram stored', async () => (await meterCount('udp-amid')) === 11);
+    const ids = (await db.collection(COLLECTIONS.meter).find({ resource_id: 'udp-amid' }).toArray()).map((d) => d.message_id);
+    expect(new Set(ids)).toEqual(new Set([...good, later].map((s) => s.message_id)));
+  });
+});
+
+describe('tcp:// poison frames on one connection', () => {
+  it('[poison, 10 valid, poison, 1 valid]: 11 stored once, 2 dead letters (source tcp), the connection stays open and keeps being read', async () => {
+    const [first, mid] = [makeSample({ resource_id: 'tcp-poison' }), makeSample({ resource_id: 'tcp-poison' })];
+    const good = makeSamples(11, { resource_id: 'tcp-amid' });
+    const stream = Buffer.concat([frame(nulKey(first)), ...good.slice(0, 10).map((s) => frame(message(s))), frame(noCounterName(mid)), frame(message(good[10]!))]);
+    const intake = ing.tcp!.intake;
+    const before = { ...intake.counters };
+    const sock = net.connect(ports.tcpPort!, '127.0.0.1');
+    let closed = false;
+    sock.on('close', () => (closed = true));
+    await new Promise((r) => sock.once('connect', r));
+    sock.write(stream);
+    await waitFor('11 stored', async () => (await meterCount('tcp-amid')) === 11);
+    await waitFor('2 dead letters', async () => (await lettersAbout('tcp-poison')).length === 2);
+    const letters = await lettersAbout('tcp-poison');
+    expect(letters.every((l) => l.source === 'tcp')).toBe(true);
+    const reasons = letters.map((l) => String(l.reason)).sort();
+    expect(reasons[0]).toMatch(/resource_metadata: key "k\\u0000" contains a NUL character/);
+    expect(reasons[1]).toMatch(/neither a meter message \(no counter_name\)/);
+    expect(letters.find((l) => /NUL/.test(String(l.reason)))).toMatchObject({ message_id: first.message_id, index: 0 });
+    expect(intake.counters.accepted - before.accepted).toBe(11);
+    expect(intake.counters.rejected - before.rejected).toBe(2);
+    // the server did not hang up: one more frame on the same connection is stored
+    expect(closed).toBe(false);
+    const later = makeSample({ resource_id: 'tcp-amid' });
+    sock.write(frame(message(later)));
+    await waitFor('the later frame stored', async () => (await meterCount('tcp-amid')) === 12);
+    expect(closed).toBe(false);
+    const ids = (await db.collection(COLLECTIONS.meter).find({ resource_id: 'tcp-amid' }).toArray()).map((d) => d.message_id);
+    expect(ids).toHaveLength(12);
+    expect(new Set(ids)).toEqual(new Set([...good, later].map((s) => s.message_id)));
+    sock.end();
   });
 });
