@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
 import type { Logger } from '../../lib/log';
-import { parseKafkaValue, type NormalizeOptions } from '../ceilometer/normalize';
+import { parseKafkaValue, payloadPositions, type NormalizeOptions } from '../ceilometer/normalize';
 import type { IngestConfig } from '../config';
 import { BackpressureError } from '../ingest/backpressure';
 import type { RejectInput } from '../ingest/dead-letter';
@@ -231,14 +231,8 @@ export class AmqpNotificationConsumer {
     const origin = { source: 'amqp' as const, key: bodyKey(msg.content) };
     const rejects: RejectInput[] = parsed.rejects.map((r) => ({ ...r, origin }));
     const size = this.chunkSize();
-    // a sample's position in the notification's payload (the parser keeps order, minus its rejects):
-    // a sample refused later (e.g. one the store cannot hold) is dead-lettered as amqp with it
-    const rejectedAt = new Set(parsed.rejects.map((r) => r.index));
-    const origins: SampleOrigin[] = [];
-    for (let i = 0, at = 0; i < parsed.samples.length; i++) {
-      while (rejectedAt.has(at)) at++;
-      origins.push({ message: origin, index: at++ });
-    }
+    // a sample refused later (e.g. one the store cannot hold) is dead-lettered as amqp at its payload position
+    const origins: SampleOrigin[] = payloadPositions(parsed).map((index) => ({ message: origin, index }));
     const chunks: Array<{ samples: Sample[]; origins: SampleOrigin[] }> = [];
     for (let i = 0; i < parsed.samples.length; i += size) chunks.push({ samples: parsed.samples.slice(i, i + size), origins: origins.slice(i, i + size) });
     if (chunks.length === 0) chunks.push({ samples: [], origins: [] });

@@ -72,6 +72,24 @@ export interface NormalizeResult {
   rejects: Reject[];
 }
 
+/**
+ * Each kept sample's position in its message's payload (what its dead letter names): the parsers keep
+ * payload order and leave out only their rejects.
+ */
+export function payloadPositions(parsed: NormalizeResult): number[] {
+  const out = new Array<number>(parsed.samples.length);
+  if (parsed.rejects.length === 0) {
+    for (let i = 0; i < out.length; i++) out[i] = i;
+    return out;
+  }
+  const rejectedAt = new Set(parsed.rejects.map((r) => r.index));
+  for (let i = 0, at = 0; i < out.length; i++, at++) {
+    while (rejectedAt.has(at)) at++;
+    out[i] = at;
+  }
+  return out;
+}
+
 type Shape = 'as_dict' | 'meter' | 'either';
 
 const resolve = (opts: NormalizeOptions = {}): Required<NormalizeOptions> => ({ ...DEFAULT_NORMALIZE_OPTIONS, ...opts });

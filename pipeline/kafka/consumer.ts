@@ -1,6 +1,6 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from '../../lib/log';
-import type { NormalizeOptions } from '../ceilometer/normalize';
+import { payloadPositions, type NormalizeOptions } from '../ceilometer/normalize';
 import { parseRecord } from '../durable/record';
 import type { IngestConfig, KafkaConfig } from '../config';
 import type { Sample } from '../sample';
@@ -318,18 +318,16 @@ export class CeilometerConsumer {
       batchBytes += value.length;
       const parsed = parseRecord(value, m.headers, this.parseOptions);
       const each = parsed.samples.length ? value.length / parsed.samples.length : 0;
-      // a sample's position in its message's payload: the parser keeps payload order, minus its rejects
-      const rejectedAt = new Set(parsed.rejects.map((r) => r.index));
-      let at = 0;
-      for (const s of parsed.samples) {
-        while (rejectedAt.has(at)) at++;
+      const positions = payloadPositions(parsed);
+      for (let i = 0; i < parsed.samples.length; i++) {
+        const s = parsed.samples[i]!;
         let last = chunks[chunks.length - 1]!;
         if (last.samples.length > 0 && (last.samples.length >= size || last.bytes + each > maxBytes)) {
           last = { samples: [], rejects: [], bytes: 0, origins: [] };
           chunks.push(last);
         }
         last.samples.push(s);
-        last.origins.push({ kafka: { topic, partition, offset: m.offset }, index: at++ });
+        last.origins.push({ kafka: { topic, partition, offset: m.offset }, index: positions[i]! });
         last.bytes += each;
       }
       for (const r of parsed.rejects) rejects.push({ ...r, kafka: { topic, partition, offset: m.offset } });

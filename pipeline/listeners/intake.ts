@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { parseKafkaValue, type NormalizeOptions } from '../ceilometer/normalize';
+import { parseKafkaValue, payloadPositions, type NormalizeOptions } from '../ceilometer/normalize';
 import { BackpressureError } from '../ingest/backpressure';
 import type { MessageOrigin, RejectInput } from '../ingest/dead-letter';
 import type { Ingestor, SampleOrigin } from '../ingest/ingestor';
@@ -69,14 +69,7 @@ export class MeterMessageIntake {
       await this.deadLetter(parsed.rejects.map((r) => ({ ...r, origin })));
     }
     if (parsed.samples.length === 0) return undefined;
-    // a sample's position in the message: the parser keeps payload order, minus its rejects
-    const rejectedAt = new Set(parsed.rejects.map((r) => r.index));
-    const origins: SampleOrigin[] = [];
-    let at = 0;
-    for (let i = 0; i < parsed.samples.length; i++) {
-      while (rejectedAt.has(at)) at++;
-      origins.push({ message: origin, index: at++ });
-    }
+    const origins: SampleOrigin[] = payloadPositions(parsed).map((index) => ({ message: origin, index }));
     return { value, samples: parsed.samples, origins };
   }
 
