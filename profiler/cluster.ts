@@ -190,11 +190,16 @@ export class ClusterProfiler implements PartitionListener {
     this.counters.unreadable_parts += unreadable.length;
     const now = Date.now();
     const live: VmState[] = [];
+    let changed = full || parts.length > 0;
     for (const [id, p] of this.viewParts) {
       if (p.expiresAt > now) live.push(p.state);
-      else this.viewParts.delete(id);
+      else {
+        this.viewParts.delete(id);
+        changed = true;
+      }
     }
-    this.view.replaceAll(mergeParts(live));
+    // the merged view is rebuilt only when a part came, went or expired
+    if (changed) this.view.replaceAll(mergeParts(live));
     this.viewReadAt = started;
   }
 
