@@ -227,9 +227,10 @@ describe('every cent billed once when billing jobs overlap or a worker dies betw
   const invoicesOf = (project: string, m: { from: string; to: string }) => db.collection('invoices').find({ account_key: `project:${project}`, period_start: m.from, period_end: m.to }).toArray();
 
   const JUNE = month('2026-06-01T00:00:00.000Z', '2026-07-01T00:00:00.000Z');
-  const JULY = month('2026-07-01T00:00:00.000Z', '2026-08-01T00:00:00.000Z');
   const AUGUST = month('2026-08-01T00:00:00.000Z', '2026-09-01T00:00:00.000Z');
   const SEPTEMBER = month('2026-09-01T00:00:00.000Z', '2026-10-01T00:00:00.000Z');
+  const NOVEMBER = month('2026-11-01T00:00:00.000Z', '2026-12-01T00:00:00.000Z');
+  const DECEMBER = month('2026-12-01T00:00:00.000Z', '2027-01-01T00:00:00.000Z');
 
   it('two ratings of one month at once give the lines of one rating, and late usage after issue is corrected once', async () => {
     await db.collection('meter').insertMany([...vm('cr1', 'vm-1', '2026-06-01T00:00:00Z', 24), ...vm('cr2', 'vm-2', '2026-06-02T00:00:00Z', 12)]);
@@ -258,21 +259,29 @@ describe('every cent billed once when billing jobs overlap or a worker dies betw
     expect((await invoicesOf('cr1', JUNE)).map((i) => [i.status, i.total])).toEqual([['issued', '1.20']]);
   });
 
-  it('two drafts of one account and month at once give one draft with the lines once and the pending correction once', async () => {
-    await db.collection('meter').insertMany(vm('cr1', 'vm-1', '2026-07-01T00:00:00Z', 24));
-    await mediate('2026-07-01T00:00:00.000Z', '2026-07-02T00:00:00.000Z');
-    await processRating({ db }, JULY, ctx);
-    expect(await rated(JULY)).toEqual(['cr1 24 1.20']);
+  it('two drafts of one account and month at once give one draft with the lines once and the pending credit once', async () => {
+    // November of ci1 is billed and issued, then refunded 0.25 (pending for its next invoice)
+    await db.collection('meter').insertMany([...vm('ci1', 'vm-1', '2026-11-01T00:00:00Z', 24), ...vm('ci1', 'vm-1', '2026-12-01T00:00:00Z', 24)]);
+    await mediate('2026-11-01T00:00:00.000Z', '2026-11-02T00:00:00.000Z');
+    await mediate('2026-12-01T00:00:00.000Z', '2026-12-02T00:00:00.000Z');
+    await processRating({ db }, NOVEMBER, ctx);
+    await processRating({ db }, DECEMBER, ctx);
+    const nov = await processInvoice({ db }, invoiceJob(NOVEMBER, 'ci1', true), ctx);
+    await repo.correct(nov.number, '-0.25', 'goodwill refund');
+    expect(await rated(DECEMBER)).toEqual(['ci1 24 1.20']);
     for (let round = 0; round < 3; round++) {
-      const [a, b] = await Promise.all([processInvoice({ db }, invoiceJob(JULY, 'cr1'), ctx), processInvoice({ db }, invoiceJob(JULY, 'cr1'), ctx)]);
+      const [a, b] = await Promise.all([processInvoice({ db }, invoiceJob(DECEMBER, 'ci1'), ctx), processInvoice({ db }, invoiceJob(DECEMBER, 'ci1'), ctx)]);
       expect(b).toEqual(a);
-      const drafts = await invoicesOf('cr1', JULY);
+      const drafts = await invoicesOf('ci1', DECEMBER);
       expect(drafts).toHaveLength(1);
-      // July's 24 hours plus June's correction (previous test), each once
-      expect(drafts[0]).toMatchObject({ _id: a.number, status: 'draft', subtotal: '1.20', adjustments: '0.30', total: '1.50' });
+      // December's 24 hours and the refund, each once
+      expect(drafts[0]).toMatchObject({ _id: a.number, status: 'draft', subtotal: '1.20', adjustments: '-0.25', total: '0.95' });
       expect(drafts[0]!.lines).toHaveLength(1);
-      expect(await repo.pendingEntries(account('cr1'))).toHaveLength(1);
+      expect(await repo.pendingEntries(account('ci1'))).toHaveLength(1);
     }
+    // issuing the draft consumes the refund once
+    await repo.issue((await invoicesOf('ci1', DECEMBER))[0]!._id as unknown as string);
+    expect(await repo.pendingEntries(account('ci1'))).toEqual([]);
   });
 
   it('a worker killed after rating and before settling: the next rating corrects the issued invoice once, a retry adds nothing', async () => {
