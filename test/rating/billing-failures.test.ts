@@ -259,7 +259,7 @@ describe('every cent billed once when billing jobs overlap or a worker dies betw
     expect((await invoicesOf('cr1', JUNE)).map((i) => [i.status, i.total])).toEqual([['issued', '1.20']]);
   });
 
-  it('two drafts of one account and month at once give one draft with the lines once and the pending credit once', async () => {
+  it('four drafts of one account and month at once give one draft with the lines once and the pending credit once', async () => {
     // November of ci1 is billed and issued, then refunded 0.25 (pending for its next invoice)
     await db.collection('meter').insertMany([...vm('ci1', 'vm-1', '2026-11-01T00:00:00Z', 24), ...vm('ci1', 'vm-1', '2026-12-01T00:00:00Z', 24)]);
     await mediate('2026-11-01T00:00:00.000Z', '2026-11-02T00:00:00.000Z');
@@ -270,8 +270,8 @@ describe('every cent billed once when billing jobs overlap or a worker dies betw
     await repo.correct(nov.number, '-0.25', 'goodwill refund');
     expect(await rated(DECEMBER)).toEqual(['ci1 24 1.20']);
     for (let round = 0; round < 3; round++) {
-      const [a, b] = await Promise.all([processInvoice({ db }, invoiceJob(DECEMBER, 'ci1'), ctx), processInvoice({ db }, invoiceJob(DECEMBER, 'ci1'), ctx)]);
-      expect(b).toEqual(a);
+      const [a, ...others] = await Promise.all(Array.from({ length: 4 }, () => processInvoice({ db }, invoiceJob(DECEMBER, 'ci1'), ctx)));
+      for (const o of others) expect(o).toEqual(a);
       const drafts = await invoicesOf('ci1', DECEMBER);
       expect(drafts).toHaveLength(1);
       // December's 24 hours and the refund, each once
