@@ -259,7 +259,7 @@ describe('every cent billed once when billing jobs overlap or a worker dies betw
     expect((await invoicesOf('cr1', JUNE)).map((i) => [i.status, i.total])).toEqual([['issued', '1.20']]);
   });
 
-  it('four drafts of one account and month at once give one draft with the lines once and the pending credit once', async () => {
+  it('four drafts of one account and month at once give one draft with the lines once, the pending credit once and no gap in the invoice numbers', async () => {
     // November of ci1 is billed and issued, then refunded 0.25 (pending for its next invoice)
     await db.collection('meter').insertMany([...vm('ci1', 'vm-1', '2026-11-01T00:00:00Z', 24), ...vm('ci1', 'vm-1', '2026-12-01T00:00:00Z', 24)]);
     await mediate('2026-11-01T00:00:00.000Z', '2026-11-02T00:00:00.000Z');
@@ -280,8 +280,13 @@ describe('every cent billed once when billing jobs overlap or a worker dies betw
       expect(await repo.pendingEntries(account('ci1'))).toHaveLength(1);
     }
     // issuing the draft consumes the refund once
-    await repo.issue((await invoicesOf('ci1', DECEMBER))[0]!._id as unknown as string);
+    const dec = (await invoicesOf('ci1', DECEMBER))[0]!._id as unknown as string;
+    await repo.issue(dec);
     expect(await repo.pendingEntries(account('ci1'))).toEqual([]);
+    // and the racing drafts took no invoice numbers of their own: the numbers run on without a gap
+    const seq = (n: string) => Number(n.slice(n.lastIndexOf('-') + 1));
+    const next = await processInvoice({ db }, invoiceJob(month('2027-01-01T00:00:00.000Z', '2027-02-01T00:00:00.000Z'), 'ci1'), ctx);
+    expect([seq(dec) - seq(nov.number), seq(next.number) - seq(dec)]).toEqual([1, 1]);
   });
 
   it('a worker killed after rating and before settling: the next rating corrects the issued invoice once, a retry adds nothing', async () => {
