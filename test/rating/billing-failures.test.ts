@@ -1,16 +1,20 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { Queue, Worker } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { MongoInvoiceRepository } from '../../billing/invoices/mongo-repository';
 import { InvoiceImmutableError, StaleDraftError } from '../../billing/invoices/errors';
 import { MediationModeResolver } from '../../billing/jobs/capability';
-import { processMediation, mediationLockKeys } from '../../billing/jobs/processors';
+import { processInvoice, processMediation, processRating, mediationLockKeys } from '../../billing/jobs/processors';
 import { enqueue, jobId, type QueueSet } from '../../billing/jobs/queues';
 import { billableUsage } from '../../billing/mediation/billable';
 import { LeaseLocks } from '../../billing/mediation/lock';
 import { mediationOptions } from '../../billing/mediation/options';
 import { readUsage, runMediation, runMediationInNode } from '../../billing/mediation/runner';
-import { parsePlan } from '../../billing/rating/plan';
+import { loadPlanFile, parsePlan } from '../../billing/rating/plan';
+import { rateStoredUsage, readRatedLines } from '../../billing/rating/store';
 import { rateUsage } from '../../billing/rating/rate';
 import { parseUsage } from '../../billing/rating/usage';
 import { isolation } from '../support/isolation';
@@ -200,5 +204,115 @@ describe('exact quantities and DST periods', () => {
   requireRealMongo('$dateTrunc/$dateAdd with a time zone (MongoDB ≥ 5.0)').it('the same through $dateTrunc in place on a real MongoDB', async () => {
     await runMediation(db, berlin);
     expect(await dstHours()).toEqual(expectedDst);
+  });
+});
+
+describe('every cent billed once when billing jobs overlap or a worker dies between rating and settling', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'billing-once-'));
+  const planFile = path.join(dir, 'plan.yaml');
+  writeFileSync(planFile, 'currency: EUR\nplans:\n  - {id: std, projects: ["*"], effective_from: 2026-01-01, charges: [{meter: instance, model: per_unit, unit_price: "0.05"}]}\n');
+  const ctx = { progress: async () => undefined };
+  const repo = new MongoInvoiceRepository(db);
+  const account = (project_id: string) => ({ kind: 'project' as const, project_id });
+  const mediate = (from: string, to: string) => processMediation({ db }, { from, to, granularity: 'day', timezone: 'UTC', carrySeconds: 600, inNode: true }, ctx); // a 10-minute series: each sample holds 10 minutes
+  const month = (from: string, to: string) => ({ from, to, granularity: 'day' as const, timezone: 'UTC', planFile, billingPeriod: 'month' as const });
+  const invoiceJob = (m: { from: string; to: string }, project: string, issue = false) => ({ from: m.from, to: m.to, granularity: 'month' as const, timezone: 'UTC', account: account(project), currency: 'EUR', issue });
+  const vm = (project_id: string, resource_id: string, start: string, hoursRun: number) =>
+    series(start, 600, 6 * hoursRun, () => 1, { ...gauge, project_id, resource_id }).map((s) => ({ ...s }));
+  /** The month's current rated lines as `project quantity amount` (0.05 per instance-hour). */
+  const rated = async (m: { from: string; to: string }) =>
+    (await readRatedLines(db, { granularity: 'month', timezone: 'UTC', from: d(m.from), to: d(m.to) })).map((l) => `${l.project_id} ${l.quantity} ${l.amount}`).sort();
+  /** Every stored rated line document of the month, current run or not (a second run's leftovers would show here). */
+  const storedLines = (m: { from: string; to: string }) => db.collection('rated').countDocuments({ period_start_at: { $gte: d(m.from) }, period_end_at: { $lte: d(m.to) } });
+  const invoicesOf = (project: string, m: { from: string; to: string }) => db.collection('invoices').find({ account_key: `project:${project}`, period_start: m.from, period_end: m.to }).toArray();
+
+  const JUNE = month('2026-06-01T00:00:00.000Z', '2026-07-01T00:00:00.000Z');
+  const AUGUST = month('2026-08-01T00:00:00.000Z', '2026-09-01T00:00:00.000Z');
+  const SEPTEMBER = month('2026-09-01T00:00:00.000Z', '2026-10-01T00:00:00.000Z');
+  const NOVEMBER = month('2026-11-01T00:00:00.000Z', '2026-12-01T00:00:00.000Z');
+  const DECEMBER = month('2026-12-01T00:00:00.000Z', '2027-01-01T00:00:00.000Z');
+
+  it('two ratings of one month at once give the lines of one rating, and late usage after issue is corrected once', async () => {
+    await db.collection('meter').insertMany([...vm('cr1', 'vm-1', '2026-06-01T00:00:00Z', 24), ...vm('cr2', 'vm-2', '2026-06-02T00:00:00Z', 12)]);
+    await mediate('2026-06-01T00:00:00.000Z', '2026-06-03T00:00:00.000Z');
+    await processRating({ db }, JUNE, ctx);
+    const single = await rated(JUNE);
+    expect(single).toEqual(['cr1 24 1.20', 'cr2 12 0.60']);
+    for (let round = 0; round < 3; round++) {
+      await Promise.all([processRating({ db }, JUNE, ctx), processRating({ db }, JUNE, ctx)]);
+      expect(await rated(JUNE)).toEqual(single);
+      expect(await storedLines(JUNE)).toBe(2);
+    }
+
+    // June's invoice of cr1 is issued; then cr1's second VM reports six late hours of 1 June
+    const issued = await processInvoice({ db }, invoiceJob(JUNE, 'cr1', true), ctx);
+    expect(issued).toMatchObject({ status: 'issued', total: '1.20', lines: 1 });
+    await db.collection('meter').insertMany(vm('cr1', 'vm-late', '2026-06-01T18:00:00Z', 6));
+    await mediate('2026-06-01T00:00:00.000Z', '2026-06-02T00:00:00.000Z');
+    for (let round = 0; round < 3; round++) {
+      await Promise.all([processRating({ db }, JUNE, ctx), processRating({ db }, JUNE, ctx)]);
+      expect(await rated(JUNE)).toEqual(['cr1 30 1.50', 'cr2 12 0.60']);
+      expect(await storedLines(JUNE)).toBe(2);
+      // the six late hours × 0.05, queued once for cr1's next invoice, whichever rating computed it
+      expect((await repo.pendingEntries(account('cr1'))).map((e) => [e.kind, e.amount, e.corrects])).toEqual([['adjustment', '0.30', issued.number]]);
+    }
+    expect((await invoicesOf('cr1', JUNE)).map((i) => [i.status, i.total])).toEqual([['issued', '1.20']]);
+  });
+
+  it('four drafts of one account and month at once give one draft with the lines once, the pending credit once and no gap in the invoice numbers', async () => {
+    // November of ci1 is billed and issued, then refunded 0.25 (pending for its next invoice)
+    await db.collection('meter').insertMany([...vm('ci1', 'vm-1', '2026-11-01T00:00:00Z', 24), ...vm('ci1', 'vm-1', '2026-12-01T00:00:00Z', 24)]);
+    await mediate('2026-11-01T00:00:00.000Z', '2026-11-02T00:00:00.000Z');
+    await mediate('2026-12-01T00:00:00.000Z', '2026-12-02T00:00:00.000Z');
+    await processRating({ db }, NOVEMBER, ctx);
+    await processRating({ db }, DECEMBER, ctx);
+    const nov = await processInvoice({ db }, invoiceJob(NOVEMBER, 'ci1', true), ctx);
+    await repo.correct(nov.number, '-0.25', 'goodwill refund');
+    expect(await rated(DECEMBER)).toEqual(['ci1 24 1.20']);
+    for (let round = 0; round < 3; round++) {
+      const [a, ...others] = await Promise.all(Array.from({ length: 4 }, () => processInvoice({ db }, invoiceJob(DECEMBER, 'ci1'), ctx)));
+      for (const o of others) expect(o).toEqual(a);
+      const drafts = await invoicesOf('ci1', DECEMBER);
+      expect(drafts).toHaveLength(1);
+      // December's 24 hours and the refund, each once
+      expect(drafts[0]).toMatchObject({ _id: a.number, status: 'draft', subtotal: '1.20', adjustments: '-0.25', total: '0.95' });
+      expect(drafts[0]!.lines).toHaveLength(1);
+      expect(await repo.pendingEntries(account('ci1'))).toHaveLength(1);
+    }
+    // issuing the draft consumes the refund once
+    const dec = (await invoicesOf('ci1', DECEMBER))[0]!._id as unknown as string;
+    await repo.issue(dec);
+    expect(await repo.pendingEntries(account('ci1'))).toEqual([]);
+    // and the racing drafts took no invoice numbers of their own: the numbers run on without a gap
+    const seq = (n: string) => Number(n.slice(n.lastIndexOf('-') + 1));
+    const next = await processInvoice({ db }, invoiceJob(month('2027-01-01T00:00:00.000Z', '2027-02-01T00:00:00.000Z'), 'ci1'), ctx);
+    expect([seq(dec) - seq(nov.number), seq(next.number) - seq(dec)]).toEqual([1, 1]);
+  });
+
+  it('a worker killed after rating and before settling: the next rating corrects the issued invoice once, a retry adds nothing', async () => {
+    await db.collection('meter').insertMany(vm('cd1', 'vm-1', '2026-08-01T00:00:00Z', 24));
+    await mediate('2026-08-01T00:00:00.000Z', '2026-08-02T00:00:00.000Z');
+    await processRating({ db }, AUGUST, ctx);
+    const issued = await processInvoice({ db }, invoiceJob(AUGUST, 'cd1', true), ctx);
+    expect(issued).toMatchObject({ status: 'issued', total: '1.20', lines: 1 });
+
+    // twelve late hours of 1 August; the worker rates them, then dies before settling
+    await db.collection('meter').insertMany(vm('cd1', 'vm-late', '2026-08-01T12:00:00Z', 12));
+    await mediate('2026-08-01T00:00:00.000Z', '2026-08-02T00:00:00.000Z');
+    await rateStoredUsage(db, loadPlanFile(planFile), { from: d(AUGUST.from), to: d(AUGUST.to), granularity: 'day', timezone: 'UTC', billingPeriod: 'month' });
+    expect(await rated(AUGUST)).toEqual(['cd1 36 1.80']);
+    expect(await repo.pendingEntries(account('cd1'))).toEqual([]); // nothing settled yet
+
+    // the retried job rates the same lines again and settles: the difference to what was billed, once
+    const retried = await processRating({ db }, AUGUST, ctx);
+    expect(retried.invoices).toMatchObject([{ account: 'project:cd1', number: issued.number, action: 'corrected', corrections: [{ amount: '0.60', corrects: issued.number }] }]);
+    await processRating({ db }, AUGUST, ctx); // and once more (a duplicate delivery): nothing new
+    const pending = await repo.pendingEntries(account('cd1'));
+    expect(pending.map((e) => [e.kind, e.amount, e.corrects, e.period_start, e.period_end])).toEqual([['adjustment', '0.60', issued.number, AUGUST.from, AUGUST.to]]);
+    expect((await invoicesOf('cd1', AUGUST)).map((i) => [i.status, i.total])).toEqual([['issued', '1.20']]);
+
+    // the next invoice carries the correction once
+    const next = await processInvoice({ db }, invoiceJob(SEPTEMBER, 'cd1'), ctx);
+    expect(next).toMatchObject({ status: 'draft', total: '0.60', lines: 0 });
   });
 });
