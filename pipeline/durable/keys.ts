@@ -30,13 +30,13 @@ const resourceOf = (item: TaggedValue): string | null => {
 export function splitBodyByResource(body: Buffer): KeyedValue[] {
   if (!isUtf8(body)) return [{ key: null, value: body }];
   const text = body.toString('utf8');
+  const source = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   let parsed;
   try {
-    parsed = parseTaggedJson(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+    parsed = parseTaggedJson(source);
   } catch {
     return [{ key: null, value: body }];
   }
-  const source = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   const value = parsed.value;
   if (!Array.isArray(value)) return [{ key: resourceOf(value), value: body }];
   const groups = new Map<string | null, string[]>();
