@@ -321,30 +321,16 @@ export class ScalerService {
         const requestedBy = trigger.by === 'api' ? { token: trigger.requestedBy, ...(trigger.remote ? { remote: trigger.remote } : {}) } : undefined;
         // fenced: a controller whose scaler lease lapsed, or that a newer leader has overtaken, stores
         // nothing (FencedOutError) and so carries nothing out (act finds no record id)
-        let fence: Awaited<ReturnType<Leadership['fence']>>;
-        try {
-          fence = await this.leadership.fence();
-        } catch (err) {
-          if (!(err instanceof FencedOutError)) throw err;
-          this.d.log.warn({ err: err.message, action: d.action }, 'scaler: decision not stored and not carried out: fenced out');
-          if (trigger.by === 'api') this.apiOutcomes.set(d, { status: 'failed', detail: err.message });
-          return;
-        }
+        const fence = await this.fenced(d, trigger, 'decision not stored and not carried out');
+        if (fence === false) return;
         const id = await this.store(d, source, blocker, { topology: topology.kind, collected: lastCollect.n, ...(lastCollect.skipped.length ? { skipped: lastCollect.skipped } : {}) }, requestedBy, fence?.token);
         if (!blocker) this.recordIds.set(d, id);
       },
       act: async (d, trigger) => {
         const id = this.recordIds.get(d);
         if (id === undefined) return; // not actuatable here (stored as skipped with the reason), or fenced out
-        try {
-          // the check at the point of action: right before the cluster is changed
-          await this.leadership.fence();
-        } catch (err) {
-          if (!(err instanceof FencedOutError)) throw err;
-          this.d.log.warn({ err: err.message, action: d.action }, 'scaler: action not carried out: fenced out');
-          if (trigger.by === 'api') this.apiOutcomes.set(d, { status: 'failed', detail: err.message });
-          return;
-        }
+        // the check at the point of action: right before the cluster is changed
+        if ((await this.fenced(d, trigger, 'action not carried out')) === false) return;
         try {
           const out = await this.carryOut(d, id);
           if (trigger.by === 'api') this.apiOutcomes.set(d, { status: 'done', detail: out.detail, ...(out.counts ? { counts: out.counts } : {}) });
@@ -354,6 +340,21 @@ export class ScalerService {
         }
       },
     });
+  }
+
+  /**
+   * The scaler lease's fence for decision `d` (Leadership.fence), or false when this controller is
+   * fenced out: logged, and an API round is told why.
+   */
+  private async fenced(d: Decision, trigger: { by: string }, what: string): Promise<Awaited<ReturnType<Leadership['fence']>> | false> {
+    try {
+      return await this.leadership.fence();
+    } catch (err) {
+      if (!(err instanceof FencedOutError)) throw err;
+      this.d.log.warn({ err: err.message, action: d.action }, `scaler: ${what}: fenced out`);
+      if (trigger.by === 'api') this.apiOutcomes.set(d, { status: 'failed', detail: err.message });
+      return false;
+    }
   }
 
   /** One round of the control loop (collect → policy → store → act), as the interval runs it. */
