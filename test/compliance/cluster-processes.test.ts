@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import net, { type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Db, MongoClient } from 'mongodb';
@@ -9,8 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_NODE_FLAGS } from '../../agent/bench';
 import { ALERTS_COLLECTION } from '../../compliance/alerts';
 import { isolation } from '../support/isolation';
+import { freePort, spawnController, until } from '../support/processes';
 import { REPO } from '../support/paths';
-import { kafkaBrokers, mongoTier, mongoUri, redisUrl } from '../support/services';
+import { mongoTier } from '../support/services';
 import { connect } from '../pipeline/ingest/helpers';
 
 /**
@@ -44,24 +45,6 @@ let db: Db;
 let hook: Server;
 const delivered: Array<{ event: string; alert: { key: string; kind: string } }> = [];
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
-
-async function until<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
 function start(id: string): void {
   const port = ports.get(id)!;
   const file = path.join(dir, `${id}.yaml`);
@@ -84,12 +67,7 @@ function start(id: string): void {
       '',
     ].join('\n'),
   );
-  const child = spawn(process.execPath, [path.join(REPO, 'bin/metering.mjs'), '--config', file, 'serve'], {
-    env: { ...process.env, MONGODB_URI: mongoUri(), KAFKA_BROKERS: kafkaBrokers().join(','), REDIS_URL: redisUrl(), METERING_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  child.stderr?.resume();
-  children.set(id, child);
+  children.set(id, spawnController(file, { env: { METERING_LOG_LEVEL: 'warn' } }));
 }
 
 const url = (id: string, p: string) => `http://127.0.0.1:${ports.get(id)}${p}`;
