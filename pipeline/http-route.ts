@@ -116,7 +116,8 @@ export function ingestRoutes(ingestor: Ingestor, ingest: IngestConfig, log?: Dur
         },
         async (req, reply) => {
           const body = Buffer.isBuffer(req.body) ? req.body : Buffer.from(typeof req.body === 'string' ? req.body : '');
-          const all = parseHttpBody(body, { secret: ingest.telemetrySecret, signaturePolicy: ingest.signaturePolicy, maxBodyBytes: ingest.maxBodyBytes });
+          // with the acceptance log the parse also hands over the body's items, which the log splits by resource
+          const all = parseHttpBody(body, { secret: ingest.telemetrySecret, signaturePolicy: ingest.signaturePolicy, maxBodyBytes: ingest.maxBodyBytes, keepSource: log !== undefined });
           const items = all.samples.length + all.rejects.filter((r) => r.index >= 0).length;
           if (items > ingest.maxItemsPerBody) {
             return reply.code(413).send({ error: 'too large', message: `body holds ${items} sample items, over the limit of ${ingest.maxItemsPerBody} per request (ingest.maxItemsPerBody); nothing of it was taken, split it` });
@@ -125,7 +126,7 @@ export function ingestRoutes(ingestor: Ingestor, ingest: IngestConfig, log?: Dur
           const rejects: RejectInput[] = parsed.rejects;
           try {
             // acceptance `log`: 200 once the body is durable in the ingest log; the consumer stores it
-            if (log) return reply.code(parsed.samples.length === 0 && parsed.rejects.length > 0 ? 400 : 200).send(await appendHttpBody(log, body, parsed, principalOf(req).project));
+            if (log) return reply.code(parsed.samples.length === 0 && parsed.rejects.length > 0 ? 400 : 200).send(await appendHttpBody(log, body, parsed, principalOf(req).project, all.source));
             const submitted = ingestor.submit(parsed.samples, rejects);
             submitted.catch(() => undefined); // still observed below; after a deadline nobody waits on it
             const result = await withDeadline(submitted, ingest.requestTimeoutMs);

@@ -44,6 +44,11 @@ export interface NormalizeOptions {
    * metadata, so none of the hot path's shortcuts. For tests comparing the two; default false.
    */
   referenceReader?: boolean;
+  /**
+   * Hand the decoded text and its parse back in `NormalizeResult.source` (HTTP bodies), so a caller that
+   * needs the items' original bytes (the acceptance log's split by resource) does not parse them again.
+   */
+  keepSource?: boolean;
 }
 
 export const DEFAULT_NORMALIZE_OPTIONS: Required<NormalizeOptions> = {
@@ -55,6 +60,7 @@ export const DEFAULT_NORMALIZE_OPTIONS: Required<NormalizeOptions> = {
   defaultSource: 'openstack',
   meteringTopics: ['metering'],
   referenceReader: false,
+  keepSource: false,
 };
 
 export interface Reject {
@@ -70,6 +76,14 @@ export interface Reject {
 export interface NormalizeResult {
   samples: Sample[];
   rejects: Reject[];
+  /** With `keepSource`: the body's text (byte-order mark stripped) and its parse, item spans included. */
+  source?: ParsedSource;
+}
+
+/** A body's decoded text and the parse of it (with the element spans of its list). */
+export interface ParsedSource {
+  text: string;
+  parsed: ParsedJson;
 }
 
 /**
@@ -230,6 +244,7 @@ export function parseHttpBody(bodyText: string | Buffer, opts?: NormalizeOptions
   const out: NormalizeResult = { samples: [], rejects: [] };
   const d = decodeJson(bodyText, o.maxBodyBytes, 'body', o.referenceReader);
   if ('reject' in d) return out.rejects.push(d.reject), out;
+  if (o.keepSource) out.source = d;
   const { value } = d.parsed;
   const ascii = Buffer.isBuffer(bodyText) && bodyText.length === d.text.length;
   if (Array.isArray(value)) takeList(value, { text: d.text, parsed: d.parsed, ascii }, 'either', o, out);

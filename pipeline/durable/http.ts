@@ -1,5 +1,5 @@
 import type { IHeaders } from 'kafkajs';
-import type { NormalizeResult } from '../ceilometer/normalize';
+import type { NormalizeResult, ParsedSource } from '../ceilometer/normalize';
 import { splitBodyByResource } from './keys';
 import { FORM_HEADER, HTTP_BODY_FORM, PROJECT_HEADER, type DurableLog } from './log';
 
@@ -9,11 +9,12 @@ import { FORM_HEADER, HTTP_BODY_FORM, PROJECT_HEADER, type DurableLog } from './
  * again with the same parser and scope, stores the samples and dead-letters the rejects, so the answer
  * listed here (valid count, per-item reasons) is what happens to the body.
  */
-export async function appendHttpBody(log: DurableLog, body: Buffer, parsed: NormalizeResult, project: string | undefined) {
+export async function appendHttpBody(log: DurableLog, body: Buffer, parsed: NormalizeResult, project: string | undefined, read?: ParsedSource) {
   const headers: IHeaders = { [FORM_HEADER]: HTTP_BODY_FORM };
   if (project !== undefined) headers[PROJECT_HEADER] = project;
-  // one record per resource, keyed by its resource_id: one resource's samples stay on one partition
-  if (parsed.samples.length > 0 || parsed.rejects.length > 0) await log.append(splitBodyByResource(body).map((r) => ({ key: r.key, value: r.value, headers })));
+  // one record per resource, keyed by its resource_id: one resource's samples stay on one partition (the
+  // items located in the route's own parse of the body when it hands it over, `read`)
+  if (parsed.samples.length > 0 || parsed.rejects.length > 0) await log.append(splitBodyByResource(body, read).map((r) => ({ key: r.key, value: r.value, headers })));
   const rejects = parsed.rejects
     .map((r) => ({ index: r.index, reason: r.reason, ...(r.message_id ? { message_id: r.message_id } : {}) }))
     .sort((a, b) => a.index - b.index);

@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { itemText, parseTaggedJson, type TaggedValue } from '../ceilometer/json';
+import type { ParsedSource } from '../ceilometer/normalize';
 
 /**
  * Kafka message keys on the ingest topic: every record carries the resource_id of its samples, so
@@ -25,17 +26,22 @@ const resourceOf = (item: TaggedValue): string | null => {
  * resource: the items of one resource, as their original bytes (signatures and number literals are
  * kept) in their original order, as a JSON list. A body of one resource stays as it is. Items that
  * name no resource (the consumer dead-letters them, as before) go into a record with key null; a body
- * that is not JSON, or whose items cannot be located, is one record with key null.
+ * that is not JSON, or whose items cannot be located, is one record with key null. `read` is the body's
+ * text and parse when the caller has them already (`parseHttpBody` with `keepSource`): not parsed again.
  */
-export function splitBodyByResource(body: Buffer): KeyedValue[] {
-  if (!isUtf8(body)) return [{ key: null, value: body }];
-  const text = body.toString('utf8');
-  const source = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+export function splitBodyByResource(body: Buffer, read?: ParsedSource): KeyedValue[] {
+  let source: string;
   let parsed;
-  try {
-    parsed = parseTaggedJson(source);
-  } catch {
-    return [{ key: null, value: body }];
+  if (read) ({ text: source, parsed } = read);
+  else {
+    if (!isUtf8(body)) return [{ key: null, value: body }];
+    const text = body.toString('utf8');
+    source = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+    try {
+      parsed = parseTaggedJson(source);
+    } catch {
+      return [{ key: null, value: body }];
+    }
   }
   const value = parsed.value;
   if (!Array.isArray(value)) return [{ key: resourceOf(value), value: body }];

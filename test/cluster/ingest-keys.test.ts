@@ -133,6 +133,28 @@ describe('ingest topic keyed by resource_id', () => {
     expect(splitBodyByResource(broken)).toEqual([{ key: null, value: broken }]);
   });
 
+  it("the route's own parse of a body splits it as a parse of its own would (the body is not parsed twice)", () => {
+    const counter = Buffer.from(httpBody(traffic(), 'counter', SECRET));
+    const bodies = [
+      counter,
+      Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), counter]), // a byte-order mark before the list
+      Buffer.from(httpBody(traffic(), 'as_dict', '')),
+      Buffer.from(`[{"resource_id":"a","x":1.0},{"no":"resource"},{"resource_id":"b","v":1e400},{"resource_id":"a","y":2}]`),
+      Buffer.from(httpBody([makeSample({ resource_id: 'lone' })], 'as_dict', '').slice(1, -1)), // one object, no list
+    ];
+    for (const body of bodies) {
+      for (const referenceReader of [false, true]) {
+        const parsed = parseHttpBody(body, { signaturePolicy: 'reject', secret: SECRET, keepSource: true, referenceReader });
+        expect(parsed.source, 'keepSource hands the parse over').toBeDefined();
+        const alone = splitBodyByResource(body);
+        expect(alone.length).toBeGreaterThan(0);
+        expect(splitBodyByResource(body, parsed.source).map((r) => [r.key, r.value.toString('utf8')])).toEqual(alone.map((r) => [r.key, r.value.toString('utf8')]));
+      }
+    }
+    // without keepSource nothing more is kept than before
+    expect(parseHttpBody(counter, { signaturePolicy: 'reject', secret: SECRET }).source).toBeUndefined();
+  });
+
   it('UDP/TCP intake (acceptance log): each meter message keyed by its resource_id', async () => {
     const topic = await topicWithPartitions('udp');
     const samples = traffic();
