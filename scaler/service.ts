@@ -321,10 +321,12 @@ export class ScalerService {
         const requestedBy = trigger.by === 'api' ? { token: trigger.requestedBy, ...(trigger.remote ? { remote: trigger.remote } : {}) } : undefined;
         // fenced: a controller whose scaler lease lapsed, or that a newer leader has overtaken, stores
         // nothing (FencedOutError) and so carries nothing out (act finds no record id)
+        // ... and its policy forgets the round's evaluation (the loop restores the state on false)
         const fence = await this.fenced(d, trigger, 'decision not stored and not carried out');
-        if (fence === false) return;
+        if (fence === false) return false;
         const id = await this.store(d, source, blocker, { topology: topology.kind, collected: lastCollect.n, ...(lastCollect.skipped.length ? { skipped: lastCollect.skipped } : {}) }, requestedBy, fence?.token);
         if (!blocker) this.recordIds.set(d, id);
+        return true;
       },
       act: async (d, trigger) => {
         const id = this.recordIds.get(d);
