@@ -12,6 +12,7 @@ import { DurableLog } from '../../../pipeline/durable/log';
 import { ingestRoutes } from '../../../pipeline/http-route';
 import { buildController } from '../../../controller/server';
 import { ProductMetrics } from '../../../controller/metrics';
+import { ingestMetricHelp } from '../../../pipeline/ingest/metrics';
 
 // acceptance `log`: POST /v1/samples answers 200 once the body is in the Kafka ingest log; the consumer
 // stores it behind, exactly once, with the token's project scope; the store being down does not matter.
@@ -92,6 +93,31 @@ describe('acceptance log (default with kafka.enabled)', () => {
     await waitFor('the refused sample dead-lettered', async () => (await direct.db(iso.dbName()).collection('dead_letter').countDocuments({ message_id: theirs.message_id })) === 1);
     expect(await count([theirs.message_id])).toBe(0);
   });
+});
+
+describe('acceptance log: the counters say what they count', () => {
+  it('a sample is counted as logged when the log takes it, and one the screen refuses at drain as refused against http, not as accepted', async () => {
+    const m = () => app.ingestion.ingestor.metrics.snapshot();
+    const before = m();
+    const good = Array.from({ length: 2 }, () => makeSample({ project_id: 'p1', resource_id: 'counters-vm' }));
+    const huge = makeSample({ project_id: 'p1', resource_id: 'counters-vm', counter_volume: 1e300 }); // implausible: beyond maxAbsVolume
+    const res = await post(JSON.stringify([...good, huge].map(asDict)));
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ accepted: 3, stored: 0, acceptance: 'log' }); // taken into the log: not yet screened
+    expect(m().metering_ingest_http_samples_logged_total! - before.metering_ingest_http_samples_logged_total!).toBe(3);
+    await waitFor('the good samples stored', async () => (await count(good.map((s) => s.message_id))) === 2);
+    await waitFor('the implausible one dead-lettered', async () => (await direct.db(iso.dbName()).collection('dead_letter').countDocuments({ message_id: huge.message_id })) === 1);
+    const after = m();
+    const delta = (k: string) => after[k]! - before[k]!;
+    expect(delta('metering_ingest_http_samples_refused_total')).toBe(1);
+    expect(delta('metering_ingest_kafka_samples_refused_total')).toBe(0); // counted against the transport it arrived by
+    expect(delta('metering_ingest_samples_refused_total')).toBe(1);
+    expect(delta('metering_ingest_samples_accepted_total')).toBe(2);
+    expect(app.ingestion.consumer!.stats).toMatchObject({ refused: 1 });
+    expect(ingestMetricHelp('metering_ingest_http_samples_logged_total')).toMatch(/^Valid http samples appended to the durable ingest log .*not yet screened/);
+    const exposed = await app.services.metrics.render();
+    expect(exposed).toMatch(/^# HELP metering_ingest_http_samples_refused_total Parsed http samples refused by the ingestor's screen/m);
+  }, 60_000);
 });
 
 describe('acceptance log when the log cannot take the body', () => {

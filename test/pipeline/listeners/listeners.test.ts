@@ -88,7 +88,7 @@ describe('udp:// listener', () => {
     sock.close();
     const intake = ing.udp!.intake;
     await waitFor('24 datagrams handled', () => intake.counters.accepted + intake.counters.rejected + intake.counters.malformed >= 24);
-    expect(intake.counters).toEqual({ arrived: 24, malformed: 2, rejected: 2, accepted: 20, dropped: 0 });
+    expect(intake.counters).toEqual({ arrived: 24, malformed: 2, rejected: 2, accepted: 20, logged: 0, dropped: 0 });
     expect(await db.collection(COLLECTIONS.meter).countDocuments({ resource_id: 'udp-vm' })).toBe(20);
     expect(await db.collection(COLLECTIONS.meter).countDocuments({ resource_id: 'udp-forged' })).toBe(0);
     await waitFor('4 dead letters', async () => (await db.collection(COLLECTIONS.deadLetter).countDocuments({ source: 'udp' })) === 4);
