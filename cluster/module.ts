@@ -94,8 +94,9 @@ export const clusterModule: ModuleFactory = async (svc): Promise<AppModule> => {
       if (consumer) membership.reportPartitions(() => consumer.assignment());
     },
     readiness: {
-      // the heartbeat is written now: a controller the others cannot see is not ready
-      cluster: async () => void (await membership.beat()),
+      // a controller the others cannot see (no entry, or no heartbeat for a member TTL) is not ready;
+      // the probe only reads (the periodic heartbeat writes)
+      cluster: () => membership.ready(),
     },
     async close() {
       // modules close in reverse order: every singleton job has stopped by now, so the leases can go

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { FencedOutError } from '../cluster/fence';
 import { isDuplicateKeyError } from '../pipeline/store/bulk-errors';
 import type { Leadership } from '../cluster/leadership';
+import { Periodic } from '../lib/periodic';
 import { AlertTracker, type AlertEvent, type AlertStore } from './alerts';
 import type { LicenseRepository } from './repository';
 import { evaluate, type Evaluation } from './rules';
@@ -52,30 +53,24 @@ export interface ClusterEvaluatorOptions {
 
 export class ClusterEvaluator {
   readonly stats = { evaluations: 0, fenced_out: 0, failures: 0, events_stored: 0, events_already_applied: 0 };
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<Evaluation | undefined>;
-  private closed = false;
+  /** The evaluations' timer (lib/periodic.ts): never two at once, close() waits for the one under way. */
+  private readonly periodic: Periodic<Evaluation | undefined>;
   last?: Evaluation;
   /** Alerts open after this controller's last evaluation as the leader (for /metrics). */
   openAlerts = 0;
-  constructor(private readonly opts: ClusterEvaluatorOptions) {}
-
-  start(): void {
-    const tick = () => {
-      if (this.closed) return;
-      this.evaluateNow()
-        .catch(() => undefined)
-        .finally(() => {
-          if (!this.closed) this.timer = setTimeout(tick, this.opts.intervalMs).unref();
-        });
-    };
-    this.timer = setTimeout(tick, 0).unref();
+  constructor(private readonly opts: ClusterEvaluatorOptions) {
+    // run() reports its own failures (stats, log) and never throws
+    this.periodic = new Periodic(() => this.run(), opts.intervalMs, (err) => opts.log.warn({ err: err.message }, 'compliance: cluster evaluation failed'));
   }
 
-  /** One evaluation when this controller leads the role (else nothing); evaluations never overlap. */
+  /** The first evaluation at once, then one every intervalMs. */
+  start(): void {
+    this.periodic.start({ immediately: true });
+  }
+
+  /** One evaluation when this controller leads the role (else nothing); evaluations never overlap; nothing after close. */
   evaluateNow(): Promise<Evaluation | undefined> {
-    this.running ??= this.run().finally(() => (this.running = undefined));
-    return this.running;
+    return this.periodic.runNow();
   }
 
   private async run(): Promise<Evaluation | undefined> {
@@ -122,10 +117,9 @@ export class ClusterEvaluator {
     }
   }
 
+  /** Stop the timer and wait for the evaluation under way. */
   close(): Promise<unknown> {
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    return this.running ?? Promise.resolve();
+    return this.periodic.close();
   }
 }
 

@@ -4,6 +4,7 @@ import type { MongoClient, Db } from 'mongodb';
 import type { Logger } from 'pino';
 import type { MeteringConfig } from '../app/config';
 import { connectStore, createIngestion, type Ingestion } from '../pipeline/ingest/pipeline-factory';
+import { ingestMetricHelp } from '../pipeline/ingest/metrics';
 import { checkKafkaConnection, createKafka } from '../pipeline/kafka/client';
 import { writeConcernOf } from '../pipeline/store/writer';
 import { AuditLog } from './audit';
@@ -92,7 +93,7 @@ export async function startApplication(opts: StartOptions): Promise<Application>
       { db, kafka, kafkaEnabled: useKafka, log, startConsumer: false, amqp: opts.amqp ?? config.amqp.enabled },
     );
     for (const m of modules) for (const o of m.observers ?? []) ingestion.hub.register(o);
-    metrics.registerSnapshot('ingestion counters', () => ingestion!.ingestor.metrics.snapshot());
+    metrics.registerSnapshot(ingestMetricHelp, () => ingestion!.ingestor.metrics.snapshot());
     for (const l of [ingestion.udp, ingestion.tcp]) if (l) metrics.registerSnapshot(`Ceilometer ${l === ingestion.udp ? 'udp' : 'tcp'}:// listener counters`, () => l.intake.snapshot());
     if (ingestion.amqpConsumer) {
       const st = ingestion.amqpConsumer.stats;

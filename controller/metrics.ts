@@ -41,11 +41,13 @@ export class ProductMetrics {
 
   /**
    * Expose a component's counters: `snapshot()` returns metric name → value and is called at each
-   * scrape. Names ending in `_total` are counters, the rest gauges.
+   * scrape. Names ending in `_total` are counters, the rest gauges. `help` is one text for all, or
+   * a text per metric name.
    */
-  registerSnapshot(help: string, snapshot: () => Record<string, number>): void {
+  registerSnapshot(helpText: string | ((name: string) => string), snapshot: () => Record<string, number>): void {
     const names = Object.keys(snapshot());
     for (const name of names) {
+      const help = typeof helpText === 'string' ? helpText : helpText(name);
       const read = () => snapshot()[name] ?? 0;
       if (name.endsWith('_total')) {
         new Counter({

@@ -126,7 +126,11 @@ export function ingestRoutes(ingestor: Ingestor, ingest: IngestConfig, log?: Dur
           const rejects: RejectInput[] = parsed.rejects;
           try {
             // acceptance `log`: 200 once the body is durable in the ingest log; the consumer stores it
-            if (log) return reply.code(parsed.samples.length === 0 && parsed.rejects.length > 0 ? 400 : 200).send(await appendHttpBody(log, body, parsed, principalOf(req).project, all.source));
+            if (log) {
+              const answer = await appendHttpBody(log, body, parsed, principalOf(req).project, all.source);
+              ingestor.metrics.recordLogged('http', answer.accepted);
+              return reply.code(parsed.samples.length === 0 && parsed.rejects.length > 0 ? 400 : 200).send(answer);
+            }
             const submitted = ingestor.submit(parsed.samples, rejects);
             submitted.catch(() => undefined); // still observed below; after a deadline nobody waits on it
             const result = await withDeadline(submitted, ingest.requestTimeoutMs);

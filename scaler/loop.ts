@@ -22,8 +22,12 @@ export interface LoopDeps {
   prepare?: () => Promise<void>;
   /** Onboarding estimates that arrived since the last round (e.g. from the Heat hook). */
   onboarding?: () => Promise<OnboardingEstimate[]>;
-  /** Store every evaluation (the decision history); actions are also passed to `act`. */
-  record?: (d: Decision, trigger: RoundTrigger) => Promise<void>;
+  /**
+   * Store every evaluation (the decision history); actions are also passed to `act`. Returns false
+   * when the decision was not stored (the cluster fence refused it): the round then leaves the
+   * policy's state as it was before its evaluation, as does a failing store (a throw).
+   */
+  record?: (d: Decision, trigger: RoundTrigger) => Promise<boolean | void>;
   /** Carry out an action (the Actuator); absent = dry run. */
   act?: (d: Decision, trigger: RoundTrigger) => Promise<void>;
   /**
@@ -82,9 +86,25 @@ export class ScalerLoop {
       return undefined;
     }
     for (const o of [...obs].sort((a, b) => a.t.getTime() - b.t.getTime())) this.policy.observe(o);
+    // the evaluation's effects on the policy (cooldowns, counted shards, replica members, the
+    // onboarding estimate it used) are committed only with a stored decision; the round's
+    // observations stay (they are facts about the cluster, whoever decides on them)
+    const before = this.d.record ? this.policy.snapshot() : undefined;
     const decision = this.policy.evaluate(now);
     this.decisions.push(decision);
-    await this.d.record?.(decision, trigger).catch((err: Error) => this.d.log.warn({ err: err.message }, 'scaler: could not store decision'));
+    const stored = this.d.record
+      ? await this.d.record(decision, trigger).then(
+          (r) => r !== false,
+          (err: Error) => {
+            this.d.log.warn({ err: err.message }, 'scaler: could not store decision');
+            return false;
+          },
+        )
+      : true;
+    if (!stored && before) {
+      this.policy.restore(before);
+      return decision; // not stored: not carried out either
+    }
     if (decision.action !== 'none') {
       this.d.log.info({ action: decision.action, reason: decision.reason, shard: decision.shard }, 'scaler decision');
       if (this.d.act) {

@@ -39,6 +39,20 @@ interface ShardState {
 
 const RULE_METRIC_SET = new Set<string>(['cpu', 'memory', 'disk', 'query_ms']);
 
+/** A copy of everything a `ScalerPolicy` remembers (`snapshot` / `restore`); opaque to callers. */
+export interface PolicyState {
+  readonly shards: Map<string, ShardState>;
+  readonly pendingOnboarding: OnboardingEstimate[];
+  readonly lastEval: number;
+  readonly lastAction: number;
+  readonly lastScaleOut: number;
+  readonly lastScaleIn: number;
+  readonly pendingDelta: number;
+  readonly streak: number;
+  readonly lastObservedCount: number;
+  readonly late: number;
+}
+
 /**
  * The autoscaling state machine. Feed observations in time order with `observe`, onboarding
  * estimates with `onboard`, and call `evaluate(t)` after the observations of instant `t`; it returns
@@ -70,6 +84,42 @@ export class ScalerPolicy {
 
   constructor(readonly config: PolicyConfig) {
     this.longestWindow = Math.max(...config.scaleOut.map((r) => r.for), ...config.scaleIn.map((r) => r.for));
+  }
+
+  /**
+   * A deep copy of the policy's state (windows, cooldowns, pending onboarding, counted shards and
+   * replica members). With `restore` a caller undoes an evaluation whose decision was never stored
+   * (the control loop, when the cluster fence refuses the round): the policy then remembers nothing of it.
+   */
+  snapshot(): PolicyState {
+    return structuredClone({
+      shards: this.shards,
+      pendingOnboarding: this.pendingOnboarding,
+      lastEval: this.lastEval,
+      lastAction: this.lastAction,
+      lastScaleOut: this.lastScaleOut,
+      lastScaleIn: this.lastScaleIn,
+      pendingDelta: this.pendingDelta,
+      streak: this.streak,
+      lastObservedCount: this.lastObservedCount,
+      late: this.late,
+    });
+  }
+
+  /** Put back a state taken with `snapshot` (the snapshot itself stays usable). */
+  restore(state: PolicyState): void {
+    const s = structuredClone(state);
+    this.shards.clear();
+    for (const [name, shard] of s.shards) this.shards.set(name, shard);
+    this.pendingOnboarding.splice(0, this.pendingOnboarding.length, ...s.pendingOnboarding);
+    this.lastEval = s.lastEval;
+    this.lastAction = s.lastAction;
+    this.lastScaleOut = s.lastScaleOut;
+    this.lastScaleIn = s.lastScaleIn;
+    this.pendingDelta = s.pendingDelta;
+    this.streak = s.streak;
+    this.lastObservedCount = s.lastObservedCount;
+    this.late = s.late;
   }
 
   /** Absorb one observation. Points older than the last evaluation are counted in `late` and ignored. */

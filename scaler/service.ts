@@ -175,8 +175,13 @@ export class ScalerService {
    * One collection round: through mongos, per-shard serverStatus rates and dbStats disk
    * (`collectSignals`); on a non-sharded deployment, the server itself as one "shard" named after
    * its replica set (or `standalone`). Plus the profiler's VM load when one is attached.
+   *
+   * Rates come from the difference to the previous `serverStatus` of each shard in `rateState`: the
+   * loop's own by default (this round's counters become the next round's start). A collection for
+   * anyone else (a live `evaluate`) passes a copy, so it never moves the loop's start and the loop's
+   * next round covers exactly the interval since its previous one.
    */
-  async collect(): Promise<{ observations: Observation[]; skipped: string[] }> {
+  async collect(rateState: Map<string, Document> = this.statusState): Promise<{ observations: Observation[]; skipped: string[] }> {
     const topology = await this.currentTopology();
     const t = this.now();
     let observations: Observation[];
@@ -185,14 +190,14 @@ export class ScalerService {
     if (topology.kind === 'sharded') {
       const r = await collectSignals(
         { mongos: this.d.mongo, connect: this.d.connectShard ?? ((h) => new MongoClient(`mongodb://${h}/?directConnection=true`, { serverSelectionTimeoutMS: 5000 }).connect()), log: this.d.log, database: this.d.config.database, collection: this.d.config.collection },
-        this.statusState,
+        rateState,
         t,
       );
       observations = r.observations;
       skipped = r.skipped;
       shardVms = r.shardHosts;
     } else {
-      const r = await this.collectSingle(topology, t);
+      const r = await this.collectSingle(topology, t, rateState);
       observations = [r.observation];
       skipped = r.skipped;
       const host = topology.host ?? /\/\/(?:[^@/]*@)?([^/:,?]+)/.exec(this.d.uri ?? '')?.[1];
@@ -203,15 +208,15 @@ export class ScalerService {
     return { observations, skipped };
   }
 
-  private async collectSingle(topology: Topology, t: Date): Promise<{ observation: Observation; skipped: string[] }> {
+  private async collectSingle(topology: Topology, t: Date, rateState: Map<string, Document>): Promise<{ observation: Observation; skipped: string[] }> {
     const shard = topology.setName ?? 'standalone';
     const o: Observation = { t, shard };
     const skipped: string[] = [];
     const admin = this.d.mongo.db('admin');
     try {
       const ss = await admin.command({ serverStatus: 1 });
-      const prev = this.statusState.get(shard);
-      this.statusState.set(shard, ss);
+      const prev = rateState.get(shard);
+      rateState.set(shard, ss);
       const r = prev ? opRates(prev, ss) : undefined;
       if (r) Object.assign(o, { reads_per_s: r.reads_per_s, writes_per_s: r.writes_per_s }, r.query_ms !== undefined ? { query_ms: r.query_ms } : {});
       else if (prev) skipped.push('serverStatus: no opcounters to derive rates from');
@@ -321,10 +326,12 @@ export class ScalerService {
         const requestedBy = trigger.by === 'api' ? { token: trigger.requestedBy, ...(trigger.remote ? { remote: trigger.remote } : {}) } : undefined;
         // fenced: a controller whose scaler lease lapsed, or that a newer leader has overtaken, stores
         // nothing (FencedOutError) and so carries nothing out (act finds no record id)
+        // ... and its policy forgets the round's evaluation (the loop restores the state on false)
         const fence = await this.fenced(d, trigger, 'decision not stored and not carried out');
-        if (fence === false) return;
+        if (fence === false) return false;
         const id = await this.store(d, source, blocker, { topology: topology.kind, collected: lastCollect.n, ...(lastCollect.skipped.length ? { skipped: lastCollect.skipped } : {}) }, requestedBy, fence?.token);
         if (!blocker) this.recordIds.set(d, id);
+        return true;
       },
       act: async (d, trigger) => {
         const id = this.recordIds.get(d);
@@ -470,7 +477,9 @@ export class ScalerService {
       if (observations.length === 0) throw new EvaluateInputError('series: no observations (need objects with t and shard)');
     } else {
       if (this.recent.length === 0) {
-        await this.collect();
+        // from a copy of the loop's previous counters: rates since the loop's last round, and the
+        // loop's next round still measures from its own previous one
+        await this.collect(new Map(this.statusState));
         note = this.d.config.loop.enabled ? undefined : 'the control loop is off (scaler.loop.enabled: false): evaluated one round collected now';
       }
       observations = this.recentObservations();

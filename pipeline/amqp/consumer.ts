@@ -5,7 +5,7 @@ import { parseKafkaValue, payloadPositions, type NormalizeOptions } from '../cei
 import type { IngestConfig } from '../config';
 import { BackpressureError } from '../ingest/backpressure';
 import type { RejectInput } from '../ingest/dead-letter';
-import type { Ingestor, SampleOrigin } from '../ingest/ingestor';
+import type { Ingestor, SampleOrigin, SubmitResult } from '../ingest/ingestor';
 import type { Sample } from '../sample';
 import { amqpTlsOptions, explainAmqpFailure } from './connection';
 import { durable, notificationQueue, queueArguments, type AmqpConfig } from './config';
@@ -43,8 +43,12 @@ export interface AmqpConsumerStats {
   /** Of those, flagged redelivered by the broker. */
   redelivered: number;
   acked: number;
+  /** Samples of acknowledged messages the ingestor took in (stored, or found already stored). */
   samples: number;
+  /** Items of acknowledged messages the parser rejected (invalid, forged). */
   rejects: number;
+  /** Parsed samples of acknowledged messages the ingestor's screen (not storable, implausible) or the store refused. */
+  refused: number;
   /** Times a message waited for back-pressure to clear. */
   backpressureWaits: number;
   /** Connections made after the first (broker restarts, network loss). */
@@ -64,7 +68,7 @@ export function withHeartbeat(url: string, seconds: number): string {
 }
 
 export class AmqpNotificationConsumer {
-  readonly stats: AmqpConsumerStats = { messages: 0, redelivered: 0, acked: 0, samples: 0, rejects: 0, backpressureWaits: 0, reconnects: 0 };
+  readonly stats: AmqpConsumerStats = { messages: 0, redelivered: 0, acked: 0, samples: 0, rejects: 0, refused: 0, backpressureWaits: 0, reconnects: 0 };
   private connection: ChannelModel | undefined;
   private channel: Channel | undefined;
   private stopping = false;
@@ -238,8 +242,9 @@ export class AmqpNotificationConsumer {
     if (chunks.length === 0) chunks.push({ samples: [], origins: [] });
     // the delivering channel is gone (lost connection, kill): give up, the broker redelivers the message
     const live = () => this.channel === ch;
+    let results: SubmitResult[];
     try {
-      await Promise.all(chunks.map((c, i) => this.submit(c.samples, i === 0 ? rejects : [], live, c.origins)));
+      results = await Promise.all(chunks.map((c, i) => this.submit(c.samples, i === 0 ? rejects : [], live, c.origins)));
     } catch (err) {
       if (!live() || (err instanceof BackpressureError && err.reason === 'closed')) return;
       // anything else (e.g. the dead-letter destination failing): hand it back to the broker after a
@@ -253,15 +258,17 @@ export class AmqpNotificationConsumer {
     if (!live()) return;
     ch.ack(msg);
     this.stats.acked++;
-    this.stats.samples += parsed.samples.length;
+    for (const r of results) {
+      this.stats.samples += r.accepted;
+      this.stats.refused += r.refusals.length;
+    }
     this.stats.rejects += rejects.length;
   }
 
-  private async submit(samples: Sample[], rejects: RejectInput[], live: () => boolean, origins: SampleOrigin[]): Promise<void> {
+  private async submit(samples: Sample[], rejects: RejectInput[], live: () => boolean, origins: SampleOrigin[]): Promise<SubmitResult> {
     for (;;) {
       try {
-        await this.opts.ingestor.submit(samples, rejects, origins, 'amqp');
-        return;
+        return await this.opts.ingestor.submit(samples, rejects, origins, 'amqp');
       } catch (err) {
         if (!(err instanceof BackpressureError) || err.reason === 'closed' || !live()) throw err;
         this.stats.backpressureWaits++;

@@ -25,42 +25,61 @@ export const DEFAULT_PLAUSIBILITY: PlausibilityRules = {
   maxFutureSeconds: 7 * 86_400,
 };
 
+/**
+ * One plausibility rule: `breaks` is the check run on every sample (cheap: no strings), `reason` the
+ * message for a sample it breaks. The one table serves both the fast answer for the usual sample and
+ * the reasons, so the two cannot disagree.
+ */
+export interface PlausibilityRule {
+  /** The setting that relaxes it (or the field it checks). */
+  readonly name: string;
+  breaks(sample: Sample, rules: PlausibilityRules, nowMs: number): boolean;
+  reason(sample: Sample, rules: PlausibilityRules, now: Date): string;
+}
+
+export const PLAUSIBILITY_RULES: readonly PlausibilityRule[] = Object.freeze([
+  {
+    name: 'volume',
+    breaks: (s) => !Number.isFinite(s.counter_volume),
+    reason: (s) => `volume: expected a finite number, got ${s.counter_volume}`,
+  },
+  {
+    name: 'maxAbsVolume',
+    breaks: (s, r) => Number.isFinite(s.counter_volume) && r.maxAbsVolume > 0 && Math.abs(s.counter_volume) > r.maxAbsVolume,
+    reason: (s, r) => `volume: ${s.counter_volume} is beyond the plausible magnitude ${r.maxAbsVolume} (ingest.plausibility.maxAbsVolume)`,
+  },
+  {
+    name: 'rejectNegativeCumulative',
+    breaks: (s, r) => Number.isFinite(s.counter_volume) && r.rejectNegativeCumulative && s.counter_type === 'cumulative' && s.counter_volume < 0,
+    reason: (s) => `volume: ${s.counter_volume} is negative, but ${s.counter_name} is a cumulative counter (ingest.plausibility.rejectNegativeCumulative)`,
+  },
+  {
+    name: 'timestamp',
+    breaks: (s) => Number.isNaN(s.timestamp.getTime()),
+    reason: () => 'timestamp: not a valid date',
+  },
+  {
+    name: 'maxPastSeconds',
+    breaks: (s, r, nowMs) => r.maxPastSeconds > 0 && s.timestamp.getTime() < nowMs - r.maxPastSeconds * 1000,
+    // (the dates are rendered only for a message: the checks run for every sample)
+    reason: (s, r, now) => `timestamp: ${s.timestamp.toISOString()} is more than ${r.maxPastSeconds} s before arrival (${now.toISOString()}; ingest.plausibility.maxPastSeconds)`,
+  },
+  {
+    name: 'maxFutureSeconds',
+    breaks: (s, r, nowMs) => r.maxFutureSeconds > 0 && s.timestamp.getTime() > nowMs + r.maxFutureSeconds * 1000,
+    reason: (s, r, now) => `timestamp: ${s.timestamp.toISOString()} is more than ${r.maxFutureSeconds} s after arrival (${now.toISOString()}; ingest.plausibility.maxFutureSeconds)`,
+  },
+]);
+
 const NO_PROBLEMS: readonly string[] = Object.freeze([]);
 
-/** Every rule `sample` breaks at arrival time `now` (empty when plausible; an empty answer is shared and frozen). */
+/** Every rule of `PLAUSIBILITY_RULES` that `sample` breaks at arrival time `now` (empty when plausible; an empty answer is shared and frozen). */
 export function plausibilityProblems(sample: Sample, rules: PlausibilityRules, now: Date): readonly string[] {
-  const v = sample.counter_volume;
-  const t = sample.timestamp.getTime();
-  // the usual sample breaks no rule: one shared empty answer, no list per sample
-  if (
-    Number.isFinite(v) &&
-    !(rules.maxAbsVolume > 0 && Math.abs(v) > rules.maxAbsVolume) &&
-    !(rules.rejectNegativeCumulative && sample.counter_type === 'cumulative' && v < 0) &&
-    !Number.isNaN(t) &&
-    !(rules.maxPastSeconds > 0 && t < now.getTime() - rules.maxPastSeconds * 1000) &&
-    !(rules.maxFutureSeconds > 0 && t > now.getTime() + rules.maxFutureSeconds * 1000)
-  ) {
-    return NO_PROBLEMS;
+  const nowMs = now.getTime();
+  let problems: string[] | undefined;
+  for (const rule of PLAUSIBILITY_RULES) {
+    // the usual sample breaks no rule: no list, no string
+    if (rule.breaks(sample, rules, nowMs)) (problems ??= []).push(rule.reason(sample, rules, now));
   }
-  const problems: string[] = [];
-  if (!Number.isFinite(v)) problems.push(`volume: expected a finite number, got ${v}`);
-  else {
-    if (rules.maxAbsVolume > 0 && Math.abs(v) > rules.maxAbsVolume) {
-      problems.push(`volume: ${v} is beyond the plausible magnitude ${rules.maxAbsVolume} (ingest.plausibility.maxAbsVolume)`);
-    }
-    if (rules.rejectNegativeCumulative && sample.counter_type === 'cumulative' && v < 0) {
-      problems.push(`volume: ${v} is negative, but ${sample.counter_name} is a cumulative counter (ingest.plausibility.rejectNegativeCumulative)`);
-    }
-  }
-  if (Number.isNaN(t)) problems.push('timestamp: not a valid date');
-  else {
-    // (the dates are rendered only for a message: this runs for every sample)
-    if (rules.maxPastSeconds > 0 && t < now.getTime() - rules.maxPastSeconds * 1000) {
-      problems.push(`timestamp: ${sample.timestamp.toISOString()} is more than ${rules.maxPastSeconds} s before arrival (${now.toISOString()}; ingest.plausibility.maxPastSeconds)`);
-    }
-    if (rules.maxFutureSeconds > 0 && t > now.getTime() + rules.maxFutureSeconds * 1000) {
-      problems.push(`timestamp: ${sample.timestamp.toISOString()} is more than ${rules.maxFutureSeconds} s after arrival (${now.toISOString()}; ingest.plausibility.maxFutureSeconds)`);
-    }
-  }
-  return problems;
+  return problems ?? NO_PROBLEMS;
 }

@@ -15,6 +15,11 @@ export const FORM_HEADER = 'metering-form';
 export const HTTP_BODY_FORM = 'http-body';
 /** Kafka header carrying the project a token was scoped to: samples of other projects are refused. */
 export const PROJECT_HEADER = 'metering-project';
+/**
+ * Kafka header naming the transport a record's samples arrived by (http, udp, tcp): the drain counts
+ * the samples its screen refuses against that transport (absent: a Ceilometer Kafka record).
+ */
+export const TRANSPORT_HEADER = 'metering-transport';
 
 export interface LogRecord {
   /** The resource_id of the record's samples (Kafka's partitioner keeps one resource on one partition); null when it names none. */

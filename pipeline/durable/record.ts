@@ -1,6 +1,6 @@
 import type { IHeaders } from 'kafkajs';
 import { parseHttpBody, parseKafkaValue, type NormalizeOptions, type NormalizeResult } from '../ceilometer/normalize';
-import { FORM_HEADER, HTTP_BODY_FORM, PROJECT_HEADER } from './log';
+import { FORM_HEADER, HTTP_BODY_FORM, PROJECT_HEADER, TRANSPORT_HEADER } from './log';
 
 const header = (headers: IHeaders | undefined, name: string): string | undefined => {
   const v = headers?.[name];
@@ -28,4 +28,10 @@ export function scopeToProject(parsed: NormalizeResult, project: string): Normal
     else out.rejects.push({ index: i, reason: `project_id: ${JSON.stringify(s.project_id)} is outside this token's project scope (${project})`, payload: JSON.stringify(s), message_id: s.message_id });
   });
   return out;
+}
+
+/** The transport a record's samples arrived by, as the appender wrote it (undefined: a Ceilometer Kafka record). */
+export function recordTransport(headers: IHeaders | undefined): 'http' | 'udp' | 'tcp' | undefined {
+  const t = header(headers, TRANSPORT_HEADER);
+  return t === 'http' || t === 'udp' || t === 'tcp' ? t : undefined;
 }

@@ -57,6 +57,8 @@ export interface IngestorOptions {
 }
 
 interface Submission {
+  /** The submitting adapter (http, kafka, amqp, udp, tcp). */
+  transport: string;
   pending: number;
   result: SubmitResult;
   deadLetterWork: Promise<void>;
@@ -84,6 +86,11 @@ export interface SampleOrigin {
   message?: MessageOrigin;
   /** Position of the sample in its message's payload. */
   index: number;
+  /**
+   * The transport the sample arrived by when it differs from the submitter's (a sample of the durable
+   * ingest log: http, udp or tcp, drained by the Kafka consumer); its refusal is counted against it.
+   */
+  transport?: string;
 }
 
 /** The dead-letter fields of a sample's origin (none without one: an HTTP submission). */
@@ -193,8 +200,11 @@ export class Ingestor {
     }
 
     this.metrics.recordAccepted(transport, prepared.length, rejects.length + refusals.length);
+    // the screen's refusals, each against the transport its sample arrived by
+    for (const r of refusals) this.metrics.recordRefused(origins?.[r.index]?.transport ?? transport);
     return new Promise<SubmitResult>((resolve, reject) => {
       const sub: Submission = {
+        transport,
         pending: prepared.length,
         result: { accepted: prepared.length, stored: 0, duplicates: 0, rejected: rejects.length + refusals.length, deadLettered: 0, refusals },
         deadLetterWork: Promise.resolve(),
@@ -425,6 +435,7 @@ export class Ingestor {
       o.result.accepted--;
       o.result.rejected++;
       this.metrics.samplesRejected++;
+      this.metrics.recordRefused(origins.get(entry)?.transport ?? o.transport);
       const letters = refusedBy.get(o) ?? [];
       const origin = origins.get(entry);
       letters.push(deadLetterDocument({ index: origin ? origin.index : positions.get(entry)!, reason, payload: JSON.stringify(entry.doc), message_id: entry.sample.message_id, ...originFields(origin) }));

@@ -1,13 +1,13 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from '../../lib/log';
 import { payloadPositions, type NormalizeOptions } from '../ceilometer/normalize';
-import { parseRecord } from '../durable/record';
+import { parseRecord, recordTransport } from '../durable/record';
 import type { IngestConfig, KafkaConfig } from '../config';
 import type { Sample } from '../sample';
 import { BackpressureError } from '../ingest/backpressure';
 import type { RejectInput } from '../ingest/dead-letter';
 import { ensureTopics } from './client';
-import type { Ingestor, SampleOrigin } from '../ingest/ingestor';
+import type { Ingestor, SampleOrigin, SubmitResult } from '../ingest/ingestor';
 
 /**
  * The Kafka side of ingestion: a consumer group over the configured topics, each message either one
@@ -60,8 +60,12 @@ export interface ConsumerStats {
   /** Restarts from the commits after a batch could not be written (or KafkaJS crashed for good). */
   restarts: number;
   pauses: number;
+  /** Samples the ingestor took in (stored or found already stored), of committed batches. */
   samples: number;
+  /** Items the parser rejected (invalid, forged, outside a token's project scope), of committed batches. */
   rejects: number;
+  /** Parsed samples refused by the ingestor's screen (not storable, implausible) or by the store, of committed batches. */
+  refused: number;
 }
 
 class ConsumerStopped extends Error {}
@@ -98,7 +102,7 @@ function firstRejection(results: PromiseSettledResult<unknown>[]): void {
 }
 
 export class CeilometerConsumer {
-  readonly stats: ConsumerStats = { messages: 0, batches: 0, commits: 0, commitFailures: 0, restarts: 0, pauses: 0, samples: 0, rejects: 0 };
+  readonly stats: ConsumerStats = { messages: 0, batches: 0, commits: 0, commitFailures: 0, restarts: 0, pauses: 0, samples: 0, rejects: 0, refused: 0 };
   private consumer: Consumer | undefined;
   private killed = false;
   private stopping = false;
@@ -317,6 +321,7 @@ export class CeilometerConsumer {
       const value = m.value ?? Buffer.alloc(0);
       batchBytes += value.length;
       const parsed = parseRecord(value, m.headers, this.parseOptions);
+      const transport = recordTransport(m.headers); // an ingest-log record: the transport its samples arrived by
       const each = parsed.samples.length ? value.length / parsed.samples.length : 0;
       const positions = payloadPositions(parsed);
       for (let i = 0; i < parsed.samples.length; i++) {
@@ -327,7 +332,7 @@ export class CeilometerConsumer {
           chunks.push(last);
         }
         last.samples.push(s);
-        last.origins.push({ kafka: { topic, partition, offset: m.offset }, index: positions[i]! });
+        last.origins.push({ kafka: { topic, partition, offset: m.offset }, index: positions[i]!, ...(transport ? { transport } : {}) });
         last.bytes += each;
       }
       for (const r of parsed.rejects) rejects.push({ ...r, kafka: { topic, partition, offset: m.offset } });
@@ -340,7 +345,12 @@ export class CeilometerConsumer {
     const generation = this.generation;
     const previous = this.chains.get(key) ?? Promise.resolve();
     // every chunk settles before the batch counts as failed: none is still being written when it is released
-    const written = Promise.allSettled(chunks.map((c) => this.submitWithBackoff(topic, c.samples, c.rejects, live, heartbeat, c.origins))).then(firstRejection);
+    const taken = { samples: 0, refused: 0 };
+    const count = (r: SubmitResult) => {
+      taken.samples += r.accepted;
+      taken.refused += r.refusals.length;
+    };
+    const written = Promise.allSettled(chunks.map((c) => this.submitWithBackoff(topic, c.samples, c.rejects, live, heartbeat, c.origins).then(count))).then(firstRejection);
     const durable = (async () => {
       await written;
       await previous; // in order: every earlier batch of this partition is durably stored too (or this fails with it)
@@ -364,7 +374,8 @@ export class CeilometerConsumer {
         this.commitLater(consumer, topic, partition, offset, durable);
       }
       this.stats.batches++;
-      for (const c of chunks) this.stats.samples += c.samples.length;
+      this.stats.samples += taken.samples;
+      this.stats.refused += taken.refused;
       this.stats.rejects += rejects.length;
     })();
     this.inFlight.add(committed);
@@ -431,12 +442,11 @@ export class CeilometerConsumer {
     }
   }
 
-  private async submitWithBackoff(topic: string, samples: Sample[], rejects: RejectInput[], live: () => boolean, heartbeat: () => Promise<void>, origins?: SampleOrigin[]): Promise<void> {
+  private async submitWithBackoff(topic: string, samples: Sample[], rejects: RejectInput[], live: () => boolean, heartbeat: () => Promise<void>, origins?: SampleOrigin[]): Promise<SubmitResult> {
     for (;;) {
       if (!live()) throw new ConsumerStopped();
       try {
-        await this.opts.ingestor.submit(samples, rejects, origins, 'kafka');
-        return;
+        return await this.opts.ingestor.submit(samples, rejects, origins, 'kafka');
       } catch (err) {
         if (!(err instanceof BackpressureError) || err.reason === 'closed') {
           if (!live()) throw new ConsumerStopped();

@@ -3,7 +3,7 @@ import { parseKafkaValue, payloadPositions, type NormalizeOptions } from '../cei
 import { BackpressureError } from '../ingest/backpressure';
 import type { MessageOrigin, RejectInput } from '../ingest/dead-letter';
 import type { Ingestor, SampleOrigin } from '../ingest/ingestor';
-import type { DurableLog } from '../durable/log';
+import { TRANSPORT_HEADER, type DurableLog } from '../durable/log';
 import { keyOfSamples } from '../durable/keys';
 import type { Sample } from '../sample';
 import { msgpackToJson, MsgpackError } from './msgpack';
@@ -13,14 +13,22 @@ import { msgpackToJson, MsgpackError } from './msgpack';
  * decode (malformed → dead letter), parse and check the signature like every other transport
  * (invalid → dead letter), then either append the message to the durable ingest log (acceptance `log`)
  * or hand its sample to the Ingestor (acceptance `store`). Counts what arrived, was malformed, rejected,
- * accepted, and dropped under back-pressure; the counters are exported at /metrics.
+ * accepted (store) or logged (log: not yet screened), and dropped under back-pressure; the counters are
+ * exported at /metrics (the logged ones by the ingestor's counters, beside its per-transport refusals).
  */
 
 export interface ListenerCounters {
   arrived: number;
   malformed: number;
+  /** Samples the parser rejected (invalid field, bad signature); with acceptance `store` also those the ingestor refused. */
   rejected: number;
+  /** Acceptance `store`: samples the ingestor took in (screened, stored or found already stored). */
   accepted: number;
+  /**
+   * Acceptance `log`: valid samples appended to the durable ingest log (not yet screened: the
+   * ingestor's refusals at drain time are `metering_ingest_{udp,tcp}_samples_refused_total`).
+   */
+  logged: number;
   /** Valid samples given up because ingestion pushed back (UDP only: a datagram cannot be held). */
   dropped: number;
 }
@@ -42,7 +50,7 @@ export interface Decoded {
 }
 
 export class MeterMessageIntake {
-  readonly counters: ListenerCounters = { arrived: 0, malformed: 0, rejected: 0, accepted: 0, dropped: 0 };
+  readonly counters: ListenerCounters = { arrived: 0, malformed: 0, rejected: 0, accepted: 0, logged: 0, dropped: 0 };
 
   constructor(private readonly opts: IntakeOptions) {}
 
@@ -81,7 +89,7 @@ export class MeterMessageIntake {
   async accept(d: Decoded | readonly Decoded[]): Promise<void> {
     const all = Array.isArray(d) ? (d as readonly Decoded[]) : [d as Decoded];
     if (all.length === 0) return;
-    if (this.opts.log) await this.opts.log.append(all.map((x) => ({ key: keyOfSamples(x.samples), value: x.value })));
+    if (this.opts.log) await this.opts.log.append(all.map((x) => ({ key: keyOfSamples(x.samples), value: x.value, headers: { [TRANSPORT_HEADER]: this.opts.transport } })));
     else {
       // samples the ingestor refuses (what the store cannot hold, implausible) count as rejected
       const r = await this.opts.ingestor.submit(all.flatMap((x) => x.samples), [], all.flatMap((x) => x.samples.map((_, i) => x.origins?.[i])), this.opts.transport);
@@ -89,7 +97,10 @@ export class MeterMessageIntake {
       this.counters.rejected += r.rejected;
       return;
     }
-    for (const x of all) this.counters.accepted += x.samples.length;
+    // in the log, not yet screened: the drain counts what its screen refuses against this transport
+    const n = all.reduce((a, x) => a + x.samples.length, 0);
+    this.counters.logged += n;
+    if (this.opts.transport !== 'amqp') this.opts.ingestor.metrics.recordLogged(this.opts.transport, n);
   }
 
   /** Count and dead-letter a message refused before decoding (e.g. longer than the limit). */

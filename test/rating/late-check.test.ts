@@ -36,6 +36,32 @@ describe('late-data check timer (Periodic)', () => {
     expect(errors).toEqual([]);
   });
 
+  it('runNow answers with the run\'s result (the same run for two callers at once), undefined for a failed run and after close; start({immediately}) runs at once', async () => {
+    let n = 0;
+    let release!: () => void;
+    let gate = new Promise<void>((r) => (release = r));
+    const errors: string[] = [];
+    const p = new Periodic(async () => {
+      n++;
+      await gate;
+      if (n === 2) throw new Error('store unreachable');
+      return n * 10;
+    }, 3_600_000, (err) => errors.push(err.message)).start({ immediately: true });
+    expect(n).toBe(0); // scheduled, not run synchronously
+    const [a, b] = [p.runNow(), p.runNow()];
+    await new Promise((r) => setTimeout(r, 10));
+    expect(n).toBe(1); // the immediate run; both callers share it
+    release();
+    expect(await Promise.all([a, b])).toEqual([10, 10]);
+    gate = Promise.resolve();
+    expect(await p.runNow()).toBeUndefined();
+    expect(errors).toEqual(['store unreachable']);
+    expect(await p.runNow()).toBe(30);
+    await p.close();
+    expect(await p.runNow()).toBeUndefined();
+    expect(n).toBe(3);
+  });
+
   it('a failing check is reported and the next tick runs again', async () => {
     const errors: string[] = [];
     let runs = 0;

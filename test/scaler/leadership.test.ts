@@ -78,4 +78,27 @@ describe('scaler hand-over (real MongoDB, lease clocks moved by the test)', () =
     await a.close();
     await b.close();
   });
+
+  it('a round refused by the fence leaves the policy as it was: once the lease is renewed the same action is decided, not held back by a cooldown the refused round started', async () => {
+    const db = client.db(iso.dbName('fence')); // no stored actions from the hand-over above
+    const clock = new ManualClock(9_000_000);
+    const a = new Elector({ db, config: lease, id: 'solo', instance: 'solo#1', roles: ['scaler'], log, now: clock.now });
+    await a.tick();
+    expect(a.leading('scaler')).toBe(true);
+    const svc = new ScalerService({ config, mongo: client, db, log, uri: mongoUri(), leadership: a.leadership('scaler'), controller: 'solo' });
+    await svc.init();
+    svc.useVmLoad(() => ({ '127.0.0.1': { cpu: 95 } }));
+    clock.t += 850; // the hold runs short: the round's fence is refused
+    const refused = await svc.tick();
+    expect(refused?.action).toBe('add-shard');
+    expect(await db.collection('scaler_decisions').countDocuments({ controller: 'solo' })).toBe(0);
+    await a.tick(); // renewed
+    const next = await svc.tick();
+    expect(next?.action).toBe('add-shard');
+    const stored = await db.collection('scaler_decisions').find({ controller: 'solo' }).toArray();
+    expect(stored.map((d) => d.action)).toEqual(['add-shard']);
+    await svc.stop();
+    await a.close();
+    await db.dropDatabase();
+  });
 });

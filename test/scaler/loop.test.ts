@@ -56,6 +56,48 @@ describe('control loop', () => {
   });
 });
 
+describe('a round whose decision is not stored (fenced out, store failure)', () => {
+  it('leaves the policy as it was: the next stored round decides as if the refused round never ran', async () => {
+    const t0 = Date.parse('2026-01-01T00:00:00Z');
+    const step = 300_000;
+    // hot from the first minute: the default policy adds a shard once its window holds
+    const run = async (refuse: (n: number) => 'fence' | 'throw' | undefined) => {
+      let n = 0;
+      const stored: string[] = [];
+      const acted: string[] = [];
+      const loop = new ScalerLoop({
+        policy: defaultPolicy(),
+        log,
+        now: () => new Date(t0 + n * step),
+        collect: async () => [{ t: new Date(t0 + n * step), shard: 'sh0', cpu: 97 }, { t: new Date(t0 + n * step), shard: 'sh1', cpu: 96 }],
+        record: async (d) => {
+          const r = refuse(n);
+          if (r === 'throw') throw new Error('store unreachable');
+          if (r === 'fence') return false;
+          stored.push(`${n}:${d.action}`);
+          return true;
+        },
+        act: async (d) => void acted.push(`${n}:${d.action}`),
+        sleep: async () => void n++,
+      });
+      const ds = await loop.run(0, 12);
+      return { ds, stored, acted };
+    };
+    const plain = await run(() => undefined);
+    const firstAction = plain.ds.findIndex((d) => d.action !== 'none');
+    expect(firstAction).toBeGreaterThan(0);
+    for (const how of ['fence', 'throw'] as const) {
+      // the round that would have acted is refused; the next round decides that action instead of
+      // holding back within a cooldown the refused round started
+      const refused = await run((n) => (n === firstAction ? how : undefined));
+      expect(refused.ds[firstAction]!.action).toBe(plain.ds[firstAction]!.action);
+      expect(refused.ds[firstAction + 1]!.action).toBe(plain.ds[firstAction]!.action);
+      expect(refused.ds[firstAction + 1]!.reason).toBe(plain.ds[firstAction]!.reason);
+      expect(refused.acted[0]).toBe(`${firstAction + 1}:${plain.ds[firstAction]!.action}`); // the refused round carried nothing out
+    }
+  });
+});
+
 describe('control loop shared with live actuation', () => {
   it('an API-triggered round waits for the loop\'s round in progress (one lock), uses the loop\'s cooldown, and is recorded with who asked', async () => {
     const { Mutex } = await import('../../lib/mutex');

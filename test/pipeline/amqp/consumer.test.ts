@@ -212,6 +212,10 @@ describe('RabbitMQ poison samples alone, first and last in a notification', () =
     // drained: every delivery acknowledged once, none handed back to the broker, nothing held
     await sleep(300);
     expect(consumer.stats).toMatchObject({ messages: 13, acked: 13, redelivered: 0 });
+    // the counters say what happened: 25 samples taken in, the parser's 1 reject, the screen's 3
+    // refusals (the lone poison once per delivery), none of them counted as samples
+    expect(consumer.stats).toMatchObject({ samples: 25, rejects: 1, refused: 3 });
+    expect(ing.ingestor.metrics.snapshot()).toMatchObject({ metering_ingest_amqp_samples_refused_total: 3, metering_ingest_samples_refused_total: 3 });
     expect(consumer.inHand).toBe(0);
     expect((await ch.checkQueue(`${topic}.sample`)).messageCount).toBe(0);
   }, 60_000);

@@ -12,6 +12,7 @@ import { DurableLog } from '../../../pipeline/durable/log';
 import { ingestRoutes } from '../../../pipeline/http-route';
 import { buildController } from '../../../controller/server';
 import { ProductMetrics } from '../../../controller/metrics';
+import { ingestMetricHelp } from '../../../pipeline/ingest/metrics';
 
 // acceptance `log`: POST /v1/samples answers 200 once the body is in the Kafka ingest log; the consumer
 // stores it behind, exactly once, with the token's project scope; the store being down does not matter.
@@ -92,6 +93,60 @@ describe('acceptance log (default with kafka.enabled)', () => {
     await waitFor('the refused sample dead-lettered', async () => (await direct.db(iso.dbName()).collection('dead_letter').countDocuments({ message_id: theirs.message_id })) === 1);
     expect(await count([theirs.message_id])).toBe(0);
   });
+});
+
+describe('acceptance log: a resource takeover is refused as on the direct path', () => {
+  it("a sample naming another project's resource, taken into the log, is refused at drain: dead-lettered with the reason, the resource stays its owner's, its neighbour is stored", async () => {
+    const d = direct.db(iso.dbName());
+    const vm = `vm-of-p1-${iso.id}`;
+    const owner = makeSample({ project_id: 'p1', resource_id: vm, resource_metadata: { display_name: 'p1-web' } });
+    expect((await post(JSON.stringify([asDict(owner)]))).statusCode).toBe(200);
+    await waitFor("the owner's sample stored", async () => (await count([owner.message_id])) === 1);
+    const refusedBefore = app.ingestion.ingestor.metrics.snapshot().metering_ingest_http_samples_refused_total!;
+
+    const takeover = makeSample({ project_id: 'p2', resource_id: vm, resource_metadata: { display_name: 'mine-now' }, timestamp: new Date(owner.timestamp.getTime() + 60_000) });
+    const neighbour = makeSample({ project_id: 'p2' });
+    const res = await post(JSON.stringify([asDict(takeover), asDict(neighbour)]), SCOPED);
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ accepted: 2, rejected: 0, acceptance: 'log' }); // in the log: judged at drain
+
+    await waitFor('the takeover dead-lettered', async () => (await d.collection('dead_letter').countDocuments({ message_id: takeover.message_id })) === 1);
+    await waitFor('the neighbour stored', async () => (await count([neighbour.message_id])) === 1);
+    const dead = await d.collection('dead_letter').findOne({ message_id: takeover.message_id });
+    expect(dead?.reason).toMatch(/belongs to another project/);
+    expect(dead?.reason).not.toMatch(/\bp1\b/); // the owner is not disclosed
+    expect(await d.collection('resource').findOne({ _id: vm as never })).toMatchObject({ project_id: 'p1', metadata: { display_name: 'p1-web' } });
+    expect(await d.collection('meter').countDocuments({ resource_id: vm })).toBe(1);
+    expect(await count([takeover.message_id])).toBe(0);
+    expect(app.ingestion.ingestor.metrics.snapshot().metering_ingest_http_samples_refused_total! - refusedBefore).toBe(1); // the store's refusal, against http
+  }, 60_000);
+});
+
+describe('acceptance log: the counters say what they count', () => {
+  it('a sample is counted as logged when the log takes it, and one the screen refuses at drain as refused against http, not as accepted', async () => {
+    const m = () => app.ingestion.ingestor.metrics.snapshot();
+    const before = m();
+    const consumerRefused = app.ingestion.consumer!.stats.refused;
+    const good = Array.from({ length: 2 }, () => makeSample({ project_id: 'p1', resource_id: 'counters-vm' }));
+    const huge = makeSample({ project_id: 'p1', resource_id: 'counters-vm', counter_volume: 1e300 }); // implausible: beyond maxAbsVolume
+    const res = await post(JSON.stringify([...good, huge].map(asDict)));
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ accepted: 3, stored: 0, acceptance: 'log' }); // taken into the log: not yet screened
+    expect(m().metering_ingest_http_samples_logged_total! - before.metering_ingest_http_samples_logged_total!).toBe(3);
+    await waitFor('the good samples stored', async () => (await count(good.map((s) => s.message_id))) === 2);
+    await waitFor('the implausible one dead-lettered', async () => (await direct.db(iso.dbName()).collection('dead_letter').countDocuments({ message_id: huge.message_id })) === 1);
+    const after = m();
+    const delta = (k: string) => after[k]! - before[k]!;
+    expect(delta('metering_ingest_http_samples_refused_total')).toBe(1);
+    expect(delta('metering_ingest_kafka_samples_refused_total')).toBe(0); // counted against the transport it arrived by
+    expect(delta('metering_ingest_samples_refused_total')).toBe(1);
+    expect(delta('metering_ingest_samples_accepted_total')).toBe(2);
+    // the Kafka consumer's own stats (counted once the batch is committed): refused, not samples
+    await waitFor("the consumer's stats", async () => app.ingestion.consumer!.stats.refused - consumerRefused === 1);
+    expect(ingestMetricHelp('metering_ingest_http_samples_logged_total')).toMatch(/^Valid http samples appended to the durable ingest log .*not yet screened/);
+    const exposed = await app.services.metrics.render();
+    expect(exposed).toMatch(/^# HELP metering_ingest_http_samples_refused_total Parsed http samples refused by the ingestor's screen/m);
+  }, 60_000);
 });
 
 describe('acceptance log when the log cannot take the body', () => {

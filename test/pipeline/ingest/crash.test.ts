@@ -17,7 +17,10 @@ import { connect, makeSamples } from './helpers';
 /**
  * kill -9 of the controller (`metering serve`) while it ingests from Kafka and HTTP at once, then a
  * restart: every sample is stored exactly once (issue 10: the repeatable form of the kill -9 scenario).
- * The HTTP sender behaves like Ceilometer's publisher: it resends a body until it gets 200.
+ * The HTTP sender behaves like Ceilometer's publisher: it resends a body until it gets 200. The Kafka
+ * samples are published while the controller runs (as Ceilometer's Kafka publisher would), and the
+ * test checks that the kill came while both streams were still being stored: otherwise the restart
+ * would have nothing to recover.
  */
 
 const iso = isolation(import.meta.url);
@@ -95,15 +98,23 @@ describe('kill -9 of the controller during ingestion', () => {
     const kafka = createKafka({ brokers: kafkaBrokers(), clientId: iso.id });
     await ensureTopics(kafka, [topic]);
     const producer = await connectProducer(kafka);
-    const viaKafka = makeSamples(KAFKA_SAMPLES);
-    await publishSamples(producer, topic, viaKafka, 'counter', '');
-    await producer.disconnect();
-    const viaHttp = makeSamples(HTTP_SAMPLES);
+    // each stream's samples carry their own project: what of each was stored at the kill is countable
+    const viaKafka = makeSamples(KAFKA_SAMPLES, { project_id: 'via-kafka' });
+    const viaHttp = makeSamples(HTTP_SAMPLES, { project_id: 'via-http' });
     const meter = client.db(iso.dbName()).collection(COLLECTIONS.meter);
 
     let first = serve(configFile);
     const base = `http://127.0.0.1:${port}`;
     await until('the controller to answer', async () => (await fetch(`${base}/healthz`).catch(() => undefined))?.ok === true, 90_000);
+
+    // the Kafka publisher: 50 samples every 150 ms (about 4.5 s for all), alongside the HTTP sender
+    const publisher = (async () => {
+      for (let i = 0; i < viaKafka.length; i += 50) {
+        await publishSamples(producer, topic, viaKafka.slice(i, i + 50), 'counter', '');
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      await producer.disconnect();
+    })();
 
     // the HTTP sender: resends each body until it is answered 200 (as Ceilometer's publisher retries)
     let resends = 0;
@@ -119,21 +130,33 @@ describe('kill -9 of the controller during ingestion', () => {
       }
     })();
 
-    // kill -9 mid-way through both streams
-    await until('part of the traffic stored', async () => (await meter.countDocuments()) >= 600, 90_000);
+    // kill -9 mid-way through both streams (watched closely: the kill must come while Kafka samples are
+    // still being stored, or the restart has nothing of Kafka to recover)
+    const stored = async (project: string) => meter.countDocuments({ project_id: project });
+    const deadline = Date.now() + 90_000;
+    while (!((await stored('via-kafka')) >= 200 && (await stored('via-http')) >= 100)) {
+      if (Date.now() > deadline) throw new Error('timed out waiting for part of both streams stored');
+      await new Promise((r) => setTimeout(r, 20));
+    }
     first.kill('SIGKILL');
     await new Promise((r) => first.once('exit', r));
     const atKill = await meter.countDocuments();
+    const kafkaAtKill = await stored('via-kafka');
+    const httpAtKill = await stored('via-http');
     first = serve(configFile);
     await sender;
+    await publisher;
     await until('every sample stored', async () => (await meter.countDocuments()) >= KAFKA_SAMPLES + HTTP_SAMPLES, 120_000);
     await new Promise((r) => setTimeout(r, 1000)); // a duplicate would have landed by now
 
     const total = await meter.countDocuments();
     const distinct = (await meter.distinct('message_id')).length;
     const expected = new Set([...viaKafka, ...viaHttp].map((s) => s.message_id));
-    console.log(`[crash] kill -9 at ${atKill} stored of ${expected.size}; after restart ${total} documents, ${distinct} distinct ids; ${resends} HTTP resends`);
-    expect(atKill).toBeLessThan(expected.size); // the kill really interrupted the traffic
+    console.log(`[crash] kill -9 at ${atKill} stored of ${expected.size} (Kafka ${kafkaAtKill} of ${KAFKA_SAMPLES}, HTTP ${httpAtKill} of ${HTTP_SAMPLES}); after restart ${total} documents, ${distinct} distinct ids; ${resends} HTTP resends`);
+    // the kill really interrupted both streams: the restart had Kafka and HTTP samples to recover
+    expect(kafkaAtKill).toBeGreaterThan(0);
+    expect(kafkaAtKill).toBeLessThan(KAFKA_SAMPLES);
+    expect(atKill).toBeLessThan(expected.size);
     expect(distinct).toBe(expected.size); // 0 lost
     expect(total).toBe(expected.size); // 0 duplicated
     for (const id of await meter.distinct('message_id')) expect(expected.has(id)).toBe(true);

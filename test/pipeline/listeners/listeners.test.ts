@@ -8,6 +8,9 @@ import { signMessage, signSample } from '../../../pipeline/ceilometer/sign';
 import { COLLECTIONS } from '../../../pipeline/store/layout';
 import type { Sample } from '../../../pipeline/sample';
 import { connect, dropDb, makeSample, makeSamples, testIngestConfig, testStoreConfig } from '../ingest/helpers';
+import { createKafka } from '../../../pipeline/kafka/client';
+import { kafkaConfig } from '../../../pipeline/config';
+import { kafkaBrokers } from '../../support/services';
 
 // The udp:// and tcp:// listeners with hand-made traffic (Ceilometer's own publishers are in
 // test/interop/ceilometer-transports.test.ts): counting, dead letters, TCP framing across reads.
@@ -88,7 +91,7 @@ describe('udp:// listener', () => {
     sock.close();
     const intake = ing.udp!.intake;
     await waitFor('24 datagrams handled', () => intake.counters.accepted + intake.counters.rejected + intake.counters.malformed >= 24);
-    expect(intake.counters).toEqual({ arrived: 24, malformed: 2, rejected: 2, accepted: 20, dropped: 0 });
+    expect(intake.counters).toEqual({ arrived: 24, malformed: 2, rejected: 2, accepted: 20, logged: 0, dropped: 0 });
     expect(await db.collection(COLLECTIONS.meter).countDocuments({ resource_id: 'udp-vm' })).toBe(20);
     expect(await db.collection(COLLECTIONS.meter).countDocuments({ resource_id: 'udp-forged' })).toBe(0);
     await waitFor('4 dead letters', async () => (await db.collection(COLLECTIONS.deadLetter).countDocuments({ source: 'udp' })) === 4);
@@ -197,4 +200,42 @@ describe('tcp:// poison frames on one connection', () => {
     expect(new Set(ids)).toEqual(new Set([...good, later].map((s) => s.message_id)));
     sock.end();
   });
+});
+
+describe('udp:// with acceptance log: the counters say what they count', () => {
+  it('a datagram taken into the ingest log counts as logged, not accepted; one the screen refuses at drain counts as refused against udp', async () => {
+    const kafka = createKafka({ brokers: kafkaBrokers(), clientId: `${iso.id}-log` });
+    const logDb = client.db(iso.dbName('log'));
+    const logged = await createIngestion(
+      {
+        store: testStoreConfig(logDb.databaseName),
+        ingest: { ...testIngestConfig({ telemetrySecret: SECRET, udp: { enabled: true, host: '127.0.0.1', port: 0 } }), acceptance: 'log' },
+        kafka: kafkaConfig.parse({ brokers: kafkaBrokers(), groupId: iso.groupId('log'), topics: [iso.topic('unused')], ingestTopic: iso.topic('ingest'), fromBeginning: true, fetchMaxWaitMs: 100, clientId: iso.id }),
+      },
+      { db: logDb, kafka, kafkaEnabled: true },
+    );
+    try {
+      const { udpPort } = await logged.start();
+      const good = makeSamples(2, { resource_id: 'udp-log-vm' });
+      const huge = makeSample({ resource_id: 'udp-log-vm', counter_volume: 1e300 }); // implausible: beyond maxAbsVolume
+      const sock = dgram.createSocket('udp4');
+      for (const s of [...good, huge]) await new Promise<void>((r, j) => sock.send(message(s), udpPort!, '127.0.0.1', (e) => (e ? j(e) : r())));
+      sock.close();
+      const intake = logged.udp!.intake;
+      await waitFor('3 datagrams logged', () => intake.counters.logged >= 3);
+      await waitFor('2 stored', async () => (await logDb.collection(COLLECTIONS.meter).countDocuments({ resource_id: 'udp-log-vm' })) === 2, 30_000);
+      await waitFor('the implausible one dead-lettered', async () => (await logDb.collection(COLLECTIONS.deadLetter).countDocuments({ message_id: huge.message_id })) === 1, 30_000);
+      expect(intake.counters).toMatchObject({ arrived: 3, logged: 3, accepted: 0, rejected: 0 });
+      expect(logged.ingestor.metrics.snapshot()).toMatchObject({
+        metering_ingest_udp_samples_logged_total: 3,
+        metering_ingest_udp_samples_refused_total: 1,
+        metering_ingest_kafka_samples_refused_total: 0,
+        metering_ingest_samples_accepted_total: 2,
+      });
+      expect(intake.snapshot()).toMatchObject({ metering_ingest_udp_samples_accepted_total: 0 });
+    } finally {
+      await logged.close();
+      await dropDb(logDb);
+    }
+  }, 60_000);
 });
