@@ -11,6 +11,7 @@ import { splitBodyByResource } from '../../pipeline/durable/keys';
 import { parseHttpBody, parseKafkaValue } from '../../pipeline/ceilometer/normalize';
 import { MeterMessageIntake } from '../../pipeline/listeners/intake';
 import type { Ingestor } from '../../pipeline/ingest/ingestor';
+import { IngestMetrics } from '../../pipeline/ingest/metrics';
 import { KafkaSink } from '../../pipeline/replay/kafka-sink';
 import { httpBody } from '../../pipeline/replay/encode';
 import { makeSample } from '../pipeline/ingest/helpers';
@@ -158,7 +159,9 @@ describe('ingest topic keyed by resource_id', () => {
   it('UDP/TCP intake (acceptance log): each meter message keyed by its resource_id', async () => {
     const topic = await topicWithPartitions('udp');
     const samples = traffic();
-    const intake = new MeterMessageIntake({ transport: 'udp', ingestor: undefined as unknown as Ingestor, log: new DurableLog(producer, topic), parseOptions: { signaturePolicy: 'off' } });
+    // under acceptance log the intake only appends (and counts what it logged): the ingestor's metrics alone
+    const metrics = new IngestMetrics(() => ({ inFlightSamples: 0, inFlightBytes: 0, storeUp: true, writeLatencyAvgMs: 0, observerFailures: 0 }));
+    const intake = new MeterMessageIntake({ transport: 'udp', ingestor: { metrics } as unknown as Ingestor, log: new DurableLog(producer, topic), parseOptions: { signaturePolicy: 'off' } });
     // decoded as the listener decodes them: one Ceilometer meter message each
     const decoded = samples.map((s) => {
       const value = Buffer.from(JSON.stringify({ counter_name: s.counter_name, counter_type: s.counter_type, counter_unit: s.counter_unit, counter_volume: s.counter_volume, user_id: s.user_id, project_id: s.project_id, resource_id: s.resource_id, timestamp: s.timestamp.toISOString(), resource_metadata: s.resource_metadata, source: s.source, message_id: s.message_id, message_signature: '' }));
@@ -166,6 +169,7 @@ describe('ingest topic keyed by resource_id', () => {
     });
     await intake.accept(decoded);
     assertKeyedByResource(await readAll(topic, 60), 12);
+    expect(metrics.loggedBy.udp).toBe(60);
   });
 
   it('replay and the agent\'s kafka:// publisher (KafkaSink, both forms) and publishSamples key by resource_id', async () => {
