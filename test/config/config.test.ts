@@ -113,3 +113,53 @@ describe('metering config check', () => {
     for (const cmd of ['config', 'services', 'serve', 'demo']) expect(r.stdout).toContain(cmd);
   });
 });
+
+describe('every secret setting', () => {
+  // Each setting that holds a secret (or a connection string that may carry one), with a value that
+  // is valid there and contains a marker that must never be printed.
+  const SECRETS: Array<{ path: string[]; value: (s: string) => string }> = [
+    { path: ['controller', 'auth', 'tokens', '0', 'token'], value: (s) => `token-${s}-0123456789` },
+    { path: ['ingest', 'telemetrySecret'], value: (s) => `telemetry-${s}` },
+    { path: ['kafka', 'sasl', 'password'], value: (s) => `sasl-${s}` },
+    { path: ['amqp', 'url'], value: (s) => `amqps://ceilometer:amqp-${s}@rabbit.example:5671/` },
+    { path: ['redis', 'url'], value: (s) => `rediss://:redis-${s}@redis.example:6380/0` },
+    { path: ['store', 'uri'], value: (s) => `mongodb://metering:mongo-${s}@db-1:27017/?tls=true` },
+    { path: ['compliance', 'webhook', 'url'], value: (s) => `https://hook:webhook-${s}@alerts.example/compliance` },
+    { path: ['compliance', 'webhook', 'token'], value: (s) => `webhook-token-${s}` },
+    { path: ['agent', 'controller', 'advertise_redis_url'], value: (s) => `rediss://:agent-redis-${s}@redis.example:6380/0` },
+  ];
+  const yamlWith = (ref: (i: number) => string) =>
+    `controller:\n  auth:\n    tokens:\n      - {name: ops, token: "${ref(0)}", roles: [admin]}\n` +
+    `ingest:\n  telemetrySecret: "${ref(1)}"\n` +
+    `kafka:\n  sasl:\n    mechanism: scram-sha-512\n    username: metering\n    password: "${ref(2)}"\n` +
+    `amqp:\n  url: "${ref(3)}"\n` +
+    `redis:\n  url: "${ref(4)}"\n` +
+    `store:\n  uri: "${ref(5)}"\n` +
+    `compliance:\n  webhook:\n    url: "${ref(6)}"\n    token: "${ref(7)}"\n` +
+    `agent:\n  controller:\n    advertise_redis_url: "${ref(8)}"\n`;
+  const at = (cfg: unknown, p: string[]) => p.reduce((v: unknown, k) => (v as Record<string, unknown>)[k], cfg) as string;
+  const noOverrides = { MONGODB_URI: '', KAFKA_BROKERS: '', REDIS_URL: '', AMQP_URL: '', METERING_TELEMETRY_SECRET: '' };
+
+  it('accepts ${ENV_VAR} and file:/path (a mounted secret) for each', () => {
+    const env: NodeJS.ProcessEnv = { ...noOverrides };
+    SECRETS.forEach((s, i) => (env[`SECRET_${i}`] = s.value(`env${i}`)));
+    const fromEnv = parseConfig(yamlWith((i) => `\${SECRET_${i}}`), 'env.yaml', env);
+    SECRETS.forEach((s, i) => expect(at(fromEnv, s.path), s.path.join('.')).toBe(s.value(`env${i}`)));
+
+    const files = SECRETS.map((s, i) => file(`secret-${i}`, `${s.value(`file${i}`)}\n`));
+    const fromFiles = parseConfig(yamlWith((i) => `file:${files[i]}`), 'files.yaml', noOverrides);
+    SECRETS.forEach((s, i) => expect(at(fromFiles, s.path), s.path.join('.')).toBe(s.value(`file${i}`)));
+  });
+
+  it('config check prints none of them', () => {
+    const files = SECRETS.map((s, i) => file(`printed-${i}`, s.value(`printed${i}`)));
+    const r = spawnSync('node', [path.join(REPO, 'bin/metering.mjs'), 'config', 'check', file('secrets.yaml', yamlWith((i) => `file:${files[i]}`))], { encoding: 'utf8', env: { ...process.env, ...noOverrides } });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const printed = load(r.stdout);
+    SECRETS.forEach((s, i) => {
+      expect(r.stdout, s.path.join('.')).not.toContain(`printed${i}`);
+      expect(at(printed, s.path), s.path.join('.')).toContain('<redacted>');
+    });
+  });
+});
