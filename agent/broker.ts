@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { redisConnectionOptions } from '../billing/jobs/connection';
+import { explainRedisFailure, redisConnectionOptions, type RedisTlsFiles } from '../billing/jobs/connection';
 import { AgentRegistry } from './registry';
 import { channels, heartbeatMessage, replyMessage, type HeartbeatMessage, type ReplyMessage, type RequestMessage } from './protocol';
 
@@ -24,6 +24,8 @@ export class BrokerBusyError extends Error {}
 
 export interface BrokerOptions {
   redisUrl: string;
+  /** PEM files for a rediss:// URL (redis.tls): the CA of the server's certificate, a client certificate and key. */
+  redisTls?: RedisTlsFiles;
   prefix: string;
   timeoutMs: number;
   maxInFlight: number;
@@ -57,15 +59,24 @@ export class RequestBroker {
   }
 
   static async start(opts: BrokerOptions): Promise<RequestBroker> {
-    const conn = redisConnectionOptions(opts.redisUrl);
+    const conn = redisConnectionOptions(opts.redisUrl, opts.redisTls);
     const pub = new Redis({ ...conn, lazyConnect: true, maxRetriesPerRequest: 1 });
     const sub = new Redis({ ...conn, lazyConnect: true });
+    // why a connection failed arrives as an 'error' event (connect() only says the connection closed)
+    let reason: Error | undefined;
+    const firstError = (err: Error) => (reason ??= err);
+    pub.on('error', firstError);
+    sub.on('error', firstError);
     try {
       await Promise.all([pub.connect(), sub.connect()]);
     } catch (err) {
       pub.disconnect();
       sub.disconnect();
-      throw err;
+      // a sentence naming the setting to fix (redis.url, redis.tls), without the password
+      throw new Error(explainRedisFailure(reason ?? (err as Error), opts.redisUrl));
+    } finally {
+      pub.off('error', firstError);
+      sub.off('error', firstError);
     }
     const b = new RequestBroker(opts, pub, sub);
     sub.on('message', (channel: string, text: string) => b.onMessage(channel, text));
