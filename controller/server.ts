@@ -125,7 +125,7 @@ export async function buildController(opts: ControllerOptions): Promise<FastifyI
     if (!schema.description?.endsWith(who)) schema.description = schema.description ? `${schema.description} ${who}` : who;
   });
 
-  const auditEvent = (req: FastifyRequest, principal: Principal | undefined): AuditEvent => ({
+  const auditEvent = (req: FastifyRequest, principal: Pick<Principal, 'name' | 'via'> | undefined): AuditEvent => ({
     who: principal?.name ?? null,
     via: principal?.via ?? null,
     action: `${req.method} ${req.routeOptions.url ?? req.url.split('?')[0]}`,
@@ -147,7 +147,8 @@ export async function buildController(opts: ControllerOptions): Promise<FastifyI
       // Logged without the token: only method, path, remote address and the reason.
       req.log.warn({ method: req.method, url: req.routeOptions.url ?? req.url, remote: req.ip, status: result.status, reason: result.reason, ...(subject ? { certificate: formatSubject(subject) } : {}) }, 'request refused');
       if (isAudited) {
-        await opts.audit!.end(randomUUID(), { status: result.status, reason: result.reason }, auditEvent(req, undefined)).catch((err: Error) => {
+        // who was refused, when the credential named someone (a token without the role, an expired token, an unmapped certificate)
+        await opts.audit!.end(randomUUID(), { status: result.status, reason: result.reason }, auditEvent(req, result.who ? { name: result.who, via: result.via } : undefined)).catch((err: Error) => {
           metrics.auditFailures.inc();
           req.log.error({ err: err.message }, 'audit log write failed (refused request)');
         });

@@ -243,7 +243,7 @@ describe('audit log (real MongoDB)', () => {
     const entries = res.json().entries as Array<Record<string, unknown>>;
     expect(entries.map((e) => [e.who, e.action, e.outcome, e.status])).toEqual([
       ['operator@console', 'reload security (tokens, client principals, certificates)', 'ok', 200],
-      [null, 'POST /v1/dangerous/:id', 'refused', 403],
+      ['planner', 'POST /v1/dangerous/:id', 'refused', 403], // refused, and who tried
       ['ops', 'POST /v1/dangerous-fails', 'failed', 409],
       ['ops', 'POST /v1/dangerous/:id', 'ok', 200],
     ]);
@@ -251,6 +251,24 @@ describe('audit log (real MongoDB)', () => {
     expect(typeof entries[3]!.at).toBe('string');
     expect((await as(READER, '/v1/audit', 'GET')).statusCode).toBe(403);
     expect(JSON.parse((await as(ADMIN, '/v1/audit?who=ops', 'GET')).body).entries).toHaveLength(2);
+    await app.close();
+  });
+
+  it('over mutual TLS the audit names the certificate principal, or the subject of a certificate no principal is configured for', async () => {
+    const db = client.db(iso.dbName('audit'));
+    const audit = new AuditLog(db, { w: 1 });
+    const { log } = captureLog();
+    const app = await buildController({ config: config(tlsYaml('request')), log, metrics: new ProductMetrics(false), audit, routes: [...withRoutes, auditRoutes(audit)] });
+    const url = await listen(app);
+    const since = new Date().toISOString();
+    expect((await request(`${url}/v1/dangerous/by-agent`, { method: 'POST', ca: ca.cert, cert: agent.cert, key: agent.key })).status).toBe(403);
+    expect((await request(`${url}/v1/dangerous/by-stranger`, { method: 'POST', ca: ca.cert, cert: stranger.cert, key: stranger.key })).status).toBe(401);
+    const res = await request(`${url}/v1/audit?since=${since}`, { ca: ca.cert, headers: { authorization: `Bearer ${ADMIN}` } });
+    const entries = JSON.parse(res.body!).entries as Array<Record<string, unknown>>;
+    expect(entries.map((e) => [e.who, e.via, e.outcome, e.status, (e.target as { id: string }).id])).toEqual([
+      ['CN=stranger,O=metering', 'certificate', 'refused', 401, 'by-stranger'],
+      ['host-agent-7', 'certificate', 'refused', 403, 'by-agent'],
+    ]);
     await app.close();
   });
 
