@@ -4,6 +4,7 @@ import type { Server as HttpsServer, ServerOptions } from 'node:https';
 import { createSecureContext, type TLSSocket } from 'node:tls';
 import type { TlsConfig } from './config';
 import type { CertificateSubject } from './auth';
+import { certificateValidityProblem } from '../lib/setting-file';
 
 /**
  * The controller's HTTPS settings: PEM files read into node's TLS options, client certificates asked
@@ -29,15 +30,13 @@ export function securePems(tls: TlsConfig): { cert: Buffer; key: Buffer; ca?: Bu
   const cert = read(tls.cert, 'cert')!;
   const key = read(tls.key, 'key')!;
   const ca = read(tls.ca, 'ca');
-  let leaf: X509Certificate;
   try {
-    leaf = new X509Certificate(cert);
+    new X509Certificate(cert);
   } catch (err) {
     throw new TlsSettingsError(`controller.tls.cert: ${tls.cert} is not a PEM certificate: ${(err as Error).message}`);
   }
-  const now = Date.now();
-  if (Date.parse(leaf.validTo) <= now) throw new TlsSettingsError(`controller.tls.cert: the certificate in ${tls.cert} (${leaf.subject.replace(/\n/g, ',')}) expired on ${new Date(leaf.validTo).toISOString()}`);
-  if (Date.parse(leaf.validFrom) > now) throw new TlsSettingsError(`controller.tls.cert: the certificate in ${tls.cert} is not valid before ${new Date(leaf.validFrom).toISOString()}`);
+  const problem = certificateValidityProblem(cert, tls.cert!, 'controller.tls.cert');
+  if (problem) throw new TlsSettingsError(problem);
   try {
     createSecureContext({ cert, key, ...(ca ? { ca } : {}) });
   } catch (err) {
