@@ -201,6 +201,20 @@ export async function buildController(opts: ControllerOptions): Promise<FastifyI
     }
   });
 
+  if (tlsEnabled(tls)) {
+    // a handshake the server refuses (a client certificate of another CA, none under clientAuth: require,
+    // plain HTTP on the HTTPS port) is said once per remote address and reason per minute: why agents cannot connect
+    const said = new Map<string, number>();
+    app.server.on('tlsClientError', (err: Error, socket: { remoteAddress?: string }) => {
+      const key = `${socket.remoteAddress}|${err.message}`;
+      const now = Date.now();
+      if ((said.get(key) ?? 0) > now - 60_000) return;
+      if (said.size > 1000) said.clear();
+      said.set(key, now);
+      log.warn({ component: 'controller', remote: socket.remoteAddress, reason: err.message }, 'TLS handshake refused');
+    });
+  }
+
   if (tlsEnabled(tls) && tls.watch) {
     const stop = watchCertificates(tls, () => {
       try {

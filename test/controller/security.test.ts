@@ -117,8 +117,9 @@ describe('controller HTTPS', () => {
     expect((await request(`${url}/v1/dangerous/x`, { method: 'POST', ca: ca.cert, cert: agent.cert, key: agent.key })).status).toBe(403);
     // no certificate: the handshake itself fails
     expect((await request(`${url}/v1/whoami`, { ca: ca.cert })).error).toBeDefined();
-    // same subject, signed by another CA: refused in the handshake
+    // same subject, signed by another CA: refused in the handshake, and the controller says why and from where
     expect((await request(`${url}/v1/whoami`, { ca: ca.cert, cert: forged.cert, key: forged.key })).error).toBeDefined();
+    await expect.poll(() => lines.join('')).toMatch(/"remote":"127\.0\.0\.1".*TLS handshake refused|TLS handshake refused.*"remote":"127\.0\.0\.1"/);
     // trusted, but no principal configured for it
     const unknown = await request(`${url}/v1/whoami`, { ca: ca.cert, cert: stranger.cert, key: stranger.key });
     expect(unknown.status).toBe(401);
@@ -168,6 +169,14 @@ describe('controller HTTPS', () => {
     await expect(buildController({ config: config(yamlWith(expired.cert, expired.key)), log })).rejects.toThrow(/controller\.tls\.cert: the certificate in .* expired on/);
     const other = writePem(path.join(dir, 'other'), 'server', ca.server());
     await expect(buildController({ config: config(yamlWith(server.cert, other.key)), log })).rejects.toThrow(/controller\.tls: cert .* are not usable together/);
+    // controller.tls.ca that holds no certificate, or an expired CA: every client certificate would be refused without a word
+    const withCa = (caPath: string) => `controller:\n  tls:\n    cert: ${server.cert}\n    key: ${server.key}\n    ca: ${caPath}\n    clientAuth: require\n`;
+    const notPem = path.join(dir, 'not-a-ca.pem');
+    writeFileSync(notPem, readFileSync(server.key));
+    await expect(buildController({ config: config(withCa(notPem)), log })).rejects.toThrow(/^controller\.tls\.ca: .*not-a-ca\.pem holds no PEM certificate/);
+    const expiredCaFile = path.join(dir, 'expired-ca.crt');
+    writeFileSync(expiredCaFile, new TestCa('old CA', { notBefore: new Date(Date.now() - 30 * DAY), notAfter: new Date(Date.now() - DAY) }).cert);
+    await expect(buildController({ config: config(withCa(expiredCaFile)), log })).rejects.toThrow(/^controller\.tls\.ca: the certificate in .*expired-ca\.crt \(CN=old CA.*\) expired on/);
     expect(() => config(yamlWith('/nonexistent/cert.pem', server.key))).toThrow(/test\.yaml:\d+: controller\.tls\.cert: file not found: \/nonexistent\/cert\.pem/);
     expect(() => config(`controller:\n  tls:\n    cert: ${server.cert}\n`)).toThrow(/controller\.tls\.key: cert and key go together/);
     expect(() => config(`controller:\n  tls:\n    cert: ${server.cert}\n    key: ${server.key}\n    clientAuth: require\n`)).toThrow(/controller\.tls\.ca: clientAuth: require needs ca/);
