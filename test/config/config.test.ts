@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { load } from 'js-yaml';
 import { parseConfig, loadConfig } from '../../app/config';
 import { YamlValidationError } from '../../config/yaml-source';
 import { REPO } from '../support/paths';
+import { TestCa } from '../../lib/certs';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'metering-config-'));
 const file = (name: string, text: string) => {
@@ -161,5 +162,21 @@ describe('every secret setting', () => {
       expect(r.stdout, s.path.join('.')).not.toContain(`printed${i}`);
       expect(at(printed, s.path), s.path.join('.')).toContain('<redacted>');
     });
+  });
+});
+
+describe('docs/security.md', () => {
+  it('every configuration example validates (with its files and secrets in place)', () => {
+    const text = readFileSync(path.join(REPO, 'docs/security.md'), 'utf8');
+    const blocks = [...text.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(blocks.length).toBeGreaterThanOrEqual(6);
+    const ca = new TestCa('docs example CA');
+    const leaf = ca.server();
+    const files = (yaml: string) =>
+      yaml
+        .replace(/\/etc\/metering\/tls\/([\w.-]+)/g, (_m, name: string) => file(`doc-${name}`, name.endsWith('.key') ? leaf.key : name.endsWith('.pem') ? leaf.key + leaf.cert : name.includes('ca') ? ca.cert : leaf.cert))
+        .replace(/\/run\/secrets\/([\w.-]+)/g, (_m, name: string) => file(`doc-secret-${name}`, 'a-mounted-secret-value-0123\n'));
+    const env = { PLANNER_TOKEN: 'planner-token-from-env-0123', MONGO_PASSWORD: 'mongo-pw', REDIS_PASSWORD: 'redis-pw', RABBIT_PASSWORD: 'rabbit-pw', MONGODB_URI: '', REDIS_URL: '', AMQP_URL: '', KAFKA_BROKERS: '' };
+    for (const block of blocks) expect(() => parseConfig(files(block), 'docs/security.md', env), block).not.toThrow();
   });
 });
