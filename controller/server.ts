@@ -99,6 +99,8 @@ export async function buildController(opts: ControllerOptions): Promise<FastifyI
   let auth = new Authenticator(config.controller.auth.tokens, config.controller.tls.clientPrincipals);
   const readiness = new Map(Object.entries(opts.readiness ?? {}));
   const tls = config.controller.tls;
+  /** The TLS files in use: the start-up ones, then those of the last SIGHUP reload (the file watcher reloads these). */
+  let currentTls = tls;
   const app = Fastify({ loggerInstance: log.child({ component: 'controller' }) as FastifyBaseLogger, bodyLimit: config.controller.bodyLimitBytes, logController: new LogController({ disableRequestLogging: true }),
     // job ids are deterministic (queue|granularity|tz|period|scope) and exceed the default 100
     routerOptions: { maxParamLength: 1000 },
@@ -184,10 +186,17 @@ export async function buildController(opts: ControllerOptions): Promise<FastifyI
     try {
       const nextAuth = new Authenticator(next.controller.auth.tokens, next.controller.tls.clientPrincipals);
       let certificates: SecurityReloadReport['certificates'] = 'not in use';
+      // the listening socket's mode cannot change without a restart; its certificate can. A change that
+      // cannot be applied refuses the whole reload, so what runs is always one file's settings
+      if (tlsEnabled(tls) !== tlsEnabled(next.controller.tls)) {
+        throw new Error(`controller.tls: turning HTTPS ${tlsEnabled(tls) ? 'off' : 'on'} needs a restart (nothing was reloaded)`);
+      }
+      if (tlsEnabled(tls) && next.controller.tls.clientAuth !== currentTls.clientAuth) {
+        throw new Error(`controller.tls.clientAuth: changing it (${currentTls.clientAuth} → ${next.controller.tls.clientAuth}) needs a restart (nothing was reloaded)`);
+      }
       if (tlsEnabled(tls)) {
-        // the listening socket's mode cannot change without a restart; its certificate can
-        if (!tlsEnabled(next.controller.tls)) throw new Error('controller.tls: turning HTTPS off needs a restart (the certificate was not reloaded)');
         reloadCertificates(app.server as unknown as HttpsServer, next.controller.tls);
+        currentTls = next.controller.tls;
         certificates = 'reloaded';
       }
       auth = nextAuth;
@@ -218,8 +227,8 @@ export async function buildController(opts: ControllerOptions): Promise<FastifyI
   if (tlsEnabled(tls) && tls.watch) {
     const stop = watchCertificates(tls, () => {
       try {
-        reloadCertificates(app.server as unknown as HttpsServer, tls);
-        log.info({ cert: tls.cert }, 'controller certificate files changed: reloaded');
+        reloadCertificates(app.server as unknown as HttpsServer, currentTls);
+        log.info({ cert: currentTls.cert }, 'controller certificate files changed: reloaded');
       } catch (err) {
         log.error({ err: (err as Error).message }, 'controller certificate files changed but are not usable: keeping the previous ones');
       }

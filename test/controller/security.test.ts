@@ -159,6 +159,13 @@ describe('controller HTTPS', () => {
     expect(report).toEqual({ tokens: 2, clientPrincipals: 1, certificates: 'reloaded' });
     expect((await request(`${url}/metrics`, { ca: ca.cert, headers: { authorization: `Bearer ${READER}` } })).status).toBe(401);
     expect((await request(`${url}/metrics`, { ca: ca.cert, headers: { authorization: `Bearer ${NEW}` } })).status).toBe(200);
+
+    // what a reload cannot change on a listening server is refused, not silently ignored: the running settings stay
+    await expect(app.reloadSecurity(config(tlsYaml('require', `      - {name: planner, token: "${sha(NEW)}", roles: [read]}\n`)), 'test')).rejects.toThrow(/controller\.tls\.clientAuth: changing it \(none → require\) needs a restart/);
+    const plainApp = await buildController({ config: config(`controller:\n  auth:\n    tokens:\n      - {name: ops, token: "${sha(ADMIN)}", roles: [admin]}\n`), log, metrics: new ProductMetrics(false) });
+    await expect(plainApp.reloadSecurity(config(tlsYaml('none')), 'test')).rejects.toThrow(/controller\.tls: turning HTTPS on needs a restart/);
+    await plainApp.close();
+    expect((await request(`${url}/metrics`, { ca: ca.cert, headers: { authorization: `Bearer ${NEW}` } })).status).toBe(200);
     await app.close();
   });
 
