@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,6 +14,7 @@ import { amqpTlsOptions, explainAmqpFailure } from '../../pipeline/amqp/connecti
 import { connectStore } from '../../pipeline/ingest/pipeline-factory';
 import { checkKafkaConnection, createKafka, kafkaSecurity } from '../../pipeline/kafka/client';
 import { mongoUri } from '../support/services';
+import { REPO } from '../support/paths';
 
 /**
  * The start-up errors an operator meets when a certificate has expired, for every transport the
@@ -82,6 +85,22 @@ describe('a server whose certificate has expired: the start-up error names the s
     expect(err?.message).toMatch(/^store\.uri: the certificate of MongoDB at mongodb:\/\/metering:<redacted>@127\.0\.0\.1:\d+\/.* has expired: .*certificate has expired/);
     expect(err?.message).not.toContain('mongo-pw');
   });
+});
+
+describe('as `metering serve` says it', () => {
+  it('stops with one line naming the setting (no stack trace) and exit status 1', async () => {
+    const file = path.join(dir, 'serve.yaml');
+    writeFileSync(file, `controller:\n  port: 0\nstore:\n  uri: "mongodb://metering:mongo-pw@127.0.0.1:${expiredPort}/?directConnection=true&tls=true&tlsCAFile=${encodeURIComponent(caFile)}"\n  serverSelectionTimeoutMs: 3000\n`);
+    // asynchronously: the TLS listener lives in this process's event loop
+    const r = await promisify(execFile)(process.execPath, [path.join(REPO, 'bin/metering.mjs'), '--config', file, 'serve'], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, MONGODB_URI: '', METERING_LOG_LEVEL: 'silent' } }).then(
+      () => ({ status: 0, stderr: '' }),
+      (e: { code?: number; stderr?: string }) => ({ status: e.code, stderr: e.stderr ?? '' }),
+    );
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^metering: store\.uri: the certificate of MongoDB at mongodb:\/\/metering:<redacted>@127\.0\.0\.1:\d+\/.* has expired/m);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+    expect(r.stderr).not.toContain('mongo-pw');
+  }, 60_000);
 });
 
 describe('our own client certificate has expired: refused before dialling, naming the setting', () => {
