@@ -7,7 +7,7 @@ import { startApplication } from './app';
 import { productModules } from '../app/modules';
 
 /** A message that starts with the setting at fault, e.g. `store.uri: …`, `redis.url/redis.tls: …`, `controller.tls: …`. */
-const SETTING_ERROR = /^[a-z]+(\.[A-Za-z_]+)*(\/[a-z]+(\.[A-Za-z_]+)*)*: /;
+const SETTING_ERROR = /^[a-z]+(\.[A-Za-z_]+)+(\/[a-z]+(\.[A-Za-z_]+)*)*: /;
 
 /** How long shutdown may take beyond ingest.shutdownGraceMs before the process exits regardless. */
 const SHUTDOWN_BOUND_MS = 10_000;
