@@ -60,24 +60,30 @@ export class RequestBroker {
 
   static async start(opts: BrokerOptions): Promise<RequestBroker> {
     const conn = redisConnectionOptions(opts.redisUrl, opts.redisTls);
-    const pub = new Redis({ ...conn, lazyConnect: true, maxRetriesPerRequest: 1 });
-    const sub = new Redis({ ...conn, lazyConnect: true });
+    // no reconnecting before the first connection: a failed start is retried with new clients (agent/module.ts)
+    let connected = false;
+    const retryStrategy = (times: number) => (connected ? Math.min(times * 50, 2000) : null);
+    const pub = new Redis({ ...conn, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy });
+    const sub = new Redis({ ...conn, lazyConnect: true, retryStrategy });
     // why a connection failed arrives as an 'error' event (connect() only says the connection closed)
     let reason: Error | undefined;
     const firstError = (err: Error) => (reason ??= err);
     pub.on('error', firstError);
     sub.on('error', firstError);
-    try {
-      await Promise.all([pub.connect(), sub.connect()]);
-    } catch (err) {
+    // both attempts settle before either client is closed: closing a TLS socket in mid-handshake made it
+    // report a second error that nothing listened to (an uncaught exception)
+    const attempts = await Promise.allSettled([pub.connect(), sub.connect()]);
+    const failed = attempts.find((a): a is PromiseRejectedResult => a.status === 'rejected');
+    if (failed) {
       pub.disconnect();
       sub.disconnect();
+      // (the listeners stay on the discarded clients: their late errors go nowhere)
       // a sentence naming the setting to fix (redis.url, redis.tls), without the password
-      throw new Error(explainRedisFailure(reason ?? (err as Error), opts.redisUrl));
-    } finally {
-      pub.off('error', firstError);
-      sub.off('error', firstError);
+      throw new Error(explainRedisFailure(reason ?? (failed.reason as Error), opts.redisUrl));
     }
+    connected = true;
+    pub.off('error', firstError);
+    sub.off('error', firstError);
     const b = new RequestBroker(opts, pub, sub);
     sub.on('message', (channel: string, text: string) => b.onMessage(channel, text));
     await sub.subscribe(b.ch.heartbeat, b.ch.reply(b.id));

@@ -7,7 +7,7 @@ import { connectStore, createIngestion, type Ingestion } from '../pipeline/inges
 import { checkKafkaConnection, createKafka } from '../pipeline/kafka/client';
 import { writeConcernOf } from '../pipeline/store/writer';
 import { AuditLog } from './audit';
-import { controllerId } from '../cluster/module';
+import { controllerId } from '../cluster/config';
 import { auditRoutes } from './audit-routes';
 import { ingestRoutes } from '../pipeline/http-route';
 import type { SampleObserver } from '../pipeline/sample';
