@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { redisConnectionOptions } from '../billing/jobs/connection';
+import { explainRedisFailure, redisConnectionOptions, type RedisTlsFiles } from '../billing/jobs/connection';
 import { AgentRegistry } from './registry';
 import { channels, heartbeatMessage, replyMessage, type HeartbeatMessage, type ReplyMessage, type RequestMessage } from './protocol';
 
@@ -24,6 +24,8 @@ export class BrokerBusyError extends Error {}
 
 export interface BrokerOptions {
   redisUrl: string;
+  /** PEM files for a rediss:// URL (redis.tls): the CA of the server's certificate, a client certificate and key. */
+  redisTls?: RedisTlsFiles;
   prefix: string;
   timeoutMs: number;
   maxInFlight: number;
@@ -57,16 +59,31 @@ export class RequestBroker {
   }
 
   static async start(opts: BrokerOptions): Promise<RequestBroker> {
-    const conn = redisConnectionOptions(opts.redisUrl);
-    const pub = new Redis({ ...conn, lazyConnect: true, maxRetriesPerRequest: 1 });
-    const sub = new Redis({ ...conn, lazyConnect: true });
-    try {
-      await Promise.all([pub.connect(), sub.connect()]);
-    } catch (err) {
+    const conn = redisConnectionOptions(opts.redisUrl, opts.redisTls);
+    // no reconnecting before the first connection: a failed start is retried with new clients (agent/module.ts)
+    let connected = false;
+    const retryStrategy = (times: number) => (connected ? Math.min(times * 50, 2000) : null);
+    const pub = new Redis({ ...conn, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy });
+    const sub = new Redis({ ...conn, lazyConnect: true, retryStrategy });
+    // why a connection failed arrives as an 'error' event (connect() only says the connection closed)
+    let reason: Error | undefined;
+    const firstError = (err: Error) => (reason ??= err);
+    pub.on('error', firstError);
+    sub.on('error', firstError);
+    // both attempts settle before either client is closed: closing a TLS socket in mid-handshake made it
+    // report a second error that nothing listened to (an uncaught exception)
+    const attempts = await Promise.allSettled([pub.connect(), sub.connect()]);
+    const failed = attempts.find((a): a is PromiseRejectedResult => a.status === 'rejected');
+    if (failed) {
       pub.disconnect();
       sub.disconnect();
-      throw err;
+      // (the listeners stay on the discarded clients: their late errors go nowhere)
+      // a sentence naming the setting to fix (redis.url, redis.tls), without the password
+      throw new Error(explainRedisFailure(reason ?? (failed.reason as Error), opts.redisUrl));
     }
+    connected = true;
+    pub.off('error', firstError);
+    sub.off('error', firstError);
     const b = new RequestBroker(opts, pub, sub);
     sub.on('message', (channel: string, text: string) => b.onMessage(channel, text));
     await sub.subscribe(b.ch.heartbeat, b.ch.reply(b.id));

@@ -25,7 +25,7 @@ export const agentModule: ModuleFactory = async (svc): Promise<AgentControllerMo
 
   const connect = async (): Promise<void> => {
     try {
-      const b = await RequestBroker.start({ redisUrl, prefix: config.channel_prefix, timeoutMs: config.request_timeout_ms, maxInFlight: config.max_in_flight, missedHeartbeats: config.missed_heartbeats, log });
+      const b = await RequestBroker.start({ redisUrl, redisTls: svc.config.redis.tls, prefix: config.channel_prefix, timeoutMs: config.request_timeout_ms, maxInFlight: config.max_in_flight, missedHeartbeats: config.missed_heartbeats, log });
       if (closed) {
         await b.close();
         return;
@@ -33,7 +33,9 @@ export const agentModule: ModuleFactory = async (svc): Promise<AgentControllerMo
       broker = b;
       log.info({ id: b.id }, 'agent request broker connected');
     } catch (err) {
-      why = `redis at ${redactedRedisUrl(redisUrl)}: ${(err as Error).message}`;
+      const next = (err as Error).message;
+      if (next !== why) log.warn(`agent request broker not connected (retrying every 5 s): ${next}`);
+      why = next;
       if (!closed) {
         retry = setTimeout(() => void connect(), 5000);
         retry.unref();

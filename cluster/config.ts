@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { z } from 'zod';
 
 /**
@@ -71,3 +72,8 @@ export type ClusterConfig = z.output<typeof clusterConfig>;
 /** The jobs that must run once across all controllers, each with its own lease. */
 export const SINGLETON_ROLES = ['scaler', 'billing-cycle', 'late-data', 'compliance'] as const;
 export type SingletonRole = (typeof SINGLETON_ROLES)[number];
+
+/** This controller's id: cluster.id, else `<hostname>-<pid>`. */
+export function controllerId(config: ClusterConfig): string {
+  return config.id ?? `${hostname()}-${process.pid}`;
+}

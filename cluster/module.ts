@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { Counter, Gauge } from 'prom-client';
 import type { AppModule, ModuleFactory } from '../controller/app';
 import { writeConcernOf } from '../pipeline/store/writer';
-import { SINGLETON_ROLES, type ClusterConfig } from './config';
+import { controllerId, SINGLETON_ROLES, type ClusterConfig } from './config';
 import { Elector } from './elector';
 import { handoverBoundMs } from './lease';
 import { registerElector, unregisterElector } from './leadership';
@@ -11,10 +11,8 @@ import { Membership } from './membership';
 import { clusterRoutes, type ClusterSource } from './routes';
 import { controllersView } from './view';
 
-/** This controller's id: cluster.id, else `<hostname>-<pid>`. */
-export function controllerId(config: ClusterConfig): string {
-  return config.id ?? `${hostname()}-${process.pid}`;
-}
+/** This controller's id (defined beside the cluster settings, so the controller's core can name itself without importing this module). */
+export { controllerId };
 
 /**
  * Many controllers at once (docs/cluster.md). With `cluster.enabled` this controller registers in

@@ -4,9 +4,9 @@ import { readFileSync } from 'node:fs';
  * Which settings hold secrets, by key name wherever they appear: their values are redacted whenever
  * configuration is printed or logged, and they may be written as `file:/path` (the file's content,
  * trailing newline removed: mounted secrets) besides `${ENV_VAR}` (which every string accepts).
- * Connection strings (`uri`, `url`) count: they may carry credentials.
+ * Connection strings (`uri`, `url`, `advertise_redis_url`) count: they may carry credentials.
  */
-export const SECRET_KEYS: ReadonlySet<string> = new Set(['token', 'telemetrySecret', 'password', 'uri', 'url', 'webhookSecret']);
+export const SECRET_KEYS: ReadonlySet<string> = new Set(['token', 'telemetrySecret', 'password', 'uri', 'url', 'webhookSecret', 'advertise_redis_url']);
 
 /** Settings printed as `<redacted>` whole (the connection strings only lose their password). */
 export const OPAQUE_SECRET_KEYS: ReadonlySet<string> = new Set(['token', 'telemetrySecret', 'password', 'webhookSecret']);

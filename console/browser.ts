@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { createHash, X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 
 /**
@@ -15,12 +16,18 @@ export function chromiumPath(): string | undefined {
   return CANDIDATES.find((c) => existsSync(c));
 }
 
-export async function launchChromium(): Promise<Browser> {
+/**
+ * `trust`: PEM certificate files (e.g. controller.tls.cert of a controller whose CA the system does
+ * not know) that this browser accepts, pinned by public key: Chromium does not read
+ * NODE_EXTRA_CA_CERTS, and every other certificate error still stops the page.
+ */
+export async function launchChromium(opts: { trust?: readonly string[] } = {}): Promise<Browser> {
   const executablePath = chromiumPath();
   if (!executablePath) throw new Error('no Chromium found: apt-get install chromium (node scripts/ensure.mjs does) or set CHROMIUM_PATH');
   const { chromium } = await import('playwright-core');
+  const pins = (opts.trust ?? []).map((file) => createHash('sha256').update(new X509Certificate(readFileSync(file)).publicKey.export({ type: 'spki', format: 'der' })).digest('base64'));
   // --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start
-  return chromium.launch({ executablePath, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'] });
+  return chromium.launch({ executablePath, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu', ...(pins.length ? [`--ignore-certificate-errors-spki-list=${pins.join(',')}`] : [])] });
 }
 
 export const PANEL_NAMES = ['pipeline', 'cluster', 'scaler', 'profiles', 'predictions', 'usage', 'invoices', 'compliance'] as const;

@@ -25,7 +25,8 @@ export const consoleDemoStep: DemoStep = {
     }
     const dir = path.join(ctx.outDir, 'console');
     mkdirSync(dir, { recursive: true });
-    const browser = await launchChromium();
+    // with `demo --tls` the controller's certificate comes from the run's own CA, which Chromium does not know
+    const browser = await launchChromium({ trust: ctx.config.controller.tls.cert ? [ctx.config.controller.tls.cert] : [] });
     try {
       const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
       const errors: string[] = [];

@@ -8,6 +8,7 @@ import { ingestMetricHelp } from '../pipeline/ingest/metrics';
 import { checkKafkaConnection, createKafka } from '../pipeline/kafka/client';
 import { writeConcernOf } from '../pipeline/store/writer';
 import { AuditLog } from './audit';
+import { controllerId } from '../cluster/config';
 import { auditRoutes } from './audit-routes';
 import { ingestRoutes } from '../pipeline/http-route';
 import type { SampleObserver } from '../pipeline/sample';
@@ -76,7 +77,7 @@ export async function startApplication(opts: StartOptions): Promise<Application>
   const useKafka = opts.kafka ?? config.kafka.enabled;
   const kafka = useKafka ? createKafka(config.kafka, log) : undefined;
   const services: AppServices = { config, log, mongo, db, kafka, metrics };
-  const audit = new AuditLog(db, writeConcernOf(config.store));
+  const audit = new AuditLog(db, writeConcernOf(config.store), undefined, controllerId(config.cluster));
 
   const modules: AppModule[] = [];
   let ingestion: Ingestion | undefined;

@@ -27,6 +27,8 @@ export interface AuditEvent {
 interface AuditDoc extends Partial<AuditEvent> {
   _id: string;
   request_id: string;
+  /** Which controller handled it (cluster.id, else `<hostname>-<pid>`): several share one audit log. */
+  controller?: string;
   phase: 'request' | 'outcome';
   at: Date;
   /** Orders records written in the same millisecond (its counter increases within a process). */
@@ -40,6 +42,7 @@ interface AuditDoc extends Partial<AuditEvent> {
 /** One audited action as `GET /v1/audit` shows it. */
 export interface AuditEntry extends AuditEvent {
   request_id: string;
+  controller?: string;
   at: string;
   outcome: AuditOutcome;
   status?: number;
@@ -55,8 +58,11 @@ export function outcomeOf(status: number): AuditOutcome {
 export class AuditLog {
   readonly collection: Collection<AuditDoc>;
 
-  /** `writeConcern`: the store's (store.writeConcern): an audit record is durable before the action runs. */
-  constructor(db: Db, private readonly writeConcern: WriteConcernSettings, collection = AUDIT_COLLECTION) {
+  /**
+   * `writeConcern`: the store's (store.writeConcern): an audit record is durable before the action runs.
+   * `controller`: this controller's id, written into every record (the controllers of a cluster share the log).
+   */
+  constructor(db: Db, private readonly writeConcern: WriteConcernSettings, collection = AUDIT_COLLECTION, private readonly controller?: string) {
     this.collection = db.collection<AuditDoc>(collection);
   }
 
@@ -67,7 +73,7 @@ export class AuditLog {
 
   /** Record that an action is about to run; resolves with its request id once the record is durable. */
   async begin(event: AuditEvent, requestId = randomUUID()): Promise<string> {
-    await this.collection.insertOne({ _id: `${requestId}:request`, request_id: requestId, phase: 'request', at: new Date(), seq: new ObjectId(), ...event }, { writeConcern: this.writeConcern });
+    await this.collection.insertOne({ _id: `${requestId}:request`, request_id: requestId, phase: 'request', at: new Date(), seq: new ObjectId(), ...this.origin(), ...event }, { writeConcern: this.writeConcern });
     return requestId;
   }
 
@@ -80,6 +86,7 @@ export class AuditLog {
         phase: 'outcome',
         at: new Date(),
         seq: new ObjectId(),
+        ...this.origin(),
         status: result.status,
         outcome: outcomeOf(result.status),
         ...(result.reason ? { reason: result.reason } : {}),
@@ -88,6 +95,10 @@ export class AuditLog {
       },
       { writeConcern: this.writeConcern },
     );
+  }
+
+  private origin(): { controller?: string } {
+    return this.controller ? { controller: this.controller } : {};
   }
 
   /** Newest first, one entry per action (its request and outcome merged). */
@@ -118,6 +129,7 @@ export class AuditLog {
           who: head.who ?? null,
           via: head.via ?? null,
           action: head.action ?? '',
+          ...(head.controller ? { controller: head.controller } : {}),
           target: head.target ?? {},
           ...(head.remote ? { remote: head.remote } : {}),
           // an action with a request phase and no outcome was cut short (crash, lost connection)

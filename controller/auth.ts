@@ -16,7 +16,8 @@ export type CertificateSubject = Record<string, string | string[] | undefined>;
 
 export type AuthResult =
   | { ok: true; principal: Principal }
-  | { ok: false; status: 401 | 403; reason: string };
+  /** `who`/`via`: who was refused, when known (a valid token without the role, an expired token, an unmapped certificate's subject): for the audit log. */
+  | { ok: false; status: 401 | 403; reason: string; who?: string; via?: 'token' | 'certificate' };
 
 const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
 
@@ -50,14 +51,14 @@ export class Authenticator {
     let match: (typeof this.entries)[number] | undefined;
     for (const e of this.entries) if (timingSafeEqual(e.hash, presented)) match = e;
     if (!match) return { ok: false, status: 401, reason: 'unknown token' };
-    if (match.expires !== undefined && now >= match.expires) return { ok: false, status: 401, reason: `token "${match.principal.name}" expired at ${new Date(match.expires).toISOString()}` };
+    if (match.expires !== undefined && now >= match.expires) return { ok: false, status: 401, reason: `token "${match.principal.name}" expired at ${new Date(match.expires).toISOString()}`, who: match.principal.name, via: 'token' };
     return authorize(match.principal, anyOf);
   }
 
   /** The principal a verified client certificate stands for (the first whose subject matches), checked against `anyOf`. */
   checkCertificate(subject: CertificateSubject, anyOf: readonly Role[]): AuthResult {
     const entry = this.certificates.find((c) => c.subject.every(([attr, value]) => subjectValues(subject, attr).includes(value)));
-    if (!entry) return { ok: false, status: 401, reason: `no principal configured for client certificate ${formatSubject(subject)} (controller.tls.clientPrincipals)` };
+    if (!entry) return { ok: false, status: 401, reason: `no principal configured for client certificate ${formatSubject(subject)} (controller.tls.clientPrincipals)`, who: formatSubject(subject), via: 'certificate' };
     return authorize(entry.principal, anyOf);
   }
 }
@@ -70,7 +71,7 @@ export function parseUtcInstant(text: string): number {
 
 function authorize(principal: Principal, anyOf: readonly Role[]): AuthResult {
   if (principal.roles.has('admin') || anyOf.some((r) => principal.roles.has(r))) return { ok: true, principal };
-  return { ok: false, status: 403, reason: `${principal.via === 'certificate' ? 'certificate' : 'token'} "${principal.name}" lacks role ${anyOf.join(' or ')}` };
+  return { ok: false, status: 403, reason: `${principal.via === 'certificate' ? 'certificate' : 'token'} "${principal.name}" lacks role ${anyOf.join(' or ')}`, who: principal.name, via: principal.via ?? 'token' };
 }
 
 /** `CN=a, OU=b` → [['CN','a'], ['OU','b']] (attribute names upper-cased). */

@@ -6,6 +6,9 @@ import { log } from '../lib/log';
 import { startApplication } from './app';
 import { productModules } from '../app/modules';
 
+/** A message that starts with the setting at fault, e.g. `store.uri: …`, `redis.url/redis.tls: …`, `controller.tls: …`. */
+const SETTING_ERROR = /^[a-z]+(\.[A-Za-z_]+)+(\/[a-z]+(\.[A-Za-z_]+)*)*: /;
+
 /** How long shutdown may take beyond ingest.shutdownGraceMs before the process exits regardless. */
 const SHUTDOWN_BOUND_MS = 10_000;
 
@@ -18,7 +21,15 @@ export const register: RegisterCommands = (program) => {
     .action(async (opts: { port?: number; kafka?: boolean }) => {
       const config = programConfig(program);
       if (opts.port !== undefined) config.controller.port = opts.port;
-      const app = await startApplication({ config, log, modules: productModules, kafka: opts.kafka || config.kafka.enabled });
+      let app: Awaited<ReturnType<typeof startApplication>>;
+      try {
+        app = await startApplication({ config, log, modules: productModules, kafka: opts.kafka || config.kafka.enabled });
+      } catch (err) {
+        // a start-up check that names its setting (store.uri: …, kafka.ssl: …, controller.tls.cert: …) is the whole message: no stack trace
+        const message = (err as Error).message ?? String(err);
+        if (SETTING_ERROR.test(message)) throw new CliError(message, 1);
+        throw err;
+      }
       log.info({ url: app.url, tokens: config.controller.auth.tokens.map((t) => t.name) }, 'controller listening');
       if (config.controller.auth.tokens.length === 0) log.warn('no tokens configured (controller.auth.tokens): every authenticated route answers 401');
       // SIGHUP: rotate tokens, client principals and the TLS certificate from the (edited) file, no restart

@@ -99,6 +99,8 @@ export async function buildController(opts: ControllerOptions): Promise<FastifyI
   let auth = new Authenticator(config.controller.auth.tokens, config.controller.tls.clientPrincipals);
   const readiness = new Map(Object.entries(opts.readiness ?? {}));
   const tls = config.controller.tls;
+  /** The TLS files in use: the start-up ones, then those of the last SIGHUP reload (the file watcher reloads these). */
+  let currentTls = tls;
   const app = Fastify({ loggerInstance: log.child({ component: 'controller' }) as FastifyBaseLogger, bodyLimit: config.controller.bodyLimitBytes, logController: new LogController({ disableRequestLogging: true }),
     // job ids are deterministic (queue|granularity|tz|period|scope) and exceed the default 100
     routerOptions: { maxParamLength: 1000 },
@@ -125,7 +127,7 @@ export async function buildController(opts: ControllerOptions): Promise<FastifyI
     if (!schema.description?.endsWith(who)) schema.description = schema.description ? `${schema.description} ${who}` : who;
   });
 
-  const auditEvent = (req: FastifyRequest, principal: Principal | undefined): AuditEvent => ({
+  const auditEvent = (req: FastifyRequest, principal: Pick<Principal, 'name' | 'via'> | undefined): AuditEvent => ({
     who: principal?.name ?? null,
     via: principal?.via ?? null,
     action: `${req.method} ${req.routeOptions.url ?? req.url.split('?')[0]}`,
@@ -147,7 +149,8 @@ export async function buildController(opts: ControllerOptions): Promise<FastifyI
       // Logged without the token: only method, path, remote address and the reason.
       req.log.warn({ method: req.method, url: req.routeOptions.url ?? req.url, remote: req.ip, status: result.status, reason: result.reason, ...(subject ? { certificate: formatSubject(subject) } : {}) }, 'request refused');
       if (isAudited) {
-        await opts.audit!.end(randomUUID(), { status: result.status, reason: result.reason }, auditEvent(req, undefined)).catch((err: Error) => {
+        // who was refused, when the credential named someone (a token without the role, an expired token, an unmapped certificate)
+        await opts.audit!.end(randomUUID(), { status: result.status, reason: result.reason }, auditEvent(req, result.who ? { name: result.who, via: result.via } : undefined)).catch((err: Error) => {
           metrics.auditFailures.inc();
           req.log.error({ err: err.message }, 'audit log write failed (refused request)');
         });
@@ -183,10 +186,17 @@ export async function buildController(opts: ControllerOptions): Promise<FastifyI
     try {
       const nextAuth = new Authenticator(next.controller.auth.tokens, next.controller.tls.clientPrincipals);
       let certificates: SecurityReloadReport['certificates'] = 'not in use';
+      // the listening socket's mode cannot change without a restart; its certificate can. A change that
+      // cannot be applied refuses the whole reload, so what runs is always one file's settings
+      if (tlsEnabled(tls) !== tlsEnabled(next.controller.tls)) {
+        throw new Error(`controller.tls: turning HTTPS ${tlsEnabled(tls) ? 'off' : 'on'} needs a restart (nothing was reloaded)`);
+      }
+      if (tlsEnabled(tls) && next.controller.tls.clientAuth !== currentTls.clientAuth) {
+        throw new Error(`controller.tls.clientAuth: changing it (${currentTls.clientAuth} → ${next.controller.tls.clientAuth}) needs a restart (nothing was reloaded)`);
+      }
       if (tlsEnabled(tls)) {
-        // the listening socket's mode cannot change without a restart; its certificate can
-        if (!tlsEnabled(next.controller.tls)) throw new Error('controller.tls: turning HTTPS off needs a restart (the certificate was not reloaded)');
         reloadCertificates(app.server as unknown as HttpsServer, next.controller.tls);
+        currentTls = next.controller.tls;
         certificates = 'reloaded';
       }
       auth = nextAuth;
@@ -200,11 +210,25 @@ export async function buildController(opts: ControllerOptions): Promise<FastifyI
     }
   });
 
+  if (tlsEnabled(tls)) {
+    // a handshake the server refuses (a client certificate of another CA, none under clientAuth: require,
+    // plain HTTP on the HTTPS port) is said once per remote address and reason per minute: why agents cannot connect
+    const said = new Map<string, number>();
+    app.server.on('tlsClientError', (err: Error, socket: { remoteAddress?: string }) => {
+      const key = `${socket.remoteAddress}|${err.message}`;
+      const now = Date.now();
+      if ((said.get(key) ?? 0) > now - 60_000) return;
+      if (said.size > 1000) said.clear();
+      said.set(key, now);
+      log.warn({ component: 'controller', remote: socket.remoteAddress, reason: err.message }, 'TLS handshake refused');
+    });
+  }
+
   if (tlsEnabled(tls) && tls.watch) {
     const stop = watchCertificates(tls, () => {
       try {
-        reloadCertificates(app.server as unknown as HttpsServer, tls);
-        log.info({ cert: tls.cert }, 'controller certificate files changed: reloaded');
+        reloadCertificates(app.server as unknown as HttpsServer, currentTls);
+        log.info({ cert: currentTls.cert }, 'controller certificate files changed: reloaded');
       } catch (err) {
         log.error({ err: (err as Error).message }, 'controller certificate files changed but are not usable: keeping the previous ones');
       }

@@ -4,6 +4,7 @@ import type { Server as HttpsServer, ServerOptions } from 'node:https';
 import { createSecureContext, type TLSSocket } from 'node:tls';
 import type { TlsConfig } from './config';
 import type { CertificateSubject } from './auth';
+import { certificateValidityProblem } from '../lib/setting-file';
 
 /**
  * The controller's HTTPS settings: PEM files read into node's TLS options, client certificates asked
@@ -29,21 +30,41 @@ export function securePems(tls: TlsConfig): { cert: Buffer; key: Buffer; ca?: Bu
   const cert = read(tls.cert, 'cert')!;
   const key = read(tls.key, 'key')!;
   const ca = read(tls.ca, 'ca');
-  let leaf: X509Certificate;
   try {
-    leaf = new X509Certificate(cert);
+    new X509Certificate(cert);
   } catch (err) {
     throw new TlsSettingsError(`controller.tls.cert: ${tls.cert} is not a PEM certificate: ${(err as Error).message}`);
   }
-  const now = Date.now();
-  if (Date.parse(leaf.validTo) <= now) throw new TlsSettingsError(`controller.tls.cert: the certificate in ${tls.cert} (${leaf.subject.replace(/\n/g, ',')}) expired on ${new Date(leaf.validTo).toISOString()}`);
-  if (Date.parse(leaf.validFrom) > now) throw new TlsSettingsError(`controller.tls.cert: the certificate in ${tls.cert} is not valid before ${new Date(leaf.validFrom).toISOString()}`);
+  const problem = certificateValidityProblem(cert, tls.cert!, 'controller.tls.cert');
+  if (problem) throw new TlsSettingsError(problem);
+  if (ca) checkCaBundle(ca, tls.ca!);
   try {
     createSecureContext({ cert, key, ...(ca ? { ca } : {}) });
   } catch (err) {
     throw new TlsSettingsError(`controller.tls: cert ${tls.cert} / key ${tls.key}${ca ? ` / ca ${tls.ca}` : ''} are not usable together: ${(err as Error).message}`);
   }
   return { cert, key, ...(ca ? { ca } : {}) };
+}
+
+/**
+ * controller.tls.ca must hold at least one parseable certificate that is valid now: node accepts any
+ * text there without a word, and every client certificate would then be refused in the handshake.
+ */
+function checkCaBundle(ca: Buffer, file: string): void {
+  const blocks = ca.toString('utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new TlsSettingsError(`controller.tls.ca: ${file} holds no PEM certificate (expected the CA bundle client certificates chain to)`);
+  const problems: string[] = [];
+  for (const block of blocks) {
+    try {
+      new X509Certificate(block);
+    } catch (err) {
+      throw new TlsSettingsError(`controller.tls.ca: ${file} holds a certificate that does not parse: ${(err as Error).message}`);
+    }
+    const problem = certificateValidityProblem(block, file, 'controller.tls.ca');
+    if (problem) problems.push(problem);
+  }
+  // a bundle may keep an old root beside the current one; with none valid, no client certificate can chain
+  if (problems.length === blocks.length) throw new TlsSettingsError(problems[0]!);
 }
 
 /** Options for `https.createServer` (fastify's `https`). */

@@ -1,4 +1,4 @@
-import { readSettingFile } from '../../lib/setting-file';
+import { readCertificateSetting, readSettingFile, SERVER_CERT_EXPIRED } from '../../lib/setting-file';
 import type { ConnectionOptions } from 'node:tls';
 
 /** ioredis/BullMQ connection options for a redis:// or rediss:// (TLS) URL (workers need maxRetriesPerRequest: null). */
@@ -32,7 +32,7 @@ export function redisConnectionOptions(url: string, tlsFiles: RedisTlsFiles = {}
   let tls: ConnectionOptions | undefined;
   if (u.protocol === 'rediss:') {
     const ca = readSettingFile(tlsFiles.ca, 'redis.tls.ca');
-    const cert = readSettingFile(tlsFiles.cert, 'redis.tls.cert');
+    const cert = readCertificateSetting(tlsFiles.cert, 'redis.tls.cert');
     const key = readSettingFile(tlsFiles.key, 'redis.tls.key');
     tls = { servername: u.hostname, rejectUnauthorized: true, ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
   }
@@ -52,6 +52,7 @@ export function explainRedisFailure(err: Error, url: string): string {
   const text = err.message || err.name;
   const where = redactedRedisUrl(url);
   if (/WRONGPASS|NOAUTH|invalid password|invalid username/i.test(text)) return `redis.url: Redis at ${where} refused the credentials in the URL: ${text}`;
+  if (SERVER_CERT_EXPIRED.test(text)) return `redis.url: the certificate of Redis at ${where} has expired: ${text} (renew it on the server; nothing in redis.tls can fix that)`;
   if (/certificate|self[- ]signed|SSL|TLS|handshake|CERT_|wrong version number/i.test(text)) return `redis.url/redis.tls: TLS with Redis at ${where} failed: ${text} (rediss:// speaks TLS; redis.tls.ca is the CA its certificate chains to)`;
   return `redis at ${where} unreachable: ${text}`;
 }

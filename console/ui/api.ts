@@ -17,7 +17,7 @@ export const storedToken = (): string | null => sessionStorage.getItem(KEY);
 export const storeToken = (token: string): void => sessionStorage.setItem(KEY, token);
 export const forgetToken = (): void => sessionStorage.removeItem(KEY);
 
-async function call<T>(token: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+async function call<T>(token: string, method: 'GET' | 'POST', path: string, body?: unknown, onRefused?: (reason: string) => void): Promise<T> {
   const res = await fetch(path, {
     method,
     headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
@@ -34,7 +34,10 @@ async function call<T>(token: string, method: 'GET' | 'POST', path: string, body
   }
   if (!res.ok) {
     const j = json as { message?: string; reason?: string; error?: string } | undefined;
-    throw new ApiError(res.status, j?.message ?? j?.reason ?? j?.error ?? `${res.status} ${res.statusText}`);
+    const err = new ApiError(res.status, j?.message ?? j?.reason ?? j?.error ?? `${res.status} ${res.statusText}`);
+    // 401: the token is no longer accepted (rotated by a reload, or expired): the session is over
+    if (res.status === 401) onRefused?.(err.message);
+    throw err;
   }
   return json as T;
 }
@@ -46,18 +49,19 @@ export interface Api {
   post<T>(path: string, body?: unknown): Promise<T>;
 }
 
-export function api(token: string): Api {
+/** `onRefused`: called with the controller's reason when it answers 401 (token rotated away or expired). */
+export function api(token: string, onRefused?: (reason: string) => void): Api {
   return {
-    get: (path) => call(token, 'GET', path),
+    get: (path) => call(token, 'GET', path, undefined, onRefused),
     optional: async (path) => {
       try {
-        return await call(token, 'GET', path);
+        return await call(token, 'GET', path, undefined, onRefused);
       } catch (err) {
         if (err instanceof ApiError && err.status === 404) return undefined;
         throw err;
       }
     },
-    post: (path, body) => call(token, 'POST', path, body ?? {}),
+    post: (path, body) => call(token, 'POST', path, body ?? {}, onRefused),
   };
 }
 

@@ -60,19 +60,22 @@ function App() {
         (err: Error) => {
           forgetToken();
           setToken(null);
-          setError(err instanceof ApiError && err.status === 401 ? 'Unknown token.' : err instanceof ApiError && err.status === 403 ? 'This token lacks the read role.' : `Sign-in failed: ${err.message}`);
+          // 401 says why: unknown, or `token "…" expired at …`
+          setError(err instanceof ApiError && err.status === 401 ? (err.message === 'unknown token' ? 'Unknown token.' : `Refused: ${err.message}.`) : err instanceof ApiError && err.status === 403 ? 'This token lacks the read role.' : `Sign-in failed: ${err.message}`);
         },
       );
   }, [token]);
   if (!token || (!session && error)) return html`<${SignIn} onToken=${setToken} error=${error} />`;
   if (!session) return html`<main id="main"><p role="status">Signing in…</p></main>`;
-  const ctx: ConsoleContext = { api: api(token), session, isAdmin: session.roles.includes('admin') };
-  const shown = PANELS.filter((p) => !p.operator || session.project === null);
-  const signOut = () => {
+  const signOut = (reason?: string) => {
     forgetToken();
     setSession(undefined);
     setToken(null);
+    setError(reason);
   };
+  // a token rotated away (SIGHUP reload) or past its expiry ends the session with the controller's reason
+  const ctx: ConsoleContext = { api: api(token, (reason) => signOut(`Signed out: ${reason}.`)), session, isAdmin: session.roles.includes('admin') };
+  const shown = PANELS.filter((p) => !p.operator || session.project === null);
   return html`<${Ctx.Provider} value=${ctx}>
     <a class="skip" href="#main">Skip to the panels</a>
     <header class="top">
@@ -82,7 +85,7 @@ function App() {
         <span>${session.name}</span>
         <span class="badge">${session.roles.join(', ')}</span>
         ${session.project ? html`<span class="badge warn">project ${session.project}</span>` : html`<span class="badge">all projects</span>`}
-        <button type="button" onClick=${signOut}>Sign out</button>
+        <button type="button" onClick=${() => signOut()}>Sign out</button>
       </div>
     </header>
     <main id="main" tabindex="-1">

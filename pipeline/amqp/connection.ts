@@ -1,5 +1,5 @@
 import type { ConnectionOptions } from 'node:tls';
-import { readSettingFile } from '../../lib/setting-file';
+import { readCertificateSetting, readSettingFile, SERVER_CERT_EXPIRED } from '../../lib/setting-file';
 import type { AmqpConfig } from './config';
 
 /**
@@ -18,7 +18,7 @@ export function amqpTlsOptions(config: Pick<AmqpConfig, 'url' | 'tls'>): Connect
   const u = new URL(config.url);
   if (u.protocol !== 'amqps:') return undefined;
   const ca = readSettingFile(config.tls.ca, 'amqp.tls.ca');
-  const cert = readSettingFile(config.tls.cert, 'amqp.tls.cert');
+  const cert = readCertificateSetting(config.tls.cert, 'amqp.tls.cert');
   const key = readSettingFile(config.tls.key, 'amqp.tls.key');
   return { servername: u.hostname, rejectUnauthorized: true, ...(ca ? { ca: [ca] } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
 }
@@ -29,6 +29,7 @@ export function explainAmqpFailure(err: Error, config: Pick<AmqpConfig, 'url' | 
   const where = redactedAmqpUrl(config.url);
   const tls = config.url.startsWith('amqps:');
   if (/ACCESS_REFUSED|PLAIN login refused|authentication/i.test(text)) return `amqp.url: RabbitMQ at ${where} refused the credentials in the URL: ${text}`;
+  if (SERVER_CERT_EXPIRED.test(text)) return `amqp.url: the certificate of RabbitMQ at ${where} has expired: ${text} (renew it on the broker; nothing in amqp.tls can fix that)`;
   if (/certificate required|alert.*(certificate|handshake)|tlsv1 alert|bad certificate|peer did not return a certificate/i.test(text)) {
     return `amqp.tls.cert/amqp.tls.key: RabbitMQ at ${where} refused the TLS client (it asks for a client certificate its CA signed): ${text}`;
   }

@@ -2,6 +2,7 @@ import type { Kafka, Producer } from 'kafkajs';
 import { redactUrlCredentials } from '../../config/secrets';
 import { MongoClient, type Db } from 'mongodb';
 import type { Logger } from '../../lib/log';
+import { SERVER_CERT_EXPIRED } from '../../lib/setting-file';
 import { ingestConfig, kafkaConfig, storeConfig, type IngestConfig, type KafkaConfig, type StoreConfig } from '../config';
 import { CeilometerConsumer } from '../kafka/consumer';
 import { AmqpNotificationConsumer } from '../amqp/consumer';
@@ -96,9 +97,10 @@ export async function connectStore(store: StoreConfig): Promise<{ client: MongoC
 export function explainMongoFailure(err: unknown, uri: string): string {
   const e = err as { message?: string; cause?: { message?: string }; reason?: { servers?: Map<string, { error?: { message?: string } }> } };
   const inner = [...(e.reason?.servers?.values() ?? [])].map((s) => s.error?.message).filter(Boolean).join('; ');
-  const text = [e.message ?? String(err), e.cause?.message, inner].filter(Boolean).join(': ');
+  const text = [...new Set([e.message ?? String(err), e.cause?.message, inner].filter(Boolean))].join(': ');
   const where = redactUrlCredentials(uri);
   if (/Authentication failed|auth|SCRAM|Unauthorized/i.test(text)) return `store.uri: MongoDB at ${where} refused the credentials in the URI: ${text}`;
+  if (SERVER_CERT_EXPIRED.test(text)) return `store.uri: the certificate of MongoDB at ${where} has expired: ${text} (renew it on the server; nothing in the URI's TLS options can fix that)`;
   if (/certificate|self[- ]signed|SSL|TLS|handshake|CERT_/i.test(text)) return `store.uri: TLS handshake with MongoDB at ${where} failed: ${text} (check tls=true, tlsCAFile / tlsCertificateKeyFile in the URI)`;
   return `store.uri: cannot connect to MongoDB at ${where}: ${text}`;
 }

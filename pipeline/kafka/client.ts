@@ -1,4 +1,4 @@
-import { readSettingFile } from '../../lib/setting-file';
+import { readCertificateSetting, readSettingFile } from '../../lib/setting-file';
 import { Kafka, logLevel, type KafkaConfig as KafkaJsConfig, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { Logger } from '../../lib/log';
 import type { KafkaConfig } from '../config';
@@ -11,7 +11,7 @@ export function kafkaSecurity(config: KafkaClientSettings): Pick<KafkaJsConfig, 
   const ssl = config.ssl;
   if (ssl?.enabled) {
     const ca = readSettingFile(ssl.ca, 'kafka.ssl.ca');
-    const cert = readSettingFile(ssl.cert, 'kafka.ssl.cert');
+    const cert = readCertificateSetting(ssl.cert, 'kafka.ssl.cert');
     const key = readSettingFile(ssl.key, 'kafka.ssl.key');
     out.ssl = { rejectUnauthorized: true, ...(ca ? { ca: [ca] } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
   }

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { load } from 'js-yaml';
 import { parseConfig, loadConfig } from '../../app/config';
 import { YamlValidationError } from '../../config/yaml-source';
 import { REPO } from '../support/paths';
+import { TestCa } from '../../lib/certs';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'metering-config-'));
 const file = (name: string, text: string) => {
@@ -111,5 +112,71 @@ describe('metering config check', () => {
     const r = cli('--help');
     expect(r.status).toBe(0);
     for (const cmd of ['config', 'services', 'serve', 'demo']) expect(r.stdout).toContain(cmd);
+  });
+});
+
+describe('every secret setting', () => {
+  // Each setting that holds a secret (or a connection string that may carry one), with a value that
+  // is valid there and contains a marker that must never be printed.
+  const SECRETS: Array<{ path: string[]; value: (s: string) => string }> = [
+    { path: ['controller', 'auth', 'tokens', '0', 'token'], value: (s) => `token-${s}-0123456789` },
+    { path: ['ingest', 'telemetrySecret'], value: (s) => `telemetry-${s}` },
+    { path: ['kafka', 'sasl', 'password'], value: (s) => `sasl-${s}` },
+    { path: ['amqp', 'url'], value: (s) => `amqps://ceilometer:amqp-${s}@rabbit.example:5671/` },
+    { path: ['redis', 'url'], value: (s) => `rediss://:redis-${s}@redis.example:6380/0` },
+    { path: ['store', 'uri'], value: (s) => `mongodb://metering:mongo-${s}@db-1:27017/?tls=true` },
+    { path: ['compliance', 'webhook', 'url'], value: (s) => `https://hook:webhook-${s}@alerts.example/compliance` },
+    { path: ['compliance', 'webhook', 'token'], value: (s) => `webhook-token-${s}` },
+    { path: ['agent', 'controller', 'advertise_redis_url'], value: (s) => `rediss://:agent-redis-${s}@redis.example:6380/0` },
+  ];
+  const yamlWith = (ref: (i: number) => string) =>
+    `controller:\n  auth:\n    tokens:\n      - {name: ops, token: "${ref(0)}", roles: [admin]}\n` +
+    `ingest:\n  telemetrySecret: "${ref(1)}"\n` +
+    `kafka:\n  sasl:\n    mechanism: scram-sha-512\n    username: metering\n    password: "${ref(2)}"\n` +
+    `amqp:\n  url: "${ref(3)}"\n` +
+    `redis:\n  url: "${ref(4)}"\n` +
+    `store:\n  uri: "${ref(5)}"\n` +
+    `compliance:\n  webhook:\n    url: "${ref(6)}"\n    token: "${ref(7)}"\n` +
+    `agent:\n  controller:\n    advertise_redis_url: "${ref(8)}"\n`;
+  const at = (cfg: unknown, p: string[]) => p.reduce((v: unknown, k) => (v as Record<string, unknown>)[k], cfg) as string;
+  const noOverrides = { MONGODB_URI: '', KAFKA_BROKERS: '', REDIS_URL: '', AMQP_URL: '', METERING_TELEMETRY_SECRET: '' };
+
+  it('accepts ${ENV_VAR} and file:/path (a mounted secret) for each', () => {
+    const env: NodeJS.ProcessEnv = { ...noOverrides };
+    SECRETS.forEach((s, i) => (env[`SECRET_${i}`] = s.value(`env${i}`)));
+    const fromEnv = parseConfig(yamlWith((i) => `\${SECRET_${i}}`), 'env.yaml', env);
+    SECRETS.forEach((s, i) => expect(at(fromEnv, s.path), s.path.join('.')).toBe(s.value(`env${i}`)));
+
+    const files = SECRETS.map((s, i) => file(`secret-${i}`, `${s.value(`file${i}`)}\n`));
+    const fromFiles = parseConfig(yamlWith((i) => `file:${files[i]}`), 'files.yaml', noOverrides);
+    SECRETS.forEach((s, i) => expect(at(fromFiles, s.path), s.path.join('.')).toBe(s.value(`file${i}`)));
+  });
+
+  it('config check prints none of them', () => {
+    const files = SECRETS.map((s, i) => file(`printed-${i}`, s.value(`printed${i}`)));
+    const r = spawnSync('node', [path.join(REPO, 'bin/metering.mjs'), 'config', 'check', file('secrets.yaml', yamlWith((i) => `file:${files[i]}`))], { encoding: 'utf8', env: { ...process.env, ...noOverrides } });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const printed = load(r.stdout);
+    SECRETS.forEach((s, i) => {
+      expect(r.stdout, s.path.join('.')).not.toContain(`printed${i}`);
+      expect(at(printed, s.path), s.path.join('.')).toContain('<redacted>');
+    });
+  });
+});
+
+describe('docs/security.md', () => {
+  it('every configuration example validates (with its files and secrets in place)', () => {
+    const text = readFileSync(path.join(REPO, 'docs/security.md'), 'utf8');
+    const blocks = [...text.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(blocks.length).toBeGreaterThanOrEqual(6);
+    const ca = new TestCa('docs example CA');
+    const leaf = ca.server();
+    const files = (yaml: string) =>
+      yaml
+        .replace(/\/etc\/metering\/tls\/([\w.-]+)/g, (_m, name: string) => file(`doc-${name}`, name.endsWith('.key') ? leaf.key : name.endsWith('.pem') ? leaf.key + leaf.cert : name.includes('ca') ? ca.cert : leaf.cert))
+        .replace(/\/run\/secrets\/([\w.-]+)/g, (_m, name: string) => file(`doc-secret-${name}`, 'a-mounted-secret-value-0123\n'));
+    const env = { PLANNER_TOKEN: 'planner-token-from-env-0123', MONGO_PASSWORD: 'mongo-pw', REDIS_PASSWORD: 'redis-pw', RABBIT_PASSWORD: 'rabbit-pw', MONGODB_URI: '', REDIS_URL: '', AMQP_URL: '', KAFKA_BROKERS: '' };
+    for (const block of blocks) expect(() => parseConfig(files(block), 'docs/security.md', env), block).not.toThrow();
   });
 });

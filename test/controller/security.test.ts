@@ -117,8 +117,9 @@ describe('controller HTTPS', () => {
     expect((await request(`${url}/v1/dangerous/x`, { method: 'POST', ca: ca.cert, cert: agent.cert, key: agent.key })).status).toBe(403);
     // no certificate: the handshake itself fails
     expect((await request(`${url}/v1/whoami`, { ca: ca.cert })).error).toBeDefined();
-    // same subject, signed by another CA: refused in the handshake
+    // same subject, signed by another CA: refused in the handshake, and the controller says why and from where
     expect((await request(`${url}/v1/whoami`, { ca: ca.cert, cert: forged.cert, key: forged.key })).error).toBeDefined();
+    await expect.poll(() => lines.join('')).toMatch(/"remote":"127\.0\.0\.1".*TLS handshake refused|TLS handshake refused.*"remote":"127\.0\.0\.1"/);
     // trusted, but no principal configured for it
     const unknown = await request(`${url}/v1/whoami`, { ca: ca.cert, cert: stranger.cert, key: stranger.key });
     expect(unknown.status).toBe(401);
@@ -158,6 +159,13 @@ describe('controller HTTPS', () => {
     expect(report).toEqual({ tokens: 2, clientPrincipals: 1, certificates: 'reloaded' });
     expect((await request(`${url}/metrics`, { ca: ca.cert, headers: { authorization: `Bearer ${READER}` } })).status).toBe(401);
     expect((await request(`${url}/metrics`, { ca: ca.cert, headers: { authorization: `Bearer ${NEW}` } })).status).toBe(200);
+
+    // what a reload cannot change on a listening server is refused, not silently ignored: the running settings stay
+    await expect(app.reloadSecurity(config(tlsYaml('require', `      - {name: planner, token: "${sha(NEW)}", roles: [read]}\n`)), 'test')).rejects.toThrow(/controller\.tls\.clientAuth: changing it \(none → require\) needs a restart/);
+    const plainApp = await buildController({ config: config(`controller:\n  auth:\n    tokens:\n      - {name: ops, token: "${sha(ADMIN)}", roles: [admin]}\n`), log, metrics: new ProductMetrics(false) });
+    await expect(plainApp.reloadSecurity(config(tlsYaml('none')), 'test')).rejects.toThrow(/controller\.tls: turning HTTPS on needs a restart/);
+    await plainApp.close();
+    expect((await request(`${url}/metrics`, { ca: ca.cert, headers: { authorization: `Bearer ${NEW}` } })).status).toBe(200);
     await app.close();
   });
 
@@ -168,6 +176,14 @@ describe('controller HTTPS', () => {
     await expect(buildController({ config: config(yamlWith(expired.cert, expired.key)), log })).rejects.toThrow(/controller\.tls\.cert: the certificate in .* expired on/);
     const other = writePem(path.join(dir, 'other'), 'server', ca.server());
     await expect(buildController({ config: config(yamlWith(server.cert, other.key)), log })).rejects.toThrow(/controller\.tls: cert .* are not usable together/);
+    // controller.tls.ca that holds no certificate, or an expired CA: every client certificate would be refused without a word
+    const withCa = (caPath: string) => `controller:\n  tls:\n    cert: ${server.cert}\n    key: ${server.key}\n    ca: ${caPath}\n    clientAuth: require\n`;
+    const notPem = path.join(dir, 'not-a-ca.pem');
+    writeFileSync(notPem, readFileSync(server.key));
+    await expect(buildController({ config: config(withCa(notPem)), log })).rejects.toThrow(/^controller\.tls\.ca: .*not-a-ca\.pem holds no PEM certificate/);
+    const expiredCaFile = path.join(dir, 'expired-ca.crt');
+    writeFileSync(expiredCaFile, new TestCa('old CA', { notBefore: new Date(Date.now() - 30 * DAY), notAfter: new Date(Date.now() - DAY) }).cert);
+    await expect(buildController({ config: config(withCa(expiredCaFile)), log })).rejects.toThrow(/^controller\.tls\.ca: the certificate in .*expired-ca\.crt \(CN=old CA.*\) expired on/);
     expect(() => config(yamlWith('/nonexistent/cert.pem', server.key))).toThrow(/test\.yaml:\d+: controller\.tls\.cert: file not found: \/nonexistent\/cert\.pem/);
     expect(() => config(`controller:\n  tls:\n    cert: ${server.cert}\n`)).toThrow(/controller\.tls\.key: cert and key go together/);
     expect(() => config(`controller:\n  tls:\n    cert: ${server.cert}\n    key: ${server.key}\n    clientAuth: require\n`)).toThrow(/controller\.tls\.ca: clientAuth: require needs ca/);
@@ -243,7 +259,7 @@ describe('audit log (real MongoDB)', () => {
     const entries = res.json().entries as Array<Record<string, unknown>>;
     expect(entries.map((e) => [e.who, e.action, e.outcome, e.status])).toEqual([
       ['operator@console', 'reload security (tokens, client principals, certificates)', 'ok', 200],
-      [null, 'POST /v1/dangerous/:id', 'refused', 403],
+      ['planner', 'POST /v1/dangerous/:id', 'refused', 403], // refused, and who tried
       ['ops', 'POST /v1/dangerous-fails', 'failed', 409],
       ['ops', 'POST /v1/dangerous/:id', 'ok', 200],
     ]);
@@ -251,6 +267,24 @@ describe('audit log (real MongoDB)', () => {
     expect(typeof entries[3]!.at).toBe('string');
     expect((await as(READER, '/v1/audit', 'GET')).statusCode).toBe(403);
     expect(JSON.parse((await as(ADMIN, '/v1/audit?who=ops', 'GET')).body).entries).toHaveLength(2);
+    await app.close();
+  });
+
+  it('over mutual TLS the audit names the certificate principal, or the subject of a certificate no principal is configured for', async () => {
+    const db = client.db(iso.dbName('audit'));
+    const audit = new AuditLog(db, { w: 1 });
+    const { log } = captureLog();
+    const app = await buildController({ config: config(tlsYaml('request')), log, metrics: new ProductMetrics(false), audit, routes: [...withRoutes, auditRoutes(audit)] });
+    const url = await listen(app);
+    const since = new Date().toISOString();
+    expect((await request(`${url}/v1/dangerous/by-agent`, { method: 'POST', ca: ca.cert, cert: agent.cert, key: agent.key })).status).toBe(403);
+    expect((await request(`${url}/v1/dangerous/by-stranger`, { method: 'POST', ca: ca.cert, cert: stranger.cert, key: stranger.key })).status).toBe(401);
+    const res = await request(`${url}/v1/audit?since=${since}`, { ca: ca.cert, headers: { authorization: `Bearer ${ADMIN}` } });
+    const entries = JSON.parse(res.body!).entries as Array<Record<string, unknown>>;
+    expect(entries.map((e) => [e.who, e.via, e.outcome, e.status, (e.target as { id: string }).id])).toEqual([
+      ['CN=stranger,O=metering', 'certificate', 'refused', 401, 'by-stranger'],
+      ['host-agent-7', 'certificate', 'refused', 403, 'by-agent'],
+    ]);
     await app.close();
   });
 

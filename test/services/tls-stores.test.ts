@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCa, writePem } from '../../lib/certs';
@@ -9,6 +10,11 @@ import { connectStore } from '../../pipeline/ingest/pipeline-factory';
 import { explainRedisFailure, redisConnectionOptions } from '../../billing/jobs/connection';
 import { findExecutable, freePort, portOpen } from '../../services/proc';
 import { mongoUri } from '../support/services';
+import { parseConfig } from '../../app/config';
+import { agentModule, type AgentControllerModule } from '../../agent/module';
+import type { AppServices } from '../../controller/app';
+import { ProductMetrics } from '../../controller/metrics';
+import { createLogger } from '../../lib/log';
 
 // Redis over TLS: Debian's redis-server started here with a TLS port and a certificate from a CA
 // made at test time; the product reaches it through rediss:// and redis.tls. MongoDB takes TLS and
@@ -60,6 +66,32 @@ describe.skipIf(!redisServer)('Redis over TLS (rediss://)', () => {
     expect(wrongPassword).toMatch(/^redis\.url: Redis at rediss:\/\/\*\*\*@127\.0\.0\.1:\d+ refused the credentials/);
     expect(wrongPassword).not.toContain('not-the-password');
     expect(() => redisConnectionOptions(`rediss://127.0.0.1:${port}`, { ca: '/nonexistent/ca.pem' })).toThrow(/^redis\.tls\.ca: cannot read \/nonexistent\/ca\.pem/);
+  });
+
+  it("the controller's agent request broker uses rediss:// with redis.tls, and says which setting is wrong when it cannot", async () => {
+    const agentSide = async (url: string, ca: string) => {
+      const lines: string[] = [];
+      const sink = new Writable({ write: (chunk, _e, cb) => cb(void lines.push(String(chunk))) });
+      const config = parseConfig(`redis:\n  url: "${url}"\n  tls:\n    ca: ${ca}\n`, 'test.yaml', {});
+      const m = (await agentModule({ config, log: createLogger('test', 'info', sink), metrics: new ProductMetrics(false) } as unknown as AppServices)) as AgentControllerModule;
+      return { m, lines };
+    };
+    const good = await agentSide(`rediss://:redis-tls-password@127.0.0.1:${port}`, caFile);
+    try {
+      expect(good.m.broker()).toBeDefined();
+      await good.m.broker()!.ping();
+    } finally {
+      await good.m.close?.();
+    }
+    const wrongCa = await agentSide(`rediss://:redis-tls-password@127.0.0.1:${port}`, otherCaFile);
+    await wrongCa.m.close?.();
+    expect(wrongCa.m.broker()).toBeUndefined();
+    expect(wrongCa.lines.join('')).toMatch(/agent request broker not connected \(retrying every 5 s\): redis\.url\/redis\.tls: TLS with Redis at rediss:\/\/\*\*\*@127\.0\.0\.1:\d+ failed: .*(self[- ]signed|unable to verify|certificate)/i);
+    const wrongPassword = await agentSide(`rediss://:not-the-password@127.0.0.1:${port}`, caFile);
+    await wrongPassword.m.close?.();
+    expect(wrongPassword.m.broker()).toBeUndefined();
+    expect(wrongPassword.lines.join('')).toMatch(/redis\.url: Redis at rediss:\/\/\*\*\*@127\.0\.0\.1:\d+ refused the credentials/);
+    expect(wrongPassword.lines.join('')).not.toContain('not-the-password');
   });
 });
 

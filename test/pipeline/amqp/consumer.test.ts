@@ -303,7 +303,7 @@ describe('RabbitMQ over TLS (amqps://, amqp.tls)', () => {
     expect(new Set(await storedIds(d))).toEqual(new Set(samples.map((s) => s.message_id)));
   }, 60_000);
 
-  it('refuses to start with an error naming the setting: untrusted broker certificate (amqp.tls.ca), no client certificate (amqp.tls.cert), plain amqp:// to the TLS port (amqp.url)', async () => {
+  it('refuses to start with an error naming the setting: untrusted broker certificate (amqp.tls.ca), no client certificate (amqp.tls.cert), plain amqp:// to the TLS port, a wrong password (amqp.url)', async () => {
     const d = client.db(iso.dbName('amqps-bad'));
     dbs.push(d);
     const otherCa = path.join(dir, 'other-ca.crt');
@@ -311,6 +311,10 @@ describe('RabbitMQ over TLS (amqps://, amqp.tls)', () => {
     await expect(ingestion(d, cfg({ url: url(), tls: { ca: otherCa, ...client1 } }))).rejects.toThrow(/amqp\.tls\.ca: the certificate of RabbitMQ at amqps:\/\/\*\*\*@localhost/);
     await expect(ingestion(d, cfg({ url: url(), tls: { ca: caFile } }))).rejects.toThrow(/amqp\.tls\.cert/);
     await expect(ingestion(d, cfg({ url: `amqp://guest:guest@localhost:${tlsPort}` }))).rejects.toThrow(/^amqp\.url: RabbitMQ at amqp:\/\/\*\*\*@localhost/);
+    // a wrong password over TLS: the handshake succeeds, the broker refuses the login; the password is not repeated
+    const wrongPassword = await ingestion(d, cfg({ url: `amqps://guest:not-the-password@localhost:${tlsPort}`, tls: { ca: caFile, ...client1 } })).then(() => undefined, (e: Error) => e.message);
+    expect(wrongPassword).toMatch(/^amqp\.url: RabbitMQ at amqps:\/\/\*\*\*@localhost:\d+ refused the credentials in the URL/);
+    expect(wrongPassword).not.toContain('not-the-password');
   }, 60_000);
 
   it('the configuration refuses TLS files with a plain amqp:// URL, and files that do not exist', () => {
