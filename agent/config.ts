@@ -61,7 +61,12 @@ export const agentControllerConfig = z
     max_points: positiveInt.default(10_000),
     /** Most hosts one GET /v1/hosts/series may fan out to (default 100). */
     max_hosts: positiveInt.default(100),
-    /** Redis URL handed to agents at registration (default: redis.url of this configuration). */
+    /**
+     * Redis URL handed to agents at registration: give agents a Redis ACL user of their own, limited to
+     * the agent channels (docs/agent.md, "Redis access of the agents"). Default: redis.url of this
+     * configuration, but only when it carries no user name or password; the controller's own Redis
+     * credentials (which open the billing job queues too) are never handed to an agent.
+     */
     advertise_redis_url: z.string().optional(),
   })
   .prefault({});
@@ -78,3 +83,23 @@ export const agentConfig = z
 export type AgentConfig = z.output<typeof agentConfig>;
 export type AgentHostConfig = z.output<typeof agentHostConfig>;
 export type AgentControllerConfig = z.output<typeof agentControllerConfig>;
+
+/**
+ * The Redis URL a registering agent is given: `advertise_redis_url` when set; else the controller's own
+ * `redis.url` only when it holds no credentials (an agent holding them could read and change every
+ * queue of the controller's Redis, billing jobs included). `why` when there is none to give.
+ */
+export function agentRedisUrl(config: Pick<AgentControllerConfig, 'advertise_redis_url'>, redisUrl: string): { url: string } | { why: string } {
+  if (config.advertise_redis_url !== undefined) return { url: config.advertise_redis_url };
+  let credentials = true;
+  try {
+    const u = new URL(redisUrl);
+    credentials = u.username !== '' || u.password !== '';
+  } catch {
+    // not a URL: hand nothing over rather than guess
+  }
+  if (!credentials) return { url: redisUrl };
+  return {
+    why: 'agent.controller.advertise_redis_url is not set and redis.url carries credentials, which are not handed to agents: set advertise_redis_url to a Redis user limited to the agent channels (docs/agent.md)',
+  };
+}

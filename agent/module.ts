@@ -1,6 +1,7 @@
 import type { AppModule, ModuleFactory } from '../controller/app';
 import { redactedRedisUrl } from '../billing/jobs/connection';
 import { RequestBroker } from './broker';
+import { agentRedisUrl } from './config';
 import { agentRoutes } from './routes';
 
 /**
@@ -60,7 +61,7 @@ export const agentModule: ModuleFactory = async (svc): Promise<AgentControllerMo
   return {
     name: 'agent',
     broker: () => broker,
-    routes: config.enabled ? [agentRoutes({ broker: () => broker ?? why, config, redisUrl: config.advertise_redis_url ?? redisUrl })] : [],
+    routes: config.enabled ? [agentRoutes({ broker: () => broker ?? why, config, redisUrl: agentRedisUrl(config, redisUrl) })] : [],
     async close() {
       closed = true;
       if (retry) clearTimeout(retry);

@@ -24,8 +24,8 @@ export interface AgentRouteOptions {
   /** The broker, or why it is not available. */
   broker: () => RequestBroker | string;
   config: AgentControllerConfig;
-  /** Redis URL handed to registering agents. */
-  redisUrl: string;
+  /** Redis URL handed to registering agents, or why there is none to hand over (agentRedisUrl). */
+  redisUrl: { url: string } | { why: string };
 }
 
 const isoDate = (name: string) =>
@@ -79,8 +79,11 @@ export function agentRoutes(opts: AgentRouteOptions): RoutePlugin {
         const parsed = heartbeatMessage.safeParse({ ...(req.body as object), kind: 'heartbeat' });
         if (!parsed.success) return reply.code(400).send({ error: 'bad request', message: zodMessage(parsed.error, 'body') });
         const principal = principalOf(req);
-        const foreign = parsed.data.resources.find((r) => !canAccessProject(principal, r.project_id));
-        if (foreign) return reply.code(403).send({ error: 'forbidden', message: `token "${principal.name}" is scoped to project ${principal.project} and may not register resource ${foreign.id} of project ${foreign.project_id ?? '(none: a host resource)'}` });
+        // the answer opens the request channels of every host, whatever projects their resources are in
+        if (principal.project !== undefined) {
+          return reply.code(403).send({ error: 'forbidden', message: `token "${principal.name}" is scoped to project ${principal.project}: host agents register with a token without project scope (the request channel an agent is given serves the resources of every project)` });
+        }
+        if ('why' in opts.redisUrl) return unavailable(reply, opts.redisUrl.why);
         const broker = opts.broker();
         if (typeof broker === 'string') return unavailable(reply, broker);
         try {
@@ -88,7 +91,7 @@ export function agentRoutes(opts: AgentRouteOptions): RoutePlugin {
         } catch (err) {
           return unavailable(reply, `registration not published: ${(err as Error).message}`);
         }
-        return { host: parsed.data.host, redis_url: opts.redisUrl, channel_prefix: config.channel_prefix, heartbeat_s: parsed.data.interval_s, request_timeout_ms: config.request_timeout_ms };
+        return { host: parsed.data.host, redis_url: opts.redisUrl.url, channel_prefix: config.channel_prefix, heartbeat_s: parsed.data.interval_s, request_timeout_ms: config.request_timeout_ms };
       },
     );
 

@@ -10,6 +10,7 @@ export const ADMIN = 'agent-test-admin-token';
 export const READ = 'agent-test-read-token';
 export const P1 = 'agent-test-read-scoped-p1';
 export const INGEST = 'agent-test-ingest-token';
+export const INGEST_P1 = 'agent-test-ingest-scoped-p1';
 export const SECRET = 'agent-test-telemetry-secret';
 export const log = pino({ level: 'silent' });
 
@@ -26,7 +27,7 @@ export function freePort(): Promise<number> {
 }
 
 /** The controller with the agent module: real Redis for request/reply, real MongoDB for the samples, signatures checked. */
-export async function controller(database: string, prefix: string, over: { port?: number; timeoutMs?: number } = {}): Promise<Application> {
+export async function controller(database: string, prefix: string, over: { port?: number; timeoutMs?: number; redisUrl?: string; advertiseRedisUrl?: string } = {}): Promise<Application> {
   const config = meteringConfig.parse({
     controller: {
       port: over.port ?? 0,
@@ -36,13 +37,14 @@ export async function controller(database: string, prefix: string, over: { port?
           { name: 'reader', token: READ, roles: ['read'] },
           { name: 'tenant-p1', token: P1, roles: ['read'], project: 'p1' },
           { name: 'agent', token: INGEST, roles: ['ingest'] },
+          { name: 'tenant-p1-ingest', token: INGEST_P1, roles: ['ingest'], project: 'p1' },
         ],
       },
     },
     store: testStoreConfig(database),
     ingest: testIngestConfig({ telemetrySecret: SECRET, signaturePolicy: 'reject' }),
-    redis: { url: redisUrl() },
-    agent: { controller: { channel_prefix: prefix, request_timeout_ms: over.timeoutMs ?? 1500 } },
+    redis: { url: over.redisUrl ?? redisUrl() },
+    agent: { controller: { channel_prefix: prefix, request_timeout_ms: over.timeoutMs ?? 1500, ...(over.advertiseRedisUrl ? { advertise_redis_url: over.advertiseRedisUrl } : {}) } },
   });
   return startApplication({ config, log, listen: true, kafka: false, modules: [agentModule] });
 }
