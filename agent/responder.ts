@@ -5,7 +5,7 @@
  */
 import { Redis } from 'ioredis';
 import type { AgentLog } from './log';
-import { redisConnectionOptions } from '../billing/jobs/connection';
+import { redisConnectionOptions, type RedisTlsFiles } from '../billing/jobs/connection';
 import { metricKey, type Discovery } from './metrics';
 import { channels, helloDelayMs, requestMessage, thin, type HeartbeatMessage, type ReplyMessage } from './protocol';
 import type { RawStore } from './raw-store';
@@ -19,6 +19,8 @@ export interface ResponderOptions {
   store: RawStore;
   discovery: () => Discovery;
   log?: AgentLog;
+  /** CA, client certificate and key for a rediss:// queue (the agent's --ca, --cert, --key). */
+  tls?: RedisTlsFiles;
 }
 
 export function heartbeatOf(d: Discovery, instance: string, intervalS: number): HeartbeatMessage {
@@ -51,7 +53,7 @@ export class Responder {
   ) {}
 
   static async start(opts: ResponderOptions): Promise<Responder> {
-    const conn = redisConnectionOptions(opts.redisUrl);
+    const conn = redisConnectionOptions(opts.redisUrl, opts.tls);
     // reconnects on its own after a Redis outage and re-subscribes (ioredis autoResubscribe)
     const pub = new Redis({ ...conn, lazyConnect: true, maxRetriesPerRequest: 1 });
     const sub = new Redis({ ...conn, lazyConnect: true });

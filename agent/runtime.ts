@@ -20,6 +20,7 @@ import { metricKey, type Discovery, type MetricDef, type Poll, type ResourceInfo
 import type { Publisher } from './publisher';
 import { RawStore } from './raw-store';
 import type { Responder } from './responder';
+import type { ClientTlsFiles, FetchLike } from './tls-client';
 import { windowSample } from './samples';
 import { Spool } from './spool';
 import { WindowAggregator } from './window';
@@ -30,8 +31,12 @@ export interface AgentOptions {
   intervalMs: number;
   windowMs: number;
   publisher?: Publisher;
-  /** Register with this controller (base URL) using `token`, then heartbeat and answer through Redis. */
-  controller?: { url: string; token?: string };
+  /**
+   * Register with this controller (base URL) using `token` (or the client certificate in `fetch`),
+   * then heartbeat and answer through Redis. `fetch` carries `--ca`/`--cert`/`--key` for an https://
+   * controller; `tls` (the same files) is used for a rediss:// request queue handed out at registration.
+   */
+  controller?: { url: string; token?: string; fetch?: FetchLike; tls?: ClientTlsFiles };
   /** Redis for request/reply when there is no controller to hand it out (tests, the scale benchmark). */
   queue?: { redisUrl: string; prefix: string };
   /** pino, or any logger with info/warn (the agent CLI uses a small stderr one to keep its RSS low). */
@@ -227,6 +232,7 @@ export class AgentRuntime {
       try {
         const res = await pub.send(batch.samples);
         this.spool.ack(batch.seq);
+        if (this.lastError?.startsWith('publish: ')) this.lastError = null;
         this.counters.sent += batch.samples.length - res.rejected;
         if (res.rejected) {
           this.counters.rejected += res.rejected;
@@ -255,10 +261,10 @@ export class AgentRuntime {
   }
 
   private async registerLoop(): Promise<void> {
-    const { url, token } = this.opts.controller!;
+    const { url, token, fetch: fetchWith = fetch, tls } = this.opts.controller!;
     while (!this.stopped) {
       try {
-        const res = await fetch(new URL('/v1/agents/register', url), {
+        const res = await fetchWith(new URL('/v1/agents/register', url), {
           method: 'POST',
           headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
           body: JSON.stringify({ host: this.host, instance: this.instance, interval_s: this.opts.config.heartbeat_s, facts: { architecture: this.discovery.architecture, cpu_model: this.discovery.cpu_model, cpu_cores: this.discovery.cpu_cores, memory_total_bytes: this.discovery.memory_total_bytes }, resources: this.heartbeatResources() }),
@@ -266,12 +272,16 @@ export class AgentRuntime {
         const body = (await res.json().catch(() => ({}))) as { redis_url?: string; channel_prefix?: string; heartbeat_s?: number; message?: string; reason?: string };
         if (res.status === 401 || res.status === 403) throw new Error(`controller refused registration (${res.status}): ${body.reason ?? body.message ?? ''}`);
         if (!res.ok || !body.redis_url || !body.channel_prefix) throw new Error(`controller answered ${res.status} ${body.message ?? ''}`);
-        await this.connectQueue(body.redis_url, body.channel_prefix, body.heartbeat_s ?? this.opts.config.heartbeat_s);
+        await this.connectQueue(body.redis_url, body.channel_prefix, body.heartbeat_s ?? this.opts.config.heartbeat_s, tls);
         this.opts.log.info({ controller: url }, 'registered with the controller');
+        if (this.lastError?.startsWith('register: ')) this.lastError = null;
         return;
       } catch (err) {
-        this.lastError = `register: ${(err as Error).message}`;
-        this.opts.log.warn({ controller: url, err: (err as Error).message }, 'registration failed; retrying');
+        // fetch says only "fetch failed"; the reason (refused, TLS handshake, certificate) is its cause
+        const cause = (err as Error).cause;
+        const why = cause instanceof Error ? `${(err as Error).message}: ${cause.message}` : (err as Error).message;
+        this.lastError = `register: ${why}`;
+        this.opts.log.warn({ controller: url, err: why }, 'registration failed; retrying');
         await sleep(this.opts.config.retry_s * 1000);
       }
     }
@@ -283,10 +293,10 @@ export class AgentRuntime {
     return [...meters].map(([id, names]) => ({ id, project_id: this.resources.get(id)?.project_id ?? null, meters: names }));
   }
 
-  private async connectQueue(redisUrl: string, prefix: string, heartbeatS: number): Promise<void> {
+  private async connectQueue(redisUrl: string, prefix: string, heartbeatS: number, tls?: ClientTlsFiles): Promise<void> {
     // ioredis is loaded only by agents that answer requests
     const { Responder } = await import('./responder');
-    this.responder = await Responder.start({ redisUrl, prefix, host: this.host, instance: this.instance, heartbeatS, store: this.store, discovery: () => this.discovery, log: this.opts.log });
+    this.responder = await Responder.start({ redisUrl, prefix, host: this.host, instance: this.instance, heartbeatS, store: this.store, discovery: () => this.discovery, log: this.opts.log, ...(tls ? { tls } : {}) });
   }
 
   /** Stop polling; send what the spool holds for up to `drainMs`; leave the queue. The open window is not published: a restart recomputes it. */

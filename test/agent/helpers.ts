@@ -26,10 +26,11 @@ export function freePort(): Promise<number> {
 }
 
 /** The controller with the agent module: real Redis for request/reply, real MongoDB for the samples, signatures checked. */
-export async function controller(database: string, prefix: string, over: { port?: number; timeoutMs?: number } = {}): Promise<Application> {
+export async function controller(database: string, prefix: string, over: { port?: number; timeoutMs?: number; tls?: Record<string, unknown>; redisUrl?: string; advertiseRedisUrl?: string } = {}): Promise<Application> {
   const config = meteringConfig.parse({
     controller: {
       port: over.port ?? 0,
+      ...(over.tls ? { tls: over.tls } : {}),
       auth: {
         tokens: [
           { name: 'admin', token: ADMIN, roles: ['admin'] },
@@ -41,8 +42,8 @@ export async function controller(database: string, prefix: string, over: { port?
     },
     store: testStoreConfig(database),
     ingest: testIngestConfig({ telemetrySecret: SECRET, signaturePolicy: 'reject' }),
-    redis: { url: redisUrl() },
-    agent: { controller: { channel_prefix: prefix, request_timeout_ms: over.timeoutMs ?? 1500 } },
+    redis: { url: over.redisUrl ?? redisUrl() },
+    agent: { controller: { channel_prefix: prefix, request_timeout_ms: over.timeoutMs ?? 1500, ...(over.advertiseRedisUrl ? { advertise_redis_url: over.advertiseRedisUrl } : {}) } },
   });
   return startApplication({ config, log, listen: true, kafka: false, modules: [agentModule] });
 }
