@@ -102,6 +102,15 @@ describe('request/reply by resource id through Redis', () => {
     expect((await get(`/v1/resources/${HOST}/raw?meter=hardware.cpu.util&from=yesterday`)).statusCode).toBe(400);
     expect((await get(`/v1/resources/${HOST}/raw`)).statusCode).toBe(400);
     expect((await get(`/v1/resources/${HOST}/raw?meter=hardware.cpu.util&from=2030-01-02T00:00:00Z&to=2030-01-01T00:00:00Z`)).statusCode).toBe(400);
+    // only ISO 8601: JavaScript's lenient Date.parse would read "1" as 2001-01-01 and "Dec 3 2026" as local time
+    for (const from of ['1', 'Dec%203%202026', '2026-13-45T00:00:00Z']) {
+      const bad = await get(`/v1/resources/${HOST}/raw?meter=hardware.cpu.util&from=${from}`);
+      expect(bad.statusCode, from).toBe(400);
+      expect(bad.json().message).toContain('from');
+    }
+    // a date-time without an offset is UTC, whatever the controller's time zone
+    const utc = await get(`/v1/resources/${HOST}/raw?meter=hardware.memory.used&from=2026-01-01T00:00:00&to=2026-01-01T01:00:00`);
+    expect(utc.json()).toMatchObject({ from: '2026-01-01T00:00:00.000Z', to: '2026-01-01T01:00:00.000Z' });
     // the host's own resources have no project: a project-scoped token does not see them
     expect((await raw(HOST, 'hardware.memory.used', P1)).statusCode).toBe(404);
     expect((await raw(HOST, 'hardware.memory.used', INGEST)).statusCode).toBe(403);
