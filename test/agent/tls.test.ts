@@ -116,7 +116,14 @@ describe('the agent and a controller with mutual TLS', () => {
     expect((await res.json()).reason ?? '').toContain('host-agents');
     // a client that does not trust the controller's CA refuses the controller
     await expect(httpsFetch(loadClientTls({ ca: path.join(dir, 'forged.crt'), cert: agentCert.cert, key: agentCert.key })!)(url)).rejects.toThrow(/fetch failed/);
-  });
+    // an agent given the CA but no certificate keeps polling and says why it cannot register
+    const r = await new Promise<{ stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [agentEntry, 'run', '--interval', '1', '--window', '2', '--duration', '2', '--host', `${HOST}-nocert`, '--data-dir', path.join(dir, 'nocert'), '--publish', `file:${path.join(dir, 'nocert.jsonl')}`, '--controller', app.url!, '--ca', caFile], { cwd: REPO, env, timeout: 60_000 }, (_err, stdout, stderr) => resolve({ stdout, stderr }));
+    });
+    expect(r.stderr).toMatch(/registration failed; retrying/);
+    expect(r.stderr).toMatch(/fetch failed: \S/);
+    expect(r.stdout).toMatch(/stopped: [1-9]\d* polls/);
+  }, 70_000);
 
   it('refuses unusable TLS options with exit code 2 and a line naming the option', () => {
     const run = (...args: string[]) => spawnSync(process.execPath, [agentEntry, 'run', '--duration', '1', '--data-dir', path.join(dir, 'refused'), ...args], { encoding: 'utf8', cwd: REPO, env, timeout: 60_000 });
