@@ -79,6 +79,8 @@ export class AgentRuntime {
   private timers: NodeJS.Timeout[] = [];
   private pollTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Set first by stop(): no poll is taken (or kept) after it, while the spool may still drain. */
+  private pollingStopped = false;
   private polling = false;
   private draining: Promise<void> | undefined;
   private responder: Responder | undefined;
@@ -163,7 +165,7 @@ export class AgentRuntime {
   }
 
   private schedulePoll(): void {
-    if (this.stopped) return;
+    if (this.pollingStopped) return;
     const iv = this.opts.intervalMs;
     const now = Date.now();
     const next = Math.floor(now / iv) * iv + iv;
@@ -177,13 +179,13 @@ export class AgentRuntime {
 
   /** One poll now: raw store, aggregator, maybe closed windows. */
   async pollOnce(): Promise<void> {
-    if (this.polling || this.stopped) return; // a slow poll (virsh) is not overlapped by the next
+    if (this.polling || this.pollingStopped) return; // a slow poll (virsh) is not overlapped by the next
     this.polling = true;
     try {
       let t = Date.now();
       if (t <= this.store.newest) t = this.store.newest + 1;
       const poll = await this.opts.probe.poll(t);
-      if (this.stopped) return;
+      if (this.pollingStopped) return;
       this.store.append(poll, this.defs.keys());
       this.counters.polls++;
       this.opts.onPoll?.(poll);
@@ -252,6 +254,7 @@ export class AgentRuntime {
 
   /** Wait until everything spooled has been sent (or `timeoutMs` passed). True when the spool is empty. */
   async flush(timeoutMs: number): Promise<boolean> {
+    if (!this.opts.publisher) return this.spool.batches === 0; // nowhere to send: nothing to wait for
     const until = Date.now() + timeoutMs;
     while (this.spool.batches > 0 && Date.now() < until) {
       this.kickDrain();
@@ -299,13 +302,17 @@ export class AgentRuntime {
     this.responder = await Responder.start({ redisUrl, prefix, host: this.host, instance: this.instance, heartbeatS, store: this.store, discovery: () => this.discovery, log: this.opts.log, ...(tls ? { tls } : {}) });
   }
 
-  /** Stop polling; send what the spool holds for up to `drainMs`; leave the queue. The open window is not published: a restart recomputes it. */
+  /**
+   * Stop polling at once; send what the spool holds for up to `drainMs` (not waited for without a
+   * destination); leave the queue. The open window is not published: a restart recomputes it.
+   */
   async stop(drainMs = 0): Promise<void> {
-    if (drainMs > 0) await this.flush(drainMs);
-    this.stopped = true;
+    this.pollingStopped = true;
     if (this.pollTimer) clearTimeout(this.pollTimer);
     for (const t of this.timers) clearInterval(t);
     while (this.polling) await sleep(10);
+    if (drainMs > 0) await this.flush(drainMs);
+    this.stopped = true;
     await this.registering;
     await this.draining;
     await this.responder?.close();
