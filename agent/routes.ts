@@ -9,7 +9,8 @@
  * Project scope: a resource belongs to the project its agent reported (Nova instances: the
  * instance's project; the host's own disks, interfaces and cgroups: no project). A project-scoped
  * token sees only its project's resources (others answer 404 as if unknown); host series and the
- * host list are operator data (scoped tokens get 403 for series and only their resources in the list).
+ * host list are operator data (scoped tokens get 403 for series and only their resources in the list);
+ * registering an agent needs an unscoped principal (it hands out the request queue).
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
@@ -81,8 +82,9 @@ export function agentRoutes(opts: AgentRouteOptions): RoutePlugin {
         const parsed = heartbeatMessage.safeParse({ ...(req.body as object), kind: 'heartbeat' });
         if (!parsed.success) return reply.code(400).send({ error: 'bad request', message: zodMessage(parsed.error, 'body') });
         const principal = principalOf(req);
-        const foreign = parsed.data.resources.find((r) => !canAccessProject(principal, r.project_id));
-        if (foreign) return reply.code(403).send({ error: 'forbidden', message: `token "${principal.name}" is scoped to project ${principal.project} and may not register resource ${foreign.id} of project ${foreign.project_id ?? '(none: a host resource)'}` });
+        // the answer hands out the request queue (URL and credentials), which is operator infrastructure:
+        // with it a tenant could answer other hosts' requests, and its registration would replace a host's
+        if (principal.project !== undefined) return reply.code(403).send({ error: 'forbidden', message: `${principal.via === 'certificate' ? 'certificate' : 'token'} "${principal.name}" is scoped to project ${principal.project}: host agents register with an unscoped ingest token or certificate (the registration hands out the request queue, which is the operator's)` });
         const broker = opts.broker();
         if (typeof broker === 'string') return unavailable(reply, broker);
         try {

@@ -10,6 +10,8 @@ export const ADMIN = 'agent-test-admin-token';
 export const READ = 'agent-test-read-token';
 export const P1 = 'agent-test-read-scoped-p1';
 export const INGEST = 'agent-test-ingest-token';
+/** An ingest token scoped to project p1 (a tenant's, e.g. for its own Ceilometer). */
+export const P1_INGEST = 'agent-test-ingest-scoped-p1';
 export const SECRET = 'agent-test-telemetry-secret';
 export const log = pino({ level: 'silent' });
 
@@ -37,6 +39,7 @@ export async function controller(database: string, prefix: string, over: { port?
           { name: 'reader', token: READ, roles: ['read'] },
           { name: 'tenant-p1', token: P1, roles: ['read'], project: 'p1' },
           { name: 'agent', token: INGEST, roles: ['ingest'] },
+          { name: 'tenant-p1-ingest', token: P1_INGEST, roles: ['ingest'], project: 'p1' },
         ],
       },
     },

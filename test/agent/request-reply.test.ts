@@ -12,7 +12,7 @@ import { isolation } from '../support/isolation';
 import { AGENT_NODE_FLAGS } from '../../agent/bench';
 import { REPO } from '../support/paths';
 import { redisUrl } from '../support/services';
-import { ADMIN, controller, INGEST, P1, READ, SECRET, waitFor } from './helpers';
+import { ADMIN, controller, INGEST, P1, P1_INGEST, READ, SECRET, waitFor } from './helpers';
 
 /**
  * A real agent process (`metering agent run`) on this machine, registered with a real controller,
@@ -118,6 +118,16 @@ describe('request/reply by resource id through Redis', () => {
     expect((await get(`/v1/hosts/series?hosts=${HOST}&meter=hardware.cpu.util`, P1)).statusCode).toBe(403);
     const reg = await app.app.inject({ method: 'POST', url: '/v1/agents/register', headers: { authorization: `Bearer ${READ}` }, payload: { host: 'x', instance: 'i', interval_s: 1, resources: [] } });
     expect(reg.statusCode).toBe(403);
+    // a tenant's (project-scoped) ingest token registers no agent: the answer would hand it the request
+    // queue (its URL and password), from which it could answer other hosts' requests; nor may it take
+    // over a registered host's name
+    for (const resources of [[{ id: 'vm-of-p1', project_id: 'p1', meters: ['cpu_util'] }], []]) {
+      const scoped = await app.app.inject({ method: 'POST', url: '/v1/agents/register', headers: { authorization: `Bearer ${P1_INGEST}` }, payload: { host: HOST, instance: 'i', interval_s: 1, resources } });
+      expect(scoped.statusCode, scoped.body).toBe(403);
+      expect(scoped.body).not.toContain('redis');
+      expect(scoped.json().message).toMatch(/scoped to project p1/);
+    }
+    expect((await raw(HOST, 'hardware.memory.used')).statusCode).toBe(200); // the real agent still holds its host
   });
 
   it("GET /v1/hosts/series fans out to each host and lists the ones that cannot answer", async () => {
