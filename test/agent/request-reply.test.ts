@@ -187,6 +187,22 @@ describe('request/reply by resource id through Redis', () => {
     }
   });
 
+  it('malformed requests on its request channel are ignored: the agent keeps answering', async () => {
+    const pub = new Redis(redisConnectionOptions(redisUrl()));
+    try {
+      const ch = channels(`t-${iso.id}`).request(HOST);
+      const valid = { id: 'x-1', reply_to: `t-${iso.id}:reply:nobody`, op: 'raw', resource_id: HOST, meter: 'hardware.memory.used', from: 0, to: 1, max_points: 10 };
+      for (const bad of ['not json', 'null', '[]', '{"id":1}', JSON.stringify({ ...valid, op: 'delete' }), JSON.stringify({ ...valid, resource_id: { $gt: '' } }), JSON.stringify({ ...valid, from: 'yesterday' }), JSON.stringify({ ...valid, max_points: -1 }), JSON.stringify({ ...valid, meter: 'x'.repeat(1_000_000) })]) {
+        expect(await pub.publish(ch, bad)).toBe(1); // the agent received it
+      }
+      const res = await raw(HOST, 'hardware.memory.used');
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.json().points.length).toBeGreaterThan(0);
+    } finally {
+      pub.disconnect();
+    }
+  });
+
   it('an agent that hangs (subscribed, never answers) gives 504 naming its host after the timeout', async () => {
     const hung = new Redis(redisConnectionOptions(redisUrl()));
     const pub = new Redis(redisConnectionOptions(redisUrl()));
