@@ -139,6 +139,10 @@ describe('the agent and a controller with mutual TLS', () => {
     const plain = run('--controller', 'http://127.0.0.1:1', '--ca', caFile);
     expect(plain.status).toBe(2);
     expect(plain.stderr).toMatch(/--ca\/--cert\/--key apply to https:\/\/ URLs/);
+    const expired = writePem(dir, 'expired', ca.client(HOST, 'agents', { notBefore: new Date(Date.now() - 2 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) }));
+    const old = run('--controller', app.url!, '--ca', caFile, '--cert', expired.cert, '--key', expired.key);
+    expect(old.status).toBe(2);
+    expect(old.stderr).toMatch(/--cert: the certificate in .*expired\.crt \(.*CN=tls-.*\) expired on \d{4}-/);
     const top = spawnSync(process.execPath, [agentEntry, 'top', '--controller', app.url!, '--key', opsCert.key, '--once'], { encoding: 'utf8', cwd: REPO, env, timeout: 60_000 });
     expect(top.status).toBe(2);
     expect(top.stderr).toMatch(/--cert: --cert and --key go together/);
