@@ -2,7 +2,9 @@ import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_proces
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { redisConnectionOptions } from '../../billing/jobs/connection';
 import type { Application } from '../../controller/app';
 import { AGENT_NODE_FLAGS } from '../../agent/bench';
 import { httpsFetch, loadClientTls } from '../../agent/tls-client';
@@ -38,6 +40,9 @@ const forgedCert = writePem(dir, 'forged', foreign.client(HOST, 'agents'));
 
 const redisServer = findExecutable('redis-server', ['/usr/sbin', '/usr/bin']);
 let redis: ChildProcess | undefined;
+const PREFIX = `t-${iso.id}`;
+const AGENT_REDIS_PASSWORD = 'agent-redis-password';
+let agentRedisUrl = '';
 let app: Application;
 let agent: ChildProcess | undefined;
 let agentLog = '';
@@ -53,11 +58,14 @@ beforeAll(async () => {
   if (!redisServer) throw new Error('redis-server not found (scripts/ensure.mjs installs it from Debian): needed for the rediss:// request queue');
   const [plainPort, tlsPort] = [await freePort(), await freePort()];
   const redisCert = writePem(dir, 'redis', ca.server());
-  redis = spawn(redisServer, ['--port', String(plainPort), '--tls-port', String(tlsPort), '--bind', '127.0.0.1', '--tls-cert-file', redisCert.cert, '--tls-key-file', redisCert.key, '--tls-ca-cert-file', caFile, '--tls-auth-clients', 'yes', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+  // agents get a Redis user that may only publish and subscribe on the agent channels (docs/agent.md)
+  const aclUser = ['--user', 'metering-agent', 'on', `>${AGENT_REDIS_PASSWORD}`, 'resetchannels', `&${PREFIX}:*`, 'resetkeys', '-@all', '+publish', '+subscribe', '+ping', '+info'];
+  redis = spawn(redisServer, ['--port', String(plainPort), '--tls-port', String(tlsPort), '--bind', '127.0.0.1', '--tls-cert-file', redisCert.cert, '--tls-key-file', redisCert.key, '--tls-ca-cert-file', caFile, '--tls-auth-clients', 'yes', '--save', '', '--appendonly', 'no', '--dir', dir, ...aclUser], { stdio: 'ignore' });
+  agentRedisUrl = `rediss://metering-agent:${AGENT_REDIS_PASSWORD}@127.0.0.1:${tlsPort}`;
   await waitFor('redis-server listening', async () => (await portOpen(plainPort)) && (await portOpen(tlsPort)), 15_000, 100);
-  app = await controller(iso.dbName(), `t-${iso.id}`, {
+  app = await controller(iso.dbName(), PREFIX, {
     redisUrl: `redis://127.0.0.1:${plainPort}`,
-    advertiseRedisUrl: `rediss://127.0.0.1:${tlsPort}`,
+    advertiseRedisUrl: agentRedisUrl,
     tls: {
       cert: server.cert,
       key: server.key,
@@ -124,6 +132,19 @@ describe('the agent and a controller with mutual TLS', () => {
     expect(r.stderr).toMatch(/fetch failed: \S/);
     expect(r.stdout).toMatch(/stopped: [1-9]\d* polls/);
   }, 70_000);
+
+  it('the Redis user handed to agents may use the agent channels and nothing else', async () => {
+    const r = new Redis({ ...redisConnectionOptions(agentRedisUrl, { ca: caFile, cert: agentCert.cert, key: agentCert.key }), lazyConnect: true, maxRetriesPerRequest: 0 });
+    try {
+      await r.connect();
+      expect(await r.publish(`${PREFIX}:heartbeat`, '{}')).toBeGreaterThanOrEqual(1); // the controller listens
+      await expect(r.publish('bull:other', 'x')).rejects.toThrow(/NOPERM/);
+      await expect(r.keys('*')).rejects.toThrow(/NOPERM/);
+      await expect(r.set('x', '1')).rejects.toThrow(/NOPERM/);
+    } finally {
+      r.disconnect();
+    }
+  });
 
   it('refuses unusable TLS options with exit code 2 and a line naming the option', () => {
     const run = (...args: string[]) => spawnSync(process.execPath, [agentEntry, 'run', '--duration', '1', '--data-dir', path.join(dir, 'refused'), ...args], { encoding: 'utf8', cwd: REPO, env, timeout: 60_000 });
