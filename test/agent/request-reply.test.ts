@@ -89,6 +89,11 @@ describe('request/reply by resource id through Redis', () => {
     for (const p of body.points) expect(p.v).toBeGreaterThan(0);
     const ts = body.points.map((p: { t: string }) => Date.parse(p.t));
     expect(ts).toEqual([...ts].sort((a, b) => a - b));
+    // the widest range a date allows: answered from what the store holds (bounded by its retention and max_points)
+    const wide = await get(`/v1/resources/${HOST}/raw?meter=hardware.memory.used&from=0001-01-01T00:00:00Z&to=9999-12-31T00:00:00Z`);
+    expect(wide.statusCode, wide.body).toBe(200);
+    expect(wide.json().total).toBeGreaterThanOrEqual(body.total);
+    expect(wide.json().points.length).toBe(Math.min(wide.json().total, 10_000));
     // a network interface of this machine, by its own resource id
     const nic = await raw(`${HOST}.lo`, 'hardware.network.incoming.bytes');
     expect(nic.statusCode, nic.body).toBe(200);
