@@ -58,16 +58,24 @@ export interface RunOptions {
 }
 
 /**
- * The `--ca`/`--cert`/`--key` files read and checked, and a fetch that uses them (undefined when none
- * is given). They only mean something for https:// URLs: given with none, the user is told.
+ * The `--ca`/`--cert`/`--key` files (or agent.host.tls_ca/tls_cert/tls_key, `fromSettings`) read and
+ * checked, and a fetch that uses them (undefined when none is given). They only mean something for
+ * https:// URLs: options given with none are refused; settings are then left unused.
  */
-async function clientTls(opts: ClientTlsFiles, urls: Array<string | undefined>): Promise<{ files: ClientTlsFiles; fetch: FetchLike } | undefined> {
+async function clientTls(opts: ClientTlsFiles, urls: Array<string | undefined>, fromSettings: { ca?: boolean; cert?: boolean; key?: boolean } = {}): Promise<{ files: ClientTlsFiles; fetch: FetchLike } | undefined> {
   if (!opts.ca && !opts.cert && !opts.key) return undefined;
-  if (!urls.some((u) => u && /^https:\/\//i.test(u))) throw new CliError(`--ca/--cert/--key apply to https:// URLs (a controller with controller.tls); got ${urls.filter(Boolean).join(', ') || 'no URL'}`, 2);
+  if (!urls.some((u) => u && /^https:\/\//i.test(u))) {
+    // only settings (no option) name files: they serve https:// URLs when there are some, none here
+    if ((!opts.ca || fromSettings.ca) && (!opts.cert || fromSettings.cert) && (!opts.key || fromSettings.key)) return undefined;
+    throw new CliError(`--ca/--cert/--key apply to https:// URLs (a controller with controller.tls); got ${urls.filter(Boolean).join(', ') || 'no URL'}`, 2);
+  }
   // node:https is loaded only by agents that use these options
   const { ClientTlsError, httpsFetch, loadClientTls } = await import('./tls-client');
   try {
-    const tls = loadClientTls(opts)!;
+    // a file is named by where it came from; a missing cert or key by where its partner came from
+    const fromFile = (k: 'ca' | 'cert' | 'key'): boolean => (opts[k] ? !!fromSettings[k] : k === 'cert' ? !!fromSettings.key : k === 'key' && !!fromSettings.cert);
+    const label = (k: 'ca' | 'cert' | 'key') => (fromFile(k) ? `agent.host.tls_${k}` : `--${k}`);
+    const tls = loadClientTls(opts, Date.now(), { ca: label('ca'), cert: label('cert'), key: label('key') })!;
     return { files: { ca: opts.ca, cert: opts.cert, key: opts.key }, fetch: httpsFetch(tls) };
   } catch (err) {
     if (err instanceof ClientTlsError) throw new CliError(err.message, 2);
@@ -85,7 +93,8 @@ export async function runCommand(opts: RunOptions, settings: () => AgentSettings
   if (opts.controller && !/^https?:\/\/[^/\s]+/i.test(opts.controller)) throw new CliError(`--controller: expected http://host:port or https://host:port, got "${opts.controller}"`, 2);
   // with a controller and no --publish, window samples go to that controller's /v1/samples
   const to = opts.publish ?? (opts.controller ? new URL('/v1/samples', opts.controller).href : undefined);
-  const tls = await clientTls(opts, [opts.controller, to]);
+  // --ca/--cert/--key win over agent.host.tls_ca/tls_cert/tls_key
+  const tls = await clientTls({ ca: opts.ca ?? (cfg.tls_ca || undefined), cert: opts.cert ?? (cfg.tls_cert || undefined), key: opts.key ?? (cfg.tls_key || undefined) }, [opts.controller, to], { ca: !opts.ca && !!cfg.tls_ca, cert: !opts.cert && !!cfg.tls_cert, key: !opts.key && !!cfg.tls_key });
   let publisher;
   try {
     publisher = to ? createPublisher(to, { token, secret: config.telemetrySecret, ...(tls ? { fetch: tls.fetch } : {}) }) : undefined;

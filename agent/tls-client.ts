@@ -43,18 +43,18 @@ function read(file: string, flag: string): string {
  * belong to the certificate, a certificate that expired or is not yet valid, a CA file without a
  * certificate in it.
  */
-export function loadClientTls(files: ClientTlsFiles, now = Date.now()): ClientTls | undefined {
+export function loadClientTls(files: ClientTlsFiles, now = Date.now(), names: { ca: string; cert: string; key: string } = { ca: '--ca', cert: '--cert', key: '--key' }): ClientTls | undefined {
   if (!files.ca && !files.cert && !files.key) return undefined;
-  if (Boolean(files.cert) !== Boolean(files.key)) throw new ClientTlsError(`${files.cert ? '--key' : '--cert'}: --cert and --key go together (the agent's client certificate and its private key)`);
+  if (Boolean(files.cert) !== Boolean(files.key)) throw new ClientTlsError(`${files.cert ? names.key : names.cert}: ${names.cert} and ${names.key} go together (the agent's client certificate and its private key)`);
   const pem: ClientTls = {};
-  if (files.ca) pem.ca = read(files.ca, '--ca');
-  if (files.cert) pem.cert = read(files.cert, '--cert');
-  if (files.key) pem.key = read(files.key, '--key');
+  if (files.ca) pem.ca = read(files.ca, names.ca);
+  if (files.cert) pem.cert = read(files.cert, names.cert);
+  if (files.key) pem.key = read(files.key, names.key);
   if (pem.ca !== undefined) {
     try {
       new X509Certificate(pem.ca);
     } catch (err) {
-      throw new ClientTlsError(`--ca: ${files.ca} holds no PEM certificate (${(err as Error).message})`);
+      throw new ClientTlsError(`${names.ca}: ${files.ca} holds no PEM certificate (${(err as Error).message})`);
     }
   }
   if (pem.cert !== undefined) {
@@ -62,16 +62,16 @@ export function loadClientTls(files: ClientTlsFiles, now = Date.now()): ClientTl
     try {
       cert = new X509Certificate(pem.cert);
     } catch (err) {
-      throw new ClientTlsError(`--cert: ${files.cert} holds no PEM certificate (${(err as Error).message})`);
+      throw new ClientTlsError(`${names.cert}: ${files.cert} holds no PEM certificate (${(err as Error).message})`);
     }
     const subject = cert.subject.replace(/\n/g, ', ');
-    if (Date.parse(cert.validTo) < now) throw new ClientTlsError(`--cert: the certificate in ${files.cert} (${subject}) expired on ${new Date(cert.validTo).toISOString()}`);
-    if (Date.parse(cert.validFrom) > now) throw new ClientTlsError(`--cert: the certificate in ${files.cert} (${subject}) is not valid before ${new Date(cert.validFrom).toISOString()}`);
+    if (Date.parse(cert.validTo) < now) throw new ClientTlsError(`${names.cert}: the certificate in ${files.cert} (${subject}) expired on ${new Date(cert.validTo).toISOString()}`);
+    if (Date.parse(cert.validFrom) > now) throw new ClientTlsError(`${names.cert}: the certificate in ${files.cert} (${subject}) is not valid before ${new Date(cert.validFrom).toISOString()}`);
   }
   try {
     createSecureContext(pem);
   } catch (err) {
-    throw new ClientTlsError(`--cert/--key: ${files.cert} and ${files.key} are not usable together: ${(err as Error).message}`);
+    throw new ClientTlsError(`${names.cert}/${names.key}: ${files.cert} and ${files.key} are not usable together: ${(err as Error).message}`);
   }
   return pem;
 }

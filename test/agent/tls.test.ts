@@ -124,12 +124,16 @@ describe('the agent and a controller with mutual TLS', () => {
     expect((await res.json()).reason ?? '').toContain('host-agents');
     // a client that does not trust the controller's CA refuses the controller
     await expect(httpsFetch(loadClientTls({ ca: path.join(dir, 'forged.crt'), cert: agentCert.cert, key: agentCert.key })!)(url)).rejects.toThrow(/fetch failed/);
-    // an agent given the CA but no certificate keeps polling and says why it cannot register
+    // an agent given the CA (here by agent.host.tls_ca in its configuration file) but no certificate
+    // keeps polling and says why it cannot register: the controller wants a certificate (had the CA not
+    // been used, the agent would have refused the controller's certificate instead)
+    const cfg = path.join(dir, 'ca-only.yaml');
+    writeFileSync(cfg, `agent:\n  host:\n    tls_ca: ${caFile}\n`);
     const r = await new Promise<{ stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, [agentEntry, 'run', '--interval', '1', '--window', '2', '--duration', '2', '--host', `${HOST}-nocert`, '--data-dir', path.join(dir, 'nocert'), '--publish', `file:${path.join(dir, 'nocert.jsonl')}`, '--controller', app.url!, '--ca', caFile], { cwd: REPO, env, timeout: 60_000 }, (_err, stdout, stderr) => resolve({ stdout, stderr }));
+      execFile(process.execPath, [agentEntry, '-c', cfg, 'run', '--interval', '1', '--window', '2', '--duration', '2', '--host', `${HOST}-nocert`, '--data-dir', path.join(dir, 'nocert'), '--publish', `file:${path.join(dir, 'nocert.jsonl')}`, '--controller', app.url!], { cwd: REPO, env, timeout: 60_000 }, (_err, stdout, stderr) => resolve({ stdout, stderr }));
     });
     expect(r.stderr).toMatch(/registration failed; retrying/);
-    expect(r.stderr).toMatch(/fetch failed: \S/);
+    expect(r.stderr).toMatch(/fetch failed: .*certificate required/);
     expect(r.stdout).toMatch(/stopped: [1-9]\d* polls/);
   }, 70_000);
 
@@ -164,6 +168,14 @@ describe('the agent and a controller with mutual TLS', () => {
     const old = run('--controller', app.url!, '--ca', caFile, '--cert', expired.cert, '--key', expired.key);
     expect(old.status).toBe(2);
     expect(old.stderr).toMatch(/--cert: the certificate in .*expired\.crt \(.*CN=tls-.*\) expired on \d{4}-/);
+    // the same files from agent.host: errors name the setting; without any https:// URL they are left unused
+    const half = path.join(dir, 'half.yaml');
+    writeFileSync(half, `agent:\n  host:\n    tls_cert: ${agentCert.cert}\n`);
+    const fromFile = spawnSync(process.execPath, [agentEntry, '-c', half, 'run', '--duration', '1', '--data-dir', path.join(dir, 'refused'), '--controller', app.url!], { encoding: 'utf8', cwd: REPO, env, timeout: 60_000 });
+    expect(fromFile.status).toBe(2);
+    expect(fromFile.stderr).toMatch(/agent\.host\.tls_key: agent\.host\.tls_cert and agent\.host\.tls_key go together/);
+    const unused = spawnSync(process.execPath, [agentEntry, '-c', half, 'run', '--duration', '1', '--quiet', '--data-dir', path.join(dir, 'unused'), '--publish', `file:${path.join(dir, 'unused.jsonl')}`], { encoding: 'utf8', cwd: REPO, env, timeout: 60_000 });
+    expect(unused.status, unused.stderr).toBe(0);
     const top = spawnSync(process.execPath, [agentEntry, 'top', '--controller', app.url!, '--key', opsCert.key, '--once'], { encoding: 'utf8', cwd: REPO, env, timeout: 60_000 });
     expect(top.status).toBe(2);
     expect(top.stderr).toMatch(/--cert: --cert and --key go together/);
