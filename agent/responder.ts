@@ -59,19 +59,27 @@ export class Responder {
     const sub = new Redis({ ...conn, lazyConnect: true });
     pub.on('error', () => undefined);
     sub.on('error', () => undefined);
-    await Promise.all([pub.connect(), sub.connect()]);
-    const r = new Responder(opts, pub, sub);
-    const ch = channels(opts.prefix);
-    sub.on('message', (c: string, text: string) => {
-      if (c === ch.hello) r.hello();
-      else void r.answer(text);
-    });
-    // a controller that starts asks every agent for a heartbeat, so it knows them at once
-    await sub.subscribe(ch.request(opts.host), ch.hello);
-    await r.beat();
-    r.timer = setInterval(() => void r.beat().catch((err) => opts.log?.warn({ err: (err as Error).message }, 'heartbeat failed')), opts.heartbeatS * 1000);
-    r.timer.unref();
-    return r;
+    try {
+      await Promise.all([pub.connect(), sub.connect()]);
+      const r = new Responder(opts, pub, sub);
+      const ch = channels(opts.prefix);
+      sub.on('message', (c: string, text: string) => {
+        if (c === ch.hello) r.hello();
+        else void r.answer(text);
+      });
+      // a controller that starts asks every agent for a heartbeat, so it knows them at once
+      await sub.subscribe(ch.request(opts.host), ch.hello);
+      await r.beat();
+      r.timer = setInterval(() => void r.beat().catch((err) => opts.log?.warn({ err: (err as Error).message }, 'heartbeat failed')), opts.heartbeatS * 1000);
+      r.timer.unref();
+      return r;
+    } catch (err) {
+      // ioredis keeps reconnecting a client whose first connect failed, and a connected one stays
+      // open: the caller retries with new clients, so these must go (e.g. Redis down, or NOPERM)
+      pub.disconnect();
+      sub.disconnect();
+      throw err;
+    }
   }
 
   /** A controller started: heartbeat after a short random delay (one pending answer at a time). */

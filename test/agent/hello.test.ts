@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -9,7 +10,7 @@ import { RawStore } from '../../agent/raw-store';
 import { Responder } from '../../agent/responder';
 import { isolation } from '../support/isolation';
 import { redisUrl } from '../support/services';
-import { waitFor } from './helpers';
+import { freePort, waitFor } from './helpers';
 
 /**
  * A controller that starts after the agents (a new controller of a cluster, or a restart) knows them
@@ -52,5 +53,27 @@ describe('controller hello', () => {
     expect(Date.now() - started).toBeLessThan(3000);
     expect(broker.registry.list().map((e) => e.host)).toEqual(hosts);
     expect(broker.registry.locate('h2')).toEqual({ host: 'h2', project_id: null, meters: ['hardware.cpu.util'] });
+  });
+});
+
+describe('request queue unreachable', () => {
+  it('a failed start leaves no Redis client behind reconnecting (the agent retries every retry_s: none may pile up)', async () => {
+    const port = await freePort();
+    const store = new RawStore({ dir: path.join(dir, 'unreachable'), retentionMs: 60_000, maxBytes: 1 << 20, segmentBytes: 1 << 16, segmentMs: 60_000, fsyncMs: 0 });
+    await expect(Responder.start({ redisUrl: `redis://127.0.0.1:${port}`, prefix: `t-${iso.id}`, host: 'h-unreachable', instance: 'i', heartbeatS: 15, store, discovery: () => discovery('h-unreachable') })).rejects.toThrow();
+    // Redis "comes back" on that port: a leaked client would connect to it within its retry delay (≤ 2 s)
+    let connections = 0;
+    const server = createServer((s) => {
+      connections++;
+      s.destroy();
+    });
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    try {
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(connections).toBe(0);
+    } finally {
+      server.close();
+      store.close();
+    }
   });
 });
