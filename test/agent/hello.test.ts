@@ -1,13 +1,16 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RequestBroker } from '../../agent/broker';
 import type { Discovery } from '../../agent/metrics';
 import { helloDelayMs } from '../../agent/protocol';
 import { RawStore } from '../../agent/raw-store';
 import { Responder } from '../../agent/responder';
+import { findExecutable, portOpen } from '../../services/proc';
 import { isolation } from '../support/isolation';
 import { redisUrl } from '../support/services';
 import { freePort, waitFor } from './helpers';
@@ -74,6 +77,27 @@ describe('request queue unreachable', () => {
     } finally {
       server.close();
       store.close();
+    }
+  });
+});
+
+describe('the controller side when its Redis user may not subscribe', () => {
+  const redisServer = findExecutable('redis-server', ['/usr/sbin', '/usr/bin']);
+  it('a failed broker start (NOPERM on SUBSCRIBE) leaves no connection open (the module retries every 5 s)', async () => {
+    if (!redisServer) throw new Error('redis-server not found (scripts/ensure.mjs installs it from Debian)');
+    const port = await freePort();
+    const child = spawn(redisServer, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--user', 'no-sub', 'on', '>no-sub-password', 'allchannels', '-@all', '+publish', '+ping', '+info'], { stdio: 'ignore' });
+    const admin = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      await waitFor('redis-server listening', async () => portOpen(port), 15_000, 100);
+      await admin.connect();
+      await expect(RequestBroker.start({ redisUrl: `redis://no-sub:no-sub-password@127.0.0.1:${port}`, prefix: `t-${iso.id}`, timeoutMs: 1000, maxInFlight: 10, missedHeartbeats: 3 })).rejects.toThrow(/NOPERM/);
+      await new Promise((r) => setTimeout(r, 500));
+      const clients = String(await admin.client('LIST')).split('\n').filter((l) => / user=no-sub /.test(l));
+      expect(clients).toEqual([]);
+    } finally {
+      admin.disconnect();
+      child.kill('SIGKILL');
     }
   });
 });
