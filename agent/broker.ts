@@ -85,8 +85,15 @@ export class RequestBroker {
     pub.off('error', firstError);
     sub.off('error', firstError);
     const b = new RequestBroker(opts, pub, sub);
-    sub.on('message', (channel: string, text: string) => b.onMessage(channel, text));
-    await sub.subscribe(b.ch.heartbeat, b.ch.reply(b.id));
+    try {
+      sub.on('message', (channel: string, text: string) => b.onMessage(channel, text));
+      await sub.subscribe(b.ch.heartbeat, b.ch.reply(b.id));
+    } catch (err) {
+      // the module retries with new clients: these must not stay connected (or keep reconnecting)
+      pub.disconnect();
+      sub.disconnect();
+      throw err;
+    }
     // every connected agent heartbeats within a second: this controller knows them at once, not one heartbeat period later
     await pub.publish(b.ch.hello, JSON.stringify({ controller: b.id })).catch((err: unknown) => opts.log?.warn({ err: (err as Error).message }, 'agent hello not published; agents are learnt at their next heartbeat'));
     b.expiry = setInterval(() => b.registry.expire(Date.now()), 60_000);

@@ -10,6 +10,7 @@ import { HostProbe } from './host/probe';
 import { discoveryJson } from './metrics';
 import { createPublisher, PublishError } from './publisher';
 import { AgentRuntime } from './runtime';
+import type { ClientTlsFiles, FetchLike } from './tls-client';
 
 /** What the agent reads from the configuration: `agent.host` and `ingest.telemetrySecret`. */
 export interface AgentSettings {
@@ -50,6 +51,36 @@ export interface RunOptions {
   dataDir?: string;
   host?: string;
   quiet?: boolean;
+  /** PEM files for an https:// controller or destination: its CA, the agent's client certificate and key (mutual TLS). */
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
+/**
+ * The `--ca`/`--cert`/`--key` files (or agent.host.tls_ca/tls_cert/tls_key, `fromSettings`) read and
+ * checked, and a fetch that uses them (undefined when none is given). They only mean something for
+ * https:// URLs: options given with none are refused; settings are then left unused.
+ */
+async function clientTls(opts: ClientTlsFiles, urls: Array<string | undefined>, fromSettings: { ca?: boolean; cert?: boolean; key?: boolean } = {}): Promise<{ files: ClientTlsFiles; fetch: FetchLike } | undefined> {
+  if (!opts.ca && !opts.cert && !opts.key) return undefined;
+  if (!urls.some((u) => u && /^https:\/\//i.test(u))) {
+    // only settings (no option) name files: they serve https:// URLs when there are some, none here
+    if ((!opts.ca || fromSettings.ca) && (!opts.cert || fromSettings.cert) && (!opts.key || fromSettings.key)) return undefined;
+    throw new CliError(`--ca/--cert/--key apply to https:// URLs (a controller with controller.tls); got ${urls.filter(Boolean).join(', ') || 'no URL'}`, 2);
+  }
+  // node:https is loaded only by agents that use these options
+  const { ClientTlsError, httpsFetch, loadClientTls } = await import('./tls-client');
+  try {
+    // a file is named by where it came from; a missing cert or key by where its partner came from
+    const fromFile = (k: 'ca' | 'cert' | 'key'): boolean => (opts[k] ? !!fromSettings[k] : k === 'cert' ? !!fromSettings.key : k === 'key' && !!fromSettings.cert);
+    const label = (k: 'ca' | 'cert' | 'key') => (fromFile(k) ? `agent.host.tls_${k}` : `--${k}`);
+    const tls = loadClientTls(opts, Date.now(), { ca: label('ca'), cert: label('cert'), key: label('key') })!;
+    return { files: { ca: opts.ca, cert: opts.cert, key: opts.key }, fetch: httpsFetch(tls) };
+  } catch (err) {
+    if (err instanceof ClientTlsError) throw new CliError(err.message, 2);
+    throw err;
+  }
 }
 
 export async function runCommand(opts: RunOptions, settings: () => AgentSettings): Promise<void> {
@@ -59,12 +90,14 @@ export async function runCommand(opts: RunOptions, settings: () => AgentSettings
   const windowMs = (opts.window ?? cfg.window_s) * 1000;
   if (windowMs < intervalMs) throw new CliError(`--window (${windowMs / 1000} s) must be at least --interval (${intervalMs / 1000} s)`, 2);
   const token = opts.token ?? process.env.METERING_AGENT_TOKEN;
-  if (opts.controller && !/^https?:\/\/[^/\s]+/i.test(opts.controller)) throw new CliError(`--controller: expected http://host:port, got "${opts.controller}"`, 2);
+  if (opts.controller && !/^https?:\/\/[^/\s]+/i.test(opts.controller)) throw new CliError(`--controller: expected http://host:port or https://host:port, got "${opts.controller}"`, 2);
+  // with a controller and no --publish, window samples go to that controller's /v1/samples
+  const to = opts.publish ?? (opts.controller ? new URL('/v1/samples', opts.controller).href : undefined);
+  // --ca/--cert/--key win over agent.host.tls_ca/tls_cert/tls_key
+  const tls = await clientTls({ ca: opts.ca ?? (cfg.tls_ca || undefined), cert: opts.cert ?? (cfg.tls_cert || undefined), key: opts.key ?? (cfg.tls_key || undefined) }, [opts.controller, to], { ca: !opts.ca && !!cfg.tls_ca, cert: !opts.cert && !!cfg.tls_cert, key: !opts.key && !!cfg.tls_key });
   let publisher;
   try {
-    // with a controller and no --publish, window samples go to that controller's /v1/samples
-    const to = opts.publish ?? (opts.controller ? new URL('/v1/samples', opts.controller).href : undefined);
-    publisher = to ? createPublisher(to, { token, secret: config.telemetrySecret }) : undefined;
+    publisher = to ? createPublisher(to, { token, secret: config.telemetrySecret, ...(tls ? { fetch: tls.fetch } : {}) }) : undefined;
   } catch (err) {
     if (err instanceof PublishError) throw new CliError(err.message, 2);
     throw err;
@@ -78,7 +111,7 @@ export async function runCommand(opts: RunOptions, settings: () => AgentSettings
     intervalMs,
     windowMs,
     publisher,
-    controller: opts.controller ? { url: opts.controller, token } : undefined,
+    controller: opts.controller ? { url: opts.controller, token, ...(tls ? { fetch: tls.fetch, tls: tls.files } : {}) } : undefined,
     log,
     onWindow: (samples) => {
       const s = runtime.status();
@@ -108,16 +141,21 @@ export interface TopOptions {
   span: number;
   refresh: number;
   once?: boolean;
+  /** PEM files for an https:// controller: its CA, a client certificate and key (mutual TLS). */
+  ca?: string;
+  cert?: string;
+  key?: string;
 }
 
 export async function topCommand(opts: TopOptions): Promise<void> {
   const { renderTop } = await import('./top');
   const token = opts.token ?? process.env.METERING_TOKEN;
   const headers = token ? { authorization: `Bearer ${token}` } : undefined;
+  const fetchWith = (await clientTls(opts, [opts.controller]))?.fetch ?? fetch;
   const get = async (p: string) => {
     let res: Response;
     try {
-      res = await fetch(new URL(p, opts.controller), { headers });
+      res = await fetchWith(new URL(p, opts.controller), { headers });
     } catch (err) {
       throw new CliError(`${opts.controller}: ${(err as Error).cause ?? (err as Error).message}`, 1);
     }

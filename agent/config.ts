@@ -41,6 +41,12 @@ export const agentHostConfig = z
     source: z.string().min(1).default('metering-agent'),
     /** Seconds a `virsh` call may take before it is abandoned (default 5). */
     virsh_timeout_s: positive.default(5),
+    /** PEM CA an https:// controller's certificate chains to (default '': the system's CAs). `--ca` overrides. */
+    tls_ca: z.string().default(''),
+    /** PEM client certificate for a controller with mutual TLS (controller.tls.clientAuth); its subject maps to a principal (default '': none). `--cert` overrides. */
+    tls_cert: z.string().default(''),
+    /** PEM private key of tls_cert (default ''). `--key` overrides. */
+    tls_key: z.string().default(''),
   })
   .prefault({});
 

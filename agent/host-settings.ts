@@ -7,7 +7,7 @@
  */
 import type { AgentHostConfig } from './config';
 
-type Rule = 'positive' | 'positiveInt' | 'nonnegative' | 'boolean' | 'nonEmptyString';
+type Rule = 'positive' | 'positiveInt' | 'nonnegative' | 'boolean' | 'nonEmptyString' | 'string';
 
 /** Every key of `agent.host`, its rule and its default (agent/config.ts documents each). */
 const RULES: { [K in keyof AgentHostConfig]-?: [Rule, AgentHostConfig[K]] } = {
@@ -26,6 +26,9 @@ const RULES: { [K in keyof AgentHostConfig]-?: [Rule, AgentHostConfig[K]] } = {
   heartbeat_s: ['positive', 15],
   source: ['nonEmptyString', 'metering-agent'],
   virsh_timeout_s: ['positive', 5],
+  tls_ca: ['string', ''],
+  tls_cert: ['string', ''],
+  tls_key: ['string', ''],
 };
 
 export const AGENT_HOST_KEYS = Object.keys(RULES) as Array<keyof AgentHostConfig>;
@@ -52,9 +55,10 @@ function check(rule: Rule, v: unknown): string | undefined {
   switch (rule) {
     case 'boolean':
       return typeof v === 'boolean' ? undefined : `Invalid input: expected boolean, received ${received(v)}`;
+    case 'string':
     case 'nonEmptyString':
       if (typeof v !== 'string') return `Invalid input: expected string, received ${received(v)}`;
-      return v.length >= 1 ? undefined : 'Too small: expected string to have >=1 characters';
+      return rule === 'string' || v.length >= 1 ? undefined : 'Too small: expected string to have >=1 characters';
     default: {
       if (typeof v !== 'number' || !Number.isFinite(v)) return `Invalid input: expected number, received ${received(v)}`;
       if (rule === 'positiveInt' && !Number.isInteger(v)) return 'Invalid input: expected int, received number';

@@ -13,6 +13,12 @@ import { agentHostDefaults } from './host-settings';
 
 const d = agentHostDefaults();
 const GLOBALS: OptionSpec[] = [{ flag: '--config', short: '-c', type: 'string', arg: 'file', help: 'configuration file (default: ./metering.yaml if present, else embedded defaults)' }];
+/** For an https:// controller (controller.tls): its CA and, for mutual TLS, a client certificate. */
+const TLS_OPTIONS: OptionSpec[] = [
+  { flag: '--ca', type: 'string', arg: 'file', help: "PEM CA the https:// controller's certificate chains to (default: the system's CAs)" },
+  { flag: '--cert', type: 'string', arg: 'file', help: 'PEM client certificate for mutual TLS (its subject maps to a principal in controller.tls.clientPrincipals)' },
+  { flag: '--key', type: 'string', arg: 'file', help: 'PEM private key of --cert' },
+];
 const COMMANDS: CommandSpec[] = [
   {
     name: 'discover',
@@ -35,6 +41,7 @@ const COMMANDS: CommandSpec[] = [
       { flag: '--data-dir', type: 'string', arg: 'dir', help: `local raw store and spool (default agent.host.data_dir, ${d.data_dir})` },
       { flag: '--host', type: 'string', arg: 'name', help: "host name to report as (default: this machine's hostname)" },
       { flag: '--quiet', type: 'boolean', help: 'no progress lines' },
+      ...TLS_OPTIONS,
     ],
   },
   {
@@ -49,6 +56,7 @@ const COMMANDS: CommandSpec[] = [
       { flag: '--span', type: 'number', arg: 's', help: 'seconds of history per sparkline', default: 300 },
       { flag: '--refresh', type: 'number', arg: 's', help: 'seconds between redraws', default: 2 },
       { flag: '--once', type: 'boolean', help: 'draw once and exit' },
+      ...TLS_OPTIONS,
     ],
   },
 ];

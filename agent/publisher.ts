@@ -14,6 +14,7 @@ import { asDict, CEILOMETER_DEFAULT_SECRET } from '../pipeline/replay/encode';
 import { HttpSink } from '../pipeline/replay/http-sink';
 import type { KafkaSink } from '../pipeline/replay/kafka-sink';
 import { parseTarget, TargetError } from '../pipeline/replay/target';
+import type { FetchLike } from './tls-client';
 
 export interface Publisher {
   /** Where, without credentials. */
@@ -40,6 +41,8 @@ export interface PublisherOptions {
   token?: string;
   /** Ceilometer telemetry secret ('' = unsigned http). */
   secret: string;
+  /** For https:// destinations with a private CA or mutual TLS (`--ca`, `--cert`, `--key`; agent/tls-client.ts). */
+  fetch?: FetchLike;
 }
 
 export function createPublisher(url: string, opts: PublisherOptions): Publisher {
@@ -61,7 +64,7 @@ export function createPublisher(url: string, opts: PublisherOptions): Publisher 
       display: t.display,
       async send(samples) {
         // a fresh sink per attempt: a failed attempt leaves nothing behind; the spool retries later
-        const sink = new HttpSink({ url: t.url, authorization: t.authorization, form: opts.secret ? 'counter' : 'as_dict', secret: opts.secret, maxConnectionRetries: 0, maxRetryAfterS: 30 });
+        const sink = new HttpSink({ url: t.url, authorization: t.authorization, form: opts.secret ? 'counter' : 'as_dict', secret: opts.secret, maxConnectionRetries: 0, maxRetryAfterS: 30, ...(opts.fetch ? { fetch: opts.fetch } : {}) });
         try {
           await sink.send(samples);
           await sink.close();

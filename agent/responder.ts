@@ -5,7 +5,7 @@
  */
 import { Redis } from 'ioredis';
 import type { AgentLog } from './log';
-import { redisConnectionOptions } from '../billing/jobs/connection';
+import { redisConnectionOptions, type RedisTlsFiles } from '../billing/jobs/connection';
 import { metricKey, type Discovery } from './metrics';
 import { channels, helloDelayMs, requestMessage, thin, type HeartbeatMessage, type ReplyMessage } from './protocol';
 import type { RawStore } from './raw-store';
@@ -19,6 +19,8 @@ export interface ResponderOptions {
   store: RawStore;
   discovery: () => Discovery;
   log?: AgentLog;
+  /** CA, client certificate and key for a rediss:// queue (the agent's --ca, --cert, --key). */
+  tls?: RedisTlsFiles;
 }
 
 export function heartbeatOf(d: Discovery, instance: string, intervalS: number): HeartbeatMessage {
@@ -51,25 +53,33 @@ export class Responder {
   ) {}
 
   static async start(opts: ResponderOptions): Promise<Responder> {
-    const conn = redisConnectionOptions(opts.redisUrl);
+    const conn = redisConnectionOptions(opts.redisUrl, opts.tls);
     // reconnects on its own after a Redis outage and re-subscribes (ioredis autoResubscribe)
     const pub = new Redis({ ...conn, lazyConnect: true, maxRetriesPerRequest: 1 });
     const sub = new Redis({ ...conn, lazyConnect: true });
     pub.on('error', () => undefined);
     sub.on('error', () => undefined);
-    await Promise.all([pub.connect(), sub.connect()]);
-    const r = new Responder(opts, pub, sub);
-    const ch = channels(opts.prefix);
-    sub.on('message', (c: string, text: string) => {
-      if (c === ch.hello) r.hello();
-      else void r.answer(text);
-    });
-    // a controller that starts asks every agent for a heartbeat, so it knows them at once
-    await sub.subscribe(ch.request(opts.host), ch.hello);
-    await r.beat();
-    r.timer = setInterval(() => void r.beat().catch((err) => opts.log?.warn({ err: (err as Error).message }, 'heartbeat failed')), opts.heartbeatS * 1000);
-    r.timer.unref();
-    return r;
+    try {
+      await Promise.all([pub.connect(), sub.connect()]);
+      const r = new Responder(opts, pub, sub);
+      const ch = channels(opts.prefix);
+      sub.on('message', (c: string, text: string) => {
+        if (c === ch.hello) r.hello();
+        else void r.answer(text);
+      });
+      // a controller that starts asks every agent for a heartbeat, so it knows them at once
+      await sub.subscribe(ch.request(opts.host), ch.hello);
+      await r.beat();
+      r.timer = setInterval(() => void r.beat().catch((err) => opts.log?.warn({ err: (err as Error).message }, 'heartbeat failed')), opts.heartbeatS * 1000);
+      r.timer.unref();
+      return r;
+    } catch (err) {
+      // ioredis keeps reconnecting a client whose first connect failed, and a connected one stays
+      // open: the caller retries with new clients, so these must go (e.g. Redis down, or NOPERM)
+      pub.disconnect();
+      sub.disconnect();
+      throw err;
+    }
   }
 
   /** A controller started: heartbeat after a short random delay (one pending answer at a time). */

@@ -9,11 +9,12 @@
  * Project scope: a resource belongs to the project its agent reported (Nova instances: the
  * instance's project; the host's own disks, interfaces and cgroups: no project). A project-scoped
  * token sees only its project's resources (others answer 404 as if unknown); host series and the
- * host list are operator data (scoped tokens get 403 for series and only their resources in the list).
+ * host list are operator data (scoped tokens get 403 for series and only their resources in the list);
+ * registering an agent needs an unscoped principal (it hands out the request queue).
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { canAccessProject } from '../controller/auth';
+import { canAccessProject, parseUtcInstant } from '../controller/auth';
 import { principalOf, type RoutePlugin } from '../controller/server';
 import { errorSchema, zodMessage } from '../controller/http';
 import { AgentTimeoutError, BrokerBusyError, type RequestBroker } from './broker';
@@ -28,11 +29,13 @@ export interface AgentRouteOptions {
   redisUrl: { url: string } | { why: string };
 }
 
+/** ISO 8601 only (Date.parse alone would take "1" as 2001-01-01); UTC when no offset is given. */
+const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
 const isoDate = (name: string) =>
   z
     .string()
-    .refine((s) => !Number.isNaN(Date.parse(s)), `${name} is not an ISO 8601 date-time`)
-    .transform((s) => Date.parse(s));
+    .refine((s) => ISO_INSTANT.test(s.trim()) && !Number.isNaN(parseUtcInstant(s)), `${name} is not an ISO 8601 date or date-time (e.g. 2026-12-03T10:00:00Z)`)
+    .transform((s) => parseUtcInstant(s));
 
 const rangeQuery = {
   meter: z.string().min(1, 'meter is required'),
@@ -79,10 +82,9 @@ export function agentRoutes(opts: AgentRouteOptions): RoutePlugin {
         const parsed = heartbeatMessage.safeParse({ ...(req.body as object), kind: 'heartbeat' });
         if (!parsed.success) return reply.code(400).send({ error: 'bad request', message: zodMessage(parsed.error, 'body') });
         const principal = principalOf(req);
-        // the answer opens the request channels of every host, whatever projects their resources are in
-        if (principal.project !== undefined) {
-          return reply.code(403).send({ error: 'forbidden', message: `token "${principal.name}" is scoped to project ${principal.project}: host agents register with a token without project scope (the request channel an agent is given serves the resources of every project)` });
-        }
+        // the answer hands out the request queue (URL and credentials), which is operator infrastructure:
+        // with it a tenant could answer other hosts' requests, and its registration would replace a host's
+        if (principal.project !== undefined) return reply.code(403).send({ error: 'forbidden', message: `${principal.via === 'certificate' ? 'certificate' : 'token'} "${principal.name}" is scoped to project ${principal.project}: host agents register with an unscoped ingest token or certificate (the registration hands out the request queue, which is the operator's)` });
         if ('why' in opts.redisUrl) return unavailable(reply, opts.redisUrl.why);
         const broker = opts.broker();
         if (typeof broker === 'string') return unavailable(reply, broker);

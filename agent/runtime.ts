@@ -20,6 +20,7 @@ import { metricKey, type Discovery, type MetricDef, type Poll, type ResourceInfo
 import type { Publisher } from './publisher';
 import { RawStore } from './raw-store';
 import type { Responder } from './responder';
+import type { ClientTlsFiles, FetchLike } from './tls-client';
 import { windowSample } from './samples';
 import { Spool } from './spool';
 import { WindowAggregator } from './window';
@@ -30,8 +31,12 @@ export interface AgentOptions {
   intervalMs: number;
   windowMs: number;
   publisher?: Publisher;
-  /** Register with this controller (base URL) using `token`, then heartbeat and answer through Redis. */
-  controller?: { url: string; token?: string };
+  /**
+   * Register with this controller (base URL) using `token` (or the client certificate in `fetch`),
+   * then heartbeat and answer through Redis. `fetch` carries `--ca`/`--cert`/`--key` for an https://
+   * controller; `tls` (the same files) is used for a rediss:// request queue handed out at registration.
+   */
+  controller?: { url: string; token?: string; fetch?: FetchLike; tls?: ClientTlsFiles };
   /** Redis for request/reply when there is no controller to hand it out (tests, the scale benchmark). */
   queue?: { redisUrl: string; prefix: string };
   /** pino, or any logger with info/warn (the agent CLI uses a small stderr one to keep its RSS low). */
@@ -74,6 +79,8 @@ export class AgentRuntime {
   private timers: NodeJS.Timeout[] = [];
   private pollTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Set first by stop(): no poll is taken (or kept) after it, while the spool may still drain. */
+  private pollingStopped = false;
   private polling = false;
   private draining: Promise<void> | undefined;
   private responder: Responder | undefined;
@@ -158,7 +165,7 @@ export class AgentRuntime {
   }
 
   private schedulePoll(): void {
-    if (this.stopped) return;
+    if (this.pollingStopped) return;
     const iv = this.opts.intervalMs;
     const now = Date.now();
     const next = Math.floor(now / iv) * iv + iv;
@@ -172,13 +179,13 @@ export class AgentRuntime {
 
   /** One poll now: raw store, aggregator, maybe closed windows. */
   async pollOnce(): Promise<void> {
-    if (this.polling || this.stopped) return; // a slow poll (virsh) is not overlapped by the next
+    if (this.polling || this.pollingStopped) return; // a slow poll (virsh) is not overlapped by the next
     this.polling = true;
     try {
       let t = Date.now();
       if (t <= this.store.newest) t = this.store.newest + 1;
       const poll = await this.opts.probe.poll(t);
-      if (this.stopped) return;
+      if (this.pollingStopped) return;
       this.store.append(poll, this.defs.keys());
       this.counters.polls++;
       this.opts.onPoll?.(poll);
@@ -227,6 +234,7 @@ export class AgentRuntime {
       try {
         const res = await pub.send(batch.samples);
         this.spool.ack(batch.seq);
+        if (this.lastError?.startsWith('publish: ')) this.lastError = null;
         this.counters.sent += batch.samples.length - res.rejected;
         if (res.rejected) {
           this.counters.rejected += res.rejected;
@@ -246,6 +254,7 @@ export class AgentRuntime {
 
   /** Wait until everything spooled has been sent (or `timeoutMs` passed). True when the spool is empty. */
   async flush(timeoutMs: number): Promise<boolean> {
+    if (!this.opts.publisher) return this.spool.batches === 0; // nowhere to send: nothing to wait for
     const until = Date.now() + timeoutMs;
     while (this.spool.batches > 0 && Date.now() < until) {
       this.kickDrain();
@@ -255,10 +264,10 @@ export class AgentRuntime {
   }
 
   private async registerLoop(): Promise<void> {
-    const { url, token } = this.opts.controller!;
+    const { url, token, fetch: fetchWith = fetch, tls } = this.opts.controller!;
     while (!this.stopped) {
       try {
-        const res = await fetch(new URL('/v1/agents/register', url), {
+        const res = await fetchWith(new URL('/v1/agents/register', url), {
           method: 'POST',
           headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
           body: JSON.stringify({ host: this.host, instance: this.instance, interval_s: this.opts.config.heartbeat_s, facts: { architecture: this.discovery.architecture, cpu_model: this.discovery.cpu_model, cpu_cores: this.discovery.cpu_cores, memory_total_bytes: this.discovery.memory_total_bytes }, resources: this.heartbeatResources() }),
@@ -266,12 +275,16 @@ export class AgentRuntime {
         const body = (await res.json().catch(() => ({}))) as { redis_url?: string; channel_prefix?: string; heartbeat_s?: number; message?: string; reason?: string };
         if (res.status === 401 || res.status === 403) throw new Error(`controller refused registration (${res.status}): ${body.reason ?? body.message ?? ''}`);
         if (!res.ok || !body.redis_url || !body.channel_prefix) throw new Error(`controller answered ${res.status} ${body.message ?? ''}`);
-        await this.connectQueue(body.redis_url, body.channel_prefix, body.heartbeat_s ?? this.opts.config.heartbeat_s);
+        await this.connectQueue(body.redis_url, body.channel_prefix, body.heartbeat_s ?? this.opts.config.heartbeat_s, tls);
         this.opts.log.info({ controller: url }, 'registered with the controller');
+        if (this.lastError?.startsWith('register: ')) this.lastError = null;
         return;
       } catch (err) {
-        this.lastError = `register: ${(err as Error).message}`;
-        this.opts.log.warn({ controller: url, err: (err as Error).message }, 'registration failed; retrying');
+        // fetch says only "fetch failed"; the reason (refused, TLS handshake, certificate) is its cause
+        const cause = (err as Error).cause;
+        const why = cause instanceof Error ? `${(err as Error).message}: ${cause.message}` : (err as Error).message;
+        this.lastError = `register: ${why}`;
+        this.opts.log.warn({ controller: url, err: why }, 'registration failed; retrying');
         await sleep(this.opts.config.retry_s * 1000);
       }
     }
@@ -283,19 +296,23 @@ export class AgentRuntime {
     return [...meters].map(([id, names]) => ({ id, project_id: this.resources.get(id)?.project_id ?? null, meters: names }));
   }
 
-  private async connectQueue(redisUrl: string, prefix: string, heartbeatS: number): Promise<void> {
+  private async connectQueue(redisUrl: string, prefix: string, heartbeatS: number, tls?: ClientTlsFiles): Promise<void> {
     // ioredis is loaded only by agents that answer requests
     const { Responder } = await import('./responder');
-    this.responder = await Responder.start({ redisUrl, prefix, host: this.host, instance: this.instance, heartbeatS, store: this.store, discovery: () => this.discovery, log: this.opts.log });
+    this.responder = await Responder.start({ redisUrl, prefix, host: this.host, instance: this.instance, heartbeatS, store: this.store, discovery: () => this.discovery, log: this.opts.log, ...(tls ? { tls } : {}) });
   }
 
-  /** Stop polling; send what the spool holds for up to `drainMs`; leave the queue. The open window is not published: a restart recomputes it. */
+  /**
+   * Stop polling at once; send what the spool holds for up to `drainMs` (not waited for without a
+   * destination); leave the queue. The open window is not published: a restart recomputes it.
+   */
   async stop(drainMs = 0): Promise<void> {
-    if (drainMs > 0) await this.flush(drainMs);
-    this.stopped = true;
+    this.pollingStopped = true;
     if (this.pollTimer) clearTimeout(this.pollTimer);
     for (const t of this.timers) clearInterval(t);
     while (this.polling) await sleep(10);
+    if (drainMs > 0) await this.flush(drainMs);
+    this.stopped = true;
     await this.registering;
     await this.draining;
     await this.responder?.close();

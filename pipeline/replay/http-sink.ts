@@ -21,6 +21,8 @@ export interface HttpSinkOptions {
   maxRetryAfterS?: number;
   /** Told about every wait: status (0 = connection failed) and seconds. */
   onRetry?: (status: number, waitS: number) => void;
+  /** The fetch to POST with (default: the global fetch); the host agent's carries its CA and client certificate (agent/tls-client.ts). */
+  fetch?: (url: string, init: { method: string; headers: Record<string, string>; body: string }) => Promise<Response>;
 }
 
 /** Seconds from a Retry-After header (delta-seconds or an HTTP date); `fallback` when absent or unreadable. */
@@ -79,7 +81,7 @@ export class HttpSink implements ReplaySink {
     for (;;) {
       let res: Response;
       try {
-        res = await fetch(this.opts.url, { method: 'POST', headers, body });
+        res = await (this.opts.fetch ?? fetch)(this.opts.url, { method: 'POST', headers, body });
       } catch (err) {
         connectionFailures++;
         if (connectionFailures > (this.opts.maxConnectionRetries ?? 5)) {

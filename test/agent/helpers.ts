@@ -10,7 +10,8 @@ export const ADMIN = 'agent-test-admin-token';
 export const READ = 'agent-test-read-token';
 export const P1 = 'agent-test-read-scoped-p1';
 export const INGEST = 'agent-test-ingest-token';
-export const INGEST_P1 = 'agent-test-ingest-scoped-p1';
+/** An ingest token scoped to project p1 (a tenant's, e.g. for its own Ceilometer). */
+export const P1_INGEST = 'agent-test-ingest-scoped-p1';
 export const SECRET = 'agent-test-telemetry-secret';
 export const log = pino({ level: 'silent' });
 
@@ -27,17 +28,18 @@ export function freePort(): Promise<number> {
 }
 
 /** The controller with the agent module: real Redis for request/reply, real MongoDB for the samples, signatures checked. */
-export async function controller(database: string, prefix: string, over: { port?: number; timeoutMs?: number; redisUrl?: string; advertiseRedisUrl?: string } = {}): Promise<Application> {
+export async function controller(database: string, prefix: string, over: { port?: number; timeoutMs?: number; tls?: Record<string, unknown>; redisUrl?: string; advertiseRedisUrl?: string } = {}): Promise<Application> {
   const config = meteringConfig.parse({
     controller: {
       port: over.port ?? 0,
+      ...(over.tls ? { tls: over.tls } : {}),
       auth: {
         tokens: [
           { name: 'admin', token: ADMIN, roles: ['admin'] },
           { name: 'reader', token: READ, roles: ['read'] },
           { name: 'tenant-p1', token: P1, roles: ['read'], project: 'p1' },
           { name: 'agent', token: INGEST, roles: ['ingest'] },
-          { name: 'tenant-p1-ingest', token: INGEST_P1, roles: ['ingest'], project: 'p1' },
+          { name: 'tenant-p1-ingest', token: P1_INGEST, roles: ['ingest'], project: 'p1' },
         ],
       },
     },

@@ -79,3 +79,38 @@ describe('controller outage and agent restart', () => {
     expect(doc!.resource_metadata.window.last).toBe(rawInWindow.at(-1)!.v);
   }, 90_000);
 });
+
+describe('stopping the agent', () => {
+  const stopRuntime = (sub: string, publisher?: ReturnType<typeof createPublisher>) =>
+    new AgentRuntime({
+      probe: new HostProbe({ host: `${HOST}-stop`, cgroupRoot: false, virsh: false }),
+      config: agentHostConfig.parse({ data_dir: path.join(dir, sub), retry_s: 0.2, fsync_s: 0 }),
+      intervalMs: 100,
+      windowMs: 300,
+      publisher,
+      log,
+    });
+
+  it('polls no more once stop is called; without a destination it does not wait for the spool to drain', async () => {
+    const a = stopRuntime('no-destination');
+    await a.start();
+    await waitFor('two windows spooled', async () => a.status().windows >= 2, 20_000, 20);
+    const polls = a.status().polls;
+    const t0 = Date.now();
+    await a.stop(10_000);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(a.status().polls).toBe(polls);
+  });
+
+  it('with an unreachable destination it gives the spool the drain time but takes no new polls meanwhile', async () => {
+    const a = stopRuntime('unreachable', createPublisher(`http://127.0.0.1:${await freePort()}/v1/samples`, { token: INGEST, secret: SECRET }));
+    await a.start();
+    await waitFor('two windows spooled', async () => a.status().windows >= 2, 20_000, 20);
+    const polls = a.status().polls;
+    const windows = a.status().windows;
+    await a.stop(1000);
+    expect(a.status().polls).toBe(polls);
+    expect(a.status().windows).toBe(windows);
+    expect(a.spool.batches).toBeGreaterThanOrEqual(2); // kept on disk for the next start
+  });
+});

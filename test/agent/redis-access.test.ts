@@ -10,7 +10,7 @@ import { RawStore } from '../../agent/raw-store';
 import { Responder } from '../../agent/responder';
 import { isolation } from '../support/isolation';
 import { redisUrl } from '../support/services';
-import { controller, INGEST, INGEST_P1, READ, waitFor } from './helpers';
+import { controller, INGEST, P1_INGEST, READ, waitFor } from './helpers';
 
 /**
  * What a registering agent is handed: never the controller's own Redis credentials (they open the
@@ -71,9 +71,9 @@ describe('Redis access handed to agents', () => {
     expect(res.statusCode).toBe(503);
     expect(res.json().message).toContain('agent.controller.advertise_redis_url');
     expect(res.body).not.toContain(CTL_PW);
-    const scoped = await register(app, INGEST_P1);
+    const scoped = await register(app, P1_INGEST);
     expect(scoped.statusCode).toBe(403);
-    expect(scoped.json().message).toContain('without project scope');
+    expect(scoped.json().message).toContain('unscoped ingest token or certificate');
     expect(scoped.body).not.toContain(CTL_PW);
   });
 

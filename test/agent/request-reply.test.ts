@@ -12,7 +12,7 @@ import { isolation } from '../support/isolation';
 import { AGENT_NODE_FLAGS } from '../../agent/bench';
 import { REPO } from '../support/paths';
 import { redisUrl } from '../support/services';
-import { ADMIN, controller, INGEST, P1, READ, SECRET, waitFor } from './helpers';
+import { ADMIN, controller, INGEST, P1, P1_INGEST, READ, SECRET, waitFor } from './helpers';
 
 /**
  * A real agent process (`metering agent run`) on this machine, registered with a real controller,
@@ -89,6 +89,11 @@ describe('request/reply by resource id through Redis', () => {
     for (const p of body.points) expect(p.v).toBeGreaterThan(0);
     const ts = body.points.map((p: { t: string }) => Date.parse(p.t));
     expect(ts).toEqual([...ts].sort((a, b) => a - b));
+    // the widest range a date allows: answered from what the store holds (bounded by its retention and max_points)
+    const wide = await get(`/v1/resources/${HOST}/raw?meter=hardware.memory.used&from=0001-01-01T00:00:00Z&to=9999-12-31T00:00:00Z`);
+    expect(wide.statusCode, wide.body).toBe(200);
+    expect(wide.json().total).toBeGreaterThanOrEqual(body.total);
+    expect(wide.json().points.length).toBe(Math.min(wide.json().total, 10_000));
     // a network interface of this machine, by its own resource id
     const nic = await raw(`${HOST}.lo`, 'hardware.network.incoming.bytes');
     expect(nic.statusCode, nic.body).toBe(200);
@@ -102,6 +107,15 @@ describe('request/reply by resource id through Redis', () => {
     expect((await get(`/v1/resources/${HOST}/raw?meter=hardware.cpu.util&from=yesterday`)).statusCode).toBe(400);
     expect((await get(`/v1/resources/${HOST}/raw`)).statusCode).toBe(400);
     expect((await get(`/v1/resources/${HOST}/raw?meter=hardware.cpu.util&from=2030-01-02T00:00:00Z&to=2030-01-01T00:00:00Z`)).statusCode).toBe(400);
+    // only ISO 8601: JavaScript's lenient Date.parse would read "1" as 2001-01-01 and "Dec 3 2026" as local time
+    for (const from of ['1', 'Dec%203%202026', '2026-13-45T00:00:00Z']) {
+      const bad = await get(`/v1/resources/${HOST}/raw?meter=hardware.cpu.util&from=${from}`);
+      expect(bad.statusCode, from).toBe(400);
+      expect(bad.json().message).toContain('from');
+    }
+    // a date-time without an offset is UTC, whatever the controller's time zone
+    const utc = await get(`/v1/resources/${HOST}/raw?meter=hardware.memory.used&from=2026-01-01T00:00:00&to=2026-01-01T01:00:00`);
+    expect(utc.json()).toMatchObject({ from: '2026-01-01T00:00:00.000Z', to: '2026-01-01T01:00:00.000Z' });
     // the host's own resources have no project: a project-scoped token does not see them
     expect((await raw(HOST, 'hardware.memory.used', P1)).statusCode).toBe(404);
     expect((await raw(HOST, 'hardware.memory.used', INGEST)).statusCode).toBe(403);
@@ -109,6 +123,16 @@ describe('request/reply by resource id through Redis', () => {
     expect((await get(`/v1/hosts/series?hosts=${HOST}&meter=hardware.cpu.util`, P1)).statusCode).toBe(403);
     const reg = await app.app.inject({ method: 'POST', url: '/v1/agents/register', headers: { authorization: `Bearer ${READ}` }, payload: { host: 'x', instance: 'i', interval_s: 1, resources: [] } });
     expect(reg.statusCode).toBe(403);
+    // a tenant's (project-scoped) ingest token registers no agent: the answer would hand it the request
+    // queue (its URL and password), from which it could answer other hosts' requests; nor may it take
+    // over a registered host's name
+    for (const resources of [[{ id: 'vm-of-p1', project_id: 'p1', meters: ['cpu_util'] }], []]) {
+      const scoped = await app.app.inject({ method: 'POST', url: '/v1/agents/register', headers: { authorization: `Bearer ${P1_INGEST}` }, payload: { host: HOST, instance: 'i', interval_s: 1, resources } });
+      expect(scoped.statusCode, scoped.body).toBe(403);
+      expect(scoped.body).not.toContain('redis');
+      expect(scoped.json().message).toMatch(/scoped to project p1/);
+    }
+    expect((await raw(HOST, 'hardware.memory.used')).statusCode).toBe(200); // the real agent still holds its host
   });
 
   it("GET /v1/hosts/series fans out to each host and lists the ones that cannot answer", async () => {
@@ -164,6 +188,22 @@ describe('request/reply by resource id through Redis', () => {
       expect(listed[0].facts).toBeUndefined();
     } finally {
       sub.disconnect();
+      pub.disconnect();
+    }
+  });
+
+  it('malformed requests on its request channel are ignored: the agent keeps answering', async () => {
+    const pub = new Redis(redisConnectionOptions(redisUrl()));
+    try {
+      const ch = channels(`t-${iso.id}`).request(HOST);
+      const valid = { id: 'x-1', reply_to: `t-${iso.id}:reply:nobody`, op: 'raw', resource_id: HOST, meter: 'hardware.memory.used', from: 0, to: 1, max_points: 10 };
+      for (const bad of ['not json', 'null', '[]', '{"id":1}', JSON.stringify({ ...valid, op: 'delete' }), JSON.stringify({ ...valid, resource_id: { $gt: '' } }), JSON.stringify({ ...valid, from: 'yesterday' }), JSON.stringify({ ...valid, max_points: -1 }), JSON.stringify({ ...valid, meter: 'x'.repeat(1_000_000) })]) {
+        expect(await pub.publish(ch, bad)).toBe(1); // the agent received it
+      }
+      const res = await raw(HOST, 'hardware.memory.used');
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.json().points.length).toBeGreaterThan(0);
+    } finally {
       pub.disconnect();
     }
   });
