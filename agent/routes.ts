@@ -14,7 +14,8 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { canAccessProject, parseUtcInstant } from '../controller/auth';
+import { canAccessProject } from '../controller/auth';
+import { parseIsoInstant } from '../lib/instant';
 import { principalOf, type RoutePlugin } from '../controller/server';
 import { errorSchema, zodMessage } from '../controller/http';
 import { AgentTimeoutError, BrokerBusyError, type RequestBroker } from './broker';
@@ -29,13 +30,11 @@ export interface AgentRouteOptions {
   redisUrl: { url: string } | { why: string };
 }
 
-/** ISO 8601 only (Date.parse alone would take "1" as 2001-01-01); UTC when no offset is given. */
-const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
 const isoDate = (name: string) =>
   z
     .string()
-    .refine((s) => ISO_INSTANT.test(s.trim()) && !Number.isNaN(parseUtcInstant(s)), `${name} is not an ISO 8601 date or date-time (e.g. 2026-12-03T10:00:00Z)`)
-    .transform((s) => parseUtcInstant(s));
+    .refine((s) => !Number.isNaN(parseIsoInstant(s)), `${name} is not an ISO 8601 date or date-time (e.g. 2026-12-03T10:00:00Z)`)
+    .transform((s) => parseIsoInstant(s));
 
 const rangeQuery = {
   meter: z.string().min(1, 'meter is required'),

@@ -1,8 +1,8 @@
 import type { RoutePlugin } from './server';
 import type { AuditLog } from './audit';
 import { errorSchema } from './http';
+import { parseIsoInstant } from '../lib/instant';
 
-const INSTANT = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/;
 
 /** `GET /v1/audit`: the audit log of admin actions (admin only), newest first. */
 export function auditRoutes(audit: AuditLog): RoutePlugin {
@@ -32,13 +32,13 @@ export function auditRoutes(audit: AuditLog): RoutePlugin {
         const q = req.query as { since?: string; until?: string; who?: string; action?: string; limit?: number };
         for (const key of ['since', 'until'] as const) {
           const v = q[key];
-          if (v !== undefined && (!INSTANT.test(v) || Number.isNaN(Date.parse(v)))) {
+          if (v !== undefined && Number.isNaN(parseIsoInstant(v))) {
             return reply.code(400).send({ error: 'bad-request', message: `${key}: expected an ISO 8601 date or date-time, got ${JSON.stringify(v)}` });
           }
         }
         const entries = await audit.list({
-          since: q.since ? new Date(q.since) : undefined,
-          until: q.until ? new Date(q.until) : undefined,
+          since: q.since ? new Date(parseIsoInstant(q.since)) : undefined,
+          until: q.until ? new Date(parseIsoInstant(q.until)) : undefined,
           who: q.who,
           action: q.action,
           limit: q.limit,

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ClientPrincipalConfig, Role, TokenConfig } from './config';
+import { parseIsoInstant } from '../lib/instant';
 
 /** Who made a request, once their bearer token matched. */
 export interface Principal {
@@ -34,7 +35,7 @@ export class Authenticator {
       // `sha256:<hex>` is the digest itself: the configuration never held the token
       hash: t.token.startsWith('sha256:') ? Buffer.from(t.token.slice('sha256:'.length), 'hex') : digest(t.token),
       principal: { name: t.name, roles: new Set(t.roles), via: 'token' as const, ...(t.project ? { project: t.project } : {}) },
-      ...(t.expires ? { expires: parseUtcInstant(t.expires) } : {}),
+      ...(t.expires ? { expires: parseIsoInstant(t.expires) } : {}),
     }));
     this.certificates = clientPrincipals.map((c) => ({
       subject: parseSubject(c.subject),
@@ -61,12 +62,6 @@ export class Authenticator {
     if (!entry) return { ok: false, status: 401, reason: `no principal configured for client certificate ${formatSubject(subject)} (controller.tls.clientPrincipals)`, who: formatSubject(subject), via: 'certificate' };
     return authorize(entry.principal, anyOf);
   }
-}
-
-/** An ISO 8601 date or date-time as epoch ms; UTC when it names no offset (JS would read a bare date-time as local time). */
-export function parseUtcInstant(text: string): number {
-  const t = text.trim().replace(' ', 'T');
-  return Date.parse(t.includes('T') && !/(Z|[+-]\d{2}:?\d{2})$/i.test(t) ? `${t}Z` : t);
 }
 
 function authorize(principal: Principal, anyOf: readonly Role[]): AuthResult {

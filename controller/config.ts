@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
+import { parseIsoInstant } from '../lib/instant';
 
 export const ROLES = ['admin', 'ingest', 'read'] as const;
 export type Role = (typeof ROLES)[number];
@@ -7,7 +8,7 @@ export type Role = (typeof ROLES)[number];
 const SHA256_TOKEN = /^sha256:[0-9a-f]{64}$/;
 
 /** An ISO 8601 date or date-time (UTC when it names no offset). */
-const instant = z.string().refine((v) => /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(v) && !Number.isNaN(Date.parse(v)), {
+const instant = z.string().refine((v) => !Number.isNaN(parseIsoInstant(v)), {
   message: 'expected an ISO 8601 date or date-time, e.g. 2027-01-01 or 2027-01-01T00:00:00Z',
 });
 
