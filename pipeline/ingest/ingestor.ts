@@ -91,6 +91,11 @@ export interface SampleOrigin {
    * ingest log: http, udp or tcp, drained by the Kafka consumer); its refusal is counted against it.
    */
   transport?: string;
+  /**
+   * When the sample was accepted, if before this submission: an ingest-log record's append time. The
+   * plausibility screen counts its timestamp rules from it (an outage does not make it late).
+   */
+  acceptedAt?: Date;
 }
 
 /** The dead-letter fields of a sample's origin (none without one: an HTTP submission). */
@@ -161,7 +166,7 @@ export class Ingestor {
     }
     const recordedAt = new Date();
     // Refused before any write: what the store cannot hold as sent, and implausible volumes/timestamps.
-    const screened = screenSamples(samples, this.config, recordedAt);
+    const screened = screenSamples(samples, this.config, recordedAt, origins?.some((o) => o?.acceptedAt) ? origins.map((o) => o?.acceptedAt) : undefined);
     const prepared: PreparedSample[] = [];
     const positions: number[] = [];
     const refusals: SubmitResult['refusals'] = screened.refused.map((r) => ({ index: r.index, reason: r.reason, message_id: r.sample.message_id }));

@@ -17,13 +17,18 @@ export interface ScreenResult {
   refused: Array<{ sample: Sample; index: number; reason: string }>;
 }
 
-export function screenSamples(samples: readonly Sample[], cfg: ScreenConfig, now: Date = new Date()): ScreenResult {
+/**
+ * `now` is the arrival the timestamp rules count from; `acceptedAt` (by sample) overrides it for a sample
+ * accepted earlier (a record of the durable ingest log, acknowledged to its sender when it was appended):
+ * such a sample is judged as it arrived, not by when a store outage let it be drained.
+ */
+export function screenSamples(samples: readonly Sample[], cfg: ScreenConfig, now: Date = new Date(), acceptedAt?: ReadonlyArray<Date | undefined>): ScreenResult {
   const out: ScreenResult = { kept: [], refused: [] };
   const limits = { maxDepth: cfg.maxMetadataDepth };
   for (let index = 0; index < samples.length; index++) {
     const sample = samples[index]!;
     const stored = storableProblems(sample, limits);
-    const plausible = plausibilityProblems(sample, cfg.plausibility, now);
+    const plausible = plausibilityProblems(sample, cfg.plausibility, acceptedAt?.[index] ?? now);
     if (stored.length || plausible.length) out.refused.push({ sample, index, reason: [...stored, ...plausible].join('; ') });
     else out.kept.push({ sample, index });
   }

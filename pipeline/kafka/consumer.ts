@@ -322,6 +322,8 @@ export class CeilometerConsumer {
       batchBytes += value.length;
       const parsed = parseRecord(value, m.headers, this.parseOptions);
       const transport = recordTransport(m.headers); // an ingest-log record: the transport its samples arrived by
+      // ... and accepted when the log took it (our controller appended it and then answered the sender)
+      const acceptedAt = transport ? appendTime(m.timestamp) : undefined;
       const each = parsed.samples.length ? value.length / parsed.samples.length : 0;
       const positions = payloadPositions(parsed);
       for (let i = 0; i < parsed.samples.length; i++) {
@@ -332,7 +334,7 @@ export class CeilometerConsumer {
           chunks.push(last);
         }
         last.samples.push(s);
-        last.origins.push({ kafka: { topic, partition, offset: m.offset }, index: positions[i]!, ...(transport ? { transport } : {}) });
+        last.origins.push({ kafka: { topic, partition, offset: m.offset }, index: positions[i]!, ...(transport ? { transport } : {}), ...(acceptedAt ? { acceptedAt } : {}) });
         last.bytes += each;
       }
       for (const r of parsed.rejects) rejects.push({ ...r, kafka: { topic, partition, offset: m.offset } });
@@ -483,4 +485,10 @@ export class CeilometerConsumer {
       if (!this.stopping) this.consumer?.resume([{ topic }]);
     } else this.pausedTopics.set(topic, n);
   }
+}
+
+/** A record's timestamp (ms as text) as a Date; undefined when it is missing or ahead of this clock (then the drain's time counts). */
+function appendTime(timestamp: string | undefined): Date | undefined {
+  const ms = Number(timestamp);
+  return Number.isFinite(ms) && ms > 0 && ms <= Date.now() ? new Date(ms) : undefined;
 }

@@ -9,6 +9,8 @@ import { kafkaBrokers, mongoUri } from '../../support/services';
 import type { Sample } from '../../../pipeline/sample';
 import { createKafka } from '../../../pipeline/kafka/client';
 import { DurableLog } from '../../../pipeline/durable/log';
+import { appendHttpBody } from '../../../pipeline/durable/http';
+import { parseHttpBody } from '../../../pipeline/ceilometer/normalize';
 import { ingestRoutes } from '../../../pipeline/http-route';
 import { buildController } from '../../../controller/server';
 import { ProductMetrics } from '../../../controller/metrics';
@@ -147,6 +149,40 @@ describe('acceptance log: the counters say what they count', () => {
     const exposed = await app.services.metrics.render();
     expect(exposed).toMatch(/^# HELP metering_ingest_http_samples_refused_total Parsed http samples refused by the ingestor's screen/m);
   }, 60_000);
+});
+
+describe('acceptance log: a sample on time when accepted stays on time through an outage', () => {
+  it('the timestamp rules count from when the log took the sample, not from when it could be drained', async () => {
+    const db = iso.dbName('late');
+    const topic = iso.topic('ingest-late');
+    // the route's own append (what a controller does before answering 200), while no consumer drains the log
+    const kafka = createKafka({ brokers: kafkaBrokers(), clientId: `${iso.id}-late` });
+    const producer = kafka.producer();
+    await producer.connect();
+    const onTime = makeSample({ project_id: 'p1', timestamp: new Date(Date.now() - 2000) }); // 2 s old when accepted
+    const stale = makeSample({ project_id: 'p1', timestamp: new Date(Date.now() - 60_000) }); // already too old then
+    const body = Buffer.from(JSON.stringify([asDict(onTime), asDict(stale)]));
+    await appendHttpBody(new DurableLog(producer, topic), body, parseHttpBody(body), undefined);
+    await producer.disconnect();
+    await new Promise((r) => setTimeout(r, 5000)); // the drain comes late: by its clock the sample is now 7 s old
+    const config = meteringConfig.parse({
+      controller: { auth: { tokens: [{ name: 'ceilometer', token: INGEST, roles: ['ingest'] }] } },
+      store: testStoreConfig(db),
+      // a sample may be at most 5 s old when it arrives
+      ingest: { ...testIngestConfig(), acceptance: 'log', plausibility: { maxPastSeconds: 5 } },
+      kafka: { enabled: true, brokers: kafkaBrokers(), groupId: iso.groupId('late'), topics: [iso.topic('unused-late')], ingestTopic: topic, fetchMaxWaitMs: 100, clientId: `${iso.id}-late` },
+    });
+    const late = await startApplication({ config, log: pino({ level: 'silent' }), listen: false });
+    try {
+      const d = direct.db(db);
+      await waitFor('the stale sample dead-lettered', async () => (await d.collection('dead_letter').countDocuments({ message_id: stale.message_id })) === 1);
+      await waitFor('the on-time sample stored', async () => (await d.collection('meter').countDocuments({ message_id: onTime.message_id })) === 1);
+      expect(await d.collection('dead_letter').countDocuments({ message_id: onTime.message_id })).toBe(0);
+    } finally {
+      await late.close();
+      await direct.db(db).dropDatabase().catch(() => undefined);
+    }
+  }, 90_000);
 });
 
 describe('acceptance log when the log cannot take the body', () => {
