@@ -146,11 +146,15 @@ export async function createIngestion(config: IngestionConfig, deps: IngestionDe
   const listenerParse = { secret: config.ingest.telemetrySecret, signaturePolicy: config.ingest.signaturePolicy, ...parseOptions };
   const udp = config.ingest.udp.enabled ? new UdpListener(config.ingest.udp, new MeterMessageIntake({ transport: 'udp', ingestor, log: durableLog, parseOptions: listenerParse }), log) : undefined;
   const tcp = config.ingest.tcp.enabled ? new TcpListener(config.ingest.tcp, new MeterMessageIntake({ transport: 'tcp', ingestor, log: durableLog, parseOptions: listenerParse }), log) : undefined;
-  const start = async () => {
-    await consumer?.start();
-    await amqpConsumer?.start();
-    return { udpPort: await udp?.start(), tcpPort: await tcp?.start() };
-  };
+  // once: a second call answers the first one's ports (starting the Kafka consumer again would put a
+  // second, orphaned member in the group, which could be given the partitions and never drain them)
+  let started: Promise<{ udpPort: number | undefined; tcpPort: number | undefined }> | undefined;
+  const start = () =>
+    (started ??= (async () => {
+      await consumer?.start();
+      await amqpConsumer?.start();
+      return { udpPort: await udp?.start(), tcpPort: await tcp?.start() };
+    })());
   if (deps.startConsumer !== false) await start();
 
   return {

@@ -212,7 +212,7 @@ describe('udp:// with acceptance log: the counters say what they count', () => {
         ingest: { ...testIngestConfig({ telemetrySecret: SECRET, udp: { enabled: true, host: '127.0.0.1', port: 0 } }), acceptance: 'log' },
         kafka: kafkaConfig.parse({ brokers: kafkaBrokers(), groupId: iso.groupId('log'), topics: [iso.topic('unused')], ingestTopic: iso.topic('ingest'), fromBeginning: true, fetchMaxWaitMs: 100, clientId: iso.id }),
       },
-      { db: logDb, kafka, kafkaEnabled: true },
+      { db: logDb, kafka, kafkaEnabled: true, startConsumer: false },
     );
     try {
       const { udpPort } = await logged.start();
