@@ -83,8 +83,11 @@ export interface EvaluateResult {
 
 /** Counters exposed at /metrics. */
 export interface ScalerCounters {
+  /** Rounds whose decision was stored, and those decisions by action. */
   rounds: number;
   byAction: Record<Action, number>;
+  /** Rounds the cluster fence refused (another controller leads the scaler): nothing stored or carried out. */
+  fenced: number;
   actuations: { done: number; failed: number; skipped: number };
   apiEvaluations: number;
   lastEvaluation?: Date;
@@ -100,7 +103,7 @@ export interface ScalerCounters {
 export class ScalerService {
   readonly decisions: DecisionRepository;
   readonly signals: PredictiveSignals;
-  readonly counters: ScalerCounters = { rounds: 0, byAction: Object.fromEntries(ACTIONS.map((a) => [a, 0])) as Record<Action, number>, actuations: { done: 0, failed: 0, skipped: 0 }, apiEvaluations: 0, observedShards: 0 };
+  readonly counters: ScalerCounters = { rounds: 0, byAction: Object.fromEntries(ACTIONS.map((a) => [a, 0])) as Record<Action, number>, fenced: 0, actuations: { done: 0, failed: 0, skipped: 0 }, apiEvaluations: 0, observedShards: 0 };
   private recent: Observation[] = [];
   private topology?: Topology;
   private loop?: ScalerLoop;
@@ -317,8 +320,6 @@ export class ScalerService {
       onboarding: () => this.signals.drain(this.now()),
       record: async (d, trigger) => {
         this.explainReads(d);
-        this.counters.rounds++;
-        this.counters.byAction[d.action]++;
         this.counters.lastEvaluation = this.now();
         const blocker = d.action === 'none' ? undefined : await this.actuationBlocker(trigger.by);
         const topology = await this.currentTopology();
@@ -328,8 +329,14 @@ export class ScalerService {
         // nothing (FencedOutError) and so carries nothing out (act finds no record id)
         // ... and its policy forgets the round's evaluation (the loop restores the state on false)
         const fence = await this.fenced(d, trigger, 'decision not stored and not carried out');
-        if (fence === false) return false;
+        if (fence === false) {
+          this.counters.fenced++;
+          return false;
+        }
         const id = await this.store(d, source, blocker, { topology: topology.kind, collected: lastCollect.n, ...(lastCollect.skipped.length ? { skipped: lastCollect.skipped } : {}) }, requestedBy, fence?.token);
+        // counted once stored: a refused or failed round is no decision of this controller
+        this.counters.rounds++;
+        this.counters.byAction[d.action]++;
         if (!blocker) this.recordIds.set(d, id);
         return true;
       },
@@ -556,7 +563,7 @@ export class ScalerService {
   /** Counter values for /metrics. */
   metricsSnapshot(): Record<string, number> {
     const c = this.counters;
-    const out: Record<string, number> = { metering_scaler_rounds_total: c.rounds };
+    const out: Record<string, number> = { metering_scaler_rounds_total: c.rounds, metering_scaler_rounds_fenced_total: c.fenced };
     for (const a of ACTIONS) out[`metering_scaler_decisions_${a.replace('-', '_')}_total`] = c.byAction[a];
     out.metering_scaler_actuations_done_total = c.actuations.done;
     out.metering_scaler_actuations_failed_total = c.actuations.failed;

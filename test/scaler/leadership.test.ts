@@ -92,11 +92,14 @@ describe('scaler hand-over (real MongoDB, lease clocks moved by the test)', () =
     const refused = await svc.tick();
     expect(refused?.action).toBe('add-shard');
     expect(await db.collection('scaler_decisions').countDocuments({ controller: 'solo' })).toBe(0);
+    // counted as fenced, not as a decision
+    expect(svc.metricsSnapshot()).toMatchObject({ metering_scaler_rounds_total: 0, metering_scaler_decisions_add_shard_total: 0, metering_scaler_rounds_fenced_total: 1 });
     await a.tick(); // renewed
     const next = await svc.tick();
     expect(next?.action).toBe('add-shard');
     const stored = await db.collection('scaler_decisions').find({ controller: 'solo' }).toArray();
     expect(stored.map((d) => d.action)).toEqual(['add-shard']);
+    expect(svc.metricsSnapshot()).toMatchObject({ metering_scaler_rounds_total: 1, metering_scaler_decisions_add_shard_total: 1, metering_scaler_rounds_fenced_total: 1 });
     await svc.stop();
     await a.close();
     await db.dropDatabase();
