@@ -24,9 +24,17 @@ export function readSecretFile(value: string): { value: string } | { error: stri
   }
 }
 
-/** Credentials inside a connection string (`scheme://user:password@host`) replaced by <redacted>. */
+/** Query parameters of a URL that carry secrets by their name (`?token=…`, `tlsCertificateKeyFilePassword=…`, `sig=…`). */
+const SECRET_QUERY_PARAM = /([?&](?:[^=&#\s]*(?:token|secret|password|passwd|pwd|key|sig|signature|authorization|credential)[^=&#\s]*))=([^&#\s]*)/gi;
+
+/**
+ * Credentials inside a connection string or URL replaced by <redacted>: the password of
+ * `scheme://user:password@host`, and query values whose parameter names a secret (a webhook's
+ * `?token=`, MongoDB's `tlsCertificateKeyFilePassword=`); other query options (`tls=true`) stay readable.
+ */
 export function redactUrlCredentials(text: string): string {
-  return text.replace(/\/\/([^/@:\s]*):([^/@\s]+)@/g, '//$1:<redacted>@');
+  const out = text.replace(/\/\/([^/@:\s]*):([^/@\s]+)@/g, '//$1:<redacted>@');
+  return out.includes('://') ? out.replace(SECRET_QUERY_PARAM, '$1=<redacted>') : out;
 }
 
 const isPlainObject = (v: object): boolean => {

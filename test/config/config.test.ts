@@ -8,6 +8,7 @@ import { parseConfig, loadConfig } from '../../app/config';
 import { YamlValidationError } from '../../config/yaml-source';
 import { REPO } from '../support/paths';
 import { TestCa } from '../../lib/certs';
+import { redactUrlCredentials } from '../../config/secrets';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'metering-config-'));
 const file = (name: string, text: string) => {
@@ -162,6 +163,21 @@ describe('every secret setting', () => {
       expect(r.stdout, s.path.join('.')).not.toContain(`printed${i}`);
       expect(at(printed, s.path), s.path.join('.')).toContain('<redacted>');
     });
+  });
+});
+
+describe('secrets inside URLs', () => {
+  it('query values named for a secret are redacted, other options stay readable', () => {
+    expect(redactUrlCredentials('https://alerts.example/hook?channel=ops&token=abc123&X-Amz-Signature=f00')).toBe('https://alerts.example/hook?channel=ops&token=<redacted>&X-Amz-Signature=<redacted>');
+    expect(redactUrlCredentials('mongodb://u:pw@db:27017/?tls=true&tlsCertificateKeyFilePassword=kp&authSource=admin')).toBe('mongodb://u:<redacted>@db:27017/?tls=true&tlsCertificateKeyFilePassword=<redacted>&authSource=admin');
+    expect(redactUrlCredentials('not a url ?token=x')).toBe('not a url ?token=x');
+  });
+
+  it('config check prints no webhook query token', () => {
+    const r = spawnSync('node', [path.join(REPO, 'bin/metering.mjs'), 'config', 'check', file('webhook.yaml', 'compliance:\n  webhook:\n    url: "https://alerts.example/compliance?api_key=qs-secret-42&channel=ops"\n')], { encoding: 'utf8', env: { ...process.env, MONGODB_URI: '', KAFKA_BROKERS: '', REDIS_URL: '', AMQP_URL: '' } });
+    expect(r.status).toBe(0);
+    expect(r.stdout).not.toContain('qs-secret-42');
+    expect(r.stdout).toContain('channel=ops');
   });
 });
 
