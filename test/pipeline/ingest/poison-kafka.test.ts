@@ -78,4 +78,43 @@ describe('a poison message on Kafka', () => {
       await ing.close();
     }
   });
+
+  it('first and last in a fetched batch, and alone on a topic: each dead-lettered at its offset, the valid ones stored once, the offsets committed past them', async () => {
+    const d = client.db(iso.dbName('edges'));
+    dbs.push(d);
+    const [batchTopic, loneTopic] = [iso.topic('edges'), iso.topic('lone')];
+    await ensureTopics(kafka, [batchTopic, loneTopic]);
+    const nul = () => makeSample({ resource_metadata: { 'k\u0000': 'v' } });
+    const [first, last, lone] = [nul(), nul(), nul()];
+    const valid = makeSamples(5);
+    // one send: the five valid messages between two poison ones, fetched as one batch
+    await publishSamples(producer, batchTopic, [first, ...valid, last], 'counter', SECRET);
+    await publishSamples(producer, loneTopic, [lone], 'counter', SECRET);
+
+    const groupId = iso.groupId('edges');
+    const cfg = {
+      store: testStoreConfig(d.databaseName),
+      ingest: testIngestConfig({ telemetrySecret: SECRET }),
+      kafka: resolveIngestionConfig({ kafka: { brokers: kafkaBrokers(), groupId, topics: [batchTopic, loneTopic], fromBeginning: true, fetchMaxWaitMs: 100 } }).kafka,
+    };
+    const ing = await createIngestion(cfg, { db: d, kafka });
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const committed = async (topic: string) => Number((await admin.fetchOffsets({ groupId, topics: [topic] }))[0]!.partitions[0]!.offset);
+      await waitFor('3 dead letters, 5 stored, both topics committed to their ends', async () =>
+        (await d.collection(COLLECTIONS.deadLetter).countDocuments()) === 3 && (await d.collection(COLLECTIONS.meter).countDocuments()) === 5 && (await committed(batchTopic)) === 7 && (await committed(loneTopic)) === 1,
+      );
+      expect(new Set(await d.collection(COLLECTIONS.meter).distinct('message_id'))).toEqual(new Set(valid.map((v) => v.message_id)));
+      const letters = await d.collection(COLLECTIONS.deadLetter).find({}, { projection: { _id: 0, topic: 1, offset: 1, message_id: 1, reason: 1 } }).toArray();
+      expect(letters.map((l) => [l.topic, l.offset, l.message_id]).sort()).toEqual(
+        [[batchTopic, '0', first.message_id], [batchTopic, '6', last.message_id], [loneTopic, '0', lone.message_id]].sort(),
+      );
+      for (const l of letters) expect(l.reason).toMatch(/NUL character/);
+      expect(ing.ingestor.health.down).toBe(false);
+    } finally {
+      await admin.disconnect();
+      await ing.close();
+    }
+  });
 });

@@ -132,6 +132,18 @@ const noCounterName = (s: Sample) => {
 const meterCount = (resource_id: string) => db.collection(COLLECTIONS.meter).countDocuments({ resource_id });
 const lettersAbout = (resource_id: string) => db.collection(COLLECTIONS.deadLetter).find({ payload: { $regex: resource_id } }).toArray();
 
+/** The two poison letters of `resource` (NUL key, no counter_name), from `source`, with their reasons; the NUL one names `first` at index 0. */
+async function twoPoisonLetters(resource: string, source: string, first: Sample) {
+  await waitFor('2 dead letters', async () => (await lettersAbout(resource)).length === 2);
+  const letters = await lettersAbout(resource);
+  expect(letters.every((l) => l.source === source)).toBe(true);
+  const reasons = letters.map((l) => String(l.reason)).sort();
+  expect(reasons[0]).toMatch(/resource_metadata: key "k\\u0000" contains a NUL character/);
+  expect(reasons[1]).toMatch(/neither a meter message \(no counter_name\)/);
+  expect(letters.find((l) => /NUL/.test(String(l.reason)))).toMatchObject({ message_id: first.message_id, index: 0 });
+  return letters;
+}
+
 describe('udp:// poison datagrams first and last', () => {
   it('dead-letters both with their reasons (source udp), stores the 10 between once, and keeps listening', async () => {
     const [first, last] = [makeSample({ resource_id: 'udp-poison' }), makeSample({ resource_id: 'udp-poison' })];
@@ -144,13 +156,7 @@ describe('udp:// poison datagrams first and last', () => {
     for (const s of good) await send(message(s));
     await send(noCounterName(last));
     await waitFor('10 stored', async () => (await meterCount('udp-amid')) === 10);
-    await waitFor('2 dead letters', async () => (await lettersAbout('udp-poison')).length === 2);
-    const letters = await lettersAbout('udp-poison');
-    expect(letters.every((l) => l.source === 'udp')).toBe(true);
-    const byReason = letters.map((l) => String(l.reason)).sort();
-    expect(byReason[0]).toMatch(/resource_metadata: key "k\\u0000" contains a NUL character/);
-    expect(byReason[1]).toMatch(/neither a meter message \(no counter_name\)/);
-    expect(letters.find((l) => /NUL/.test(String(l.reason)))).toMatchObject({ message_id: first.message_id, index: 0 });
+    const letters = await twoPoisonLetters('udp-poison', 'udp', first);
     expect(letters.find((l) => /no counter_name/.test(String(l.reason)))).toMatchObject({ index: -1 }); // the whole message
     expect(await db.collection(COLLECTIONS.meter).countDocuments({ message_id: { $in: [first.message_id, last.message_id] } })).toBe(0);
     // the listener's counters (exported at /metrics) say what was taken and what was refused
@@ -180,13 +186,7 @@ describe('tcp:// poison frames on one connection', () => {
     await new Promise((r) => sock.once('connect', r));
     sock.write(stream);
     await waitFor('11 stored', async () => (await meterCount('tcp-amid')) === 11);
-    await waitFor('2 dead letters', async () => (await lettersAbout('tcp-poison')).length === 2);
-    const letters = await lettersAbout('tcp-poison');
-    expect(letters.every((l) => l.source === 'tcp')).toBe(true);
-    const reasons = letters.map((l) => String(l.reason)).sort();
-    expect(reasons[0]).toMatch(/resource_metadata: key "k\\u0000" contains a NUL character/);
-    expect(reasons[1]).toMatch(/neither a meter message \(no counter_name\)/);
-    expect(letters.find((l) => /NUL/.test(String(l.reason)))).toMatchObject({ message_id: first.message_id, index: 0 });
+    await twoPoisonLetters('tcp-poison', 'tcp', first);
     expect(intake.counters.accepted - before.accepted).toBe(11);
     expect(intake.counters.rejected - before.rejected).toBe(2);
     // the server did not hang up: one more frame on the same connection is stored
@@ -199,6 +199,29 @@ describe('tcp:// poison frames on one connection', () => {
     expect(ids).toHaveLength(12);
     expect(new Set(ids)).toEqual(new Set([...good, later].map((s) => s.message_id)));
     sock.end();
+  });
+});
+
+describe('tcp:// poison as the last frame, and alone on a connection', () => {
+  it('each dead-lettered (source tcp), the frames before it stored once, and the listener keeps taking connections', async () => {
+    const [last, lone] = [makeSample({ resource_id: 'tcp-edge-poison' }), makeSample({ resource_id: 'tcp-edge-poison' })];
+    const good = makeSamples(3, { resource_id: 'tcp-edge' });
+    const connection = async (stream: Buffer) => {
+      const sock = net.connect(ports.tcpPort!, '127.0.0.1');
+      await new Promise((r) => sock.once('connect', r));
+      sock.end(stream);
+    };
+    await connection(Buffer.concat([...good.map((s) => frame(message(s))), frame(nulKey(last))]));
+    await connection(frame(noCounterName(lone)));
+    await waitFor('3 stored', async () => (await meterCount('tcp-edge')) === 3);
+    await twoPoisonLetters('tcp-edge-poison', 'tcp', last).then((letters) => {
+      // the NUL one was the last frame of its connection, but the first (and only) sample of its message
+      expect(letters.find((l) => /no counter_name/.test(String(l.reason)))).toMatchObject({ index: -1 });
+    });
+    const later = makeSample({ resource_id: 'tcp-edge' });
+    await connection(frame(message(later)));
+    await waitFor('a later connection stored', async () => (await meterCount('tcp-edge')) === 4);
+    expect(await db.collection(COLLECTIONS.meter).countDocuments({ message_id: { $in: [last.message_id, lone.message_id] } })).toBe(0);
   });
 });
 
