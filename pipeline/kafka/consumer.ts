@@ -192,8 +192,13 @@ export class CeilometerConsumer {
     }
   }
 
-  /** Join the group, subscribe and start consuming (returns once running). */
+  /**
+   * Join the group, subscribe and start consuming (returns once running). A second call while running is
+   * a no-op: a second KafkaJS consumer here would be an orphaned member of the group, which could be given
+   * the partitions and never hand their batches to ingestion.
+   */
   async start(): Promise<void> {
+    if (this.consumer && !this.closed) return;
     this.closed = false;
     await this.run();
   }

@@ -183,3 +183,21 @@ describe('Kafka consumer: a commit refused', () => {
     expect([consumer.stats.commitFailures, consumer.stats.restarts]).toEqual([1, 0]);
   }, 60_000);
 });
+
+describe('starting a running consumer again', () => {
+  it('is a no-op: one member in the group, and every message stored', async () => {
+    const { topic, group, consumer, stored } = await consumerFor('twice');
+    await consumer.start();
+    await consumer.start();
+    await publishSamples(producer, topic, makeSamples(20), 'counter', SECRET);
+    await waitFor('20 stored', async () => (await stored()) === 20);
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const { groups } = await admin.describeGroups([group]);
+      expect(groups[0]!.members).toHaveLength(1);
+    } finally {
+      await admin.disconnect();
+    }
+  });
+});
