@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import { createSecureContext } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
+import { certificateValidityProblem } from '../lib/setting-file';
 
 /** Paths of PEM files: the CA the controller's certificate chains to, the agent's certificate and key. */
 export interface ClientTlsFiles {
@@ -64,9 +65,8 @@ export function loadClientTls(files: ClientTlsFiles, now = Date.now(), names: { 
     } catch (err) {
       throw new ClientTlsError(`${names.cert}: ${files.cert} holds no PEM certificate (${(err as Error).message})`);
     }
-    const subject = cert.subject.replace(/\n/g, ', ');
-    if (Date.parse(cert.validTo) < now) throw new ClientTlsError(`${names.cert}: the certificate in ${files.cert} (${subject}) expired on ${new Date(cert.validTo).toISOString()}`);
-    if (Date.parse(cert.validFrom) > now) throw new ClientTlsError(`${names.cert}: the certificate in ${files.cert} (${subject}) is not valid before ${new Date(cert.validFrom).toISOString()}`);
+    const problem = certificateValidityProblem(cert.raw, files.cert!, names.cert, now);
+    if (problem) throw new ClientTlsError(problem);
   }
   try {
     createSecureContext(pem);
