@@ -1,5 +1,5 @@
 import { readCertificateSetting, readSettingFile } from '../../lib/setting-file';
-import { Kafka, logLevel, type KafkaConfig as KafkaJsConfig, type LogEntry, type SASLOptions } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type KafkaConfig as KafkaJsConfig, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { Logger } from '../../lib/log';
 import type { KafkaConfig } from '../config';
 
@@ -84,9 +84,35 @@ export async function ensureTopics(kafka: Kafka, topics: readonly string[], numP
   try {
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((t) => !existing.has(t));
-    if (missing.length > 0) await admin.createTopics({ topics: missing.map((topic) => ({ topic, ...(numPartitions !== undefined ? { numPartitions } : {}) })), waitForLeaders: true });
+    if (missing.length > 0) {
+      try {
+        await admin.createTopics({ topics: missing.map((topic) => ({ topic, ...(numPartitions !== undefined ? { numPartitions } : {}) })), waitForLeaders: true });
+      } catch (err) {
+        // A broker that has just started can answer KafkaJS's wait for the new topics' leaders with
+        // UNKNOWN_TOPIC_OR_PARTITION (its metadata cache does not hold them yet), which KafkaJS does not
+        // retry: the topics were created; wait for their leaders here instead of failing the start.
+        if (!isUnknownTopic(err)) throw err;
+        await waitForLeaders(admin, missing);
+      }
+    }
     return missing;
   } finally {
     await admin.disconnect();
+  }
+}
+
+function isUnknownTopic(err: unknown): boolean {
+  const e = err as { type?: string; cause?: { type?: string } } | undefined;
+  return e?.type === 'UNKNOWN_TOPIC_OR_PARTITION' || e?.cause?.type === 'UNKNOWN_TOPIC_OR_PARTITION';
+}
+
+/** Until every partition of `topics` has a leader (at most 30 s; then an Error naming them). */
+async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const md = await admin.fetchTopicMetadata({ topics }).catch(() => undefined);
+    if (md && md.topics.length === topics.length && md.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+    if (Date.now() > deadline) throw new Error(`Kafka topics ${topics.join(', ')} were created but have no leader after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
