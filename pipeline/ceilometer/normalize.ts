@@ -106,7 +106,19 @@ export function payloadPositions(parsed: NormalizeResult): number[] {
 
 type Shape = 'as_dict' | 'meter' | 'either';
 
-const resolve = (opts: NormalizeOptions = {}): Required<NormalizeOptions> => ({ ...DEFAULT_NORMALIZE_OPTIONS, ...opts });
+/**
+ * The options with their defaults, worked out once per options object: the route and the consumers hold
+ * one for their lifetime and call the parser per body or message (a spread per call showed in profiles).
+ * An options object is read once: a caller that changes it afterwards must pass a new one.
+ */
+const resolved = new WeakMap<NormalizeOptions, Required<NormalizeOptions>>();
+const DEFAULTS_RESOLVED: Required<NormalizeOptions> = { ...DEFAULT_NORMALIZE_OPTIONS };
+function resolve(opts?: NormalizeOptions): Required<NormalizeOptions> {
+  if (opts === undefined) return DEFAULTS_RESOLVED;
+  let o = resolved.get(opts);
+  if (o === undefined) resolved.set(opts, (o = { ...DEFAULT_NORMALIZE_OPTIONS, ...opts }));
+  return o;
+}
 
 /** Size check, UTF-8 check and JSON parse of a whole body/value; a whole-input reject on failure. */
 function decodeJson(
@@ -122,10 +134,13 @@ function decodeJson(
   let text: string;
   if (typeof input === 'string') text = input;
   else {
-    // the engine's check first; the byte-by-byte scan only to name the problem
-    const bad = isUtf8(input) ? null : findInvalidUtf8(input);
-    if (bad) return wholeInput(input, `${what}: ${describeUtf8Problem(bad)}`);
+    // Invalid UTF-8 decodes to U+FFFD: only a text holding one needs the engine's check (it may have been
+    // sent as such), and the byte-by-byte scan only to name the problem
     text = input.toString('utf8');
+    if (text.includes('\uFFFD') && !isUtf8(input)) {
+      const bad = findInvalidUtf8(input);
+      if (bad) return wholeInput(input, `${what}: ${describeUtf8Problem(bad)}`);
+    }
   }
   if (codeAt(text, 0) === 0xfeff) text = text.slice(1);
   if (text.trim() === '') return wholeInput(input, `${what}: empty (expected JSON)`);
