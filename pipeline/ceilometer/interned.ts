@@ -22,8 +22,8 @@
 
 /** What the hot path worked out from an interned metadata object, kept for the next sample sharing it. */
 export interface InternedFacts {
-  /** UTF-8 bytes of the object's Ceilometer signature text (recursive_keypairs run together), by list form + prefix. */
-  signed?: Map<string, Buffer>;
+  /** The object's Ceilometer signature text (recursive_keypairs run together), by list form + prefix. */
+  signed?: Map<string, string>;
   /** Whether the tree holds a PyFloat or bigint (its stored form differs from the plain one). */
   tagged?: boolean;
   /** Storability walk: no key needs escaping or holds NUL/lone surrogates, no string a lone surrogate; deepest level. */

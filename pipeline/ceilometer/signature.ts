@@ -34,17 +34,14 @@ function isDict(v: unknown): v is Record<string, unknown> {
  */
 export function computeSignature(message: Record<string, unknown>, secret: string, form: ListForm = 'master'): string {
   if (!secret) return '';
-  // The HMAC of the pairs run together equals that of their bytes in one buffer: the pieces are written
-  // (strings) or copied (the kept bytes of interned metadata) after the key block, then hashed at once.
-  const pieces: Array<string | Buffer> = [];
-  signedPieces(message, '', form, pieces);
-  if (!oneShotHash) return createHmac('sha256', secret).update(joinPieces(pieces), 'utf8').digest('hex');
-  return hmacPieces(secret, pieces);
+  return hmacSha256Hex(secret, signedText(message, '', form));
 }
 
 /** One-shot hashing (Node ≥ 20.12): no Hash object per call. */
 const oneShotHash = (nodeCrypto as unknown as { hash?: (alg: string, data: Uint8Array, enc: string) => string | Buffer }).hash;
 const BLOCK = 64;
+/** Views of the inner buffer by end offset, up to this end (a view per message was a good part of its garbage). */
+const VIEW_ENDS = 4096;
 /**
  * Per secret, two buffers that start with the HMAC key blocks: `inner` = K⊕ipad followed by room for the
  * message, `outer` = K⊕opad followed by the 32 bytes of the inner digest. A deployment has one or two secrets.
@@ -52,6 +49,8 @@ const BLOCK = 64;
 interface KeyBlocks {
   inner: Buffer;
   outer: Buffer;
+  /** inner.subarray(0, end) by end (messages of one producer come in a few lengths). */
+  views: Array<Buffer | undefined>;
 }
 const keyBlocks = new Map<string, KeyBlocks>();
 
@@ -67,62 +66,49 @@ function blocksFor(secret: string): KeyBlocks {
       outer[i]! ^= key[i]!;
     }
     if (keyBlocks.size >= 16) keyBlocks.clear();
-    b = { inner, outer };
+    b = { inner, outer, views: new Array<Buffer | undefined>(VIEW_ENDS) };
     keyBlocks.set(secret, b);
   }
   return b;
 }
 
-/** Room for `more` bytes after `at` in the inner block buffer (what is already written is kept). */
-function room(b: KeyBlocks, at: number, more: number): void {
-  if (b.inner.length >= at + more) return;
-  const grown = Buffer.allocUnsafe(Math.max(at + more, b.inner.length * 2));
-  b.inner.copy(grown, 0, 0, at);
+/** Room for `more` bytes after the key block in the inner buffer. */
+function room(b: KeyBlocks, more: number): void {
+  if (b.inner.length >= BLOCK + more) return;
+  const grown = Buffer.allocUnsafe(Math.max(BLOCK + more, b.inner.length * 2));
+  b.inner.copy(grown, 0, 0, BLOCK);
   b.inner = grown;
+  b.views = new Array<Buffer | undefined>(VIEW_ENDS);
 }
 
 /**
- * HMAC-SHA256 (RFC 2104) of the pieces run together (strings as UTF-8, buffers as they are) as hex:
- * H(K⊕opad ‖ H(K⊕ipad ‖ pieces)) with two one-shot hashes over buffers that already hold the key blocks,
- * about three times cheaper than a crypto.Hmac object per message; the same digest (checked against
- * createHmac in the tests). The inner digest comes back as latin1 text and is written after the outer
- * key block as such: a 'buffer' digest costs about as much as hashing 1 KB.
+ * HMAC-SHA256 (RFC 2104) of `text` (UTF-8) as hex: H(K⊕opad ‖ H(K⊕ipad ‖ text)) with two one-shot
+ * hashes over buffers that already hold the key blocks, about three times cheaper than a crypto.Hmac
+ * object per message; the same digest (checked against createHmac in the tests). The inner digest comes
+ * back as latin1 text and is written after the outer key block as such: a 'buffer' digest costs about as
+ * much as hashing 1 KB.
  */
-function hmacPieces(secret: string, pieces: ReadonlyArray<string | Buffer>): string {
-  const b = blocksFor(secret);
-  let at = BLOCK;
-  for (let i = 0; i < pieces.length; i++) {
-    const p = pieces[i]!;
-    if (typeof p === 'string') {
-      room(b, at, p.length * 3);
-      at += b.inner.write(p, at, 'utf8');
-    } else {
-      room(b, at, p.length);
-      at += p.copy(b.inner, at);
-    }
-  }
-  const inner = oneShotHash!('sha256', b.inner.subarray(0, at), 'latin1') as string;
-  b.outer.write(inner, BLOCK, 32, 'latin1');
-  return oneShotHash!('sha256', b.outer, 'hex') as string;
-}
-
-/** HMAC-SHA256 of `text` (UTF-8) as hex (see hmacPieces). */
 export function hmacSha256Hex(secret: string, text: string): string {
   if (!oneShotHash) return createHmac('sha256', secret).update(text, 'utf8').digest('hex');
-  return hmacPieces(secret, [text]);
-}
-
-function joinPieces(pieces: ReadonlyArray<string | Buffer>): string {
-  let out = '';
-  for (const p of pieces) out += typeof p === 'string' ? p : p.toString('utf8');
-  return out;
+  const b = blocksFor(secret);
+  room(b, text.length * 3);
+  const end = BLOCK + b.inner.write(text, BLOCK, 'utf8');
+  let view = end < VIEW_ENDS ? b.views[end] : undefined;
+  if (view === undefined) {
+    view = b.inner.subarray(0, end);
+    if (end < VIEW_ENDS) b.views[end] = view;
+  }
+  const inner = oneShotHash('sha256', view, 'latin1') as string;
+  b.outer.write(inner, BLOCK, 32, 'latin1');
+  return oneShotHash('sha256', b.outer, 'hex') as string;
 }
 
 /**
  * `name1 value1 name2 value2 …` as recursive_keypairs yields them, run together (top-level
- * message_signature left out), as pieces: strings, and the kept UTF-8 bytes of interned metadata.
+ * message_signature left out), as one string: the engine joins the short pieces without copying them,
+ * and the text is written to the hash buffer in one call (a call per piece costs more than the bytes).
  */
-function signedPieces(d: Record<string, unknown>, prefix: string, form: ListForm, pieces: Array<string | Buffer>): void {
+function signedText(d: Record<string, unknown>, prefix: string, form: ListForm): string {
   let out = '';
   const keys = sortedKeys(d);
   for (let i = 0; i < keys.length; i++) {
@@ -133,34 +119,28 @@ function signedPieces(d: Record<string, unknown>, prefix: string, form: ListForm
     if (typeof value === 'string') out += (prefix === '' ? name : prefix + name) + value;
     else if (value === null) out += (prefix === '' ? name : prefix + name) + 'None';
     else if (typeof value === 'number' && Number.isSafeInteger(value) && !Object.is(value, -0)) out += (prefix === '' ? name : prefix + name) + value;
-    else if (isDict(value)) {
-      if (out !== '') pieces.push(out);
-      out = '';
-      const kept = internedSigned(value, prefix, name, form);
-      if (kept !== undefined) pieces.push(kept);
-      else signedPieces(value, prefix + name + ':', form, pieces);
-    } else out += (prefix === '' ? name : prefix + name) + pyStr(value, form);
+    else if (isDict(value)) out += internedSigned(value, prefix, name, form) ?? signedText(value, prefix + name + ':', form);
+    else out += (prefix === '' ? name : prefix + name) + pyStr(value, form);
   }
-  if (out !== '') pieces.push(out);
+  return out;
 }
 
 /**
- * The signed bytes of an interned (frozen, shared) metadata object under `prefix + name + ':'`, worked
+ * The signed text of an interned (frozen, shared) metadata object under `prefix + name + ':'`, worked
  * out once and kept with it (interned.ts), since every sample of the resource carries the same one;
  * undefined for any other object.
  */
-function internedSigned(d: Record<string, unknown>, parentPrefix: string, name: string, form: ListForm): Buffer | undefined {
+function internedSigned(d: Record<string, unknown>, parentPrefix: string, name: string, form: ListForm): string | undefined {
   const facts = internedFacts(d);
   if (facts === undefined) return undefined;
   // the usual key is the member name itself (a property name: hashed once), not a new string per sample
   const key = parentPrefix === '' && form === 'master' ? name : form + '\u0000' + parentPrefix + name;
   const known = (facts.signed ??= new Map()).get(key);
   if (known !== undefined) return known;
-  const pieces: Array<string | Buffer> = [];
-  signedPieces(d, parentPrefix + name + ':', form, pieces);
-  const bytes = Buffer.concat(pieces.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p)));
-  if (facts.signed.size < 8) facts.signed.set(key, bytes);
-  return bytes;
+  // flat: a tree of joined pieces would be walked again by every sample's write
+  const text = Buffer.from(signedText(d, parentPrefix + name + ':', form), 'utf8').toString('utf8');
+  if (facts.signed.size < 8) facts.signed.set(key, text);
+  return text;
 }
 
 export type SignatureCheck =
