@@ -615,8 +615,91 @@ export interface TaggedJsonOptions {
   intern?: boolean;
 }
 
+const QUOTED_INTERN_KEY = '"' + INTERN_KEY + '"';
+/** Most integral numbers whose literal the sample reader looks up before leaving the text to the scan. */
+const KNOWN_SAMPLE_MAX_INTS = 4;
+
+/** Offset of the first character after optional whitespace, a colon and optional whitespace from `i`; -1 when there is no colon. */
+function afterColon(text: string, i: number): number {
+  while (isWs(codeAt(text, i))) i++;
+  if (codeAt(text, i) !== 58) return -1;
+  i++;
+  while (isWs(codeAt(text, i))) i++;
+  return i;
+}
+
+/**
+ * The usual Kafka meter message, without the scan: one flat object of scalars whose `resource_metadata`
+ * object was read before (interned.ts). Taken only when, with the metadata's text replaced by `null`, the
+ * text starts with `{`, holds no backslash, no `[`, no `{` but the first, and `"resource_metadata"` once;
+ * anything else (and any literal it cannot place) is left to the scan (undefined).
+ *
+ * Why that is exact. Without backslashes every `"` of that text delimits a string and every key is
+ * written as it reads. Its one `"resource_metadata"` is followed by a colon, so in a text JSON.parse
+ * accepts it is a key, the only one of that name, of the one object; its value in the original is the
+ * known text, a complete object (it was parsed before), so the original holds that object where the
+ * engine read `null`. NaN/Infinity make JSON.parse fail (the scan takes them). Every other value is a
+ * top-level scalar: a number the engine made integral is looked up by its key (written once) and its
+ * literal decides, as in the scan: a float literal becomes PyFloat, an integer beyond 2^53 a bigint.
+ * (Substring searches cost about a nanosecond a character here: they run on the short text without the
+ * metadata wherever they can.)
+ */
+export function parseKnownSample(text: string): ParsedJson | undefined {
+  if (codeAt(text, 0) !== 123) return undefined;
+  const k = indexIn(text, QUOTED_INTERN_KEY);
+  if (k === -1) return undefined;
+  const m = afterColon(text, k + QUOTED_INTERN_KEY.length);
+  if (m === -1 || codeAt(text, m) !== 123) return undefined;
+  const entry = findInterned(text, m);
+  if (entry === undefined || entry.obj === undefined || !entry.plain || entry.innerDepth + 1 > MAX_DEPTH) return undefined;
+  if (indexIn(text, '{', 1) !== m) return undefined;
+  const source = text.slice(0, m) + 'null' + text.slice(m + entry.text.length);
+  if (indexIn(source, '{', m) !== -1 || indexIn(source, '[') !== -1 || indexIn(source, '\\') !== -1) return undefined;
+  if (indexIn(source, QUOTED_INTERN_KEY, k + QUOTED_INTERN_KEY.length) !== -1) return undefined;
+  let value: Record<string, TaggedValue>;
+  try {
+    value = JSON.parse(source) as Record<string, TaggedValue>;
+  } catch {
+    return undefined;
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  if (!Object.prototype.hasOwnProperty.call(value, INTERN_KEY) || value[INTERN_KEY] !== null) return undefined;
+  let plainNumbers = true;
+  let lookups = 0;
+  const keys = Object.keys(value);
+  for (let i = 0; i < keys.length; i++) {
+    const v = value[keys[i]!];
+    if (typeof v !== 'number' || !Number.isInteger(v)) continue;
+    // the literal of an integral number: a float literal or an integer beyond 2^53 needs its typed form
+    if (++lookups > KNOWN_SAMPLE_MAX_INTS) return undefined;
+    const quoted = '"' + keys[i]! + '"';
+    const at = indexIn(source, quoted);
+    if (at === -1 || indexIn(source, quoted, at + quoted.length) !== -1) return undefined;
+    const start = afterColon(source, at + quoted.length);
+    if (start === -1) return undefined;
+    let stop = start + 1;
+    let float = false;
+    for (;;) {
+      const d = codeAt(source, stop);
+      if (d === 46 || d === 101 || d === 69) float = true;
+      else if (!((d >= 48 && d <= 57) || d === 43 || d === 45)) break;
+      stop++;
+    }
+    if (float) setOwn(value, keys[i]!, new PyFloat(v));
+    else if (stop - start > 15 && !Number.isSafeInteger(v)) setOwn(value, keys[i]!, BigInt(source.slice(start, stop)));
+    else continue;
+    plainNumbers = false;
+  }
+  value[INTERN_KEY] = entry.obj as Record<string, TaggedValue>;
+  return { value, itemSpans: NO_SPANS, plainNumbers };
+}
+
 /** Parse one JSON text (surrounding whitespace allowed). Throws JsonSyntaxError. */
 export function parseTaggedJson(text: string, options?: TaggedJsonOptions): ParsedJson {
+  if (options?.intern === true) {
+    const known = parseKnownSample(text);
+    if (known !== undefined) return known;
+  }
   const scanned = text.includes('\\u0000') ? undefined : scan(text, options?.intern === true);
   if (!scanned) return parseTaggedJsonStrict(text);
   const { specials, replaced } = scanned;

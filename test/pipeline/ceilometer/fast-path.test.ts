@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { BSON, Double, Long } from 'mongodb';
-import { PyFloat, itemText, parseTaggedJson, parseTaggedJsonStrict } from '../../../pipeline/ceilometer/json';
+import { PyFloat, itemText, parseKnownSample, parseTaggedJson, parseTaggedJsonStrict } from '../../../pipeline/ceilometer/json';
 import { hmacSha256Hex } from '../../../pipeline/ceilometer/signature';
 import { sortedKeys, compareCodePoints } from '../../../pipeline/ceilometer/pystr';
 import { meterDocSize, prepareSample } from '../../../pipeline/store/layout';
@@ -70,6 +70,92 @@ describe('fast JSON reader', () => {
     expect(v[0]).toBe('\u0000f1.0'); // a string that looks like the reader's marker stays a string
     expect(v[1]).toEqual(new PyFloat(1));
     expect(() => parseTaggedJson('['.repeat(600) + ']'.repeat(600))).toThrow(/nesting deeper than 512/);
+  });
+});
+
+/** Whether a tree holds a PyFloat or bigint anywhere. */
+function hasTyped(v: unknown): boolean {
+  if (v instanceof PyFloat || typeof v === 'bigint') return true;
+  if (v !== null && typeof v === 'object') return Object.values(v).some(hasTyped);
+  return false;
+}
+
+describe('known-sample reader (a Kafka meter message whose metadata was read before)', () => {
+  let n = 0;
+  /** A meter message around `members` (JSON text of more top-level members), with metadata of its own. */
+  const message = (members: string, sep = ','): { text: string; meta: string } => {
+    const meta = `{"display_name": "vm-${n++}", "flavor": {"ram": 512, "vcpus": 2}, "tags": ["a", 1.5], "image_ref": null}`;
+    return { meta, text: `{"counter_name": "cpu"${sep} "counter_type": "cumulative"${sep} "resource_metadata": ${meta}${sep} ${members}}` };
+  };
+  /** Read `text` once to intern its metadata, then again: the second read must equal the reference reader's. */
+  const secondRead = (text: string) => {
+    parseTaggedJson(text, { intern: true });
+    const again = parseTaggedJson(text, { intern: true });
+    const slow = parseTaggedJsonStrict(text);
+    expect(normalise(again.value)).toEqual(normalise(slow.value));
+    if (again.plainNumbers) expect(hasTyped(again.value)).toBe(false);
+    return again;
+  };
+
+  it.each([
+    ['an integer volume', '"counter_volume": 5, "message_id": "m"'],
+    ['a fractional volume', '"counter_volume": 4.25, "message_id": "m"'],
+    ['an integral float volume', '"counter_volume": 1.0, "message_id": "m"'],
+    ['exponent forms', '"counter_volume": 1E+2, "x": 2.5e1, "message_id": "m"'],
+    ['negative zero, both ways', '"counter_volume": -0.0, "x": -0, "message_id": "m"'],
+    ['an integer beyond 2^53', '"counter_volume": 12345678901234567890, "x": -12345678901234567890'],
+    ['the largest safe integer', '"counter_volume": 9007199254740991'],
+    ['a float "__proto__" member', '"__proto__": 3.0, "counter_volume": 1'],
+    ['null, booleans and strings with braces-free punctuation', '"a": null, "b": true, "c": "x: 1.0, y", "counter_volume": 7'],
+  ])('takes %s and reads it exactly', (_name, members) => {
+    const { text } = message(members);
+    secondRead(text);
+    expect(parseKnownSample(text)).toBeDefined();
+    expect(parseKnownSample(message(members, ',\n  ').text.replace(/,\n {2}/g, ' ,\t'))).toBeUndefined(); // not interned yet: read by the scan
+  });
+
+  it('reads the compact layout and the layout Python\'s json.dumps writes alike', () => {
+    const compact = message('"counter_volume":1.0').text.replace(/": /g, '":').replace(/, "/g, ',"');
+    secondRead(compact);
+    expect(parseKnownSample(compact)).toBeDefined();
+  });
+
+  it.each([
+    ['a duplicate volume (the last one wins)', '"counter_volume": 2.5, "counter_volume": 1.0'],
+    ['a duplicate integral volume', '"counter_volume": 1.0, "counter_volume": 2'],
+    ['a later resource_metadata null', '"resource_metadata": null'],
+    ['an earlier name as a string value', '"x": "counter_volume", "counter_volume": 1.0'],
+    ['a backslash in a value', '"x": "a\\"b", "counter_volume": 1.0'],
+    ['a list outside the metadata', '"x": [1.0], "counter_volume": 2'],
+    ['an object outside the metadata', '"x": {"y": 1.0}, "counter_volume": 2'],
+    ['NaN', '"counter_volume": NaN'],
+    ['Infinity', '"counter_volume": -Infinity'],
+    ['more integral numbers than it looks up', '"a": 1.0, "b": 2, "c": 3.0, "d": 4, "e": 5.0'],
+    ['a syntax error after the metadata', '"counter_volume": 1.0,'],
+  ])('leaves %s to the scan, with the same result', (_name, members) => {
+    const { text, meta } = message(members);
+    parseTaggedJson(`{"resource_metadata": ${meta}}`, { intern: true }); // the metadata is known
+    expect(parseKnownSample(text)).toBeUndefined();
+    if (members.endsWith(',')) expect(() => parseTaggedJson(text, { intern: true })).toThrow(/invalid JSON at line 1 column \d+: expected a string key/);
+    else secondRead(text);
+  });
+
+  it('leaves a resource_metadata string value before the key, and metadata with typed numbers, to the scan', () => {
+    const early = `{"x": "resource_metadata", ${message('"counter_volume": 1.0').text.slice(1)}`;
+    secondRead(early);
+    expect(parseKnownSample(early)).toBeUndefined();
+    const typed = message('"counter_volume": 1').text.replace('"ram": 512', '"ram": 512.0');
+    secondRead(typed);
+    expect(parseKnownSample(typed)).toBeUndefined();
+  });
+
+  it('gives every sample with that metadata the one interned object', () => {
+    const { text } = message('"counter_volume": 1.0');
+    const a = secondRead(text).value as Record<string, unknown>;
+    const b = parseTaggedJson(text.replace('1.0', '2.0'), { intern: true }).value as Record<string, unknown>;
+    expect(b.resource_metadata).toBe(a.resource_metadata);
+    expect(Object.isFrozen(a.resource_metadata)).toBe(true);
+    expect(b.counter_volume).toEqual(new PyFloat(2));
   });
 });
 
