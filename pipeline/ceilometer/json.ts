@@ -616,7 +616,7 @@ export interface TaggedJsonOptions {
 }
 
 const QUOTED_INTERN_KEY = '"' + INTERN_KEY + '"';
-/** Most integral numbers whose literal the sample reader looks up before leaving the text to the scan. */
+/** Most integral numbers per sample whose literal the known-samples reader looks up before leaving the text to the scan. */
 const KNOWN_SAMPLE_MAX_INTS = 4;
 
 /** Offset of the first character after optional whitespace, a colon and optional whitespace from `i`; -1 when there is no colon. */
@@ -628,76 +628,148 @@ function afterColon(text: string, i: number): number {
   return i;
 }
 
+/** Whether the object opening at `m` is the value of a `"resource_metadata"` key (written just before it). */
+function keyedByMetadata(text: string, m: number): boolean {
+  let i = m - 1;
+  while (i >= 0 && isWs(codeAt(text, i))) i--;
+  if (codeAt(text, i) !== 58) return false;
+  i--;
+  while (i >= 0 && isWs(codeAt(text, i))) i--;
+  const start = i + 1 - QUOTED_INTERN_KEY.length;
+  return start >= 0 && text.slice(start, i + 1) === QUOTED_INTERN_KEY;
+}
+
+/** Offsets of every `c` in `text` (a single-character search is a memory scan: far cheaper than a substring search). */
+function offsetsOf(text: string, c: string, out: number[]): number[] {
+  out.length = 0;
+  for (let i = indexIn(text, c); i !== -1; i = indexIn(text, c, i + 1)) out.push(i);
+  return out;
+}
+const OPENS: number[] = [];
+const CLOSES: number[] = [];
+const KNOWN: InternEntry[] = [];
+
 /**
- * The usual Kafka meter message, without the scan: one flat object of scalars whose `resource_metadata`
- * object was read before (interned.ts). Taken only when, with the metadata's text replaced by `null`, the
- * text starts with `{`, holds no backslash, no `[`, no `{` but the first, and `"resource_metadata"` once;
- * anything else (and any literal it cannot place) is left to the scan (undefined).
- *
- * Why that is exact. Without backslashes every `"` of that text delimits a string and every key is
- * written as it reads. Its one `"resource_metadata"` is followed by a colon, so in a text JSON.parse
- * accepts it is a key, the only one of that name, of the one object; its value in the original is the
- * known text, a complete object (it was parsed before), so the original holds that object where the
- * engine read `null`. NaN/Infinity make JSON.parse fail (the scan takes them). Every other value is a
- * top-level scalar: a number the engine made integral is looked up by its key (written once) and its
- * literal decides, as in the scan: a float literal becomes PyFloat, an integer beyond 2^53 a bigint.
- * (Substring searches cost about a nanosecond a character here: they run on the short text without the
- * metadata wherever they can.)
+ * Give the integral numbers of one flat sample object their typed form from their literals in `item`
+ * (the sample's own text, metadata replaced): a float literal becomes PyFloat, an integer beyond 2^53 a
+ * bigint, as in the scan. Each is found by its key, which must be written exactly once in the text.
+ * Returns whether the sample holds no typed number, or undefined when a literal cannot be placed.
  */
-export function parseKnownSample(text: string): ParsedJson | undefined {
-  if (codeAt(text, 0) !== 123) return undefined;
-  const k = indexIn(text, QUOTED_INTERN_KEY);
-  if (k === -1) return undefined;
-  const m = afterColon(text, k + QUOTED_INTERN_KEY.length);
-  if (m === -1 || codeAt(text, m) !== 123) return undefined;
-  const entry = findInterned(text, m);
-  if (entry === undefined || entry.obj === undefined || !entry.plain || entry.innerDepth + 1 > MAX_DEPTH) return undefined;
-  if (indexIn(text, '{', 1) !== m) return undefined;
-  const source = text.slice(0, m) + 'null' + text.slice(m + entry.text.length);
-  if (indexIn(source, '{', m) !== -1 || indexIn(source, '[') !== -1 || indexIn(source, '\\') !== -1) return undefined;
-  if (indexIn(source, QUOTED_INTERN_KEY, k + QUOTED_INTERN_KEY.length) !== -1) return undefined;
-  let value: Record<string, TaggedValue>;
-  try {
-    value = JSON.parse(source) as Record<string, TaggedValue>;
-  } catch {
-    return undefined;
-  }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
-  if (!Object.prototype.hasOwnProperty.call(value, INTERN_KEY) || value[INTERN_KEY] !== null) return undefined;
-  let plainNumbers = true;
+function typeIntegralLiterals(obj: Record<string, TaggedValue>, item: string): boolean | undefined {
+  let plain = true;
   let lookups = 0;
-  const keys = Object.keys(value);
+  const keys = Object.keys(obj);
   for (let i = 0; i < keys.length; i++) {
-    const v = value[keys[i]!];
+    const v = obj[keys[i]!];
     if (typeof v !== 'number' || !Number.isInteger(v)) continue;
-    // the literal of an integral number: a float literal or an integer beyond 2^53 needs its typed form
     if (++lookups > KNOWN_SAMPLE_MAX_INTS) return undefined;
     const quoted = '"' + keys[i]! + '"';
-    const at = indexIn(source, quoted);
-    if (at === -1 || indexIn(source, quoted, at + quoted.length) !== -1) return undefined;
-    const start = afterColon(source, at + quoted.length);
+    const at = indexIn(item, quoted);
+    if (at === -1 || indexIn(item, quoted, at + quoted.length) !== -1) return undefined;
+    const start = afterColon(item, at + quoted.length);
     if (start === -1) return undefined;
     let stop = start + 1;
     let float = false;
     for (;;) {
-      const d = codeAt(source, stop);
+      const d = codeAt(item, stop);
       if (d === 46 || d === 101 || d === 69) float = true;
       else if (!((d >= 48 && d <= 57) || d === 43 || d === 45)) break;
       stop++;
     }
-    if (float) setOwn(value, keys[i]!, new PyFloat(v));
-    else if (stop - start > 15 && !Number.isSafeInteger(v)) setOwn(value, keys[i]!, BigInt(source.slice(start, stop)));
+    if (float) setOwn(obj, keys[i]!, new PyFloat(v));
+    else if (stop - start > 15 && !Number.isSafeInteger(v)) setOwn(obj, keys[i]!, BigInt(item.slice(start, stop)));
     else continue;
-    plainNumbers = false;
+    plain = false;
   }
-  value[INTERN_KEY] = entry.obj as Record<string, TaggedValue>;
-  return { value, itemSpans: NO_SPANS, plainNumbers };
+  return plain;
+}
+
+/**
+ * The usual ingestion inputs without the scan: one flat sample object (a Kafka meter message) or a list
+ * of them (an HTTP publisher body), each with a `resource_metadata` object read before (interned.ts).
+ * Each sample's first inner `{` must open a known metadata text written as the value of a
+ * `"resource_metadata"` key, with no other such key after it in the sample; with those texts replaced by
+ * `null`, the rest must hold no backslash, no `[` but a list's own, and exactly one `{` and (in a list)
+ * one `}` per sample. Anything else, and any literal it cannot place, is left to the scan (undefined).
+ *
+ * Why that is exact. Without backslashes every `"` of the rest delimits a string and every key is
+ * written as it reads. Once JSON.parse accepts the rest as one object, or a list of N objects, with N
+ * `{` in all, those are the samples' own braces: there is no other object, and no brace inside a string
+ * (in a list the same holds for the N `}`, which are then each sample's end: its span). So the replaced
+ * texts were found sample by sample, one inside each; each follows its key and no such key follows it in
+ * its sample, so it is the member JSON's last-wins rule keeps (the sample must own it, read as `null`).
+ * It is a complete object (it was parsed before), so the original holds that object where the engine
+ * read `null`. NaN/Infinity make JSON.parse fail.
+ * Every other value of a sample is a scalar: typeIntegralLiterals types the integral numbers.
+ * (Substring searches cost about a nanosecond a character, single characters far less: the key
+ * lookups run on one sample's text without its metadata.)
+ */
+export function parseKnownSamples(text: string): ParsedJson | undefined {
+  const list = codeAt(text, 0) === 91;
+  if (!list && codeAt(text, 0) !== 123) return undefined;
+  const known = KNOWN;
+  known.length = 0;
+  let source = '';
+  let at = 0;
+  // Each sample: its '{', then the next '{' opens its metadata, with the key written just before it
+  // (found backwards from that brace: single-character searches, no substring search over the text); the
+  // rest of the sample, up to the next sample's '{', holds no later "resource_metadata" (it would win).
+  for (let open = list ? indexIn(text, '{') : 0; open !== -1; ) {
+    const m = indexIn(text, '{', open + 1);
+    if (m === -1 || !keyedByMetadata(text, m)) return undefined;
+    const entry = findInterned(text, m);
+    if (entry === undefined || entry.obj === undefined || !entry.plain || entry.innerDepth + (list ? 2 : 1) > MAX_DEPTH) return undefined;
+    known.push(entry);
+    source += text.slice(at, m) + 'null';
+    at = m + entry.text.length;
+    open = list ? indexIn(text, '{', at) : -1;
+    if (indexIn(open === -1 ? text.slice(at) : text.slice(at, open), QUOTED_INTERN_KEY) !== -1) return undefined;
+  }
+  const n = known.length;
+  if (n === 0) return undefined;
+  source += text.slice(at);
+  if (indexIn(source, '\\') !== -1 || indexIn(source, '[', list ? 1 : 0) !== -1) return undefined;
+  const opens = offsetsOf(source, '{', OPENS);
+  if (opens.length !== n) return undefined;
+  const closes = list ? offsetsOf(source, '}', CLOSES) : undefined;
+  if (closes !== undefined && closes.length !== n) return undefined;
+  let value: TaggedValue;
+  try {
+    value = JSON.parse(source) as TaggedValue;
+  } catch {
+    return undefined;
+  }
+  const items: TaggedValue[] = list ? (Array.isArray(value) ? value : []) : [value];
+  if (items.length !== n) return undefined;
+  const spans: Array<[number, number]> | undefined = list ? new Array<[number, number]>(n) : undefined;
+  let plainNumbers = true;
+  let shift = 0; // characters the replaced texts before the sample had beyond 'null'
+  for (let i = 0; i < n; i++) {
+    const item = items[i];
+    if (item === null || typeof item !== 'object' || Array.isArray(item) || item instanceof PyFloat) return undefined;
+    const obj = item as Record<string, TaggedValue>;
+    if (!Object.prototype.hasOwnProperty.call(obj, INTERN_KEY) || obj[INTERN_KEY] !== null) return undefined;
+    const plain = typeIntegralLiterals(obj, closes === undefined ? source : source.slice(opens[i]!, closes[i]! + 1));
+    if (plain === undefined) return undefined;
+    if (!plain) plainNumbers = false;
+    obj[INTERN_KEY] = known[i]!.obj as Record<string, TaggedValue>;
+    if (spans !== undefined) {
+      const start = opens[i]! + shift;
+      shift += known[i]!.text.length - 4;
+      spans[i] = [start, closes![i]! + 1 + shift];
+    }
+  }
+  known.length = 0;
+  if (spans === undefined) return { value, itemSpans: NO_SPANS, plainNumbers };
+  const itemSpans = new WeakMap<TaggedValue[], Array<[number, number]>>();
+  itemSpans.set(value as TaggedValue[], spans);
+  return { value, itemSpans, plainNumbers };
 }
 
 /** Parse one JSON text (surrounding whitespace allowed). Throws JsonSyntaxError. */
 export function parseTaggedJson(text: string, options?: TaggedJsonOptions): ParsedJson {
   if (options?.intern === true) {
-    const known = parseKnownSample(text);
+    const known = parseKnownSamples(text);
     if (known !== undefined) return known;
   }
   const scanned = text.includes('\\u0000') ? undefined : scan(text, options?.intern === true);

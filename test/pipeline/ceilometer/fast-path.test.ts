@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { BSON, Double, Long } from 'mongodb';
-import { PyFloat, itemText, parseKnownSample, parseTaggedJson, parseTaggedJsonStrict } from '../../../pipeline/ceilometer/json';
+import { PyFloat, itemText, parseKnownSamples, parseTaggedJson, parseTaggedJsonStrict } from '../../../pipeline/ceilometer/json';
 import { hmacSha256Hex } from '../../../pipeline/ceilometer/signature';
 import { sortedKeys, compareCodePoints } from '../../../pipeline/ceilometer/pystr';
 import { meterDocSize, prepareSample } from '../../../pipeline/store/layout';
@@ -110,14 +110,14 @@ describe('known-sample reader (a Kafka meter message whose metadata was read bef
   ])('takes %s and reads it exactly', (_name, members) => {
     const { text } = message(members);
     secondRead(text);
-    expect(parseKnownSample(text)).toBeDefined();
-    expect(parseKnownSample(message(members, ',\n  ').text.replace(/,\n {2}/g, ' ,\t'))).toBeUndefined(); // not interned yet: read by the scan
+    expect(parseKnownSamples(text)).toBeDefined();
+    expect(parseKnownSamples(message(members, ',\n  ').text.replace(/,\n {2}/g, ' ,\t'))).toBeUndefined(); // not interned yet: read by the scan
   });
 
   it('reads the compact layout and the layout Python\'s json.dumps writes alike', () => {
     const compact = message('"counter_volume":1.0').text.replace(/": /g, '":').replace(/, "/g, ',"');
     secondRead(compact);
-    expect(parseKnownSample(compact)).toBeDefined();
+    expect(parseKnownSamples(compact)).toBeDefined();
   });
 
   it.each([
@@ -135,18 +135,59 @@ describe('known-sample reader (a Kafka meter message whose metadata was read bef
   ])('leaves %s to the scan, with the same result', (_name, members) => {
     const { text, meta } = message(members);
     parseTaggedJson(`{"resource_metadata": ${meta}}`, { intern: true }); // the metadata is known
-    expect(parseKnownSample(text)).toBeUndefined();
+    expect(parseKnownSamples(text)).toBeUndefined();
     if (members.endsWith(',')) expect(() => parseTaggedJson(text, { intern: true })).toThrow(/invalid JSON at line 1 column \d+: expected a string key/);
     else secondRead(text);
   });
 
-  it('leaves a resource_metadata string value before the key, and metadata with typed numbers, to the scan', () => {
-    const early = `{"x": "resource_metadata", ${message('"counter_volume": 1.0').text.slice(1)}`;
-    secondRead(early);
-    expect(parseKnownSample(early)).toBeUndefined();
+  it('takes a resource_metadata string or scalar member before the key (the later member wins), leaves metadata with typed numbers to the scan', () => {
+    for (const before of ['"x": "resource_metadata"', '"resource_metadata": 5']) {
+      const early = `{${before}, ${message('"counter_volume": 1.0').text.slice(1)}`;
+      secondRead(early);
+      expect(parseKnownSamples(early)).toBeDefined();
+    }
     const typed = message('"counter_volume": 1').text.replace('"ram": 512', '"ram": 512.0');
     secondRead(typed);
-    expect(parseKnownSample(typed)).toBeUndefined();
+    expect(parseKnownSamples(typed)).toBeUndefined();
+  });
+
+  /** A publisher body of samples whose metadata is known: read the way the HTTP route reads it, spans included. */
+  const knownList = (items: string[], sep = ', '): string => {
+    const text = `[${items.join(sep)}]`;
+    parseTaggedJson(text, { intern: true }); // the metadata texts become known
+    sameParse(text);
+    const again = parseTaggedJson(text, { intern: true });
+    expect(normalise(again.value)).toEqual(normalise(parseTaggedJsonStrict(text).value));
+    return text;
+  };
+
+  it('takes a list of such samples (an HTTP body), with each sample\'s span as the reference reader gives it', () => {
+    const items = ['"counter_volume": 1.0', '"counter_volume": 2', '"counter_volume": 3.5, "x": 12345678901234567890'].map((m) => message(m).text);
+    const spaced = knownList(items);
+    expect(parseKnownSamples(spaced)).toBeDefined();
+    const compact = knownList(items.map((t) => t.replace(/": /g, '":').replace(/, "/g, ',"')), ',');
+    const parsed = parseKnownSamples(compact)!;
+    const list = parsed.value as unknown[];
+    expect(list.map((_, i) => itemText(parsed, compact, list as never, i))).toEqual(items.map((t) => t.replace(/": /g, '":').replace(/, "/g, ',"')));
+    expect(parsed.plainNumbers).toBe(false);
+  });
+
+  it.each([
+    ['a brace inside a string', '"counter_volume": 1.0, "x": "a}b"'],
+    ['an object inside a sample', '"counter_volume": 1.0, "x": {"y": 2}'],
+    ['a list inside a sample', '"counter_volume": 1.0, "x": [2]'],
+    ['a second resource_metadata', '"counter_volume": 1.0, "resource_metadata": null'],
+  ])('leaves a list with %s to the scan, with the same result and spans', (_name, members) => {
+    const text = knownList([message('"counter_volume": 2').text, message(members).text]);
+    expect(parseKnownSamples(text)).toBeUndefined();
+  });
+
+  it('leaves a list with a sample without metadata, or an element that is not an object, to the scan', () => {
+    const withMeta = message('"counter_volume": 2').text;
+    for (const other of ['{"counter_volume": 1.0}', '7', '"{}"']) {
+      const text = knownList([withMeta, other]);
+      expect(parseKnownSamples(text)).toBeUndefined();
+    }
   });
 
   it('gives every sample with that metadata the one interned object', () => {
