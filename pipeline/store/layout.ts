@@ -179,6 +179,9 @@ function documentSize(d: Record<string, unknown>, asIs: boolean): number {
   return size;
 }
 
+/** A `meter` document's keys in order (one array, not one per sample). */
+const DOC_KEYS: ReadonlyArray<keyof MeterDoc> = ['_id', ...METER_FIELDS];
+
 /**
  * The exact BSON size of a `meter` document, the same figure as BSON.calculateObjectSize(doc) (the tests
  * compare them) at about a third of the cost: summed here for the JSON-shaped values a sample holds, the
@@ -186,8 +189,9 @@ function documentSize(d: Record<string, unknown>, asIs: boolean): number {
  */
 export function meterDocSize(doc: MeterDoc, metadataSize = -1): number {
   let size = 5; // int32 length + trailing NUL
-  for (const key of ['_id', ...METER_FIELDS] as const) {
-    const v = doc[key as keyof MeterDoc];
+  for (let i = 0; i < DOC_KEYS.length; i++) {
+    const key = DOC_KEYS[i]!;
+    const v = doc[key];
     if (key === 'resource_metadata') {
       const m = metadataSize >= 0 ? metadataSize : documentSize(v as Record<string, unknown>, false);
       size += 2 + key.length + (m >= 0 ? m : BSON.calculateObjectSize(v as Record<string, unknown>));
