@@ -29,12 +29,20 @@ export function compareCodePoints(a: string, b: string): number {
 const SURROGATE = /[\uD800-\uDFFF]/;
 
 /**
- * Recently sorted key lists: [keys as found, keys sorted]. Samples of one producer share a few shapes
- * (the message, the metadata of each resource kind), and property names of parsed objects are
+ * Recently sorted key lists: the keys as found, and their sorted order. Samples of one producer share a
+ * few shapes (the message, the metadata of each resource kind), and property names of parsed objects are
  * internalised strings, so recognising a known shape is a few pointer comparisons.
  */
-const recentShapes: Array<[string[], string[]]> = [];
+export interface SortedShape {
+  /** The keys sorted by code point (callers must not modify it). */
+  readonly keys: readonly string[];
+  /** For each sorted key, its index among the keys as found (= in `Object.values(obj)`). */
+  readonly order: readonly number[];
+}
+const recentShapes: Array<[string[], SortedShape]> = [];
 const RECENT_SHAPES = 8;
+const NO_ORDER: readonly number[] = Object.freeze([]);
+const FIRST: readonly number[] = Object.freeze([0]);
 
 function sameKeys(a: string[], b: string[]): boolean {
   if (a.length !== b.length) return false;
@@ -43,12 +51,14 @@ function sameKeys(a: string[], b: string[]): boolean {
 }
 
 /**
- * Keys sorted by code point (callers must not modify the array). The engine's sort (UTF-16 units)
- * gives the same order unless a key holds an astral character.
+ * The object's keys sorted by code point, with where each stands among its keys as found, so a caller
+ * can read the values with one `Object.values(obj)` instead of a keyed lookup per key. The engine's
+ * sort (UTF-16 units) gives the same order unless a key holds an astral character.
  */
-export function sortedKeys(obj: object): string[] {
+export function sortedShape(obj: object): SortedShape {
   const keys = Object.keys(obj);
-  if (keys.length < 2) return keys;
+  // nothing to sort (and nothing to push the message's shape out of the cache)
+  if (keys.length < 2) return { keys, order: keys.length === 0 ? NO_ORDER : FIRST };
   for (let i = 0; i < recentShapes.length; i++) {
     const entry = recentShapes[i]!;
     if (sameKeys(entry[0], keys)) return entry[1];
@@ -57,9 +67,16 @@ export function sortedKeys(obj: object): string[] {
   let sorted: string[] | undefined;
   for (let i = 0; i < keys.length && !sorted; i++) if (SURROGATE.test(keys[i]!)) sorted = keys.sort(compareCodePoints);
   sorted ??= keys.sort();
-  recentShapes.unshift([found, sorted]);
+  const at = new Map(found.map((k, i) => [k, i]));
+  const shape: SortedShape = { keys: sorted, order: sorted.map((k) => at.get(k)!) };
+  recentShapes.unshift([found, shape]);
   if (recentShapes.length > RECENT_SHAPES) recentShapes.pop();
-  return sorted;
+  return shape;
+}
+
+/** Keys sorted by code point (callers must not modify the array); see sortedShape. */
+export function sortedKeys(obj: object): readonly string[] {
+  return sortedShape(obj).keys;
 }
 
 function isPlainInt(x: number): boolean {

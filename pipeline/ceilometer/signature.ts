@@ -9,7 +9,7 @@ import * as nodeCrypto from 'node:crypto';
 import { createHash, createHmac } from 'node:crypto';
 import { PyFloat } from './json';
 import { internedFacts } from './interned';
-import { pyStr, sortedKeys, type ListForm } from './pystr';
+import { pyStr, sortedKeys, sortedShape, type ListForm } from './pystr';
 import { codeAt } from './strings';
 
 export type { ListForm } from './pystr';
@@ -110,11 +110,12 @@ export function hmacSha256Hex(secret: string, text: string): string {
  */
 function signedText(d: Record<string, unknown>, prefix: string, form: ListForm): string {
   let out = '';
-  const keys = sortedKeys(d);
+  const { keys, order } = sortedShape(d);
+  const values = Object.values(d); // one call instead of a keyed lookup per key
   for (let i = 0; i < keys.length; i++) {
     const name = keys[i]!;
     if (prefix === '' && name === 'message_signature') continue;
-    const value = d[name];
+    const value = values[order[i]!];
     // the common scalars inline; everything else through pyStr
     if (typeof value === 'string') out += (prefix === '' ? name : prefix + name) + value;
     else if (value === null) out += (prefix === '' ? name : prefix + name) + 'None';

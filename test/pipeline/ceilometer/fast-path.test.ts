@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { BSON, Double, Long } from 'mongodb';
 import { PyFloat, itemText, parseKnownSamples, parseTaggedJson, parseTaggedJsonStrict } from '../../../pipeline/ceilometer/json';
 import { hmacSha256Hex } from '../../../pipeline/ceilometer/signature';
-import { sortedKeys, compareCodePoints } from '../../../pipeline/ceilometer/pystr';
+import { sortedKeys, sortedShape, compareCodePoints } from '../../../pipeline/ceilometer/pystr';
 import { meterDocSize, prepareSample } from '../../../pipeline/store/layout';
 import { forms, signatures } from './fixtures';
 
@@ -215,6 +215,18 @@ describe('hot path shortcuts', () => {
     expect(sortedKeys({ b: 1, a: 2, d: 3 })).toEqual(['a', 'b', 'd']);
     expect(sortedKeys({ '\u{1F600}': 1, '\uFF21': 2, a: 3 })).toEqual(['a', '\uFF21', '\u{1F600}'].sort(compareCodePoints));
     expect(a).toEqual(['a', 'b', 'c']);
+  });
+
+  it('the sorted shape reads each value where Object.values puts it (integer-like keys first, "__proto__" own)', () => {
+    for (const text of ['{"b": 1, "10": 2, "a": 3, "2": 4}', '{"__proto__": 5, "z": 6, "\ud83d\ude00": 7, "\uff21": 8}', '{"x": 1}', '{}']) {
+      const obj = JSON.parse(text) as Record<string, unknown>;
+      for (let round = 0; round < 2; round++) {
+        const { keys, order } = sortedShape(obj);
+        const values = Object.values(obj);
+        expect([...keys]).toEqual(Object.keys(obj).sort(compareCodePoints));
+        expect(keys.map((_, i) => values[order[i]!])).toEqual(keys.map((k) => obj[k]));
+      }
+    }
   });
 
   it('the meter document size is BSON.calculateObjectSize of the document', () => {
