@@ -85,14 +85,18 @@ export function findInterned(text: string, at: number): InternEntry | undefined 
 /** Remember the metadata text `text[start, end)` (not yet known); returns its entry, or undefined when too short to keep. */
 export function addInterned(text: string, start: number, end: number, plain: boolean, innerDepth: number): InternEntry | undefined {
   if (end - start < MIN_INTERN_CHARS || end - start > MAX_INTERNED_CHARS / 16) return undefined;
-  // a copy: a slice would keep the whole body alive as long as the entry lives
-  const own = Buffer.from(text.slice(start, end), 'utf8').toString('utf8');
+  // a copy: a slice would keep the whole body alive as long as the entry lives. A lone surrogate does not
+  // survive UTF-8 (it comes back as U+FFFD): such a text is not interned, its copy would be another text
+  const slice = text.slice(start, end);
+  const own = Buffer.from(slice, 'utf8').toString('utf8');
+  if (own !== slice) return undefined;
+  // the prefix as looked up (a view of the entry's own copy, even where it ends inside a surrogate pair)
   const key = own.slice(0, PREFIX_CHARS);
   const entry: InternEntry = { text: own, plain, innerDepth, hit: false };
   let list = byPrefix.get(key);
   if (list === undefined) {
     list = [];
-    byPrefix.set(Buffer.from(key, 'utf8').toString('utf8'), list);
+    byPrefix.set(key, list);
   }
   if (list.length >= MAX_PER_PREFIX) totalChars -= list.shift()!.text.length;
   list.push(entry);

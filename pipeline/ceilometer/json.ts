@@ -518,7 +518,7 @@ function scan(text: string, intern: boolean): ScanResult | undefined {
       if (c === 45 && codeAt(text, i + 1) > 57) {
         if (text.slice(i, j) !== '-Infinity') return undefined;
         specials.push([i, j, 'f']);
-      } else if (tok !== undefined && (float ? Number.isInteger(Number(tok)) : !Number.isSafeInteger(Number(tok)))) {
+      } else if (tok !== undefined && (float ? Number.isInteger(Number(tok)) || !Number.isFinite(Number(tok)) : !Number.isSafeInteger(Number(tok)))) {
         // only well-formed literals are rewritten (JSON.parse never sees them); others go to the reference parser
         if (!JSON_NUMBER.test(tok)) return undefined;
         specials.push([i, j, float ? 'f' : 'i']);
@@ -661,11 +661,14 @@ function typeIntegralLiterals(obj: Record<string, TaggedValue>, item: string): b
   const keys = Object.keys(obj);
   for (let i = 0; i < keys.length; i++) {
     const v = obj[keys[i]!];
-    if (typeof v !== 'number' || !Number.isInteger(v)) continue;
+    // integral (1.0, 2^53 + 1) or beyond the double range (1e400, 10^400): the literal decides
+    if (typeof v !== 'number' || !(Number.isInteger(v) || !Number.isFinite(v))) continue;
     if (++lookups > KNOWN_SAMPLE_MAX_INTS) return undefined;
     const quoted = '"' + keys[i]! + '"';
+    // written exactly once: searched again from the next character, since a match can overlap the key
+    // (a key like `:1,` matches first at the closing quote of the string before it)
     const at = indexIn(item, quoted);
-    if (at === -1 || indexIn(item, quoted, at + quoted.length) !== -1) return undefined;
+    if (at === -1 || indexIn(item, quoted, at + 1) !== -1) return undefined;
     const start = afterColon(item, at + quoted.length);
     if (start === -1) return undefined;
     let stop = start + 1;

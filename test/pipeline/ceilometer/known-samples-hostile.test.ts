@@ -10,8 +10,8 @@ import { clearInterned, internedStats } from '../../../pipeline/ceilometer/inter
  * integers typed, fractional floats as numbers), the same element spans of a top-level list, a true
  * `plainNumbers` only for a tree without typed numbers, the same rejections — in linear time.
  *
- * The cases marked DEFECT fail on the reader as committed (52d9b8b / 16d1122); they are left failing on
- * purpose, as the regression cases for the fix.
+ * The regression cases are the defects this review found in the reader as first committed (52d9b8b,
+ * 16d1122); each failed there and passes since the fix.
  */
 
 /** The reference tree with fractional float literals as numbers (as in fast-path.test.ts). */
@@ -66,34 +66,36 @@ const known = (text: string): boolean => parseKnownSamples(text) !== undefined;
 beforeEach(() => clearInterned());
 
 describe('known-samples reader: regressions', () => {
-  // DEFECT 1. typeIntegralLiterals finds a key by searching `"key"` and requires a single match, but it looks
-  // for the second match only after the end of the first: a key made of what lies between two strings
-  // (`:1.0,`) matches first at the closing quote of the member before it, overlapping the real key, which
-  // the second search then skips. The literal read is the previous member's, so the type is wrong.
+  // Found by review (was DEFECT 1). typeIntegralLiterals finds a key by searching `"key"` and requires a
+  // single match; it looked for the second match only after the end of the first, but a key made of what
+  // lies between two strings (`:1.0,`) matches first at the closing quote of the member before it,
+  // overlapping the real key, which that search skipped: the literal read was the previous member's. It
+  // now searches again from the next character, so such a text has two matches and goes to the scan.
   it.each([
-    ['an int read as a float (DEFECT 1)', `{"a":1.0,":1.0,":5,"resource_metadata":${META}}`],
-    ['a float read as an int, plainNumbers true (DEFECT 1)', `{"a":1,":1,":5.0,"resource_metadata":${META}}`],
-    ['an integer beyond 2^53 rounded to a number (DEFECT 1)', `{"a":1,":1,":12345678901234567890,"resource_metadata":${META}}`],
-    ['the replaced metadata read as the literal (DEFECT 1)', `{"resource_metadata":${META},":null,":5.0}`],
-    ['the same in a list (DEFECT 1)', `[{"a":1,":1,":5.0,"resource_metadata":${META}}, {"b":2,"resource_metadata":${META}}]`],
+    ['an int read as a float ', `{"a":1.0,":1.0,":5,"resource_metadata":${META}}`],
+    ['a float read as an int, plainNumbers true ', `{"a":1,":1,":5.0,"resource_metadata":${META}}`],
+    ['an integer beyond 2^53 rounded to a number ', `{"a":1,":1,":12345678901234567890,"resource_metadata":${META}}`],
+    ['the replaced metadata read as the literal ', `{"resource_metadata":${META},":null,":5.0}`],
+    ['the same in a list ', `[{"a":1,":1,":5.0,"resource_metadata":${META}}, {"b":2,"resource_metadata":${META}}]`],
   ])('types a key written as the text between two strings: %s', (_name, text) => {
     sameAsReference(text, [META]);
-    expect(known(text)).toBe(true); // the shortcut is what reads it
+    expect(known(text)).toBe(false); // the overlapping match leaves it to the scan
   });
 
-  // DEFECT 2. An integer literal of 309+ digits parses to Infinity, which Number.isInteger rejects, so
-  // typeIntegralLiterals never looks at it: the tree holds the number Infinity (plainNumbers true) where
-  // the reference reader (and the scan) give the bigint of its digits.
-  it('keeps an integer literal beyond the double range as its bigint (DEFECT 2)', () => {
+  // Was DEFECT 2. An integer literal of 309+ digits parses to Infinity, which Number.isInteger rejects, so
+  // typeIntegralLiterals did not look at it: the tree held the number Infinity (plainNumbers true) where
+  // the reference reader (and the scan) give the bigint of its digits. Non-finite numbers are looked up now.
+  it('keeps an integer literal beyond the double range as its bigint', () => {
     const text = `{"counter_volume":1${'0'.repeat(310)},"resource_metadata":${META}}`;
     sameAsReference(text, [META]);
   });
 
-  // DEFECT 3 (interned.ts, reached through the shortcut). addInterned keeps a UTF-8 round trip of the
-  // metadata text, which turns a lone surrogate into U+FFFD: a later text holding U+FFFD there matches
-  // that entry and gets the object read from the lone-surrogate text. Not reachable from bytes decoded
-  // as UTF-8 (they never hold a lone surrogate), reachable from any string a caller passes.
-  it('does not hand a U+FFFD metadata the object of a lone-surrogate text (DEFECT 3)', () => {
+  // Was DEFECT 3 (interned.ts, reached through the shortcut). addInterned kept a UTF-8 round trip of the
+  // metadata text, which turns a lone surrogate into U+FFFD: a later text holding U+FFFD there matched
+  // that entry and got the object read from the lone-surrogate text. Not reachable from bytes decoded
+  // as UTF-8 (they never hold a lone surrogate), reachable from any string a caller passes. Such a text
+  // is no longer interned.
+  it('does not hand a U+FFFD metadata the object of a lone-surrogate text', () => {
     const surrogate = '{"display_name": "vm-\uD800-x", "flavor": {"ram": 512, "vcpus": 2}, "image_ref": null}';
     parseTaggedJson(`{"resource_metadata": ${surrogate}}`, { intern: true });
     const text = `{"counter_volume": 1, "resource_metadata": ${surrogate.replace('\uD800', '\uFFFD')}}`;
@@ -101,12 +103,13 @@ describe('known-samples reader: regressions', () => {
     expect(fast.resource_metadata.display_name).toBe('vm-\uFFFD-x');
   });
 
-  // DEFECT 4 (interned.ts; speed and memory, not the tree). When the 48th character of a metadata text is
-  // the high half of a surrogate pair (an emoji there), addInterned files the entry under the UTF-8 round
-  // trip of its prefix (U+FFFD) but looks it up by the raw prefix: the text is never found again (the
-  // shortcut is never taken), every read replaces that prefix's list, and the dropped entries' characters
-  // stay counted, so the count grows with every message until each new text evicts the whole cache.
-  it('finds a metadata text again whose 48-character prefix ends inside a surrogate pair, counting it once (DEFECT 4)', () => {
+  // Was DEFECT 4 (interned.ts; speed and memory, not the tree). When the 48th character of a metadata text
+  // is the high half of a surrogate pair (an emoji there), addInterned filed the entry under the UTF-8 round
+  // trip of its prefix (U+FFFD) but looked it up by the raw prefix: the text was never found again (the
+  // shortcut never taken), every read replaced that prefix's list, and the dropped entries' characters
+  // stayed counted, so the count grew with every message until each new text evicted the whole cache.
+  // The prefix is now filed as it is looked up.
+  it('finds a metadata text again whose 48-character prefix ends inside a surrogate pair, counting it once', () => {
     const meta = '{"display_name": "vm-1", "x": "' + 'a'.repeat(16) + '\u{1F600}-rest"}';
     expect(meta.charCodeAt(47)).toBe(0xd83d);
     const text = `{"v": 1, "resource_metadata": ${meta}}`;
@@ -117,8 +120,9 @@ describe('known-samples reader: regressions', () => {
     expect(known(text)).toBe(true);
   });
 
-  // Not specific to the shortcut (the scan does the same): a float literal beyond the double range
-  // (1E400) is read as the plain number Infinity, the reference reader gives PyFloat(Infinity).
+  // Not specific to the shortcut (the scan did the same): a float literal beyond the double range
+  // (1E400) was read as the plain number Infinity, the reference reader gives PyFloat(Infinity). Both
+  // readers type it now.
   it('types a float literal that overflows to Infinity as the reference reader does (shared with the scan)', () => {
     sameAsReference(`{"counter_volume":1E400,"resource_metadata":${META}}`, [META]);
   });
@@ -215,6 +219,11 @@ describe('known-samples reader: property against the reference reader', () => {
   });
 });
 
+/**
+ * No hostile body may stall ingestion: these guard against a super-linear path (which on 8 MiB takes
+ * minutes), not a speed target, so the bounds are an order of magnitude above what the shared 2-core
+ * machine measured and a busy CI run cannot trip them. Speed itself is `metering bench parse`.
+ */
 describe('known-samples reader: time on 8 MiB hostile bodies', () => {
   const MiB8 = 8 * 1024 * 1024;
   const timed = (f: () => unknown): number => {
@@ -235,7 +244,7 @@ describe('known-samples reader: time on 8 MiB hostile bodies', () => {
     const text = knownBody();
     parseTaggedJson(text, { intern: true }); // interns the metadata
     expect(known(text)).toBe(true);
-    expect(timed(() => parseTaggedJson(text, { intern: true }))).toBeLessThan(3000); // measured ~0.8 s on the shared 2-core machine
+    expect(timed(() => parseTaggedJson(text, { intern: true }))).toBeLessThan(15_000); // measured ~0.8 s
   });
 
   it.each([
@@ -248,6 +257,6 @@ describe('known-samples reader: time on 8 MiB hostile bodies', () => {
   ])('the shortcut alone on %s stays linear', (_name, make) => {
     const text = make();
     parseTaggedJson(`{"resource_metadata": ${META}}`, { intern: true });
-    expect(timed(() => parseKnownSamples(text))).toBeLessThan(1500); // measured ≤ ~0.2 s; a quadratic path on 8 MiB takes minutes
+    expect(timed(() => parseKnownSamples(text))).toBeLessThan(10_000); // measured ≤ ~0.3 s
   });
 });
