@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { BSON, Double, Long } from 'mongodb';
 import { PyFloat, itemText, parseKnownSamples, parseTaggedJson, parseTaggedJsonStrict } from '../../../pipeline/ceilometer/json';
+import { hasTyped, normalise } from './tagged-tree';
 import { hmacSha256Hex } from '../../../pipeline/ceilometer/signature';
 import { sortedKeys, sortedShape, compareCodePoints } from '../../../pipeline/ceilometer/pystr';
 import { meterDocSize, prepareSample } from '../../../pipeline/store/layout';
@@ -13,14 +14,6 @@ import { forms, signatures } from './fixtures';
  * fresh sort, the meter document size against BSON.calculateObjectSize.
  */
 
-/** The reference tree with fractional float literals as numbers (the fast reader's form; both render the same). */
-function normalise(v: unknown): unknown {
-  if (v instanceof PyFloat) return Number.isInteger(v.value) || !Number.isFinite(v.value) ? { float: Object.is(v.value, -0) ? '-0' : String(v.value) } : v.value;
-  if (typeof v === 'bigint') return { bigint: v.toString() };
-  if (Array.isArray(v)) return v.map(normalise);
-  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.keys(v).map((k) => [k, normalise((v as Record<string, unknown>)[k])]));
-  return v;
-}
 
 function sameParse(text: string): void {
   const fast = parseTaggedJson(text);
@@ -73,12 +66,6 @@ describe('fast JSON reader', () => {
   });
 });
 
-/** Whether a tree holds a PyFloat or bigint anywhere. */
-function hasTyped(v: unknown): boolean {
-  if (v instanceof PyFloat || typeof v === 'bigint') return true;
-  if (v !== null && typeof v === 'object') return Object.values(v).some(hasTyped);
-  return false;
-}
 
 describe('known-sample reader (a Kafka meter message whose metadata was read before)', () => {
   let n = 0;

@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { PyFloat, itemText, parseKnownSamples, parseTaggedJson, parseTaggedJsonStrict, type ParsedJson } from '../../../pipeline/ceilometer/json';
+import { itemText, parseKnownSamples, parseTaggedJson, parseTaggedJsonStrict, type ParsedJson } from '../../../pipeline/ceilometer/json';
+import { hasTyped, normalise } from './tagged-tree';
 import { clearInterned, internedStats } from '../../../pipeline/ceilometer/interned';
 
 /**
@@ -14,22 +15,7 @@ import { clearInterned, internedStats } from '../../../pipeline/ceilometer/inter
  * 16d1122); each failed there and passes since the fix.
  */
 
-/** The reference tree with fractional float literals as numbers (as in fast-path.test.ts). */
-function normalise(v: unknown): unknown {
-  if (v instanceof PyFloat) return Number.isInteger(v.value) || !Number.isFinite(v.value) ? { float: Object.is(v.value, -0) ? '-0' : String(v.value) } : v.value;
-  if (typeof v === 'bigint') return { bigint: v.toString() };
-  if (Array.isArray(v)) return v.map(normalise);
-  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.keys(v).map((k) => [k, normalise((v as Record<string, unknown>)[k])]));
-  return v;
-}
 
-/** Whether a tree holds an integral PyFloat (or NaN/Infinity) or a bigint. */
-function hasTyped(v: unknown): boolean {
-  if (v instanceof PyFloat) return Number.isInteger(v.value) || !Number.isFinite(v.value);
-  if (typeof v === 'bigint') return true;
-  if (v !== null && typeof v === 'object') return Object.values(v).some(hasTyped);
-  return false;
-}
 
 type Outcome = { ok: true; parsed: ParsedJson } | { ok: false; error: string };
 const attempt = (f: () => ParsedJson): Outcome => {
