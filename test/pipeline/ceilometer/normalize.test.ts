@@ -123,12 +123,20 @@ describe('whole-body problems', () => {
     expect(r.rejects).toEqual([{ index: -1, reason: 'body: invalid JSON at line 1 column 17: expected a string key, got "}"', payload: '[{"name": "cpu",}]' }]);
   });
 
-  it('invalid UTF-8 is detected before decoding', () => {
+  it('invalid UTF-8 is refused as a whole, naming the first bad byte', () => {
     const body = Buffer.concat([Buffer.from('[{"name": "'), Buffer.from([0xc3, 0x28]), Buffer.from('"}]')]);
     const r = parseHttpBody(body, opts);
     expect(r.rejects).toEqual([{ index: -1, reason: 'body: not valid UTF-8: byte 0xC3 at offset 11 (sequence cut short by a non-continuation byte)', payload: body }]);
     const overlong = parseKafkaValue(Buffer.from([0x7b, 0xc0, 0xaf, 0x7d]), opts);
     expect(overlong.rejects[0]!.reason).toBe('value: not valid UTF-8: byte 0xC0 at offset 1 (byte can never start a UTF-8 sequence)');
+  });
+
+  it('U+FFFD sent as such (valid UTF-8) is kept, as is', () => {
+    const body = Buffer.from(JSON.stringify([good('fffd', { resource_metadata: { display_name: 'a\uFFFDb' } })]), 'utf8');
+    expect(body.includes(Buffer.from([0xef, 0xbf, 0xbd]))).toBe(true);
+    const r = parseHttpBody(body, opts);
+    expect(r.rejects).toEqual([]);
+    expect(r.samples[0]!.resource_metadata.display_name).toBe('a\uFFFDb');
   });
 
   it('oversized body and value', () => {
