@@ -297,6 +297,23 @@ function isInternKey(text: string, start: number, end: number, escaped: boolean)
   return end - start === INTERN_KEY.length + 2 && codeAt(text, start + 1) === 114 && text.slice(start + 1, end - 1) === INTERN_KEY;
 }
 
+/**
+ * Whether the number literal text[start, end) needs a typed form, the one rule of both readers: 'f' for a
+ * float literal whose value the engine makes integral or infinite (`1.0`, `1e16`, `1E400`: Python keeps a
+ * float), 'i' for an integer literal beyond 2^53 (its digits), undefined when the engine's number is exact.
+ */
+function literalType(text: string, start: number, end: number): 'f' | 'i' | undefined {
+  let float = false;
+  for (let k = start; k < end && !float; k++) {
+    const d = codeAt(text, k);
+    float = d === 46 || d === 101 || d === 69;
+  }
+  if (!float && end - start <= 15) return undefined;
+  const n = Number(text.slice(start, end));
+  if (float) return Number.isInteger(n) || !Number.isFinite(n) ? 'f' : undefined;
+  return Number.isSafeInteger(n) ? undefined : 'i';
+}
+
 const SPECIALS: ScanResult['specials'] = [];
 const SPANS: ScanResult['spans'] = new Map();
 const REPLACED: ScanResult['replaced'] = [];
@@ -506,22 +523,16 @@ function scan(text: string, intern: boolean): ScanResult | undefined {
     }
     if (inArr && curElem === -1) curElem = i;
     if ((c >= 48 && c <= 57) || c === 45) {
-      let float = false;
-      for (let k = i + 1; k < j; k++) {
-        const d = codeAt(text, k);
-        if (d === 46 || d === 101 || d === 69) {
-          float = true;
-          break;
-        }
-      }
-      const tok = c === 45 && codeAt(text, i + 1) > 57 ? undefined : float || j - i > 15 ? text.slice(i, j) : undefined;
       if (c === 45 && codeAt(text, i + 1) > 57) {
         if (text.slice(i, j) !== '-Infinity') return undefined;
         specials.push([i, j, 'f']);
-      } else if (tok !== undefined && (float ? Number.isInteger(Number(tok)) || !Number.isFinite(Number(tok)) : !Number.isSafeInteger(Number(tok)))) {
+      } else {
+        const kind = literalType(text, i, j);
         // only well-formed literals are rewritten (JSON.parse never sees them); others go to the reference parser
-        if (!JSON_NUMBER.test(tok)) return undefined;
-        specials.push([i, j, float ? 'f' : 'i']);
+        if (kind !== undefined) {
+          if (!JSON_NUMBER.test(text.slice(i, j))) return undefined;
+          specials.push([i, j, kind]);
+        }
       }
     } else if (c === 78 || c === 73) {
       const tok = text.slice(i, j);
@@ -672,15 +683,10 @@ function typeIntegralLiterals(obj: Record<string, TaggedValue>, item: string): b
     const start = afterColon(item, at + quoted.length);
     if (start === -1) return undefined;
     let stop = start + 1;
-    let float = false;
-    for (;;) {
-      const d = codeAt(item, stop);
-      if (d === 46 || d === 101 || d === 69) float = true;
-      else if (!((d >= 48 && d <= 57) || d === 43 || d === 45)) break;
-      stop++;
-    }
-    if (float) setOwn(obj, keys[i]!, new PyFloat(v));
-    else if (stop - start > 15 && !Number.isSafeInteger(v)) setOwn(obj, keys[i]!, BigInt(item.slice(start, stop)));
+    for (let d = codeAt(item, stop); (d >= 48 && d <= 57) || d === 43 || d === 45 || d === 46 || d === 101 || d === 69; d = codeAt(item, stop)) stop++;
+    const kind = literalType(item, start, stop);
+    if (kind === 'f') setOwn(obj, keys[i]!, new PyFloat(v));
+    else if (kind === 'i') setOwn(obj, keys[i]!, BigInt(item.slice(start, stop)));
     else continue;
     plain = false;
   }
