@@ -112,9 +112,8 @@ type Shape = 'as_dict' | 'meter' | 'either';
  * An options object is read once: a caller that changes it afterwards must pass a new one.
  */
 const resolved = new WeakMap<NormalizeOptions, Required<NormalizeOptions>>();
-const DEFAULTS_RESOLVED: Required<NormalizeOptions> = { ...DEFAULT_NORMALIZE_OPTIONS };
 function resolve(opts?: NormalizeOptions): Required<NormalizeOptions> {
-  if (opts === undefined) return DEFAULTS_RESOLVED;
+  if (opts === undefined) return DEFAULT_NORMALIZE_OPTIONS;
   let o = resolved.get(opts);
   if (o === undefined) resolved.set(opts, (o = { ...DEFAULT_NORMALIZE_OPTIONS, ...opts }));
   return o;
