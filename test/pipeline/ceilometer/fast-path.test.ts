@@ -4,6 +4,7 @@ import { BSON, Double, Long } from 'mongodb';
 import { PyFloat, itemText, parseKnownSamples, parseTaggedJson, parseTaggedJsonStrict } from '../../../pipeline/ceilometer/json';
 import { hasTyped, normalise } from './tagged-tree';
 import { hmacSha256Hex } from '../../../pipeline/ceilometer/signature';
+import { parseHttpBody, parseKafkaValue } from '../../../pipeline/ceilometer/normalize';
 import { sortedKeys, sortedShape, compareCodePoints } from '../../../pipeline/ceilometer/pystr';
 import { meterDocSize, prepareSample } from '../../../pipeline/store/layout';
 import { forms, signatures } from './fixtures';
@@ -175,6 +176,26 @@ describe('known-sample reader (a Kafka meter message whose metadata was read bef
       const text = knownList([withMeta, other]);
       expect(parseKnownSamples(text)).toBeUndefined();
     }
+  });
+
+  it('a poison sample first, last, or alone still comes back on its own, with its exact text, through this reader', () => {
+    const meta = message('').meta;
+    const item = (id: string, volume: string) =>
+      `{"counter_name": "cpu", "counter_type": "cumulative", "counter_unit": "ns", "counter_volume": ${volume}, "user_id": "u", "project_id": "p", "resource_id": "r", "timestamp": "2026-12-03T00:00:00", "resource_metadata": ${meta}, "source": "openstack", "message_id": "${id}"}`;
+    const items = [item('bad-first', '"x"'), item('ok-1', '1.0'), item('ok-2', '2'), item('bad-last', 'null')];
+    const body = `[${items.join(', ')}]`;
+    parseTaggedJson(body, { intern: true }); // the metadata becomes known
+    expect(parseKnownSamples(body)).toBeDefined();
+    const r = parseHttpBody(Buffer.from(body), {});
+    expect(r.samples.map((x) => [x.message_id, x.counter_volume])).toEqual([['ok-1', 1], ['ok-2', 2]]);
+    expect(r.rejects.map((x) => [x.index, x.message_id, x.payload])).toEqual([[0, 'bad-first', items[0]], [3, 'bad-last', items[3]]]);
+    // a Kafka message alone
+    const alone = item('bad-alone', '"x"');
+    expect(parseKnownSamples(alone)).toBeDefined();
+    const k = parseKafkaValue(Buffer.from(alone), {});
+    expect(k.samples).toEqual([]);
+    expect(k.rejects.map((x) => [x.index, x.message_id, x.payload])).toEqual([[0, 'bad-alone', alone]]);
+    expect(k.rejects[0]!.reason).toMatch(/^counter_volume: expected a finite number/);
   });
 
   it('gives every sample with that metadata the one interned object', () => {
